@@ -1,1 +1,32 @@
-fn main(){}
+//! The `corekv` binary: parse the configuration, start the server, wait for
+//! SIGINT/SIGTERM, shut down cleanly. Errors become a message and exit 1.
+
+use clap::Parser;
+use corekv::{Config, Server};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let config = Config::parse();
+    let filter = match EnvFilter::try_new(&config.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("corekv: invalid --log filter '{}': {e}", config.log);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match Server::start(&config).and_then(Server::run_until_signal) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("corekv: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

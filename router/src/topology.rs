@@ -177,7 +177,10 @@ mod tests {
         assert_eq!(Topology::even(0).unwrap_err(), TopologyError::NoPartitions);
         assert!(Topology::even(16385).is_err());
         assert!(Topology::even(2).unwrap().with_ports(&[1]).is_err());
-        let t = Topology::even(2).unwrap().with_ports(&[7000, 7001]).unwrap();
+        let t = Topology::even(2)
+            .unwrap()
+            .with_ports(&[7000, 7001])
+            .unwrap();
         assert_eq!(t.partition(1).unwrap().port, Some(7001));
     }
 

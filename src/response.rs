@@ -1,0 +1,148 @@
+//! Results → bytes: the text protocol's one-line JSON responses.
+//!
+//! Every response is a JSON object with keys in the order `status`, `result`,
+//! `mesg`, written with `", "` and `": "` separators and ending in `\n`:
+//! `{"status": "Ok", "result": "1"}`. Encoders append straight to the
+//! connection's (or a batch's) output buffer; nothing is built as a `String`
+//! first.
+
+/// `{"status": "Ok"}`
+pub fn ok(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"status\": \"Ok\"}\n");
+}
+
+/// `{"status": "Ok", "result": "<value>"}` with `value` JSON-escaped.
+pub fn ok_value(out: &mut Vec<u8>, value: &[u8]) {
+    out.reserve(value.len() + 33);
+    out.extend_from_slice(b"{\"status\": \"Ok\", \"result\": \"");
+    escape_into(out, value);
+    out.extend_from_slice(b"\"}\n");
+}
+
+/// `{"status": "Ok", "result": <json>}` where `json` is already a JSON value
+/// (an object, for commands whose result is structured).
+pub fn ok_json(out: &mut Vec<u8>, json: &[u8]) {
+    out.extend_from_slice(b"{\"status\": \"Ok\", \"result\": ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"}\n");
+}
+
+/// `{"status": "Error", "mesg": "<mesg>"}` with `mesg` JSON-escaped.
+pub fn error(out: &mut Vec<u8>, mesg: &str) {
+    out.extend_from_slice(b"{\"status\": \"Error\", \"mesg\": \"");
+    escape_into(out, mesg.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+}
+
+/// The error for `GET` on an absent key.
+pub const NOT_FOUND: &str = "key not found";
+
+/// Bytes that need escaping inside a JSON string: `"`, `\` and the control
+/// characters below 0x20. Everything else (UTF-8 included) passes through.
+const fn needs_escape_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+}
+
+static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
+
+/// Appends `bytes` JSON-escaped, copying unescaped runs whole.
+pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        push_escape(out, b);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+fn push_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        0x08 => b'b',
+        0x0c => b'f',
+        _ => {
+            let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
+            out.extend_from_slice(b"\\u00");
+            out.extend_from_slice(&hex);
+            return;
+        }
+    };
+    out.extend_from_slice(&[b'\\', short]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn byte_exact_shapes() {
+        assert_eq!(enc(ok), "{\"status\": \"Ok\"}\n");
+        assert_eq!(
+            enc(|o| ok_value(o, b"1")),
+            "{\"status\": \"Ok\", \"result\": \"1\"}\n"
+        );
+        assert_eq!(
+            enc(|o| error(o, NOT_FOUND)),
+            "{\"status\": \"Error\", \"mesg\": \"key not found\"}\n"
+        );
+        assert_eq!(
+            enc(|o| ok_json(o, b"{\"a\": 1}")),
+            "{\"status\": \"Ok\", \"result\": {\"a\": 1}}\n"
+        );
+    }
+
+    #[test]
+    fn the_georgew_transcript_value() {
+        let v = br#"{"first_name": "George", "last_name": "Washington", "role": "President"}"#;
+        assert_eq!(
+            enc(|o| ok_value(o, v)),
+            "{\"status\": \"Ok\", \"result\": \"{\\\"first_name\\\": \\\"George\\\", \\\"last_name\\\": \\\"Washington\\\", \\\"role\\\": \\\"President\\\"}\"}\n"
+        );
+    }
+
+    #[test]
+    fn escapes_quotes_backslashes_and_controls() {
+        assert_eq!(
+            enc(|o| escape_into(o, b"a\"b\\c\nd\re\tf\x08g\x0ch\x00i\x1fj\x7f")),
+            "a\\\"b\\\\c\\nd\\re\\tf\\bg\\fh\\u0000i\\u001fj\x7f"
+        );
+    }
+
+    #[test]
+    fn utf8_passes_through() {
+        assert_eq!(enc(|o| escape_into(o, "été ☀ 🦀".as_bytes())), "été ☀ 🦀");
+    }
+
+    #[test]
+    fn every_encoding_is_valid_json_that_round_trips() {
+        let samples: [&[u8]; 5] = [b"", b"plain", b"\x01\x02\"\\", "π\n".as_bytes(), b"}{"];
+        for s in samples {
+            let line = enc(|o| ok_value(o, s));
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(v["result"].as_str().unwrap().as_bytes(), s);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Start-up and shutdown: binds the sockets, builds the topology and the
+//! mesh, starts one worker thread per partition, and stops them in order.
+
+use crate::config::Config;
+use crate::listener::{self, BindError};
+use crate::mesh::Mesh;
+use crate::worker::{self, Limits, WorkerSetup};
+use corekv_router::{Topology, TopologyError};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("invalid topology: {0}")]
+    Topology(#[from] TopologyError),
+    #[error("cannot start worker thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("cannot wait for signals: {0}")]
+    Signal(std::io::Error),
+}
+
+/// A running server. Dropping it shuts it down.
+pub struct Server {
+    shared_addr: SocketAddr,
+    core_addrs: Vec<SocketAddr>,
+    topology: Arc<Topology>,
+    shutdown: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
+    drained: std::sync::mpsc::Receiver<usize>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds all ports and starts the workers; returns once they accept.
+    pub fn start(config: &Config) -> Result<Self, Error> {
+        let n = config.worker_count();
+        let listeners = listener::bind_all(config.bind, config.port, config.core_port_base, n)?;
+        let shared_port = listeners.shared_port();
+        let core_ports = listeners.core_ports();
+        let topology = Arc::new(Topology::even(n)?.with_ports(&core_ports)?);
+        let (mesh, inboxes) = Mesh::new(n);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (stop, stop_rx) = watch::channel(false);
+        let (drained_tx, drained) = std::sync::mpsc::channel();
+        let cores = if config.no_pin {
+            Vec::new()
+        } else {
+            core_affinity::get_core_ids().unwrap_or_default()
+        };
+        let limits = Limits {
+            max_line_bytes: config.max_line_bytes,
+            max_txn_bytes: config.max_txn_bytes,
+        };
+        let txn_clock = Arc::new(AtomicU64::new(1));
+        let mut server = Self {
+            shared_addr: SocketAddr::new(config.bind, shared_port),
+            core_addrs: core_ports
+                .iter()
+                .map(|&p| SocketAddr::new(config.bind, p))
+                .collect(),
+            topology: Arc::clone(&topology),
+            shutdown,
+            stop,
+            drained,
+            threads: Vec::with_capacity(n),
+        };
+        let sockets = listeners.shared.into_iter().zip(listeners.own);
+        for ((id, inbox), (shared, own)) in inboxes.into_iter().enumerate().zip(sockets) {
+            let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
+            log_worker(&topology, id, core, shared_port, core_ports[id]);
+            let setup = WorkerSetup {
+                id,
+                core,
+                shared,
+                own,
+                inbox,
+                mesh: mesh.clone(),
+                topology: Arc::clone(&topology),
+                limits,
+                txn_clock: Arc::clone(&txn_clock),
+                shutdown: shutdown_rx.clone(),
+                stop: stop_rx.clone(),
+                drained: drained_tx.clone(),
+            };
+            server
+                .threads
+                .push(worker::spawn(setup).map_err(Error::Spawn)?);
+        }
+        tracing::info!(
+            "corekv ready: {n} workers, shared port {}, core ports {}",
+            server.shared_addr,
+            ports_list(&core_ports)
+        );
+        Ok(server)
+    }
+
+    /// The shared port's address (every worker accepts there).
+    pub fn shared_addr(&self) -> SocketAddr {
+        self.shared_addr
+    }
+
+    /// Each worker's own address, in partition order.
+    pub fn core_addrs(&self) -> &[SocketAddr] {
+        &self.core_addrs
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Stops accepting, lets connections finish the commands in flight,
+    /// closes them, then stops and joins the workers.
+    pub fn shutdown(mut self) {
+        self.stop_workers();
+    }
+
+    fn stop_workers(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        let _ = self.shutdown.send(true);
+        let alive = self.threads.iter().filter(|t| !t.is_finished()).count();
+        for _ in 0..alive {
+            if self.drained.recv().is_err() {
+                break;
+            }
+        }
+        let _ = self.stop.send(true);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        tracing::info!("corekv stopped");
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down cleanly.
+    pub fn run_until_signal(self) -> Result<(), Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Signal)?;
+        runtime.block_on(wait_for_signal()).map_err(Error::Signal)?;
+        tracing::info!("signal received; shutting down");
+        self.shutdown();
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_workers();
+    }
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    Ok(())
+}
+
+fn log_worker(
+    topology: &Topology,
+    id: usize,
+    core: Option<core_affinity::CoreId>,
+    shared: u16,
+    own: u16,
+) {
+    let slots: Vec<String> = topology.partitions()[id]
+        .slots
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let core = core.map_or_else(|| "none (--no-pin)".to_string(), |c| c.id.to_string());
+    tracing::info!(
+        "worker {id}: pinned to core {core}, owns slots {}, listens on shared port {shared} and core port {own}",
+        slots.join(",")
+    );
+}
+
+fn ports_list(ports: &[u16]) -> String {
+    let list: Vec<String> = ports.iter().map(ToString::to_string).collect();
+    list.join(",")
+}
