@@ -26,6 +26,9 @@ use tokio::sync::{oneshot, watch};
 
 /// Most commands executed between two writes to the socket.
 pub const MAX_BATCH: usize = 512;
+/// A batch also ends once this much response data is waiting locally (large
+/// values), so one connection cannot make the server buffer without bound.
+const OUT_BUDGET: usize = 1024 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 /// Buffers that grew past this (a huge value) are released after use.
 const KEEP_BUFFER: usize = 256 * 1024;
@@ -190,6 +193,9 @@ impl Connection {
                         Err(e) => return (pos, Err(e)),
                     }
                 }
+            }
+            if self.out.len() + self.plan.side.len() > OUT_BUDGET {
+                break;
             }
         }
         if let Err(e) = self.finish_plan().await {

@@ -124,10 +124,13 @@ impl Server {
             return;
         }
         let _ = self.shutdown.send(true);
-        let alive = self.threads.iter().filter(|t| !t.is_finished()).count();
-        for _ in 0..alive {
-            if self.drained.recv().is_err() {
-                break;
+        // Every worker reports once it has drained (or died); a worker may
+        // report twice if it fails after draining, so count distinct ids.
+        let mut reported = vec![false; self.threads.len()];
+        while reported.iter().any(|r| !r) {
+            match self.drained.recv() {
+                Ok(id) => reported[id] = true,
+                Err(_) => break,
             }
         }
         let _ = self.stop.send(true);

@@ -88,9 +88,16 @@ pub fn spawn(setup: WorkerSetup) -> io::Result<std::thread::JoinHandle<()>> {
         .name(format!("corekv-worker-{}", setup.id))
         .spawn(move || {
             let id = setup.id;
-            if let Err(e) = run(setup) {
-                tracing::error!(worker = id, error = %e, "worker failed");
-            }
+            let drained = setup.drained.clone();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(setup)));
+            let failure = match outcome {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "panicked".to_string(),
+            };
+            tracing::error!(worker = id, "worker failed: {failure}");
+            // Shutdown waits for every worker's report; a dead one reports too.
+            let _ = drained.send(id);
         })
 }
 
