@@ -218,6 +218,10 @@ impl Connection {
             },
             Command::Ping => self.emit(|o| response::ok_value(o, b"PONG")),
             Command::Help => self.emit(|o| response::ok_value(o, protocol::HELP.as_bytes())),
+            Command::Topology => {
+                let json = self.ctx.topology_json.clone();
+                self.emit(|o| response::ok_json(o, json.as_bytes()));
+            }
             Command::Quit => {
                 self.finish_plan().await?;
                 self.emit(response::ok);

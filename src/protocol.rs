@@ -23,6 +23,7 @@ pub enum Command<'a> {
     Ping,
     Help,
     Quit,
+    Topology,
 }
 
 /// Why a line is not a valid command. The connection answers it with an
@@ -74,7 +75,7 @@ pub enum Parsed<'a> {
 
 /// The text of `HELP`.
 pub const HELP: &str = "commands: PUT key value | GET key | DEL key | START | COMMIT | ROLLBACK | \
-PING | HELP | QUIT. Keys are one token; a PUT value is the rest of the line. START buffers \
+PING | HELP | QUIT | TOPOLOGY. Keys are one token; a PUT value is the rest of the line. START buffers \
 PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them.";
 
 /// Parses the first line of `buf`. Lines longer than `max_line` bytes
@@ -163,6 +164,7 @@ fn parse_line(line: &[u8]) -> Result<Option<Command<'_>>, ParseError> {
             _ if is("PING") => (Command::Ping, "PING"),
             _ if is("HELP") => (Command::Help, "HELP"),
             _ if is("QUIT") => (Command::Quit, "QUIT"),
+            _ if is("TOPOLOGY") => (Command::Topology, "TOPOLOGY"),
             _ => return Err(unknown(word)),
         };
         if !args.is_empty() {
@@ -232,6 +234,7 @@ mod tests {
             (b"PING\n", Command::Ping),
             (b"HELP\n", Command::Help),
             (b"QUIT\n", Command::Quit),
+            (b"topology\n", Command::Topology),
         ] {
             assert_eq!(cmd(line), c);
         }
@@ -330,6 +333,7 @@ mod tests {
             (b"PING x\n", "PING"),
             (b"HELP me\n", "HELP"),
             (b"QUIT x\n", "QUIT"),
+            (b"TOPOLOGY x\n", "TOPOLOGY"),
         ] {
             let e = err(line);
             assert!(matches!(e, ParseError::WrongArity(_)), "{e:?}");

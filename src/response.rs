@@ -34,6 +34,29 @@ pub fn error(out: &mut Vec<u8>, mesg: &str) {
     out.extend_from_slice(b"\"}\n");
 }
 
+/// The `TOPOLOGY` result object: how keys map to partitions and where each
+/// partition's worker listens, for clients that route keys themselves.
+pub fn topology_json(topology: &corekv_router::Topology, shared_port: u16) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "{{\"slots\": {}, \"hash\": \"{}\", \"shared_port\": {shared_port}, \"partitions\": [",
+        corekv_router::SLOT_COUNT,
+        corekv_router::HASH_NAME
+    );
+    for (i, p) in topology.partitions().iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let port = p.port.map_or("null".to_string(), |p| p.to_string());
+        let _ = write!(s, "{sep}{{\"id\": {}, \"port\": {port}, \"slots\": [", p.id);
+        for (j, r) in p.slots.iter().enumerate() {
+            let sep = if j == 0 { "" } else { ", " };
+            let _ = write!(s, "{sep}[{}, {}]", r.start, r.end);
+        }
+        s.push_str("]}");
+    }
+    s.push_str("]}");
+    s
+}
+
 /// The error for `GET` on an absent key.
 pub const NOT_FOUND: &str = "key not found";
 
@@ -129,6 +152,23 @@ mod tests {
             enc(|o| escape_into(o, b"a\"b\\c\nd\re\tf\x08g\x0ch\x00i\x1fj\x7f")),
             "a\\\"b\\\\c\\nd\\re\\tf\\bg\\fh\\u0000i\\u001fj\x7f"
         );
+    }
+
+    #[test]
+    fn topology_object() {
+        let t = corekv_router::Topology::even(2)
+            .unwrap()
+            .with_ports(&[7001, 7002])
+            .unwrap();
+        let json = topology_json(&t, 7000);
+        assert_eq!(
+            json,
+            "{\"slots\": 16384, \"hash\": \"crc16-xmodem\", \"shared_port\": 7000, \"partitions\": [\
+             {\"id\": 0, \"port\": 7001, \"slots\": [[0, 8191]]}, \
+             {\"id\": 1, \"port\": 7002, \"slots\": [[8192, 16383]]}]}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["partitions"][1]["slots"][0][1], 16383);
     }
 
     #[test]

@@ -81,6 +81,7 @@ impl Server {
                 inbox,
                 mesh: mesh.clone(),
                 topology: Arc::clone(&topology),
+                shared_port,
                 limits,
                 txn_clock: Arc::clone(&txn_clock),
                 shutdown: shutdown_rx.clone(),

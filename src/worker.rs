@@ -40,6 +40,8 @@ pub struct WorkerCtx {
     pub partition: RefCell<Partition>,
     pub mesh: Mesh,
     pub limits: Limits,
+    /// The `TOPOLOGY` result, built once.
+    pub topology_json: Rc<str>,
     txn_clock: Arc<AtomicU64>,
 }
 
@@ -75,6 +77,7 @@ pub struct WorkerSetup {
     pub inbox: mpsc::Receiver<Request>,
     pub mesh: Mesh,
     pub topology: Arc<Topology>,
+    pub shared_port: u16,
     pub limits: Limits,
     pub txn_clock: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
@@ -122,6 +125,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         inbox,
         mesh,
         topology,
+        shared_port,
         limits,
         txn_clock,
         shutdown,
@@ -131,6 +135,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
     } = setup;
     let ctx = Rc::new(WorkerCtx {
         id,
+        topology_json: crate::response::topology_json(&topology, shared_port).into(),
         topology,
         partition: RefCell::new(Partition::default()),
         mesh,

@@ -25,6 +25,10 @@ pub use topology::{PartitionInfo, SlotRange, Topology, TopologyError};
 /// Number of hash slots, as in Redis Cluster.
 pub const SLOT_COUNT: u16 = 16384;
 
+/// The name of the slot function, as `TOPOLOGY` reports it:
+/// `CRC16-XMODEM(hashed part of key) mod 16384`.
+pub const HASH_NAME: &str = "crc16-xmodem";
+
 /// A hash slot, `0..SLOT_COUNT`.
 pub type Slot = u16;
 
