@@ -34,6 +34,15 @@ pub struct Config {
     #[arg(long, env = "COREKV_MAX_LINE_BYTES", default_value = "1mib", value_parser = parse_size)]
     pub max_line_bytes: usize,
 
+    /// Largest RESP request (all its arguments together).
+    #[arg(long, env = "COREKV_MAX_REQUEST_BYTES", default_value = "64mb", value_parser = parse_size)]
+    pub max_request_bytes: usize,
+
+    /// Host name or address that CLUSTER SLOTS/NODES/SHARDS advertise for the
+    /// core ports. Default: the bind address, or the address the client reached.
+    #[arg(long, env = "COREKV_ANNOUNCE_HOST")]
+    pub announce_host: Option<String>,
+
     /// Most bytes one open transaction may buffer before it must be rolled back.
     #[arg(long, env = "COREKV_MAX_TXN_BYTES", default_value = "64mib", value_parser = parse_size)]
     pub max_txn_bytes: usize,

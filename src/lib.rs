@@ -34,10 +34,13 @@
 
 pub mod config;
 pub mod connection;
+pub mod glob;
 pub mod listener;
 pub mod mesh;
 pub mod partition;
 pub mod protocol;
+pub mod reply;
+pub mod resp;
 pub mod response;
 pub mod server;
 pub mod txn;

@@ -17,6 +17,8 @@ pub enum Command<'a> {
     Get { key: &'a [u8] },
     Put { key: &'a [u8], value: &'a [u8] },
     Del { key: &'a [u8] },
+    Watch { key: &'a [u8] },
+    Unwatch,
     Start,
     Commit,
     Rollback,
@@ -75,8 +77,9 @@ pub enum Parsed<'a> {
 
 /// The text of `HELP`.
 pub const HELP: &str = "commands: PUT key value | GET key | DEL key | START | COMMIT | ROLLBACK | \
-PING | HELP | QUIT | TOPOLOGY. Keys are one token; a PUT value is the rest of the line. START buffers \
-PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them.";
+PING | HELP | QUIT | TOPOLOGY | WATCH key | UNWATCH. Keys are one token; a PUT value is the rest of \
+the line. START buffers PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them; \
+COMMIT fails and applies nothing if a key WATCHed before it changed.";
 
 /// Parses the first line of `buf`. Lines longer than `max_line` bytes
 /// (excluding the line ending) are invalid.
@@ -156,6 +159,10 @@ fn parse_line(line: &[u8]) -> Result<Option<Command<'_>>, ParseError> {
         Command::Del {
             key: single_key(args, "DEL key")?,
         }
+    } else if is("WATCH") {
+        Command::Watch {
+            key: single_key(args, "WATCH key")?,
+        }
     } else {
         let (cmd, usage) = match () {
             _ if is("START") => (Command::Start, "START"),
@@ -165,6 +172,7 @@ fn parse_line(line: &[u8]) -> Result<Option<Command<'_>>, ParseError> {
             _ if is("HELP") => (Command::Help, "HELP"),
             _ if is("QUIT") => (Command::Quit, "QUIT"),
             _ if is("TOPOLOGY") => (Command::Topology, "TOPOLOGY"),
+            _ if is("UNWATCH") => (Command::Unwatch, "UNWATCH"),
             _ => return Err(unknown(word)),
         };
         if !args.is_empty() {
@@ -227,6 +235,7 @@ mod tests {
             }
         );
         assert_eq!(cmd(b"DEL a\n"), Command::Del { key: b"a" });
+        assert_eq!(cmd(b"watch a\n"), Command::Watch { key: b"a" });
         for (line, c) in [
             (&b"START\n"[..], Command::Start),
             (b"COMMIT\n", Command::Commit),
@@ -235,6 +244,7 @@ mod tests {
             (b"HELP\n", Command::Help),
             (b"QUIT\n", Command::Quit),
             (b"topology\n", Command::Topology),
+            (b"UNWATCH\n", Command::Unwatch),
         ] {
             assert_eq!(cmd(line), c);
         }
@@ -334,6 +344,8 @@ mod tests {
             (b"HELP me\n", "HELP"),
             (b"QUIT x\n", "QUIT"),
             (b"TOPOLOGY x\n", "TOPOLOGY"),
+            (b"WATCH\n", "WATCH"),
+            (b"WATCH a b\n", "WATCH"),
         ] {
             let e = err(line);
             assert!(matches!(e, ParseError::WrongArity(_)), "{e:?}");

@@ -54,9 +54,12 @@ impl Server {
         };
         let limits = Limits {
             max_line_bytes: config.max_line_bytes,
+            max_request_bytes: config.max_request_bytes,
             max_txn_bytes: config.max_txn_bytes,
         };
         let txn_clock = Arc::new(AtomicU64::new(1));
+        let client_ids = Arc::new(AtomicU64::new(1));
+        let started = std::time::Instant::now();
         let mut server = Self {
             shared_addr: SocketAddr::new(config.bind, shared_port),
             core_addrs: core_ports
@@ -82,8 +85,12 @@ impl Server {
                 mesh: mesh.clone(),
                 topology: Arc::clone(&topology),
                 shared_port,
+                bind: config.bind,
+                announce_host: config.announce_host.clone(),
+                started,
                 limits,
                 txn_clock: Arc::clone(&txn_clock),
+                client_ids: Arc::clone(&client_ids),
                 shutdown: shutdown_rx.clone(),
                 stop: stop_rx.clone(),
                 drained: drained_tx.clone(),

@@ -30,6 +30,7 @@ use tokio::task::LocalSet;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_line_bytes: usize,
+    pub max_request_bytes: usize,
     pub max_txn_bytes: usize,
 }
 
@@ -42,10 +43,20 @@ pub struct WorkerCtx {
     pub limits: Limits,
     /// The `TOPOLOGY` result, built once.
     pub topology_json: Rc<str>,
+    pub bind: std::net::IpAddr,
+    pub shared_port: u16,
+    pub announce_host: Option<String>,
+    pub started: std::time::Instant,
     txn_clock: Arc<AtomicU64>,
+    client_ids: Arc<AtomicU64>,
 }
 
 impl WorkerCtx {
+    /// A connection id, unique across the server (`CLIENT ID`, watches).
+    pub fn next_client_id(&self) -> u64 {
+        self.client_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Delivers `request` to `partition`: served in place if it is this
     /// worker's own, else through the mesh.
     pub async fn send_to(&self, partition: usize, request: Request) -> Result<(), TxnError> {
@@ -78,8 +89,12 @@ pub struct WorkerSetup {
     pub mesh: Mesh,
     pub topology: Arc<Topology>,
     pub shared_port: u16,
+    pub bind: std::net::IpAddr,
+    pub announce_host: Option<String>,
+    pub started: std::time::Instant,
     pub limits: Limits,
     pub txn_clock: Arc<AtomicU64>,
+    pub client_ids: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
     pub stop: watch::Receiver<bool>,
     pub drained: std::sync::mpsc::Sender<usize>,
@@ -126,8 +141,12 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         mesh,
         topology,
         shared_port,
+        bind,
+        announce_host,
+        started,
         limits,
         txn_clock,
+        client_ids,
         shutdown,
         stop,
         drained,
@@ -140,7 +159,12 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         partition: RefCell::new(Partition::default()),
         mesh,
         limits,
+        bind,
+        shared_port,
+        announce_host,
+        started,
         txn_clock,
+        client_ids,
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     let listeners = [TcpListener::from_std(shared)?, TcpListener::from_std(own)?];
@@ -208,9 +232,9 @@ async fn serve_inbox(
             request = inbox.recv() => match request {
                 Some(request) => {
                     let mut partition = ctx.partition.borrow_mut();
-                    partition.handle(request);
+                    serve_request(&mut partition, request);
                     while let Ok(request) = inbox.try_recv() {
-                        partition.handle(request);
+                        serve_request(&mut partition, request);
                     }
                 }
                 None => return,
@@ -221,6 +245,14 @@ async fn serve_inbox(
     inbox.close();
     let mut partition = ctx.partition.borrow_mut();
     while let Ok(request) = inbox.try_recv() {
-        partition.handle(request);
+        serve_request(&mut partition, request);
     }
+}
+
+/// Serves a request from another worker, counting forwarded operations.
+fn serve_request(partition: &mut Partition, request: Request) {
+    if let Request::Batch(batch, _) = &request {
+        partition.stats.forwarded_in += batch.len() as u64;
+    }
+    partition.handle(request);
 }

@@ -1,30 +1,31 @@
-//! A batch of plain (non-transactional) operations for one partition, and
-//! its encoded replies.
+//! A batch of operations for one partition, and its encoded replies.
 //!
 //! A connection groups the commands it read in one go by owning partition and
 //! sends each group as one `OpBatch`: one allocation for all keys and values,
 //! one message, one wake-up. The owner appends each encoded response to one
 //! `BatchReply` buffer, so replies travel back as one allocation too.
+//!
+//! Consecutive operations can form an *atomic run* (a multi-key command such
+//! as `MGET a b` whose keys share a partition): the partition runs it only
+//! when none of its keys is locked, and then runs it whole.
 
+use super::ops::OpKind;
+use crate::reply::Dialect;
 use std::ops::Range;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpKind {
-    Get,
-    Put,
-    Del,
-}
 
 #[derive(Debug, Clone)]
 struct Op {
     kind: OpKind,
     key: Range<u32>,
     value: Range<u32>,
+    /// Length of the atomic run starting here (1 for a lone operation).
+    run: u32,
 }
 
 /// Operations in command order, their bytes packed in one buffer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OpBatch {
+    pub dialect: Dialect,
     data: Vec<u8>,
     ops: Vec<Op>,
     /// Operations already executed (a batch can wait on a locked key).
@@ -32,11 +33,42 @@ pub struct OpBatch {
     pub(super) reply: BatchReply,
 }
 
+/// One operation as the partition sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct OpRef<'a> {
+    pub kind: OpKind,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+}
+
 impl OpBatch {
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            data: Vec::new(),
+            ops: Vec::new(),
+            next: 0,
+            reply: BatchReply::default(),
+        }
+    }
+
     pub fn push(&mut self, kind: OpKind, key: &[u8], value: &[u8]) {
         let key = self.append(key);
         let value = self.append(value);
-        self.ops.push(Op { kind, key, value });
+        self.ops.push(Op {
+            kind,
+            key,
+            value,
+            run: 1,
+        });
+    }
+
+    /// Makes the last `n` pushed operations one atomic run.
+    pub fn seal_run(&mut self, n: usize) {
+        if n > 1 {
+            let start = self.ops.len() - n;
+            self.ops[start].run = n as u32;
+        }
     }
 
     fn append(&mut self, bytes: &[u8]) -> Range<u32> {
@@ -53,13 +85,34 @@ impl OpBatch {
         self.ops.is_empty()
     }
 
-    /// The next unexecuted operation `(kind, key, value)`, and the reply to
-    /// encode its response into.
-    pub(super) fn next_op(&mut self) -> Option<(OpKind, &[u8], &[u8], &mut BatchReply)> {
+    /// Bytes of keys and values carried.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn op(&self, i: usize) -> OpRef<'_> {
+        let op = &self.ops[i];
+        let bytes = |r: &Range<u32>| &self.data[r.start as usize..r.end as usize];
+        OpRef {
+            kind: op.kind,
+            key: bytes(&op.key),
+            value: bytes(&op.value),
+        }
+    }
+
+    pub fn ops(&self) -> impl Iterator<Item = OpRef<'_>> {
+        (0..self.ops.len()).map(|i| self.op(i))
+    }
+
+    /// True if no operation writes.
+    pub fn is_read_only(&self) -> bool {
+        self.ops.iter().all(|o| o.kind.is_read())
+    }
+
+    /// The unexecuted atomic run at `next`: its range of operations.
+    pub(super) fn next_run(&self) -> Option<Range<usize>> {
         let op = self.ops.get(self.next)?;
-        let data = &self.data;
-        let bytes = |r: &Range<u32>| &data[r.start as usize..r.end as usize];
-        Some((op.kind, bytes(&op.key), bytes(&op.value), &mut self.reply))
+        Some(self.next..self.next + op.run as usize)
     }
 
     pub(super) fn into_reply(self) -> BatchReply {
@@ -70,7 +123,7 @@ impl OpBatch {
 /// Encoded responses, one segment per operation, in order.
 #[derive(Debug, Default)]
 pub struct BatchReply {
-    pub(super) out: Vec<u8>,
+    out: Vec<u8>,
     ends: Vec<u32>,
 }
 
@@ -123,23 +176,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ops_round_trip_in_order() {
-        let mut b = OpBatch::default();
+    fn ops_round_trip_in_order_with_runs() {
+        let mut b = OpBatch::new(Dialect::Text);
         b.push(OpKind::Put, b"k1", b"v1");
         b.push(OpKind::Get, b"k2", b"");
-        assert_eq!(b.len(), 2);
-        let peek = |b: &mut OpBatch| {
-            b.next_op()
-                .map(|(k, key, v, _)| (k, key.to_vec(), v.to_vec()))
-        };
-        assert_eq!(
-            peek(&mut b),
-            Some((OpKind::Put, b"k1".to_vec(), b"v1".to_vec()))
-        );
+        b.push(OpKind::Get, b"k3", b"");
+        b.seal_run(2);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.op(0).key, b"k1");
+        assert_eq!(b.op(0).value, b"v1");
+        assert_eq!(b.op(2).key, b"k3");
+        assert_eq!(b.next_run(), Some(0..1));
         b.next = 1;
-        assert_eq!(peek(&mut b), Some((OpKind::Get, b"k2".to_vec(), vec![])));
-        b.next = 2;
-        assert_eq!(peek(&mut b), None);
+        assert_eq!(b.next_run(), Some(1..3));
+        b.next = 3;
+        assert_eq!(b.next_run(), None);
+        assert!(!b.is_read_only());
     }
 
     #[test]

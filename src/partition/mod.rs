@@ -2,72 +2,148 @@
 //! one worker thread.
 //!
 //! A partition holds the data ([`store`]), the key locks of prepared
-//! cross-partition transactions, and the requests waiting for those locks.
-//! It is the participant side of two-phase commit: `Prepare` locks keys (or
-//! waits, or votes to die under wait-die), `Commit` applies and unlocks,
-//! `Abort` unlocks. It never sees a socket; replies go back on the oneshot
-//! channel each request carries.
+//! transactions ([`locks`]), the watches of connections ([`watch`]), and the
+//! requests waiting for locks. It is the participant side of two-phase
+//! commit: `Prepare` locks keys (or waits, or votes to die under wait-die),
+//! `Commit` runs the staged operations and unlocks, `Abort` unlocks. It
+//! never sees a socket; replies go back on the oneshot each request carries.
 //!
 //! Invariants:
 //! * Only the owning worker touches a partition (it lives in an `Rc`).
-//! * A key locked by a prepared transaction is neither read nor written by
-//!   anyone until that transaction commits or aborts: requests that need it
-//!   wait in FIFO order. This is what makes commits atomic to readers.
+//! * A key locked exclusively by a prepared transaction is neither read nor
+//!   written by anyone else until that transaction commits or aborts; a
+//!   shared lock stops only writers. Requests that must wait queue in FIFO
+//!   order. This is what makes commits atomic to readers.
 //! * A transaction's locks on one partition are taken all at once or not at
 //!   all, so a waiting `Prepare` holds nothing here.
+//! * An atomic run of operations (a multi-key command) starts only when none
+//!   of its keys is locked, and then runs whole.
 
 mod batch;
+mod locks;
+mod ops;
 mod store;
+mod watch;
 
-pub use batch::{BatchReply, OpBatch, OpKind};
-pub use store::Store;
+pub use batch::{BatchReply, OpBatch, OpRef};
+pub use locks::LockMode;
+pub use ops::{parse_i64, OpKind, Outcome, SetCond};
+pub use store::{ScanStep, Store};
+pub use watch::WatchId;
 
-use crate::response;
-use crate::txn::{TxnId, Vote, WriteSet};
+use crate::reply::{self, Dialect};
+use crate::txn::{Applied, Check, TxnId, TxnPart, Vote};
+use locks::{Admission, Locks};
 use std::collections::VecDeque;
 use tokio::sync::oneshot;
+use watch::Watches;
 
 /// What a partition can be asked, locally or by another worker's message.
 #[derive(Debug)]
 pub enum Request {
     /// Plain operations in order; the reply holds one response each.
     Batch(Box<OpBatch>, oneshot::Sender<BatchReply>),
-    /// A single-partition transaction: apply all writes at once.
-    Apply(WriteSet, oneshot::Sender<()>),
-    /// Phase one of two-phase commit: lock the keys and stage the writes.
-    Prepare(TxnId, WriteSet, oneshot::Sender<Vote>),
-    /// Phase two: apply the staged writes and unlock.
-    Commit(TxnId),
-    /// Unlock and drop the staged writes, handing them back if asked.
-    Abort(TxnId, Option<oneshot::Sender<WriteSet>>),
+    /// A single-partition transaction: validate, then run all at once.
+    Apply(Box<TxnPart>, oneshot::Sender<Applied>),
+    /// Phase one of two-phase commit: lock the keys, validate, stage.
+    Prepare(TxnId, Box<TxnPart>, oneshot::Sender<Vote>),
+    /// Phase two: run the staged operations and unlock; replies if asked.
+    Commit(TxnId, Option<oneshot::Sender<BatchReply>>),
+    /// Unlock and drop the staged part, handing it back if asked.
+    Abort(TxnId, Option<oneshot::Sender<Option<Box<TxnPart>>>>),
+    /// Forget a connection's watches here.
+    Unwatch(WatchId),
+    /// Keyspace-wide requests (`DBSIZE`, `FLUSHALL`, `SCAN`, `INFO`, …).
+    Admin(Admin, oneshot::Sender<AdminReply>),
+}
+
+#[derive(Debug)]
+pub enum Admin {
+    Dbsize,
+    Flush,
+    /// Keys from slab position `from`; `pattern` is a glob.
+    Scan {
+        from: usize,
+        count: usize,
+        pattern: Option<Box<[u8]>>,
+    },
+    Keys(Box<[u8]>),
+    CountKeysInSlot(u16),
+    Stats,
+}
+
+#[derive(Debug)]
+pub enum AdminReply {
+    Count(usize),
+    Done,
+    Scan(ScanStep),
+    Keys(Vec<Box<[u8]>>),
+    Stats(Stats),
+}
+
+/// Counters of one worker: its partition and its connections.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub keys: u64,
+    /// Operations executed on this partition.
+    pub ops: u64,
+    /// Commands received by this worker's connections.
+    pub commands: u64,
+    /// Operations this worker's connections forwarded to other partitions.
+    pub forwarded_out: u64,
+    /// Operations other workers forwarded to this partition.
+    pub forwarded_in: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub txn_single: u64,
+    pub txn_prepared: u64,
+    pub txn_aborted: u64,
+    pub connections_total: u64,
+    pub connections_open: u64,
+}
+
+impl std::ops::AddAssign<&Stats> for Stats {
+    fn add_assign(&mut self, o: &Stats) {
+        self.keys += o.keys;
+        self.ops += o.ops;
+        self.commands += o.commands;
+        self.forwarded_out += o.forwarded_out;
+        self.forwarded_in += o.forwarded_in;
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.txn_single += o.txn_single;
+        self.txn_prepared += o.txn_prepared;
+        self.txn_aborted += o.txn_aborted;
+        self.connections_total += o.connections_total;
+        self.connections_open += o.connections_open;
+    }
 }
 
 /// A request that needs a locked key.
 #[derive(Debug)]
 enum Waiter {
     Batch(Box<OpBatch>, oneshot::Sender<BatchReply>),
-    Apply(WriteSet, oneshot::Sender<()>),
-    Prepare(TxnId, WriteSet, oneshot::Sender<Vote>),
+    Apply(Box<TxnPart>, oneshot::Sender<Applied>),
+    Prepare(TxnId, Box<TxnPart>, oneshot::Sender<Vote>),
+    Flush(oneshot::Sender<AdminReply>),
 }
 
-type Locks = hashbrown::HashMap<Box<[u8]>, TxnId, ahash::RandomState>;
-type Staged = hashbrown::HashMap<TxnId, WriteSet, ahash::RandomState>;
-
-/// How a `Prepare` fares against the current locks (wait-die).
-enum Admission {
-    Granted,
-    /// Some key is held by a younger transaction: an older one may wait.
-    Wait,
-    /// Some key is held by an older transaction: the younger one dies.
-    Die,
+/// A prepared transaction's part, its lock mode, and the keys it locked.
+struct Staged {
+    part: Box<TxnPart>,
+    locked: Vec<Box<[u8]>>,
+    /// Read-only parts run at prepare time.
+    ran: bool,
 }
 
 #[derive(Default)]
 pub struct Partition {
     store: Store,
     locks: Locks,
-    staged: Staged,
+    watches: Watches,
+    staged: hashbrown::HashMap<TxnId, Staged, ahash::RandomState>,
     waiters: VecDeque<Waiter>,
+    pub stats: Stats,
 }
 
 impl Partition {
@@ -80,49 +156,62 @@ impl Partition {
         self.locks.is_empty() && self.staged.is_empty() && self.waiters.is_empty()
     }
 
-    /// True if `key` is locked by a prepared transaction.
+    /// True if a plain `kind` operation on `key` must wait for a lock.
     #[inline]
-    pub fn is_locked(&self, key: &[u8]) -> bool {
-        !self.locks.is_empty() && self.locks.contains_key(key)
+    pub fn blocks(&self, kind: OpKind, key: &[u8]) -> bool {
+        self.locks.blocks(key, !kind.is_read())
     }
 
-    /// Executes one unlocked plain operation, writing its response to `out`.
-    /// The caller checks [`is_locked`](Self::is_locked) first.
+    /// Executes one operation, encoding its response in `dialect` to `out`.
+    /// The caller checks [`blocks`](Self::blocks) first.
     #[inline]
-    pub fn execute(&mut self, kind: OpKind, key: &[u8], value: &[u8], out: &mut Vec<u8>) {
-        debug_assert!(!self.is_locked(key));
-        match kind {
-            OpKind::Get => match self.store.get(key) {
-                Some(v) => response::ok_value(out, v),
-                None => response::error(out, response::NOT_FOUND),
-            },
-            OpKind::Put => {
-                self.store.put(key, value);
-                response::ok(out);
-            }
-            OpKind::Del => {
-                self.store.del(key);
-                response::ok(out);
-            }
+    pub fn execute(&mut self, dialect: Dialect, op: OpRef<'_>, out: &mut Vec<u8>) {
+        self.stats.ops += 1;
+        if let OpKind::Watch(id) = op.kind {
+            self.watches.watch(id, op.key);
         }
+        let watches = &mut self.watches;
+        let outcome = ops::execute(&mut self.store, op.kind, op.key, op.value, &mut |k| {
+            watches.touch(k)
+        });
+        match &outcome {
+            Outcome::Value(Some(_)) => self.stats.hits += 1,
+            Outcome::Value(None) => self.stats.misses += 1,
+            _ => {}
+        }
+        reply::encode(dialect, &outcome, out);
+    }
+
+    /// Registers a watch on `key` for the connection `id`.
+    #[cfg(test)]
+    pub fn watch(&mut self, id: WatchId, key: &[u8]) {
+        self.watches.watch(id, key);
     }
 
     /// Serves one request now, or queues it until the keys it needs unlock.
     pub fn handle(&mut self, request: Request) {
         match request {
             Request::Batch(batch, reply) => self.run(Waiter::Batch(batch, reply)),
-            Request::Apply(writes, reply) => self.run(Waiter::Apply(writes, reply)),
-            Request::Prepare(txn, writes, reply) => self.run(Waiter::Prepare(txn, writes, reply)),
-            Request::Commit(txn) => {
-                self.commit(txn);
+            Request::Apply(part, reply) => self.run(Waiter::Apply(part, reply)),
+            Request::Prepare(txn, part, reply) => self.run(Waiter::Prepare(txn, part, reply)),
+            Request::Commit(txn, reply) => {
+                let out = self.commit(txn);
+                if let (Some(reply), Some(out)) = (reply, out) {
+                    let _ = reply.send(out);
+                }
                 self.wake();
             }
             Request::Abort(txn, reply) => {
-                let writes = self.abort(txn);
+                let part = self.abort(txn);
                 if let Some(reply) = reply {
-                    let _ = reply.send(writes);
+                    let _ = reply.send(part);
                 }
                 self.wake();
+            }
+            Request::Unwatch(id) => self.watches.unwatch(id),
+            Request::Admin(Admin::Flush, reply) => self.run(Waiter::Flush(reply)),
+            Request::Admin(admin, reply) => {
+                let _ = reply.send(self.admin(admin));
             }
         }
     }
@@ -142,42 +231,57 @@ impl Partition {
                 }
                 let _ = reply.send(batch.into_reply());
             }
-            Waiter::Apply(writes, reply) => {
-                if writes.iter().any(|(k, _)| self.is_locked(k)) {
-                    return Some(Waiter::Apply(writes, reply));
+            Waiter::Apply(part, reply) => {
+                if part.ops.ops().any(|op| self.blocks(op.kind, op.key)) {
+                    return Some(Waiter::Apply(part, reply));
                 }
-                self.apply(writes);
-                let _ = reply.send(());
+                let _ = reply.send(self.apply(part));
             }
-            Waiter::Prepare(txn, writes, reply) => match self.admit(txn, &writes) {
-                Admission::Granted => {
-                    self.prepare(txn, writes);
-                    let _ = reply.send(Vote::Prepared);
+            Waiter::Prepare(txn, part, reply) => return self.try_prepare(txn, part, reply),
+            Waiter::Flush(reply) => {
+                if !self.locks.is_empty() {
+                    return Some(Waiter::Flush(reply));
                 }
-                Admission::Wait => return Some(Waiter::Prepare(txn, writes, reply)),
-                Admission::Die => {
-                    let _ = reply.send(Vote::Conflict(writes));
-                }
-            },
+                self.store.clear();
+                self.watches.touch_all();
+                let _ = reply.send(AdminReply::Done);
+            }
         }
         None
     }
 
-    /// Executes the batch's operations in order until one needs a locked
+    /// Executes the batch's atomic runs in order until one needs a locked
     /// key; true when all are done.
     fn run_batch(&mut self, batch: &mut OpBatch) -> bool {
-        while let Some((kind, key, value, reply)) = batch.next_op() {
-            if self.is_locked(key) {
+        while let Some(run) = batch.next_run() {
+            if run.clone().any(|i| {
+                let op = batch.op(i);
+                self.blocks(op.kind, op.key)
+            }) {
                 return false;
             }
-            reply.push_with(|out| self.execute(kind, key, value, out));
-            batch.next += 1;
+            let mut reply = std::mem::take(&mut batch.reply);
+            for i in run {
+                reply.push_with(|out| self.execute(batch.dialect, batch.op(i), out));
+            }
+            batch.reply = reply;
+            batch.next += batch.next_run().map_or(0, |r| r.len());
         }
         true
     }
 
-    /// Retries every waiter once, in arrival order, after locks were released.
-    /// Running a waiter never releases a lock, so one pass suffices.
+    /// Runs every operation of `part` (already validated and unblocked).
+    fn run_part(&mut self, part: &TxnPart) -> BatchReply {
+        let mut reply = BatchReply::default();
+        for op in part.ops.ops() {
+            reply.push_with(|out| self.execute(part.ops.dialect, op, out));
+        }
+        reply
+    }
+
+    /// Retries every waiter once, in arrival order, after locks were
+    /// released. Running a waiter never releases a lock (a failed prepare
+    /// holds none), so one pass suffices.
     fn wake(&mut self) {
         for waiter in std::mem::take(&mut self.waiters) {
             if let Some(blocked) = self.try_run(waiter) {
@@ -186,57 +290,142 @@ impl Partition {
         }
     }
 
-    fn apply(&mut self, writes: WriteSet) {
-        for (key, value) in writes {
-            match value {
-                Some(v) => self.store.put_owned(key, v),
-                None => {
-                    self.store.del(&key);
-                }
-            }
+    fn check_fails(&self, part: &TxnPart) -> bool {
+        match part.check {
+            Check::None => false,
+            Check::AllAbsent => part.ops.ops().any(|op| self.store.contains(op.key)),
         }
     }
 
-    /// Wait-die: a requester older than every holder of its keys waits; one
-    /// younger than any holder dies. Waits only ever go from older to
-    /// younger, so no cycle (deadlock) can form.
-    fn admit(&self, txn: TxnId, writes: &WriteSet) -> Admission {
-        let mut admission = Admission::Granted;
-        for (key, _) in writes {
-            match self.locks.get(key) {
-                Some(&holder) if holder == txn => {}
-                Some(&holder) if holder < txn => return Admission::Die,
-                Some(_) => admission = Admission::Wait,
-                None => {}
-            }
-        }
-        admission
+    fn watch_failed(&self, part: &TxnPart) -> bool {
+        part.watch.is_some_and(|id| self.watches.is_dirty(id))
     }
 
-    fn prepare(&mut self, txn: TxnId, writes: WriteSet) {
-        for (key, _) in &writes {
-            self.locks.insert(key.clone(), txn);
-        }
-        self.staged.insert(txn, writes);
-    }
-
-    fn commit(&mut self, txn: TxnId) {
-        let Some(writes) = self.staged.remove(&txn) else {
-            tracing::error!(txn, "commit for a transaction that is not prepared here");
-            return;
+    fn apply(&mut self, part: Box<TxnPart>) -> Applied {
+        self.stats.txn_single += 1;
+        let result = if self.watch_failed(&part) {
+            Applied::WatchFailed
+        } else if self.check_fails(&part) {
+            Applied::CheckFailed
+        } else {
+            Applied::Done(self.run_part(&part))
         };
-        for (key, _) in &writes {
-            self.locks.remove(key);
+        if let Some(id) = part.watch {
+            self.watches.unwatch(id);
         }
-        self.apply(writes);
+        result
     }
 
-    fn abort(&mut self, txn: TxnId) -> WriteSet {
-        let writes = self.staged.remove(&txn).unwrap_or_default();
-        for (key, _) in &writes {
-            self.locks.remove(key);
+    /// The keys a part locks: its operations' keys and its watched keys.
+    fn lock_set(&self, part: &TxnPart) -> Vec<Box<[u8]>> {
+        let mut keys: Vec<Box<[u8]>> = part.ops.ops().map(|op| op.key.into()).collect();
+        if let Some(id) = part.watch {
+            keys.extend(self.watches.keys_of(id).iter().cloned());
         }
-        writes
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    fn try_prepare(
+        &mut self,
+        txn: TxnId,
+        part: Box<TxnPart>,
+        reply: oneshot::Sender<Vote>,
+    ) -> Option<Waiter> {
+        let mode = if part.ops.is_read_only() {
+            LockMode::Shared
+        } else {
+            LockMode::Exclusive
+        };
+        let keys = self.lock_set(&part);
+        match self.locks.admit(txn, mode, keys.iter().map(|k| &**k)) {
+            Admission::Wait => return Some(Waiter::Prepare(txn, part, reply)),
+            Admission::Die => {
+                let _ = reply.send(Vote::Conflict(part));
+                return None;
+            }
+            Admission::Granted => {}
+        }
+        let vote = if self.watch_failed(&part) {
+            Vote::WatchFailed
+        } else if self.check_fails(&part) {
+            Vote::CheckFailed
+        } else {
+            self.locks.acquire(txn, mode, keys.iter().map(|k| &**k));
+            self.stats.txn_prepared += 1;
+            let ran = mode == LockMode::Shared;
+            let early = ran.then(|| self.run_part(&part));
+            self.staged.insert(
+                txn,
+                Staged {
+                    part,
+                    locked: keys,
+                    ran,
+                },
+            );
+            let _ = reply.send(Vote::Prepared(early));
+            return None;
+        };
+        if let Some(id) = part.watch {
+            self.watches.unwatch(id);
+        }
+        let _ = reply.send(vote);
+        None
+    }
+
+    fn commit(&mut self, txn: TxnId) -> Option<BatchReply> {
+        let Some(staged) = self.staged.remove(&txn) else {
+            tracing::error!(txn, "commit for a transaction that is not prepared here");
+            return None;
+        };
+        let out = (!staged.ran).then(|| self.run_part(&staged.part));
+        self.locks.release(txn, staged.locked.iter().map(|k| &**k));
+        if let Some(id) = staged.part.watch {
+            self.watches.unwatch(id);
+        }
+        out.filter(|_| staged.part.want_reply)
+    }
+
+    fn abort(&mut self, txn: TxnId) -> Option<Box<TxnPart>> {
+        let staged = self.staged.remove(&txn)?;
+        self.stats.txn_aborted += 1;
+        self.locks.release(txn, staged.locked.iter().map(|k| &**k));
+        Some(staged.part)
+    }
+
+    fn admin(&mut self, admin: Admin) -> AdminReply {
+        match admin {
+            Admin::Dbsize => AdminReply::Count(self.store.len()),
+            Admin::Flush => unreachable!("flush waits for locks in try_run"),
+            Admin::Scan {
+                from,
+                count,
+                pattern,
+            } => AdminReply::Scan(self.store.scan(from, count, |k| {
+                pattern
+                    .as_deref()
+                    .is_none_or(|p| crate::glob::matches(p, k))
+            })),
+            Admin::Keys(pattern) => AdminReply::Keys(
+                self.store
+                    .keys()
+                    .filter(|k| crate::glob::matches(&pattern, k))
+                    .map(Box::from)
+                    .collect(),
+            ),
+            Admin::CountKeysInSlot(slot) => AdminReply::Count(
+                self.store
+                    .keys()
+                    .filter(|k| corekv_router::hash_slot(k) == slot)
+                    .count(),
+            ),
+            Admin::Stats => {
+                let mut stats = self.stats.clone();
+                stats.keys = self.store.len() as u64;
+                AdminReply::Stats(stats)
+            }
+        }
     }
 }
 

@@ -1,52 +1,178 @@
 //! The partition's key/value map. Plain data: no locks, no channels.
+//!
+//! Entries live in a slab (a `Vec` with a free list) and an index maps each
+//! key's aHash to its slab position. Entries never move in the slab, which
+//! gives `SCAN` the Redis guarantee for free: walking slab positions upward
+//! returns every key that was present for the whole walk, whatever was
+//! inserted, deleted or rehashed meanwhile. The index stores only a `u32`
+//! per key.
 
-use hashbrown::hash_map::EntryRef;
+use hashbrown::hash_table::{Entry as IndexEntry, HashTable};
 
-/// Keys and values are owned byte strings; the map hashes with aHash (the
-/// routing CRC16 is for placement only).
-pub type Map = hashbrown::HashMap<Box<[u8]>, Box<[u8]>, ahash::RandomState>;
+struct Entry {
+    key: Box<[u8]>,
+    value: Box<[u8]>,
+}
 
-#[derive(Default)]
 pub struct Store {
-    map: Map,
+    index: HashTable<u32>,
+    slab: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    hasher: ahash::RandomState,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            index: HashTable::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            hasher: ahash::RandomState::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+/// One step of a scan: the keys found and where to continue (`None` at the
+/// end of the store).
+pub struct ScanStep {
+    pub keys: Vec<Box<[u8]>>,
+    pub next: Option<usize>,
+}
+
+fn key_of(slab: &[Option<Entry>], i: u32) -> &[u8] {
+    match &slab[i as usize] {
+        Some(e) => &e.key,
+        None => unreachable!("the index only points at live entries"),
+    }
 }
 
 impl Store {
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn position(&self, key: &[u8]) -> Option<u32> {
+        let slab = &self.slab;
+        self.index
+            .find(self.hash(key), |&i| key_of(slab, i) == key)
+            .copied()
+    }
+
+    fn entry_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let i = self.position(key)?;
+        self.slab[i as usize].as_mut()
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.map.get(key).map(|v| &**v)
+        let i = self.position(key)?;
+        self.slab[i as usize].as_ref().map(|e| &*e.value)
     }
 
-    /// Stores a copy of `value` under `key`, reusing the existing key's
-    /// allocation (and the value's, when the length is unchanged).
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Stores a copy of `value` under `key`, reusing the existing value's
+    /// allocation when the length is unchanged.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        match self.map.entry_ref(key) {
-            EntryRef::Occupied(mut e) if e.get().len() == value.len() => {
-                e.get_mut().copy_from_slice(value);
-            }
-            EntryRef::Occupied(mut e) => *e.get_mut() = value.into(),
-            EntryRef::Vacant(e) => {
-                e.insert(value.into());
-            }
+        match self.entry_mut(key) {
+            Some(e) if e.value.len() == value.len() => e.value.copy_from_slice(value),
+            Some(e) => e.value = value.into(),
+            None => self.insert_new(key.into(), value.into()),
         }
     }
 
-    /// Stores an already-owned pair (a committed transaction's write) without
-    /// copying it.
-    pub fn put_owned(&mut self, key: Box<[u8]>, value: Box<[u8]>) {
-        self.map.insert(key, value);
+    /// Replaces the value of an existing key, or inserts; takes ownership.
+    pub fn put_owned(&mut self, key: &[u8], value: Box<[u8]>) {
+        match self.entry_mut(key) {
+            Some(e) => e.value = value,
+            None => self.insert_new(key.into(), value),
+        }
+    }
+
+    fn insert_new(&mut self, key: Box<[u8]>, value: Box<[u8]>) {
+        let hash = self.hash(&key);
+        let pos = match self.free.pop() {
+            Some(pos) => {
+                self.slab[pos as usize] = Some(Entry { key, value });
+                pos
+            }
+            None => {
+                self.slab.push(Some(Entry { key, value }));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        self.index
+            .insert_unique(hash, pos, |&i| hasher.hash_one(key_of(slab, i)));
     }
 
     /// Removes `key`; true if it existed.
     pub fn del(&mut self, key: &[u8]) -> bool {
-        self.map.remove(key).is_some()
+        let hash = self.hash(key);
+        let slab = &self.slab;
+        let IndexEntry::Occupied(entry) = self.index.entry(
+            hash,
+            |&i| key_of(slab, i) == key,
+            |&i| self.hasher.hash_one(key_of(slab, i)),
+        ) else {
+            return false;
+        };
+        let (pos, _) = entry.remove();
+        self.slab[pos as usize] = None;
+        self.free.push(pos);
+        self.release_tail();
+        true
+    }
+
+    /// Gives back slab space at the end once it is all free.
+    fn release_tail(&mut self) {
+        if self.index.is_empty() {
+            self.clear();
+        }
+    }
+
+    /// Removes every key and returns the memory.
+    pub fn clear(&mut self) {
+        self.index = HashTable::new();
+        self.slab = Vec::new();
+        self.free = Vec::new();
+    }
+
+    /// Up to `count` keys from slab position `from` on, visiting at most
+    /// `count * 10` positions so a sparse slab cannot stall the worker.
+    pub fn scan(&self, from: usize, count: usize, mut keep: impl FnMut(&[u8]) -> bool) -> ScanStep {
+        let count = count.max(1);
+        let mut keys = Vec::new();
+        let end = self
+            .slab
+            .len()
+            .min(from.saturating_add(count.saturating_mul(10)));
+        let mut pos = from.min(self.slab.len());
+        while pos < end && keys.len() < count {
+            if let Some(e) = &self.slab[pos] {
+                if keep(&e.key) {
+                    keys.push(e.key.clone());
+                }
+            }
+            pos += 1;
+        }
+        let next = (pos < self.slab.len()).then_some(pos);
+        ScanStep { keys, next }
+    }
+
+    /// Every key, in slab order.
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.slab.iter().flatten().map(|e| &*e.key)
     }
 }
 
@@ -64,11 +190,82 @@ mod tests {
         assert_eq!(s.get(b"a"), Some(&b"2"[..]));
         s.put(b"a", b"longer");
         assert_eq!(s.get(b"a"), Some(&b"longer"[..]));
-        s.put_owned(b"b"[..].into(), b"x"[..].into());
+        s.put_owned(b"b", b"x"[..].into());
         assert_eq!(s.len(), 2);
+        assert!(s.contains(b"b"));
         assert!(s.del(b"a"));
         assert!(!s.del(b"a"));
         assert_eq!(s.get(b"a"), None);
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn many_keys_with_churn() {
+        let mut s = Store::default();
+        for i in 0..10_000u32 {
+            s.put(format!("k{i}").as_bytes(), &i.to_le_bytes());
+        }
+        for i in (0..10_000u32).step_by(2) {
+            assert!(s.del(format!("k{i}").as_bytes()));
+        }
+        for i in 0..10_000u32 {
+            let got = s.get(format!("k{i}").as_bytes());
+            assert_eq!(got, (i % 2 == 1).then_some(&i.to_le_bytes()[..]));
+        }
+        // Freed slots are reused.
+        let slab_len = s.slab.len();
+        for i in 0..5_000u32 {
+            s.put(format!("n{i}").as_bytes(), b"v");
+        }
+        assert_eq!(s.slab.len(), slab_len);
+        assert_eq!(s.len(), 10_000);
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout() {
+        let mut s = Store::default();
+        for i in 0..1000 {
+            s.put(format!("stay{i}").as_bytes(), b"v");
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut pos = 0;
+        let mut round = 0;
+        loop {
+            let step = s.scan(pos, 17, |_| true);
+            seen.extend(step.keys);
+            // Churn during the scan: inserts (reusing freed slots and
+            // growing the table), deletes.
+            for j in 0..5 {
+                s.put(format!("new{round}-{j}").as_bytes(), b"v");
+            }
+            s.del(format!("new{round}-0").as_bytes());
+            s.del(format!("new{round}-1").as_bytes());
+            round += 1;
+            match step.next {
+                Some(p) => pos = p,
+                None => break,
+            }
+        }
+        for i in 0..1000 {
+            assert!(
+                seen.contains(format!("stay{i}").as_bytes()),
+                "stay{i} missed"
+            );
+        }
+    }
+
+    #[test]
+    fn scan_filter_and_bounded_work() {
+        let mut s = Store::default();
+        for i in 0..100 {
+            s.put(format!("k{i}").as_bytes(), b"v");
+        }
+        let step = s.scan(0, 5, |k| k == b"k99");
+        assert!(step.keys.is_empty(), "only 50 positions visited");
+        assert_eq!(step.next, Some(50));
+        assert_eq!(s.keys().count(), 100);
+        s.clear();
+        assert!(s.is_empty());
+        assert!(s.scan(0, 10, |_| true).next.is_none());
     }
 }

@@ -1,15 +1,27 @@
 use super::*;
 use tokio::sync::oneshot::error::TryRecvError;
 
-fn ws(pairs: &[(&str, Option<&str>)]) -> WriteSet {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.as_bytes().into(), v.map(|v| v.as_bytes().into())))
-        .collect()
+fn part(pairs: &[(&str, Option<&str>)]) -> Box<TxnPart> {
+    let mut p = TxnPart::new(Dialect::Text);
+    for (k, v) in pairs {
+        match v {
+            Some(v) => p.ops.push(OpKind::Put, k.as_bytes(), v.as_bytes()),
+            None => p.ops.push(OpKind::Remove, k.as_bytes(), b""),
+        }
+    }
+    Box::new(p)
+}
+
+fn read_part(keys: &[&str]) -> Box<TxnPart> {
+    let mut p = TxnPart::new(Dialect::Resp);
+    for k in keys {
+        p.ops.push(OpKind::Get, k.as_bytes(), b"");
+    }
+    Box::new(p)
 }
 
 fn get_batch(keys: &[&str]) -> Box<OpBatch> {
-    let mut b = OpBatch::default();
+    let mut b = OpBatch::new(Dialect::Text);
     for k in keys {
         b.push(OpKind::Get, k.as_bytes(), b"");
     }
@@ -22,9 +34,9 @@ fn replies(r: BatchReply) -> Vec<String> {
         .collect()
 }
 
-fn prepare(p: &mut Partition, txn: TxnId, w: WriteSet) -> oneshot::Receiver<Vote> {
+fn prepare(p: &mut Partition, txn: TxnId, part: Box<TxnPart>) -> oneshot::Receiver<Vote> {
     let (tx, rx) = oneshot::channel();
-    p.handle(Request::Prepare(txn, w, tx));
+    p.handle(Request::Prepare(txn, part, tx));
     rx
 }
 
@@ -34,13 +46,19 @@ fn batch(p: &mut Partition, b: Box<OpBatch>) -> oneshot::Receiver<BatchReply> {
     rx
 }
 
+fn value(p: &Partition, k: &str) -> Option<String> {
+    p.store()
+        .get(k.as_bytes())
+        .map(|v| String::from_utf8(v.to_vec()).unwrap())
+}
+
 #[test]
 fn batch_executes_in_order() {
     let mut p = Partition::default();
-    let mut b = OpBatch::default();
+    let mut b = OpBatch::new(Dialect::Text);
     b.push(OpKind::Put, b"a", b"1");
     b.push(OpKind::Get, b"a", b"");
-    b.push(OpKind::Del, b"a", b"");
+    b.push(OpKind::Remove, b"a", b"");
     b.push(OpKind::Get, b"a", b"");
     let r = batch(&mut p, Box::new(b)).try_recv().unwrap();
     assert_eq!(
@@ -58,83 +76,141 @@ fn batch_executes_in_order() {
 fn prepared_keys_block_readers_until_commit() {
     let mut p = Partition::default();
     p.store.put(b"a", b"old");
-    let mut vote = prepare(&mut p, 1, ws(&[("a", Some("new")), ("b", None)]));
-    assert!(matches!(vote.try_recv(), Ok(Vote::Prepared)));
+    let mut vote = prepare(&mut p, 1, part(&[("a", Some("new")), ("b", None)]));
+    assert!(matches!(vote.try_recv(), Ok(Vote::Prepared(None))));
     // A batch touching a locked key waits, even its later unlocked ops.
     let mut r = batch(&mut p, get_batch(&["c", "a", "c"]));
     assert_eq!(r.try_recv().unwrap_err(), TryRecvError::Empty);
     // Unrelated keys are not stalled.
     let mut r2 = batch(&mut p, get_batch(&["c"]));
     assert!(r2.try_recv().is_ok());
-    p.handle(Request::Commit(1));
+    p.handle(Request::Commit(1, None));
     let got = replies(r.try_recv().unwrap());
     assert_eq!(got[1], "{\"status\": \"Ok\", \"result\": \"new\"}\n");
-    assert!(!p.is_locked(b"a") && !p.is_locked(b"b"));
+    assert!(p.is_idle());
 }
 
 #[test]
-fn abort_restores_nothing_changed_and_returns_writes() {
+fn abort_changes_nothing_and_returns_the_part() {
     let mut p = Partition::default();
     p.store.put(b"a", b"old");
-    let _vote = prepare(&mut p, 7, ws(&[("a", Some("new"))]));
+    let _vote = prepare(&mut p, 7, part(&[("a", Some("new"))]));
     let (tx, mut rx) = oneshot::channel();
     p.handle(Request::Abort(7, Some(tx)));
-    assert_eq!(rx.try_recv().unwrap(), ws(&[("a", Some("new"))]));
-    assert_eq!(p.store.get(b"a"), Some(&b"old"[..]));
-    assert!(!p.is_locked(b"a"));
+    let back = rx.try_recv().unwrap().unwrap();
+    assert_eq!(back.ops.op(0).value, b"new");
+    assert_eq!(value(&p, "a").as_deref(), Some("old"));
+    assert!(p.is_idle());
 }
 
 #[test]
 fn wait_die_older_waits_younger_dies() {
     let mut p = Partition::default();
-    let mut held = prepare(&mut p, 10, ws(&[("k", Some("10"))]));
-    assert!(matches!(held.try_recv(), Ok(Vote::Prepared)));
-    // Younger (larger id) than the holder: dies at once, writes handed back.
-    let mut young = prepare(&mut p, 11, ws(&[("k", Some("11"))]));
+    let mut held = prepare(&mut p, 10, part(&[("k", Some("10"))]));
+    assert!(matches!(held.try_recv(), Ok(Vote::Prepared(_))));
+    // Younger (larger id) than the holder: dies at once, part handed back.
+    let mut young = prepare(&mut p, 11, part(&[("k", Some("11"))]));
     match young.try_recv() {
-        Ok(Vote::Conflict(w)) => assert_eq!(w, ws(&[("k", Some("11"))])),
+        Ok(Vote::Conflict(back)) => assert_eq!(back.ops.op(0).value, b"11"),
         other => panic!("{other:?}"),
     }
     // Older: waits, and is granted when the holder commits.
-    let mut old = prepare(&mut p, 9, ws(&[("k", Some("9")), ("j", Some("9"))]));
+    let mut old = prepare(&mut p, 9, part(&[("k", Some("9")), ("j", Some("9"))]));
     assert_eq!(old.try_recv().unwrap_err(), TryRecvError::Empty);
-    assert!(!p.is_locked(b"j"), "a waiting prepare holds no lock");
-    p.handle(Request::Commit(10));
-    assert_eq!(p.store.get(b"k"), Some(&b"10"[..]));
-    assert!(matches!(old.try_recv(), Ok(Vote::Prepared)));
-    assert!(p.is_locked(b"j") && p.is_locked(b"k"));
-    p.handle(Request::Commit(9));
-    assert_eq!(p.store.get(b"k"), Some(&b"9"[..]));
+    assert!(
+        !p.blocks(OpKind::Get, b"j"),
+        "a waiting prepare holds no lock"
+    );
+    p.handle(Request::Commit(10, None));
+    assert_eq!(value(&p, "k").as_deref(), Some("10"));
+    assert!(matches!(old.try_recv(), Ok(Vote::Prepared(_))));
+    assert!(p.blocks(OpKind::Get, b"j") && p.blocks(OpKind::Get, b"k"));
+    p.handle(Request::Commit(9, None));
+    assert_eq!(value(&p, "k").as_deref(), Some("9"));
 }
 
 #[test]
 fn apply_waits_for_locks_then_applies_all() {
     let mut p = Partition::default();
-    let _vote = prepare(&mut p, 1, ws(&[("a", Some("t1"))]));
+    let _vote = prepare(&mut p, 1, part(&[("a", Some("t1"))]));
     let (tx, mut rx) = oneshot::channel();
     p.handle(Request::Apply(
-        ws(&[("a", Some("t2")), ("b", Some("t2"))]),
+        part(&[("a", Some("t2")), ("b", Some("t2"))]),
         tx,
     ));
     assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
-    assert_eq!(p.store.get(b"b"), None, "nothing half-applied");
-    p.handle(Request::Commit(1));
-    assert!(rx.try_recv().is_ok());
-    assert_eq!(p.store.get(b"a"), Some(&b"t2"[..]));
-    assert_eq!(p.store.get(b"b"), Some(&b"t2"[..]));
+    assert_eq!(value(&p, "b"), None, "nothing half-applied");
+    p.handle(Request::Commit(1, None));
+    assert!(matches!(rx.try_recv(), Ok(Applied::Done(_))));
+    assert_eq!(value(&p, "a").as_deref(), Some("t2"));
+    assert_eq!(value(&p, "b").as_deref(), Some("t2"));
 }
 
 #[test]
 fn waiters_keep_arrival_order_on_the_same_key() {
     let mut p = Partition::default();
-    let _vote = prepare(&mut p, 1, ws(&[("a", Some("t1"))]));
-    let mut put = OpBatch::default();
+    let _vote = prepare(&mut p, 1, part(&[("a", Some("t1"))]));
+    let mut put = OpBatch::new(Dialect::Text);
     put.push(OpKind::Put, b"a", b"later");
     let mut first = batch(&mut p, get_batch(&["a"]));
     let mut second = batch(&mut p, Box::new(put));
-    p.handle(Request::Commit(1));
+    p.handle(Request::Commit(1, None));
     let got = replies(first.try_recv().unwrap());
     assert_eq!(got[0], "{\"status\": \"Ok\", \"result\": \"t1\"}\n");
     assert!(second.try_recv().is_ok());
-    assert_eq!(p.store.get(b"a"), Some(&b"later"[..]));
+    assert_eq!(value(&p, "a").as_deref(), Some("later"));
+}
+
+#[test]
+fn shared_prepare_runs_reads_early_and_blocks_writers_only() {
+    let mut p = Partition::default();
+    p.store.put(b"a", b"1");
+    let mut vote = prepare(&mut p, 3, read_part(&["a", "zz"]));
+    match vote.try_recv() {
+        Ok(Vote::Prepared(Some(r))) => assert_eq!(replies(r), ["$1\r\n1\r\n", "$-1\r\n"]),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        batch(&mut p, get_batch(&["a"])).try_recv().is_ok(),
+        "readers pass"
+    );
+    let mut w = OpBatch::new(Dialect::Text);
+    w.push(OpKind::Put, b"a", b"2");
+    let mut writer = batch(&mut p, Box::new(w));
+    assert_eq!(writer.try_recv().unwrap_err(), TryRecvError::Empty);
+    p.handle(Request::Commit(3, None));
+    assert!(writer.try_recv().is_ok());
+    assert_eq!(value(&p, "a").as_deref(), Some("2"));
+}
+
+#[test]
+fn atomic_run_waits_whole() {
+    let mut p = Partition::default();
+    let _vote = prepare(&mut p, 1, part(&[("b", Some("t1"))]));
+    let mut b = OpBatch::new(Dialect::Resp);
+    b.push(OpKind::Get, b"a", b"");
+    b.push(OpKind::Get, b"b", b"");
+    b.seal_run(2);
+    let mut r = batch(&mut p, Box::new(b));
+    assert_eq!(r.try_recv().unwrap_err(), TryRecvError::Empty);
+    assert_eq!(p.stats.ops, 0, "no part of the run executed");
+    p.handle(Request::Commit(1, None));
+    assert_eq!(replies(r.try_recv().unwrap()), ["$-1\r\n", "$2\r\nt1\r\n"]);
+}
+
+#[test]
+fn writes_dirty_watches_and_flush_waits_for_locks() {
+    let mut p = Partition::default();
+    p.watch(5, b"w");
+    let mut b = OpBatch::new(Dialect::Resp);
+    b.push(OpKind::IncrBy(1), b"w", b"");
+    let _reply = batch(&mut p, Box::new(b));
+    assert!(p.watches.is_dirty(5));
+    let _vote = prepare(&mut p, 1, part(&[("x", Some("1"))]));
+    let (tx, mut rx) = oneshot::channel();
+    p.handle(Request::Admin(Admin::Flush, tx));
+    assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
+    p.handle(Request::Commit(1, None));
+    assert!(rx.try_recv().is_ok());
+    assert!(p.store.is_empty());
 }

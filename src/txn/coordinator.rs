@@ -1,19 +1,24 @@
 //! The coordinator: commits a transaction's buffered writes, run by the
 //! worker of the connection that issued `COMMIT`.
 //!
-//! * One partition: one `Apply` message; the partition applies every write
-//!   in one step once none of the keys is locked.
+//! * One partition: one `Apply` message; the partition validates watches
+//!   and checks and runs every operation in one step once none of the keys
+//!   is locked.
 //! * Several partitions: two-phase commit.
 //!   1. **Prepare** (all partitions at once): each partition checks its locks
 //!      *before touching anything* and either locks all of this
-//!      transaction's keys there and stages the writes (`Prepared`), waits
-//!      (the holders are younger), or answers `Conflict` (a holder is older:
-//!      wait-die says the younger dies).
-//!   2. **Commit** if every vote is `Prepared`: each partition applies its
-//!      staged writes and unlocks. No partition can refuse at this point.
-//!   3. **Abort** otherwise: prepared partitions unlock and hand the writes
-//!      back; the coordinator backs off and retries with the *same* id, so
-//!      it only grows older relative to newcomers and eventually wins.
+//!      transaction's keys there (shared for a read-only part, exclusive
+//!      otherwise, plus shared locks on the connection's watched keys),
+//!      validates its watches and check, and stages the part (`Prepared`;
+//!      a read-only part runs right away, under its locks); or waits (the
+//!      holders are younger); or answers `Conflict` (a holder is older:
+//!      wait-die says the younger dies); or `WatchFailed`/`CheckFailed`.
+//!   2. **Commit** if every vote is `Prepared`: each partition runs its
+//!      staged operations and unlocks. No partition can refuse now.
+//!   3. **Abort** otherwise: prepared partitions unlock. After a conflict
+//!      they hand the part back and the coordinator retries with the *same*
+//!      id, so it only grows older relative to newcomers and eventually
+//!      wins; after a failed watch or check the transaction ends, unapplied.
 //!
 //! Atomicity for readers: between prepare and commit every key of the
 //! transaction is locked, and a locked key cannot be read; so a reader that
@@ -24,9 +29,8 @@
 //! a younger one, so waits cannot form a cycle; plain reads and writes wait
 //! but hold no locks.
 
-use super::{TxnBuffer, TxnError, TxnId, Vote, WriteSet};
-use crate::partition::Request;
-use corekv_router::Topology;
+use super::{Applied, Outcome, TxnError, TxnId, TxnPart, Vote};
+use crate::partition::{BatchReply, Request};
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -43,106 +47,144 @@ pub trait Participants {
     fn next_txn_id(&self) -> TxnId;
 }
 
-/// Commits `txn` atomically across whatever partitions it touches.
-pub async fn commit(
-    parts: &impl Participants,
-    topology: &Topology,
-    txn: TxnBuffer,
-) -> Result<(), TxnError> {
-    let mut groups = txn.into_partitions(topology)?;
-    match groups.len() {
-        0 => Ok(()),
+/// Runs a transaction given as per-partition parts (ascending partition
+/// order) atomically: all of it or, if a watch or check fails, none of it.
+pub async fn run(
+    api: &impl Participants,
+    mut parts: Vec<(usize, TxnPart)>,
+) -> Result<Outcome, TxnError> {
+    match parts.len() {
+        0 => Ok(Outcome::Committed(Vec::new())),
         1 => {
-            let (partition, writes) = groups.pop().expect("one group");
-            apply_single(parts, partition, writes).await
+            let (partition, part) = parts.pop().expect("one part");
+            apply_single(api, partition, part).await
         }
-        _ => two_phase(parts, groups).await,
+        _ => {
+            let parts = parts
+                .into_iter()
+                .map(|(p, part)| (p, Box::new(part)))
+                .collect();
+            two_phase(api, parts).await
+        }
     }
 }
 
 async fn apply_single(
-    parts: &impl Participants,
+    api: &impl Participants,
     partition: usize,
-    writes: WriteSet,
-) -> Result<(), TxnError> {
+    part: TxnPart,
+) -> Result<Outcome, TxnError> {
     let (tx, rx) = oneshot::channel();
-    parts.send(partition, Request::Apply(writes, tx)).await?;
-    rx.await.map_err(|_| TxnError::Unavailable)
+    api.send(partition, Request::Apply(Box::new(part), tx))
+        .await?;
+    Ok(match rx.await.map_err(|_| TxnError::Unavailable)? {
+        Applied::Done(reply) => Outcome::Committed(vec![(partition, reply)]),
+        Applied::WatchFailed => Outcome::WatchFailed,
+        Applied::CheckFailed => Outcome::CheckFailed,
+    })
 }
 
-async fn two_phase(
-    parts: &impl Participants,
-    mut groups: Vec<(usize, WriteSet)>,
-) -> Result<(), TxnError> {
-    let txn = parts.next_txn_id();
+type Parts = Vec<(usize, Box<TxnPart>)>;
+
+/// The result of one prepare round.
+enum Round {
+    /// Every partition prepared: `(partition, wants reply, early reply)`.
+    Prepared(Vec<(usize, bool, Option<BatchReply>)>),
+    /// Someone must die: everything was aborted; the parts, for a retry.
+    Retry(Parts),
+    /// A watch or check failed: everything was aborted.
+    Failed(Outcome),
+}
+
+async fn two_phase(api: &impl Participants, mut parts: Parts) -> Result<Outcome, TxnError> {
+    let txn = api.next_txn_id();
     for attempt in 0u32.. {
-        match prepare(parts, txn, groups).await? {
-            Ok(prepared) => return commit_prepared(parts, txn, &prepared).await,
-            Err(returned) => groups = returned,
+        match prepare(api, txn, parts).await? {
+            Round::Prepared(prepared) => return commit_prepared(api, txn, prepared).await,
+            Round::Retry(returned) => parts = returned,
+            Round::Failed(outcome) => return Ok(outcome),
         }
         backoff(attempt).await;
     }
     unreachable!("the retry loop only ends by returning")
 }
 
-/// Phase one. `Ok(partitions)` if all voted `Prepared`; otherwise every
-/// prepared partition has been aborted and `Err(groups)` holds all the
-/// writes again, ready for a retry.
-async fn prepare(
-    parts: &impl Participants,
-    txn: TxnId,
-    groups: Vec<(usize, WriteSet)>,
-) -> Result<Result<Vec<usize>, Vec<(usize, WriteSet)>>, TxnError> {
-    let mut votes = Vec::with_capacity(groups.len());
-    for (partition, writes) in groups {
+/// Phase one: prepare everywhere at once, then collect the votes.
+async fn prepare(api: &impl Participants, txn: TxnId, parts: Parts) -> Result<Round, TxnError> {
+    let mut votes = Vec::with_capacity(parts.len());
+    for (partition, part) in parts {
+        let want = part.want_reply;
         let (tx, rx) = oneshot::channel();
-        parts
-            .send(partition, Request::Prepare(txn, writes, tx))
-            .await?;
-        votes.push((partition, rx));
+        api.send(partition, Request::Prepare(txn, part, tx)).await?;
+        votes.push((partition, want, rx));
     }
     let mut prepared = Vec::with_capacity(votes.len());
     let mut returned = Vec::new();
-    for (partition, rx) in votes {
+    let mut failed = None;
+    for (partition, want, rx) in votes {
         match rx.await {
-            Ok(Vote::Prepared) => prepared.push(partition),
-            Ok(Vote::Conflict(writes)) => returned.push((partition, writes)),
+            Ok(Vote::Prepared(early)) => prepared.push((partition, want, early)),
+            Ok(Vote::Conflict(part)) => returned.push((partition, part)),
+            Ok(Vote::WatchFailed) => failed = Some(Outcome::WatchFailed),
+            Ok(Vote::CheckFailed) => failed = failed.or(Some(Outcome::CheckFailed)),
             Err(_) => {
-                abort(parts, txn, &prepared).await;
+                abort(api, txn, &prepared).await;
                 return Err(TxnError::Unavailable);
             }
         }
     }
-    if returned.is_empty() {
-        return Ok(Ok(prepared));
+    if let Some(outcome) = failed {
+        abort(api, txn, &prepared).await;
+        return Ok(Round::Failed(outcome));
     }
-    for partition in prepared {
+    if returned.is_empty() {
+        return Ok(Round::Prepared(prepared));
+    }
+    for (partition, _, _) in prepared {
         let (tx, rx) = oneshot::channel();
-        parts.send(partition, Request::Abort(txn, Some(tx))).await?;
-        let writes = rx.await.map_err(|_| TxnError::Unavailable)?;
-        returned.push((partition, writes));
+        api.send(partition, Request::Abort(txn, Some(tx))).await?;
+        let part = rx.await.map_err(|_| TxnError::Unavailable)?;
+        returned.push((partition, part.ok_or(TxnError::Unavailable)?));
     }
     returned.sort_unstable_by_key(|(p, _)| *p);
-    Ok(Err(returned))
+    Ok(Round::Retry(returned))
 }
 
-/// Phase two. Commit messages need no answer: a partition cannot refuse
-/// one, its inbox is FIFO, and the keys stay locked (so unreadable) until it
-/// is applied.
+/// Phase two. Where no reply is wanted the commit message needs no answer:
+/// a partition cannot refuse one, its inbox is FIFO, and the keys stay
+/// locked (so unreadable) until it is applied.
 async fn commit_prepared(
-    parts: &impl Participants,
+    api: &impl Participants,
     txn: TxnId,
-    prepared: &[usize],
-) -> Result<(), TxnError> {
-    for &partition in prepared {
-        parts.send(partition, Request::Commit(txn)).await?;
+    prepared: Vec<(usize, bool, Option<BatchReply>)>,
+) -> Result<Outcome, TxnError> {
+    let mut replies = Vec::new();
+    let mut pending = Vec::new();
+    for (partition, want, early) in prepared {
+        let late = want && early.is_none();
+        let (tx, rx) = oneshot::channel();
+        api.send(partition, Request::Commit(txn, late.then_some(tx)))
+            .await?;
+        match early {
+            Some(reply) if want => replies.push((partition, reply)),
+            _ if late => pending.push((partition, rx)),
+            _ => {}
+        }
     }
-    Ok(())
+    for (partition, rx) in pending {
+        replies.push((partition, rx.await.map_err(|_| TxnError::Unavailable)?));
+    }
+    replies.sort_unstable_by_key(|(p, _)| *p);
+    Ok(Outcome::Committed(replies))
 }
 
-async fn abort(parts: &impl Participants, txn: TxnId, prepared: &[usize]) {
-    for &partition in prepared {
-        let _ = parts.send(partition, Request::Abort(txn, None)).await;
+async fn abort(
+    api: &impl Participants,
+    txn: TxnId,
+    prepared: &[(usize, bool, Option<BatchReply>)],
+) {
+    for &(partition, _, _) in prepared {
+        let _ = api.send(partition, Request::Abort(txn, None)).await;
     }
 }
 

@@ -4,24 +4,79 @@
 
 pub mod coordinator;
 
+use crate::partition::{BatchReply, OpBatch, OpKind, WatchId};
+use crate::reply::Dialect;
 use corekv_router::Topology;
 use std::fmt;
 
 /// A transaction's identity and its wait-die priority: smaller is older.
 pub type TxnId = u64;
 
-/// Writes for one partition: `Some(value)` puts, `None` deletes. Owned, so a
-/// committed write moves into the map without a copy.
-pub type WriteSet = Vec<(Box<[u8]>, Option<Box<[u8]>>)>;
+/// A condition checked on every partition once the keys are locked; if it
+/// fails anywhere, nothing is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    None,
+    /// `MSETNX`: none of the keys may exist.
+    AllAbsent,
+}
+
+/// A transaction's share on one partition: its operations in order, plus the
+/// watches and condition to validate there.
+#[derive(Debug)]
+pub struct TxnPart {
+    pub ops: OpBatch,
+    /// The connection's watches, validated (and their keys share-locked)
+    /// during prepare.
+    pub watch: Option<WatchId>,
+    pub check: Check,
+    /// Whether the coordinator needs the encoded replies of the operations.
+    pub want_reply: bool,
+}
+
+impl TxnPart {
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            ops: OpBatch::new(dialect),
+            watch: None,
+            check: Check::None,
+            want_reply: false,
+        }
+    }
+}
 
 /// A partition's answer to `Prepare`.
 #[derive(Debug)]
 pub enum Vote {
-    /// The keys are locked for this transaction and its writes are staged.
-    Prepared,
+    /// The keys are locked for this transaction and its part is staged. A
+    /// read-only part has already run: its replies come with the vote.
+    Prepared(Option<BatchReply>),
     /// An older transaction holds one of the keys: this one must die (abort
-    /// and retry). The writes come back so the retry needs no copy.
-    Conflict(WriteSet),
+    /// and retry). The part comes back so the retry needs no copy.
+    Conflict(Box<TxnPart>),
+    /// A watched key changed; nothing is locked.
+    WatchFailed,
+    /// The `Check` failed; nothing is locked.
+    CheckFailed,
+}
+
+/// A single-partition transaction's result.
+#[derive(Debug)]
+pub enum Applied {
+    Done(BatchReply),
+    WatchFailed,
+    CheckFailed,
+}
+
+/// How a committed-or-not transaction ended, when it did not fail outright.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Applied everywhere; replies per partition (when asked for).
+    Committed(Vec<(usize, BatchReply)>),
+    /// Nothing applied: a watched key changed.
+    WatchFailed,
+    /// Nothing applied: the `Check` failed.
+    CheckFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,22 +161,30 @@ impl TxnBuffer {
         self.writes.is_empty()
     }
 
-    /// The writes grouped by owning partition, in ascending partition order;
-    /// or the error that doomed the transaction.
-    pub fn into_partitions(self, topology: &Topology) -> Result<Vec<(usize, WriteSet)>, TxnError> {
+    /// The writes as per-partition parts, in ascending partition order; or
+    /// the error that doomed the transaction.
+    pub fn into_parts(self, topology: &Topology) -> Result<Vec<(usize, TxnPart)>, TxnError> {
         if let Some(e) = self.failed {
             return Err(e);
         }
-        let mut groups: Vec<(usize, WriteSet)> = Vec::new();
-        for (key, value) in self.writes {
-            let p = topology.partition_of_key(&key);
-            match groups.iter_mut().find(|(id, _)| *id == p) {
-                Some((_, ws)) => ws.push((key, value)),
-                None => groups.push((p, vec![(key, value)])),
+        let mut parts: Vec<(usize, TxnPart)> = Vec::new();
+        for (key, value) in &self.writes {
+            let p = topology.partition_of_key(key);
+            let i = match parts.iter().position(|(id, _)| *id == p) {
+                Some(i) => i,
+                None => {
+                    parts.push((p, TxnPart::new(Dialect::Text)));
+                    parts.len() - 1
+                }
+            };
+            let ops = &mut parts[i].1.ops;
+            match value {
+                Some(v) => ops.push(OpKind::Put, key, v),
+                None => ops.push(OpKind::Remove, key, b""),
             }
         }
-        groups.sort_unstable_by_key(|(p, _)| *p);
-        Ok(groups)
+        parts.sort_unstable_by_key(|(p, _)| *p);
+        Ok(parts)
     }
 }
 
@@ -154,14 +217,20 @@ mod tests {
             t.put(k.as_bytes(), b"v", MAX).unwrap();
         }
         t.del(b"gone", MAX).unwrap();
-        let groups = t.into_partitions(&topo).unwrap();
-        let ids: Vec<usize> = groups.iter().map(|(p, _)| *p).collect();
+        let parts = t.into_parts(&topo).unwrap();
+        let ids: Vec<usize> = parts.iter().map(|(p, _)| *p).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-        let total: usize = groups.iter().map(|(_, ws)| ws.len()).sum();
+        let total: usize = parts.iter().map(|(_, part)| part.ops.len()).sum();
         assert_eq!(total, 41);
-        for (p, ws) in &groups {
-            for (k, _) in ws {
-                assert_eq!(topo.partition_of_key(k), *p);
+        for (p, part) in &parts {
+            for op in part.ops.ops() {
+                assert_eq!(topo.partition_of_key(op.key), *p);
+                let expected = if op.key == b"gone" {
+                    OpKind::Remove
+                } else {
+                    OpKind::Put
+                };
+                assert_eq!(op.kind, expected);
             }
         }
     }
@@ -174,9 +243,6 @@ mod tests {
         assert_eq!(e, TxnError::TooLarge(100));
         // Later writes fail too, and commit refuses, even if they are small.
         assert!(t.put(b"c", b"1", 100).is_err());
-        assert_eq!(
-            t.into_partitions(&Topology::even(1).unwrap()).unwrap_err(),
-            e
-        );
+        assert_eq!(t.into_parts(&Topology::even(1).unwrap()).unwrap_err(), e);
     }
 }

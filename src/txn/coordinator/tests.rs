@@ -1,5 +1,8 @@
 use super::*;
-use crate::partition::Partition;
+use crate::partition::{OpKind, Partition};
+use crate::reply::Dialect;
+use crate::txn::{Check, TxnBuffer};
+use corekv_router::Topology;
 use std::cell::{Cell, RefCell};
 
 /// Partitions on one thread, reached by direct calls: enough to exercise the
@@ -19,12 +22,23 @@ impl Local {
         }
     }
 
+    fn topo(&self) -> Topology {
+        Topology::even(self.parts.len()).unwrap()
+    }
+
     fn get(&self, key: &str) -> Option<String> {
-        let topo = Topology::even(self.parts.len()).unwrap();
-        let p = self.parts[topo.partition_of_key(key.as_bytes())].borrow();
+        let p = self.parts[self.topo().partition_of_key(key.as_bytes())].borrow();
         p.store()
             .get(key.as_bytes())
             .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    }
+
+    fn count(&self, kind: &str) -> usize {
+        self.sent
+            .borrow()
+            .iter()
+            .filter(|(_, k)| *k == kind)
+            .count()
     }
 }
 
@@ -36,6 +50,8 @@ impl Participants for Local {
             Request::Prepare(..) => "prepare",
             Request::Commit(..) => "commit",
             Request::Abort(..) => "abort",
+            Request::Unwatch(..) => "unwatch",
+            Request::Admin(..) => "admin",
         };
         self.sent.borrow_mut().push((partition, kind));
         self.parts[partition].borrow_mut().handle(request);
@@ -47,7 +63,7 @@ impl Participants for Local {
     }
 }
 
-fn run<F: Future>(f: F) -> F::Output {
+fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,12 +71,12 @@ fn run<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn buffer(keys: &[&str], value: &str) -> TxnBuffer {
+fn parts(local: &Local, keys: &[&str], value: &str) -> Vec<(usize, TxnPart)> {
     let mut t = TxnBuffer::default();
     for k in keys {
         t.put(k.as_bytes(), value.as_bytes(), 1 << 20).unwrap();
     }
-    t
+    t.into_parts(&local.topo()).unwrap()
 }
 
 /// Keys spread over all 4 partitions of an even 4-way topology.
@@ -81,31 +97,37 @@ fn spread_keys_cover_all_partitions() {
 #[test]
 fn single_partition_commits_with_one_apply() {
     let local = Local::new(4);
-    let topo = Topology::even(4).unwrap();
-    run(commit(&local, &topo, buffer(&["{t}1", "{t}2"], "v"))).unwrap();
+    let p = parts(&local, &["{t}1", "{t}2"], "v");
+    assert!(matches!(
+        block_on(run(&local, p)),
+        Ok(Outcome::Committed(_))
+    ));
     assert_eq!(local.get("{t}1").as_deref(), Some("v"));
-    assert_eq!(local.sent.borrow().len(), 1);
-    assert_eq!(local.sent.borrow()[0].1, "apply");
+    assert_eq!(
+        *local.sent.borrow(),
+        [(local.topo().partition_of_key(b"{t}1"), "apply")]
+    );
 }
 
 #[test]
 fn cross_partition_prepares_everywhere_then_commits() {
     let local = Local::new(4);
-    let topo = Topology::even(4).unwrap();
-    let mut t = buffer(&SPREAD, "v1");
-    t.del(b"absent", 1 << 20).unwrap();
-    run(commit(&local, &topo, t)).unwrap();
+    let p = parts(&local, &SPREAD, "v1");
+    assert!(matches!(
+        block_on(run(&local, p)),
+        Ok(Outcome::Committed(_))
+    ));
     for k in SPREAD {
         assert_eq!(local.get(k).as_deref(), Some("v1"));
     }
+    assert_eq!((local.count("prepare"), local.count("commit")), (4, 4));
     let sent = local.sent.borrow();
-    let prepares = sent.iter().filter(|(_, k)| *k == "prepare").count();
-    let commits = sent.iter().filter(|(_, k)| *k == "commit").count();
-    assert_eq!((prepares, commits), (4, 4));
-    // Every prepare goes out before any commit.
     let last_prepare = sent.iter().rposition(|(_, k)| *k == "prepare").unwrap();
     let first_commit = sent.iter().position(|(_, k)| *k == "commit").unwrap();
-    assert!(last_prepare < first_commit);
+    assert!(
+        last_prepare < first_commit,
+        "every prepare before any commit"
+    );
     for p in &local.parts {
         assert!(p.borrow().is_idle());
     }
@@ -114,25 +136,22 @@ fn cross_partition_prepares_everywhere_then_commits() {
 #[test]
 fn younger_transaction_dies_then_retries_after_older_commits() {
     let local = Local::new(4);
-    let topo = Topology::even(4).unwrap();
+    let foo_part = local.topo().partition_of_key(b"foo");
     // An older transaction (id 1) holds "foo" in its partition.
-    let foo_part = topo.partition_of_key(b"foo");
+    let mut older = TxnPart::new(Dialect::Text);
+    older.ops.push(OpKind::Put, b"foo", b"old");
     let (tx, _rx) = oneshot::channel();
-    local.parts[foo_part].borrow_mut().handle(Request::Prepare(
-        1,
-        vec![(b"foo"[..].into(), Some(b"old"[..].into()))],
-        tx,
-    ));
+    local.parts[foo_part]
+        .borrow_mut()
+        .handle(Request::Prepare(1, Box::new(older), tx));
     let done = Cell::new(false);
-    run(async {
+    block_on(async {
         let committer = async {
-            commit(&local, &topo, buffer(&SPREAD, "young"))
-                .await
-                .unwrap();
+            let p = parts(&local, &SPREAD, "young");
+            assert!(matches!(run(&local, p).await, Ok(Outcome::Committed(_))));
             done.set(true);
         };
         let releaser = async {
-            // Let the young transaction die and retry a few times.
             for _ in 0..3 {
                 tokio::task::yield_now().await;
             }
@@ -143,7 +162,7 @@ fn younger_transaction_dies_then_retries_after_older_commits() {
             assert_eq!(local.get("a"), None, "nothing applied before commit");
             local.parts[foo_part]
                 .borrow_mut()
-                .handle(Request::Commit(1));
+                .handle(Request::Commit(1, None));
         };
         tokio::join!(committer, releaser);
     });
@@ -151,26 +170,76 @@ fn younger_transaction_dies_then_retries_after_older_commits() {
     for k in SPREAD {
         assert_eq!(local.get(k).as_deref(), Some("young"));
     }
-    let aborts = local
-        .sent
-        .borrow()
-        .iter()
-        .filter(|(_, k)| *k == "abort")
-        .count();
-    assert!(aborts > 0, "the young transaction aborted at least once");
+    assert!(
+        local.count("abort") > 0,
+        "the young transaction aborted at least once"
+    );
 }
 
 #[test]
-fn doomed_transaction_commits_nothing() {
+fn failed_check_applies_nothing_anywhere() {
     let local = Local::new(4);
-    let topo = Topology::even(4).unwrap();
-    let mut t = TxnBuffer::default();
-    t.put(b"a", b"1", 1 << 20).unwrap();
-    assert!(t.put(b"b", &[0; 64], 10).is_err());
-    assert!(matches!(
-        run(commit(&local, &topo, t)),
-        Err(TxnError::TooLarge(10))
-    ));
-    assert!(local.sent.borrow().is_empty());
+    local.parts[local.topo().partition_of_key(b"c")]
+        .borrow_mut()
+        .handle(Request::Apply(
+            Box::new({
+                let mut p = TxnPart::new(Dialect::Resp);
+                p.ops.push(OpKind::Put, b"c", b"exists");
+                p
+            }),
+            oneshot::channel().0,
+        ));
+    let mut p = parts(&local, &SPREAD, "new");
+    for (_, part) in &mut p {
+        part.check = Check::AllAbsent;
+    }
+    assert!(matches!(block_on(run(&local, p)), Ok(Outcome::CheckFailed)));
     assert_eq!(local.get("a"), None);
+    assert_eq!(local.get("c").as_deref(), Some("exists"));
+    for p in &local.parts {
+        assert!(p.borrow().is_idle(), "locks released after a failed check");
+    }
+}
+
+#[test]
+fn dirty_watch_aborts_the_whole_transaction() {
+    let local = Local::new(4);
+    let topo = local.topo();
+    let wp = topo.partition_of_key(b"watched");
+    local.parts[wp].borrow_mut().watch(42, b"watched");
+    // Someone writes the watched key.
+    let mut w = TxnPart::new(Dialect::Text);
+    w.ops.push(OpKind::Put, b"watched", b"changed");
+    local.parts[wp]
+        .borrow_mut()
+        .handle(Request::Apply(Box::new(w), oneshot::channel().0));
+    let mut p = parts(&local, &SPREAD, "v");
+    if !p.iter().any(|(id, _)| *id == wp) {
+        p.push((wp, TxnPart::new(Dialect::Text)));
+        p.sort_by_key(|(id, _)| *id);
+    }
+    for (_, part) in &mut p {
+        part.watch = Some(42);
+    }
+    assert!(matches!(block_on(run(&local, p)), Ok(Outcome::WatchFailed)));
+    assert_eq!(local.get("a"), None);
+    for p in &local.parts {
+        assert!(p.borrow().is_idle());
+    }
+}
+
+#[test]
+fn wanted_replies_come_back_per_partition() {
+    let local = Local::new(4);
+    let mut p = parts(&local, &SPREAD, "v");
+    for (_, part) in &mut p {
+        part.want_reply = true;
+    }
+    let Ok(Outcome::Committed(replies)) = block_on(run(&local, p)) else {
+        panic!("not committed")
+    };
+    assert_eq!(replies.len(), 4);
+    for (_, r) in &replies {
+        assert_eq!(r.segments().next(), Some(&b"{\"status\": \"Ok\"}\n"[..]));
+    }
 }

@@ -1,0 +1,257 @@
+//! Bytes → commands → partitions → bytes, for one client connection.
+//!
+//! The loop: read what the socket has, handle up to [`MAX_BATCH`] complete
+//! commands, write every response with one `write`, repeat. The first byte
+//! fixes the dialect for the connection's life: `*` means RESP2
+//! ([`resp`]), anything else the text protocol ([`text`]).
+//!
+//! Within a batch, operations on the worker's own partition run at once;
+//! operations on other partitions are grouped per owner into one
+//! [`OpBatch`] each ([`plan`]) and sent as one message per partition.
+//! Responses are assembled in command order. Multi-key commands whose keys
+//! span partitions, and transactions, go through the two-phase-commit
+//! coordinator; they are barriers: the operations before them finish first.
+//!
+//! Limits that keep a client from growing server memory without bound: a
+//! text line over `--max-line-bytes` is answered with one error and
+//! discarded as it streams in; a RESP request over its limits is refused on
+//! its header; a batch holds at most `MAX_BATCH` commands and stops early
+//! once 1 MiB of responses wait; an open transaction buffers at most
+//! `--max-txn-bytes`.
+
+mod plan;
+mod resp;
+mod text;
+
+use crate::partition::{Admin, AdminReply, Request};
+use crate::reply::Dialect;
+use crate::txn::{coordinator, Outcome, TxnError, TxnPart};
+use crate::worker::WorkerCtx;
+use bytes::{Buf, BytesMut};
+use plan::Plan;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, watch};
+
+/// Most commands executed between two writes to the socket.
+pub const MAX_BATCH: usize = 512;
+/// A batch also ends once this much response data is waiting locally.
+const OUT_BUDGET: usize = 1024 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+/// Buffers that grew past this (a huge value) are released after use.
+const KEEP_BUFFER: usize = 256 * 1024;
+
+/// Serves one client until it quits, disconnects, or the worker shuts down.
+pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, shutdown: watch::Receiver<bool>) {
+    let peer = stream.peer_addr().ok();
+    let mut conn = Connection::new(ctx, stream);
+    conn.ctx.partition.borrow_mut().stats.connections_total += 1;
+    conn.ctx.partition.borrow_mut().stats.connections_open += 1;
+    if let Err(e) = conn.run(shutdown).await {
+        tracing::debug!(?peer, error = %e, "connection closed");
+    }
+    conn.unwatch_all().await;
+    conn.ctx.partition.borrow_mut().stats.connections_open -= 1;
+}
+
+enum Flow {
+    /// Every complete command was handled; read more.
+    NeedInput,
+    /// The batch is full; write and continue with what is buffered.
+    BatchFull,
+    /// Close the connection after writing.
+    Quit,
+}
+
+/// Watches a connection holds: its id and the partitions that know it.
+struct Watching {
+    id: u64,
+    partitions: Vec<bool>,
+}
+
+pub(crate) struct Connection {
+    ctx: Rc<WorkerCtx>,
+    stream: TcpStream,
+    local_addr: Option<SocketAddr>,
+    rbuf: BytesMut,
+    out: Vec<u8>,
+    plan: Plan,
+    dialect: Option<Dialect>,
+    /// Unique across the server: `CLIENT ID`, and the watch id.
+    client_id: u64,
+    watching: Option<Watching>,
+    text: text::TextState,
+    resp: resp::RespState,
+}
+
+impl Connection {
+    fn new(ctx: Rc<WorkerCtx>, stream: TcpStream) -> Self {
+        let plan = Plan::new(ctx.topology.len(), Dialect::Text);
+        let client_id = ctx.next_client_id();
+        Self {
+            local_addr: stream.local_addr().ok(),
+            ctx,
+            stream,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            out: Vec::with_capacity(READ_CHUNK),
+            plan,
+            dialect: None,
+            client_id,
+            watching: None,
+            text: text::TextState::default(),
+            resp: resp::RespState::default(),
+        }
+    }
+
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
+        loop {
+            let flow = self.process().await?;
+            if !self.out.is_empty() {
+                self.stream.write_all(&self.out).await?;
+                self.out.clear();
+                shrink(&mut self.out);
+            }
+            if matches!(flow, Flow::Quit) || *shutdown.borrow() {
+                return Ok(());
+            }
+            if matches!(flow, Flow::BatchFull) {
+                continue;
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                n = self.stream.read_buf(&mut self.rbuf) => {
+                    if n? == 0 {
+                        return Ok(());
+                    }
+                }
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Handles up to `MAX_BATCH` buffered commands.
+    async fn process(&mut self) -> io::Result<Flow> {
+        let dialect = match (self.dialect, self.rbuf.first()) {
+            (Some(d), _) => d,
+            (None, None) => return Ok(Flow::NeedInput),
+            (None, Some(b'*')) => Dialect::Resp,
+            (None, Some(_)) => Dialect::Text,
+        };
+        if self.dialect.is_none() {
+            self.dialect = Some(dialect);
+            self.plan = Plan::new(self.ctx.topology.len(), dialect);
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let result = match dialect {
+            Dialect::Text => self.process_text(&buf).await,
+            Dialect::Resp => self.process_resp(&buf).await,
+        };
+        self.rbuf = buf;
+        let (consumed, flow) = result;
+        self.rbuf.advance(consumed.min(self.rbuf.len()));
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUFFER {
+            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        let flow = flow.map_err(|e| io::Error::other(e.to_string()))?;
+        self.count_batch();
+        Ok(flow)
+    }
+
+    fn count_batch(&mut self) {
+        let forwarded = self.plan.take_forwarded();
+        let commands = std::mem::take(&mut self.plan.commands);
+        let mut p = self.ctx.partition.borrow_mut();
+        p.stats.commands += commands;
+        p.stats.forwarded_out += forwarded;
+    }
+
+    /// True once enough responses wait that the batch should end.
+    fn batch_is_full(&self) -> bool {
+        self.out.len() + self.plan.side_len() > OUT_BUDGET
+    }
+
+    /// Encodes a response produced on this connection (not by a partition).
+    fn emit(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        self.plan.emit(&mut self.out, encode);
+    }
+
+    /// Sends the grouped operations, awaits every reply and appends all the
+    /// batch's responses to `out` in command order.
+    async fn finish_plan(&mut self) -> Result<(), TxnError> {
+        self.plan.finish(&self.ctx, &mut self.out).await
+    }
+
+    /// Runs a transaction's parts through the coordinator, adding the
+    /// connection's watches, then forgets the watches.
+    async fn run_txn(&mut self, mut parts: Vec<(usize, TxnPart)>) -> Result<Outcome, TxnError> {
+        if let Some(w) = &self.watching {
+            for (p, watched) in w.partitions.iter().enumerate() {
+                if *watched && !parts.iter().any(|(id, _)| *id == p) {
+                    let dialect = self.dialect.unwrap_or(Dialect::Text);
+                    parts.push((p, TxnPart::new(dialect)));
+                }
+            }
+            parts.sort_unstable_by_key(|(p, _)| *p);
+            for (_, part) in &mut parts {
+                part.watch = Some(w.id);
+            }
+        }
+        let ctx = Rc::clone(&self.ctx);
+        let outcome = coordinator::run(&*ctx, parts).await;
+        self.unwatch_all().await;
+        outcome
+    }
+
+    /// Registers the connection's watch id with `partition` (the WATCH op
+    /// itself travels with the batch).
+    fn note_watch(&mut self, partition: usize) -> u64 {
+        let n = self.ctx.topology.len();
+        let id = self.client_id;
+        let w = self.watching.get_or_insert_with(|| Watching {
+            id,
+            partitions: vec![false; n],
+        });
+        w.partitions[partition] = true;
+        w.id
+    }
+
+    /// Forgets every watch of this connection.
+    async fn unwatch_all(&mut self) {
+        let Some(w) = self.watching.take() else {
+            return;
+        };
+        for (p, watched) in w.partitions.iter().enumerate() {
+            if *watched {
+                let _ = self.ctx.send_to(p, Request::Unwatch(w.id)).await;
+            }
+        }
+    }
+
+    /// Asks every partition, in order, and collects the answers.
+    async fn admin_all(&mut self, make: impl Fn() -> Admin) -> Result<Vec<AdminReply>, TxnError> {
+        let mut replies = Vec::with_capacity(self.ctx.topology.len());
+        for p in 0..self.ctx.topology.len() {
+            replies.push(self.admin_one(p, make()).await?);
+        }
+        Ok(replies)
+    }
+
+    async fn admin_one(&mut self, partition: usize, admin: Admin) -> Result<AdminReply, TxnError> {
+        let (tx, rx) = oneshot::channel();
+        self.ctx
+            .send_to(partition, Request::Admin(admin, tx))
+            .await?;
+        rx.await.map_err(|_| TxnError::Unavailable)
+    }
+}
+
+fn shrink(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_BUFFER && buf.is_empty() {
+        *buf = Vec::with_capacity(READ_CHUNK);
+    }
+}

@@ -1,0 +1,299 @@
+//! Routing a batch of commands: which operations run here and now, which go
+//! to which partition, and in what order their responses are written.
+
+use crate::partition::{BatchReply, OpBatch, OpKind, OpRef, Request};
+use crate::reply::Dialect;
+use crate::resp::encode as resp;
+use crate::txn::{TxnError, TxnPart};
+use crate::worker::WorkerCtx;
+use tokio::sync::oneshot;
+
+/// How the per-key replies of a multi-key command become one reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// Each reply in turn (after an array header: `MGET`).
+    Each,
+    /// The sum of integer replies (`DEL`, `EXISTS`).
+    Sum,
+    /// Nothing (`MSET`, `WATCH`: the caller emits the reply).
+    Drop,
+}
+
+/// Where one response of the batch comes from, in command order.
+#[derive(Debug)]
+enum Piece {
+    /// Encoded in `side`, ending at this offset.
+    Inline(usize),
+    /// The next response of this partition's reply.
+    Remote(usize),
+    /// The next `n` pieces combine into one reply.
+    Combine(usize, Combine),
+}
+
+pub struct Plan {
+    dialect: Dialect,
+    groups: Vec<Option<Box<OpBatch>>>,
+    order: Vec<Piece>,
+    side: Vec<u8>,
+    /// Transactions route every operation, local ones too, into groups.
+    deferred: bool,
+    /// Commands handled in this batch (for `INFO`).
+    pub commands: u64,
+    forwarded: u64,
+}
+
+impl Plan {
+    pub fn new(partitions: usize, dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            groups: (0..partitions).map(|_| None).collect(),
+            order: Vec::new(),
+            side: Vec::new(),
+            deferred: false,
+            commands: 0,
+            forwarded: 0,
+        }
+    }
+
+    /// A plan for a transaction: nothing runs until the coordinator runs it.
+    pub fn deferred(partitions: usize, dialect: Dialect) -> Self {
+        Self {
+            deferred: true,
+            ..Self::new(partitions, dialect)
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        !self.order.is_empty()
+    }
+
+    pub fn side_len(&self) -> usize {
+        self.side.len()
+    }
+
+    pub fn take_forwarded(&mut self) -> u64 {
+        std::mem::take(&mut self.forwarded)
+    }
+
+    /// Where the next inline response goes: straight to `out` while nothing
+    /// before it is pending, else the side buffer.
+    fn target<'a>(&'a mut self, out: &'a mut Vec<u8>) -> &'a mut Vec<u8> {
+        if self.is_pending() {
+            &mut self.side
+        } else {
+            out
+        }
+    }
+
+    fn note_inline(&mut self) {
+        if self.is_pending() {
+            self.order.push(Piece::Inline(self.side.len()));
+        }
+    }
+
+    /// Encodes a response produced by the connection itself.
+    pub fn emit(&mut self, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
+        encode(self.target(out));
+        self.note_inline();
+    }
+
+    fn group(&mut self, ctx: &WorkerCtx, partition: usize) -> &mut OpBatch {
+        if partition != ctx.id {
+            self.forwarded += 1;
+        }
+        let dialect = self.dialect;
+        self.groups[partition].get_or_insert_with(|| Box::new(OpBatch::new(dialect)))
+    }
+
+    /// Routes one single-key operation.
+    pub fn op(
+        &mut self,
+        ctx: &WorkerCtx,
+        out: &mut Vec<u8>,
+        kind: OpKind,
+        key: &[u8],
+        value: &[u8],
+    ) {
+        let owner = ctx.topology.partition_of_key(key);
+        if self.runs_here(ctx, owner) {
+            let mut partition = ctx.partition.borrow_mut();
+            if !partition.blocks(kind, key) {
+                let op = OpRef { kind, key, value };
+                partition.execute(self.dialect, op, self.target(out));
+                drop(partition);
+                self.note_inline();
+                return;
+            }
+        }
+        self.group(ctx, owner).push(kind, key, value);
+        self.order.push(Piece::Remote(owner));
+    }
+
+    fn runs_here(&self, ctx: &WorkerCtx, owner: usize) -> bool {
+        !self.deferred && owner == ctx.id && self.groups[owner].is_none()
+    }
+
+    /// Routes a multi-key command: `kind` on each `(key, value)`. When all
+    /// keys share one partition (outside a transaction) the operations form
+    /// an atomic run there; callers route multi-key commands whose keys
+    /// span partitions through a transaction instead (`WATCH`, which needs
+    /// no atomicity, is the exception).
+    pub fn run(
+        &mut self,
+        ctx: &WorkerCtx,
+        out: &mut Vec<u8>,
+        kind: OpKind,
+        pairs: &[(&[u8], &[u8])],
+        combine: Combine,
+    ) {
+        let Some(&(first, _)) = pairs.first() else {
+            return;
+        };
+        let owner = ctx.topology.partition_of_key(first);
+        let single = pairs
+            .iter()
+            .all(|(k, _)| ctx.topology.partition_of_key(k) == owner);
+        if single && self.runs_here(ctx, owner) && self.try_run_here(ctx, out, kind, pairs, combine)
+        {
+            return;
+        }
+        if combine != Combine::Each {
+            self.order.push(Piece::Combine(pairs.len(), combine));
+        }
+        for &(key, value) in pairs {
+            let p = ctx.topology.partition_of_key(key);
+            self.group(ctx, p).push(kind, key, value);
+            self.order.push(Piece::Remote(p));
+        }
+        if single && !self.deferred {
+            if let Some(group) = &mut self.groups[owner] {
+                group.seal_run(pairs.len());
+            }
+        }
+    }
+
+    /// Runs a multi-key command on the local partition now, if none of its
+    /// keys is locked.
+    fn try_run_here(
+        &mut self,
+        ctx: &WorkerCtx,
+        out: &mut Vec<u8>,
+        kind: OpKind,
+        pairs: &[(&[u8], &[u8])],
+        combine: Combine,
+    ) -> bool {
+        let mut partition = ctx.partition.borrow_mut();
+        if pairs.iter().any(|&(k, _)| partition.blocks(kind, k)) {
+            return false;
+        }
+        let dialect = self.dialect;
+        let mut scratch = Vec::new();
+        let mut sum = 0;
+        for &(key, value) in pairs {
+            let op = OpRef { kind, key, value };
+            match combine {
+                Combine::Each => partition.execute(dialect, op, self.target(out)),
+                Combine::Sum | Combine::Drop => {
+                    scratch.clear();
+                    partition.execute(dialect, op, &mut scratch);
+                    sum += resp::parse_int(&scratch).unwrap_or(0);
+                }
+            }
+        }
+        drop(partition);
+        if combine == Combine::Sum {
+            resp::int(self.target(out), sum);
+        }
+        if combine != Combine::Drop {
+            self.note_inline();
+        }
+        true
+    }
+
+    /// Sends the grouped operations, awaits every reply and appends all the
+    /// responses to `out` in command order.
+    pub async fn finish(&mut self, ctx: &WorkerCtx, out: &mut Vec<u8>) -> Result<(), TxnError> {
+        if !self.is_pending() {
+            return Ok(());
+        }
+        let mut pending = Vec::new();
+        for partition in 0..self.groups.len() {
+            if let Some(batch) = self.groups[partition].take() {
+                let (tx, rx) = oneshot::channel();
+                ctx.send_to(partition, Request::Batch(batch, tx)).await?;
+                pending.push((partition, rx));
+            }
+        }
+        let mut replies: Vec<Option<BatchReply>> = (0..self.groups.len()).map(|_| None).collect();
+        for (partition, rx) in pending {
+            replies[partition] = Some(rx.await.map_err(|_| TxnError::Unavailable)?);
+        }
+        self.assemble(&replies, out);
+        Ok(())
+    }
+
+    /// Turns a deferred plan into transaction parts (ascending partition
+    /// order), keeping the reply order for [`assemble`](Self::assemble).
+    pub fn take_parts(&mut self, want_reply: bool) -> Vec<(usize, TxnPart)> {
+        let mut parts = Vec::new();
+        for (p, group) in self.groups.iter_mut().enumerate() {
+            if let Some(batch) = group.take() {
+                let mut part = TxnPart::new(self.dialect);
+                part.ops = *batch;
+                part.want_reply = want_reply;
+                parts.push((p, part));
+            }
+        }
+        parts
+    }
+
+    /// Writes every response in command order: inline ones from the side
+    /// buffer, the others from the partitions' replies.
+    pub fn assemble(&mut self, replies: &[Option<BatchReply>], out: &mut Vec<u8>) {
+        let mut cursors: Vec<_> = replies
+            .iter()
+            .map(|r| r.as_ref().map(BatchReply::segments))
+            .collect();
+        let mut side_pos = 0;
+        let mut pieces = self.order.drain(..);
+        let side = &self.side;
+        let mut next_bytes = |piece: Piece, side_pos: &mut usize| -> &[u8] {
+            match piece {
+                Piece::Inline(end) => {
+                    let seg = &side[*side_pos..end];
+                    *side_pos = end;
+                    seg
+                }
+                Piece::Remote(p) => cursors[p].as_mut().and_then(Iterator::next).unwrap_or(b""),
+                Piece::Combine(..) => b"",
+            }
+        };
+        while let Some(piece) = pieces.next() {
+            let Piece::Combine(n, combine) = piece else {
+                out.extend_from_slice(next_bytes(piece, &mut side_pos));
+                continue;
+            };
+            let mut sum = 0;
+            for piece in pieces.by_ref().take(n) {
+                let seg = next_bytes(piece, &mut side_pos);
+                sum += resp::parse_int(seg).unwrap_or(0);
+            }
+            if combine == Combine::Sum {
+                resp::int(out, sum);
+            }
+        }
+        drop(pieces);
+        self.side.clear();
+        super::shrink(&mut self.side);
+    }
+
+    /// Assembles a transaction's replies, given per partition.
+    pub fn assemble_parts(&mut self, replies: Vec<(usize, BatchReply)>, out: &mut Vec<u8>) {
+        let mut by_partition: Vec<Option<BatchReply>> =
+            (0..self.groups.len()).map(|_| None).collect();
+        for (p, r) in replies {
+            by_partition[p] = Some(r);
+        }
+        self.assemble(&by_partition, out);
+    }
+}

@@ -1,0 +1,942 @@
+//! RESP2 on a connection: requests → commands → plan, with Redis semantics.
+
+use super::plan::{Combine, Plan};
+use super::{Connection, Flow, MAX_BATCH};
+use crate::partition::{parse_i64, Admin, AdminReply, OpKind, SetCond};
+use crate::reply::Dialect;
+use crate::resp::commands::{self, CommandSpec};
+use crate::resp::encode as enc;
+use crate::resp::{self, cluster, info, Parsed};
+use crate::txn::{coordinator, Check, Outcome, TxnError};
+use std::ops::Range;
+use std::rc::Rc;
+
+#[derive(Default)]
+pub struct RespState {
+    /// Bytes the next request needs before it is worth parsing again.
+    need: usize,
+    args: Vec<Range<usize>>,
+    multi: Option<Multi>,
+    name: Option<Vec<u8>>,
+}
+
+/// An open `MULTI`: the queued commands, as owned arguments.
+#[derive(Default)]
+struct Multi {
+    queued: Vec<Vec<Box<[u8]>>>,
+    bytes: usize,
+    /// A command was refused while queueing: `EXEC` must abort.
+    failed: bool,
+}
+
+/// The arguments of one request, borrowed from the read buffer.
+#[derive(Clone, Copy)]
+struct Args<'a> {
+    frame: &'a [u8],
+    ranges: &'a [Range<usize>],
+}
+
+impl<'a> Args<'a> {
+    fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    fn get(&self, i: usize) -> &'a [u8] {
+        &self.frame[self.ranges[i].clone()]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// A key command reduced to partition operations.
+enum KeyCmd<'a> {
+    One(OpKind, &'a [u8], &'a [u8]),
+    /// The same operation on several keys. `header` is an array length to
+    /// write first (`MGET`); `then_ok` writes `+OK` after (`MSET`).
+    Many {
+        kind: OpKind,
+        pairs: Vec<(&'a [u8], &'a [u8])>,
+        combine: Combine,
+        header: bool,
+        then_ok: bool,
+    },
+    /// `MSETNX`: set all only if none exists.
+    SetAllAbsent(Vec<(&'a [u8], &'a [u8])>),
+}
+
+const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+const SYNTAX: &str = "ERR syntax error";
+
+impl Connection {
+    /// Handles up to `MAX_BATCH` requests of `buf`; returns the bytes used.
+    pub(super) async fn process_resp(&mut self, buf: &[u8]) -> (usize, Result<Flow, TxnError>) {
+        let limits = resp::Limits {
+            max_bulk: self.ctx.limits.max_line_bytes,
+            max_request: self.ctx.limits.max_request_bytes,
+        };
+        let mut args = std::mem::take(&mut self.resp.args);
+        let mut pos = 0;
+        let mut flow = Flow::BatchFull;
+        for _ in 0..MAX_BATCH {
+            if buf.len() - pos < self.resp.need.max(1) {
+                flow = Flow::NeedInput;
+                break;
+            }
+            match resp::parse(&buf[pos..], limits, &mut args) {
+                Parsed::Incomplete { need } => {
+                    self.resp.need = need.unwrap_or(0);
+                    flow = Flow::NeedInput;
+                    break;
+                }
+                Parsed::Invalid(e) => {
+                    let mesg = e.to_string();
+                    self.emit(|o| enc::error(o, &mesg));
+                    pos = buf.len();
+                    flow = Flow::Quit;
+                    break;
+                }
+                Parsed::Complete { consumed } => {
+                    self.resp.need = 0;
+                    let frame = &buf[pos..pos + consumed];
+                    pos += consumed;
+                    if args.is_empty() {
+                        continue;
+                    }
+                    self.plan.commands += 1;
+                    let request = Args {
+                        frame,
+                        ranges: &args,
+                    };
+                    match self.resp_command(request).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            flow = Flow::Quit;
+                            break;
+                        }
+                        Err(e) => {
+                            self.resp.args = args;
+                            return (pos, Err(e));
+                        }
+                    }
+                }
+            }
+            if self.batch_is_full() {
+                break;
+            }
+        }
+        self.resp.args = args;
+        if let Err(e) = self.finish_plan().await {
+            return (pos, Err(e));
+        }
+        (pos, Ok(flow))
+    }
+
+    /// Executes one request; false means the connection should close.
+    async fn resp_command(&mut self, args: Args<'_>) -> Result<bool, TxnError> {
+        let name = args.get(0);
+        let Some(spec) = commands::lookup(name) else {
+            let mesg = unknown_command(args);
+            self.refuse_in_multi();
+            self.emit(|o| enc::error(o, &mesg));
+            return Ok(true);
+        };
+        if !spec.arity_ok(args.len()) {
+            let mesg = format!("ERR wrong number of arguments for '{}' command", spec.name);
+            self.refuse_in_multi();
+            self.emit(|o| enc::error(o, &mesg));
+            return Ok(true);
+        }
+        if self.resp.multi.is_some()
+            && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
+        {
+            self.queue(spec, args);
+            return Ok(true);
+        }
+        if let Some(cmd) = key_command(spec.name, args) {
+            match cmd {
+                Ok(cmd) => self.key_command(cmd).await?,
+                Err(mesg) => self.emit(|o| enc::error(o, mesg)),
+            }
+            return Ok(true);
+        }
+        self.other_command(spec, args).await
+    }
+
+    fn refuse_in_multi(&mut self) {
+        if let Some(m) = &mut self.resp.multi {
+            m.failed = true;
+        }
+    }
+
+    /// Queues a command inside `MULTI`, after checking it could run there.
+    fn queue(&mut self, spec: &CommandSpec, args: Args<'_>) {
+        let allowed =
+            matches!(spec.name, "ping" | "echo") || key_command(spec.name, args).is_some();
+        let refused = match key_command(spec.name, args) {
+            _ if !allowed || spec.name == "msetnx" => {
+                Some(format!("ERR '{}' is not allowed inside MULTI", spec.name))
+            }
+            Some(Err(mesg)) => Some(mesg.to_string()),
+            _ => None,
+        };
+        let max = self.ctx.limits.max_txn_bytes;
+        let multi = self.resp.multi.as_mut().expect("in MULTI");
+        let size: usize = args.iter().map(|a| a.len() + 16).sum();
+        let refused = refused.or_else(|| {
+            (multi.bytes + size > max)
+                .then(|| format!("ERR transaction too large (max {max} bytes)"))
+        });
+        match refused {
+            Some(mesg) => {
+                multi.failed = true;
+                self.emit(|o| enc::error(o, &mesg));
+            }
+            None => {
+                multi.bytes += size;
+                multi.queued.push(args.iter().map(Box::from).collect());
+                self.emit(|o| enc::simple(o, "QUEUED"));
+            }
+        }
+    }
+
+    async fn key_command(&mut self, cmd: KeyCmd<'_>) -> Result<(), TxnError> {
+        let ctx = Rc::clone(&self.ctx);
+        match cmd {
+            KeyCmd::One(kind, key, value) => self.plan.op(&ctx, &mut self.out, kind, key, value),
+            KeyCmd::Many {
+                kind,
+                pairs,
+                combine,
+                header,
+                then_ok,
+            } => {
+                let topo = &ctx.topology;
+                let first = topo.partition_of_key(pairs[0].0);
+                if pairs.iter().all(|(k, _)| topo.partition_of_key(k) == first) {
+                    if header {
+                        self.emit(|o| enc::array(o, pairs.len()));
+                    }
+                    self.plan.run(&ctx, &mut self.out, kind, &pairs, combine);
+                    if then_ok {
+                        self.emit(enc::ok);
+                    }
+                } else {
+                    self.spread(kind, &pairs, combine, header, then_ok).await?;
+                }
+            }
+            KeyCmd::SetAllAbsent(pairs) => {
+                self.finish_plan().await?;
+                let mut plan = Plan::deferred(ctx.topology.len(), Dialect::Resp);
+                plan.run(&ctx, &mut self.out, OpKind::Put, &pairs, Combine::Drop);
+                let mut parts = plan.take_parts(false);
+                for (_, part) in &mut parts {
+                    part.check = Check::AllAbsent;
+                }
+                let set = match coordinator::run(&*ctx, parts).await? {
+                    Outcome::Committed(_) => 1,
+                    _ => 0,
+                };
+                self.emit(|o| enc::int(o, set));
+            }
+        }
+        Ok(())
+    }
+
+    /// A multi-key command over several partitions: one atomic transaction
+    /// (exclusive locks for writes, shared ones for reads).
+    async fn spread(
+        &mut self,
+        kind: OpKind,
+        pairs: &[(&[u8], &[u8])],
+        combine: Combine,
+        header: bool,
+        then_ok: bool,
+    ) -> Result<(), TxnError> {
+        self.finish_plan().await?;
+        let ctx = Rc::clone(&self.ctx);
+        let mut plan = Plan::deferred(ctx.topology.len(), Dialect::Resp);
+        if header {
+            plan.emit(&mut self.out, |o| enc::array(o, pairs.len()));
+        }
+        plan.run(&ctx, &mut self.out, kind, pairs, combine);
+        let parts = plan.take_parts(!then_ok);
+        if let Outcome::Committed(replies) = coordinator::run(&*ctx, parts).await? {
+            plan.assemble_parts(replies, &mut self.out);
+        }
+        if then_ok {
+            self.emit(enc::ok);
+        }
+        Ok(())
+    }
+
+    async fn exec(&mut self) -> Result<(), TxnError> {
+        let Some(multi) = self.resp.multi.take() else {
+            self.emit(|o| enc::error(o, "ERR EXEC without MULTI"));
+            return Ok(());
+        };
+        if multi.failed {
+            self.unwatch_all().await;
+            self.emit(|o| {
+                enc::error(
+                    o,
+                    "EXECABORT Transaction discarded because of previous errors.",
+                )
+            });
+            return Ok(());
+        }
+        self.finish_plan().await?;
+        let ctx = Rc::clone(&self.ctx);
+        let mut plan = Plan::deferred(ctx.topology.len(), Dialect::Resp);
+        plan.emit(&mut self.out, |o| enc::array(o, multi.queued.len()));
+        for queued in &multi.queued {
+            let ranges = owned_ranges(queued);
+            let frame = queued.concat();
+            let args = Args {
+                frame: &frame,
+                ranges: &ranges,
+            };
+            route_in_txn(&mut plan, &ctx, &mut self.out, args);
+        }
+        let parts = plan.take_parts(true);
+        match self.run_txn(parts).await? {
+            Outcome::Committed(replies) => plan.assemble_parts(replies, &mut self.out),
+            Outcome::WatchFailed | Outcome::CheckFailed => self.emit(enc::nil_array),
+        }
+        Ok(())
+    }
+
+    async fn other_command(
+        &mut self,
+        spec: &CommandSpec,
+        args: Args<'_>,
+    ) -> Result<bool, TxnError> {
+        match spec.name {
+            "ping" => match args.len() {
+                1 => self.emit(|o| enc::simple(o, "PONG")),
+                _ => self.emit(|o| enc::bulk(o, args.get(1))),
+            },
+            "echo" => self.emit(|o| enc::bulk(o, args.get(1))),
+            "quit" => {
+                self.finish_plan().await?;
+                self.emit(enc::ok);
+                return Ok(false);
+            }
+            "multi" => {
+                if self.resp.multi.is_some() {
+                    self.emit(|o| enc::error(o, "ERR MULTI calls can not be nested"));
+                } else {
+                    self.resp.multi = Some(Multi::default());
+                    self.emit(enc::ok);
+                }
+            }
+            "exec" => self.exec().await?,
+            "discard" => match self.resp.multi.take() {
+                Some(_) => {
+                    self.unwatch_all().await;
+                    self.emit(enc::ok);
+                }
+                None => self.emit(|o| enc::error(o, "ERR DISCARD without MULTI")),
+            },
+            "watch" => self.watch(args),
+            "unwatch" => {
+                self.finish_plan().await?;
+                self.unwatch_all().await;
+                self.emit(enc::ok);
+            }
+            "select" => match args.get(1) {
+                b"0" => self.emit(enc::ok),
+                _ => self.emit(|o| enc::error(o, "ERR DB index is out of range")),
+            },
+            "readonly" | "readwrite" | "asking" => self.emit(enc::ok),
+            "hello" => self.hello(args),
+            "client" => self.client(args),
+            "command" => self.command(args),
+            "config" => self.config(args),
+            "cluster" => self.cluster(args).await?,
+            _ => self.keyspace_command(spec, args).await?,
+        }
+        Ok(true)
+    }
+
+    fn watch(&mut self, args: Args<'_>) {
+        if self.resp.multi.is_some() {
+            self.emit(|o| enc::error(o, "ERR WATCH inside MULTI is not allowed"));
+            return;
+        }
+        let ctx = Rc::clone(&self.ctx);
+        let mut id = 0;
+        for key in args.iter().skip(1) {
+            id = self.note_watch(ctx.topology.partition_of_key(key));
+        }
+        let pairs: Vec<(&[u8], &[u8])> = args.iter().skip(1).map(|k| (k, &b""[..])).collect();
+        self.plan.run(
+            &ctx,
+            &mut self.out,
+            OpKind::Watch(id),
+            &pairs,
+            Combine::Drop,
+        );
+        self.emit(enc::ok);
+    }
+
+    /// Commands over the whole keyspace: they ask every partition.
+    async fn keyspace_command(
+        &mut self,
+        spec: &CommandSpec,
+        args: Args<'_>,
+    ) -> Result<(), TxnError> {
+        self.finish_plan().await?;
+        match spec.name {
+            "dbsize" => {
+                let n: usize = self
+                    .admin_all(|| Admin::Dbsize)
+                    .await?
+                    .iter()
+                    .map(count)
+                    .sum();
+                self.emit(|o| enc::int(o, n as i64));
+            }
+            "flushall" | "flushdb" => {
+                if args.len() > 2 || args.iter().skip(1).any(|a| !is_flush_mode(a)) {
+                    self.emit(|o| enc::error(o, SYNTAX));
+                    return Ok(());
+                }
+                self.admin_all(|| Admin::Flush).await?;
+                self.emit(enc::ok);
+            }
+            "keys" => {
+                let pattern: Box<[u8]> = args.get(1).into();
+                let mut keys = Vec::new();
+                for reply in self.admin_all(|| Admin::Keys(pattern.clone())).await? {
+                    if let AdminReply::Keys(k) = reply {
+                        keys.extend(k);
+                    }
+                }
+                self.emit(|o| enc::bulk_array(o, keys.iter().map(|k| &**k)));
+            }
+            "scan" => self.scan(args).await?,
+            "info" => self.info(args).await?,
+            other => {
+                let mesg = format!("ERR '{other}' is not supported");
+                self.emit(|o| enc::error(o, &mesg));
+            }
+        }
+        Ok(())
+    }
+
+    /// `SCAN cursor [MATCH p] [COUNT n] [TYPE t]`. The cursor encodes the
+    /// partition (low 10 bits) and the slab position within it.
+    async fn scan(&mut self, args: Args<'_>) -> Result<(), TxnError> {
+        let Some(cursor) = std::str::from_utf8(args.get(1))
+            .ok()
+            .and_then(|c| c.parse::<u64>().ok())
+        else {
+            self.emit(|o| enc::error(o, "ERR invalid cursor"));
+            return Ok(());
+        };
+        let mut pattern = None;
+        let mut count = 10usize;
+        let mut only_strings = true;
+        let mut i = 2;
+        while i < args.len() {
+            let opt = args.get(i).to_ascii_uppercase();
+            let Some(value) = (i + 1 < args.len()).then(|| args.get(i + 1)) else {
+                self.emit(|o| enc::error(o, SYNTAX));
+                return Ok(());
+            };
+            match &opt[..] {
+                b"MATCH" => pattern = Some(Box::<[u8]>::from(value)),
+                b"COUNT" => match parse_i64(value) {
+                    Some(n) if n > 0 => count = n as usize,
+                    _ => {
+                        self.emit(|o| enc::error(o, SYNTAX));
+                        return Ok(());
+                    }
+                },
+                b"TYPE" => only_strings = value.eq_ignore_ascii_case(b"string"),
+                _ => {
+                    self.emit(|o| enc::error(o, SYNTAX));
+                    return Ok(());
+                }
+            }
+            i += 2;
+        }
+        let n = self.ctx.topology.len() as u64;
+        let partition = (cursor & 1023) as usize;
+        let from = (cursor >> 10) as usize;
+        if partition as u64 >= n {
+            self.emit(|o| enc::error(o, "ERR invalid cursor"));
+            return Ok(());
+        }
+        let reply = self
+            .admin_one(
+                partition,
+                Admin::Scan {
+                    from,
+                    count,
+                    pattern,
+                },
+            )
+            .await?;
+        let AdminReply::Scan(step) = reply else {
+            return Err(TxnError::Unavailable);
+        };
+        let next = match step.next {
+            Some(pos) => ((pos as u64) << 10) | partition as u64,
+            None if (partition as u64) + 1 < n => partition as u64 + 1,
+            None => 0,
+        };
+        let keys = if only_strings { step.keys } else { Vec::new() };
+        self.emit(|o| {
+            enc::array(o, 2);
+            enc::bulk(o, next.to_string().as_bytes());
+            enc::bulk_array(o, keys.iter().map(|k| &**k));
+        });
+        Ok(())
+    }
+
+    async fn info(&mut self, args: Args<'_>) -> Result<(), TxnError> {
+        let mut workers = Vec::new();
+        for reply in self.admin_all(|| Admin::Stats).await? {
+            if let AdminReply::Stats(s) = reply {
+                workers.push(s);
+            }
+        }
+        let wanted: Vec<String> = args
+            .iter()
+            .skip(1)
+            .map(|a| String::from_utf8_lossy(a).to_lowercase())
+            .collect();
+        let input = info::InfoInput {
+            connected_clients: workers.iter().map(|w| w.connections_open).sum(),
+            workers: &workers,
+            port: self.ctx.shared_port,
+            uptime_secs: self.ctx.started.elapsed().as_secs(),
+        };
+        let text = info::render(&input, &wanted);
+        self.emit(|o| enc::bulk(o, text.as_bytes()));
+        Ok(())
+    }
+
+    fn hello(&mut self, args: Args<'_>) {
+        if args.len() > 1 && args.get(1) != b"2" {
+            let mesg = match parse_i64(args.get(1)) {
+                Some(_) => "NOPROTO sorry, this protocol version is not supported",
+                None => "ERR Protocol version is not an integer or out of range",
+            };
+            self.emit(|o| enc::error(o, mesg));
+            return;
+        }
+        let mut i = 2;
+        while i < args.len() {
+            match &args.get(i).to_ascii_uppercase()[..] {
+                b"SETNAME" if i + 1 < args.len() => {
+                    self.resp.name = Some(args.get(i + 1).to_vec());
+                    i += 2;
+                }
+                b"AUTH" if i + 2 < args.len() => i += 3,
+                _ => {
+                    self.emit(|o| enc::error(o, SYNTAX));
+                    return;
+                }
+            }
+        }
+        let id = self.client_id as i64;
+        self.emit(|o| {
+            enc::array(o, 14);
+            for (k, v) in [("server", "redis"), ("version", "7.2.0")] {
+                enc::bulk(o, k.as_bytes());
+                enc::bulk(o, v.as_bytes());
+            }
+            enc::bulk(o, b"proto");
+            enc::int(o, 2);
+            enc::bulk(o, b"id");
+            enc::int(o, id);
+            for (k, v) in [("mode", "cluster"), ("role", "master")] {
+                enc::bulk(o, k.as_bytes());
+                enc::bulk(o, v.as_bytes());
+            }
+            enc::bulk(o, b"modules");
+            enc::array(o, 0);
+        });
+    }
+
+    fn client(&mut self, args: Args<'_>) {
+        let sub = args.get(1).to_ascii_uppercase();
+        match (&sub[..], args.len()) {
+            (b"SETNAME", 3) => {
+                let name = args.get(2);
+                if name.iter().any(|&b| b <= b' ' || b > b'~') {
+                    self.emit(|o| {
+                        enc::error(o, "ERR Client names cannot contain spaces, newlines or special characters.")
+                    });
+                } else {
+                    self.resp.name = (!name.is_empty()).then(|| name.to_vec());
+                    self.emit(enc::ok);
+                }
+            }
+            (b"GETNAME", 2) => {
+                let name = self.resp.name.clone();
+                self.emit(|o| enc::bulk_or_nil(o, name.as_deref()));
+            }
+            (b"ID", 2) => {
+                let id = self.client_id as i64;
+                self.emit(|o| enc::int(o, id));
+            }
+            (b"SETINFO", 4) => self.emit(enc::ok),
+            (b"INFO", 2) => {
+                let line = format!(
+                    "id={} addr={} name={} db=0 cmd=client|info\n",
+                    self.client_id,
+                    self.stream
+                        .peer_addr()
+                        .map_or_else(|_| "?".into(), |a| a.to_string()),
+                    String::from_utf8_lossy(self.resp.name.as_deref().unwrap_or_default())
+                );
+                self.emit(|o| enc::bulk(o, line.as_bytes()));
+            }
+            _ => {
+                let mesg = format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                    String::from_utf8_lossy(args.get(1))
+                );
+                self.emit(|o| enc::error(o, &mesg));
+            }
+        }
+    }
+
+    fn command(&mut self, args: Args<'_>) {
+        let sub = if args.len() > 1 {
+            args.get(1).to_ascii_uppercase()
+        } else {
+            Vec::new()
+        };
+        match &sub[..] {
+            b"" => self.emit(|o| {
+                enc::array(o, commands::COMMANDS.len());
+                for c in commands::COMMANDS {
+                    c.encode_info(o);
+                }
+            }),
+            b"COUNT" => self.emit(|o| enc::int(o, commands::COMMANDS.len() as i64)),
+            b"INFO" => {
+                let specs: Vec<_> = if args.len() == 2 {
+                    commands::COMMANDS.iter().map(Some).collect()
+                } else {
+                    args.iter().skip(2).map(commands::lookup).collect()
+                };
+                self.emit(|o| {
+                    enc::array(o, specs.len());
+                    for s in &specs {
+                        match s {
+                            Some(c) => c.encode_info(o),
+                            None => enc::nil_array(o),
+                        }
+                    }
+                });
+            }
+            b"DOCS" => {
+                let specs: Vec<_> = if args.len() == 2 {
+                    commands::COMMANDS.iter().collect()
+                } else {
+                    args.iter().skip(2).filter_map(commands::lookup).collect()
+                };
+                self.emit(|o| {
+                    enc::array(o, specs.len() * 2);
+                    for s in &specs {
+                        s.encode_docs(o);
+                    }
+                });
+            }
+            b"LIST" => self
+                .emit(|o| enc::bulk_array(o, commands::COMMANDS.iter().map(|c| c.name.as_bytes()))),
+            b"GETKEYS" if args.len() > 2 => self.command_getkeys(args),
+            _ => {
+                let mesg = format!(
+                    "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+                    String::from_utf8_lossy(args.get(1))
+                );
+                self.emit(|o| enc::error(o, &mesg));
+            }
+        }
+    }
+
+    fn command_getkeys(&mut self, args: Args<'_>) {
+        let inner: Vec<&[u8]> = args.iter().skip(2).collect();
+        match commands::lookup(inner[0]) {
+            Some(spec) if spec.arity_ok(inner.len()) => {
+                let keys: Vec<&[u8]> = commands::key_indexes(spec, inner.len())
+                    .into_iter()
+                    .map(|i| inner[i])
+                    .collect();
+                if keys.is_empty() {
+                    self.emit(|o| enc::error(o, "ERR The command has no key arguments"));
+                } else {
+                    self.emit(|o| enc::bulk_array(o, keys.into_iter()));
+                }
+            }
+            Some(_) => self
+                .emit(|o| enc::error(o, "ERR Invalid number of arguments specified for command")),
+            None => self.emit(|o| enc::error(o, "ERR Invalid command specified")),
+        }
+    }
+
+    fn config(&mut self, args: Args<'_>) {
+        if !args.get(1).eq_ignore_ascii_case(b"GET") || args.len() < 3 {
+            let mesg = "ERR only CONFIG GET is supported (corekv is configured by flags and COREKV_* variables)";
+            self.emit(|o| enc::error(o, mesg));
+            return;
+        }
+        let ctx = &self.ctx;
+        let settings: Vec<(&str, String)> = vec![
+            ("bind", ctx.bind.to_string()),
+            ("port", ctx.shared_port.to_string()),
+            ("databases", "1".into()),
+            ("maxmemory", "0".into()),
+            ("maxmemory-policy", "noeviction".into()),
+            ("cluster-enabled", "yes".into()),
+            ("appendonly", "no".into()),
+            ("save", String::new()),
+            ("proto-max-bulk-len", ctx.limits.max_line_bytes.to_string()),
+            (
+                "client-query-buffer-limit",
+                ctx.limits.max_request_bytes.to_string(),
+            ),
+            ("io-threads", ctx.topology.len().to_string()),
+        ];
+        let mut found: Vec<(&str, &str)> = Vec::new();
+        for pattern in args.iter().skip(2) {
+            let pattern = pattern.to_ascii_lowercase();
+            for (k, v) in &settings {
+                if crate::glob::matches(&pattern, k.as_bytes())
+                    && !found.iter().any(|(f, _)| f == k)
+                {
+                    found.push((k, v));
+                }
+            }
+        }
+        self.emit(|o| {
+            enc::array(o, found.len() * 2);
+            for (k, v) in &found {
+                enc::bulk(o, k.as_bytes());
+                enc::bulk(o, v.as_bytes());
+            }
+        });
+    }
+
+    /// The host clients should use for the nodes: `--announce-host`, else
+    /// the bound address, else the address this connection reached.
+    fn announce_host(&self) -> String {
+        if let Some(h) = &self.ctx.announce_host {
+            return h.to_string();
+        }
+        if !self.ctx.bind.is_unspecified() {
+            return self.ctx.bind.to_string();
+        }
+        self.local_addr
+            .map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string())
+    }
+
+    async fn cluster(&mut self, args: Args<'_>) -> Result<(), TxnError> {
+        let sub = args.get(1).to_ascii_uppercase();
+        let ctx = Rc::clone(&self.ctx);
+        let topo = &ctx.topology;
+        let host = self.announce_host();
+        match (&sub[..], args.len()) {
+            (b"SLOTS", 2) => self.emit(|o| cluster::slots(o, topo, &host)),
+            (b"SHARDS", 2) => self.emit(|o| cluster::shards(o, topo, &host)),
+            (b"NODES", 2) => {
+                let text = cluster::nodes(topo, &host, ctx.id);
+                self.emit(|o| enc::bulk(o, text.as_bytes()));
+            }
+            (b"INFO", 2) => {
+                let text = cluster::info(topo, ctx.id);
+                self.emit(|o| enc::bulk(o, text.as_bytes()));
+            }
+            (b"MYID", 2) => {
+                let id = cluster::node_id(&topo.partitions()[ctx.id]);
+                self.emit(|o| enc::bulk(o, id.as_bytes()));
+            }
+            (b"KEYSLOT", 3) => {
+                let slot = corekv_router::hash_slot(args.get(2));
+                self.emit(|o| enc::int(o, i64::from(slot)));
+            }
+            (b"COUNTKEYSINSLOT", 3) => match parse_i64(args.get(2)) {
+                Some(slot) if (0..i64::from(corekv_router::SLOT_COUNT)).contains(&slot) => {
+                    self.finish_plan().await?;
+                    let slot = slot as u16;
+                    let owner = topo.partition_of_slot(slot);
+                    let n = count(&self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?);
+                    self.emit(|o| enc::int(o, n as i64));
+                }
+                _ => self.emit(|o| enc::error(o, "ERR Invalid slot")),
+            },
+            _ => {
+                let mesg = format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+                    String::from_utf8_lossy(args.get(1))
+                );
+                self.emit(|o| enc::error(o, &mesg));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Routes one queued command of an `EXEC` into the transaction's plan.
+fn route_in_txn(
+    plan: &mut Plan,
+    ctx: &crate::worker::WorkerCtx,
+    out: &mut Vec<u8>,
+    args: Args<'_>,
+) {
+    let name = commands::lookup(args.get(0)).map_or("", |s| s.name);
+    match key_command(name, args) {
+        Some(Ok(KeyCmd::One(kind, key, value))) => plan.op(ctx, out, kind, key, value),
+        Some(Ok(KeyCmd::Many {
+            kind,
+            pairs,
+            combine,
+            header,
+            then_ok,
+        })) => {
+            if header {
+                plan.emit(out, |o| enc::array(o, pairs.len()));
+            }
+            plan.run(ctx, out, kind, &pairs, combine);
+            if then_ok {
+                plan.emit(out, enc::ok);
+            }
+        }
+        _ if name == "ping" && args.len() > 1 => plan.emit(out, |o| enc::bulk(o, args.get(1))),
+        _ if name == "ping" => plan.emit(out, |o| enc::simple(o, "PONG")),
+        _ if name == "echo" => plan.emit(out, |o| enc::bulk(o, args.get(1))),
+        _ => plan.emit(out, |o| enc::error(o, "ERR command not allowed in MULTI")),
+    }
+}
+
+/// Parses a key command (arity already checked); `None` if `name` is not
+/// one.
+fn key_command<'a>(name: &str, args: Args<'a>) -> Option<Result<KeyCmd<'a>, &'static str>> {
+    let key = || args.get(1);
+    let one = |kind| Some(Ok(KeyCmd::One(kind, args.get(1), &b""[..])));
+    let keys = |kind, combine, header| {
+        Some(Ok(KeyCmd::Many {
+            kind,
+            pairs: args.iter().skip(1).map(|k| (k, &b""[..])).collect(),
+            combine,
+            header,
+            then_ok: false,
+        }))
+    };
+    match name {
+        "get" => one(OpKind::Get),
+        "getdel" => one(OpKind::GetDel),
+        "strlen" => one(OpKind::Strlen),
+        "type" => one(OpKind::Type),
+        "incr" => one(OpKind::IncrBy(1)),
+        "decr" => one(OpKind::IncrBy(-1)),
+        "incrby" | "decrby" => Some(incr_by(name, args)),
+        "append" => Some(Ok(KeyCmd::One(OpKind::Append, key(), args.get(2)))),
+        "setnx" => Some(Ok(KeyCmd::One(OpKind::SetNx, key(), args.get(2)))),
+        "set" => Some(set(args)),
+        "mget" => keys(OpKind::Get, Combine::Each, true),
+        "exists" => keys(OpKind::Exists, Combine::Sum, false),
+        "del" | "unlink" => keys(OpKind::Del, Combine::Sum, false),
+        "mset" | "msetnx" => {
+            if args.len() % 2 == 0 {
+                return Some(Err(if name == "mset" {
+                    "ERR wrong number of arguments for 'mset' command"
+                } else {
+                    "ERR wrong number of arguments for 'msetnx' command"
+                }));
+            }
+            let pairs = (1..args.len())
+                .step_by(2)
+                .map(|i| (args.get(i), args.get(i + 1)))
+                .collect();
+            Some(Ok(if name == "mset" {
+                KeyCmd::Many {
+                    kind: OpKind::Put,
+                    pairs,
+                    combine: Combine::Drop,
+                    header: false,
+                    then_ok: true,
+                }
+            } else {
+                KeyCmd::SetAllAbsent(pairs)
+            }))
+        }
+        _ => None,
+    }
+}
+
+fn incr_by<'a>(name: &str, args: Args<'a>) -> Result<KeyCmd<'a>, &'static str> {
+    let by = parse_i64(args.get(2)).ok_or(NOT_INTEGER)?;
+    let by = if name == "decrby" {
+        by.checked_neg().ok_or("ERR decrement would overflow")?
+    } else {
+        by
+    };
+    Ok(KeyCmd::One(OpKind::IncrBy(by), args.get(1), b""))
+}
+
+/// `SET key value [NX|XX] [GET]`; TTL options are refused until TTLs exist.
+fn set(args: Args<'_>) -> Result<KeyCmd<'_>, &'static str> {
+    let mut cond = SetCond::Always;
+    let mut get = false;
+    for opt in args.iter().skip(3) {
+        match &opt.to_ascii_uppercase()[..] {
+            b"NX" if cond == SetCond::Always => cond = SetCond::IfAbsent,
+            b"XX" if cond == SetCond::Always => cond = SetCond::IfPresent,
+            b"GET" if !get => get = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL" => {
+                return Err("ERR SET EX/PX/EXAT/PXAT/KEEPTTL: key expiry is not supported yet")
+            }
+            _ => return Err(SYNTAX),
+        }
+    }
+    let kind = match (cond, get) {
+        (SetCond::Always, false) => OpKind::Put,
+        _ => OpKind::Set { cond, get },
+    };
+    Ok(KeyCmd::One(kind, args.get(1), args.get(2)))
+}
+
+fn unknown_command(args: Args<'_>) -> String {
+    let mut mesg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(&args.get(0)[..args.get(0).len().min(128)])
+    );
+    for a in args.iter().skip(1).take(8) {
+        mesg.push_str(&format!(
+            "'{}' ",
+            String::from_utf8_lossy(&a[..a.len().min(128)])
+        ));
+    }
+    mesg
+}
+
+fn owned_ranges(args: &[Box<[u8]>]) -> Vec<Range<usize>> {
+    let mut start = 0;
+    args.iter()
+        .map(|a| {
+            let r = start..start + a.len();
+            start = r.end;
+            r
+        })
+        .collect()
+}
+
+fn count(reply: &AdminReply) -> usize {
+    match reply {
+        AdminReply::Count(n) => *n,
+        _ => 0,
+    }
+}
+
+fn is_flush_mode(a: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b"ASYNC") || a.eq_ignore_ascii_case(b"SYNC")
+}

@@ -1,0 +1,195 @@
+//! The text protocol on a connection: lines → commands → plan.
+
+use super::{Connection, Flow, MAX_BATCH};
+use crate::partition::OpKind;
+use crate::protocol::{self, Command, Parsed};
+use crate::response;
+use crate::txn::{Buffered, Outcome, TxnBuffer, TxnError};
+
+#[derive(Default)]
+pub struct TextState {
+    /// Inside an over-long line: drop bytes up to the next newline.
+    discarding: bool,
+    txn: Option<TxnBuffer>,
+}
+
+const NO_TXN: &str = "no transaction in progress (use START)";
+const WATCH_FAILED: &str = "transaction aborted: a watched key changed; nothing was applied";
+
+impl Connection {
+    /// Handles up to `MAX_BATCH` lines of `buf`; returns the bytes used.
+    pub(super) async fn process_text(&mut self, buf: &[u8]) -> (usize, Result<Flow, TxnError>) {
+        let mut pos = 0;
+        if self.text.discarding {
+            match memchr::memchr(b'\n', buf) {
+                Some(nl) => {
+                    pos = nl + 1;
+                    self.text.discarding = false;
+                }
+                None => return (buf.len(), Ok(Flow::NeedInput)),
+            }
+        }
+        let max_line = self.ctx.limits.max_line_bytes;
+        let mut flow = Flow::BatchFull;
+        for _ in 0..MAX_BATCH {
+            match protocol::parse(&buf[pos..], max_line) {
+                Parsed::Incomplete => {
+                    flow = Flow::NeedInput;
+                    break;
+                }
+                Parsed::Overlong => {
+                    let mesg = protocol::ParseError::LineTooLong(max_line).to_string();
+                    self.emit(|o| response::error(o, &mesg));
+                    self.text.discarding = true;
+                    pos = buf.len();
+                    flow = Flow::NeedInput;
+                    break;
+                }
+                Parsed::Empty { consumed } => pos += consumed,
+                Parsed::Invalid { error, consumed } => {
+                    pos += consumed;
+                    self.plan.commands += 1;
+                    self.emit(|o| response::error(o, &error.to_string()));
+                }
+                Parsed::Complete { command, consumed } => {
+                    pos += consumed;
+                    self.plan.commands += 1;
+                    match self.text_command(command).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            flow = Flow::Quit;
+                            break;
+                        }
+                        Err(e) => return (pos, Err(e)),
+                    }
+                }
+            }
+            if self.batch_is_full() {
+                break;
+            }
+        }
+        if let Err(e) = self.finish_plan().await {
+            return (pos, Err(e));
+        }
+        (pos, Ok(flow))
+    }
+
+    /// Executes one command; false means the connection should close.
+    async fn text_command(&mut self, command: Command<'_>) -> Result<bool, TxnError> {
+        match command {
+            Command::Get { key } => self.text_get(key),
+            Command::Put { key, value } => self.text_write(key, Some(value)),
+            Command::Del { key } => self.text_write(key, None),
+            Command::Watch { key } => self.text_watch(key),
+            Command::Unwatch => {
+                self.finish_plan().await?;
+                self.unwatch_all().await;
+                self.emit(response::ok);
+            }
+            Command::Start => self.text_start(),
+            Command::Commit => self.text_commit().await?,
+            Command::Rollback => match self.text.txn.take() {
+                Some(_) => {
+                    self.unwatch_all().await;
+                    self.emit(response::ok);
+                }
+                None => self.emit(|o| response::error(o, NO_TXN)),
+            },
+            Command::Ping => self.emit(|o| response::ok_value(o, b"PONG")),
+            Command::Help => self.emit(|o| response::ok_value(o, protocol::HELP.as_bytes())),
+            Command::Topology => {
+                let json = self.ctx.topology_json.clone();
+                self.emit(|o| response::ok_json(o, json.as_bytes()));
+            }
+            Command::Quit => {
+                self.finish_plan().await?;
+                self.emit(response::ok);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn text_get(&mut self, key: &[u8]) {
+        let buffered = match &self.text.txn {
+            Some(txn) => txn.lookup(key),
+            None => Buffered::Untouched,
+        };
+        match buffered {
+            Buffered::Written(Some(v)) => {
+                self.plan.emit(&mut self.out, |o| response::ok_value(o, v))
+            }
+            Buffered::Written(None) => self
+                .plan
+                .emit(&mut self.out, |o| response::error(o, response::NOT_FOUND)),
+            Buffered::Untouched => self
+                .plan
+                .op(&self.ctx, &mut self.out, OpKind::Get, key, b""),
+        }
+    }
+
+    fn text_write(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let Some(txn) = &mut self.text.txn else {
+            match value {
+                Some(v) => self.plan.op(&self.ctx, &mut self.out, OpKind::Put, key, v),
+                None => self
+                    .plan
+                    .op(&self.ctx, &mut self.out, OpKind::Remove, key, b""),
+            }
+            return;
+        };
+        let max = self.ctx.limits.max_txn_bytes;
+        let result = match value {
+            Some(v) => txn.put(key, v, max),
+            None => txn.del(key, max),
+        };
+        match result {
+            Ok(()) => self.emit(response::ok),
+            Err(e) => self.emit(|o| response::error(o, &e.to_string())),
+        }
+    }
+
+    fn text_watch(&mut self, key: &[u8]) {
+        if self.text.txn.is_some() {
+            self.emit(|o| response::error(o, "WATCH inside a transaction is not allowed"));
+            return;
+        }
+        let owner = self.ctx.topology.partition_of_key(key);
+        let id = self.note_watch(owner);
+        self.plan
+            .op(&self.ctx, &mut self.out, OpKind::Watch(id), key, b"");
+    }
+
+    fn text_start(&mut self) {
+        if self.text.txn.is_some() {
+            self.emit(|o| response::error(o, "transaction already started"));
+        } else {
+            self.text.txn = Some(TxnBuffer::default());
+            self.emit(response::ok);
+        }
+    }
+
+    /// `COMMIT` is a barrier: operations before it complete first, so a
+    /// pipelined `PUT a 1` … `COMMIT` (writing `a`) cannot be reordered.
+    async fn text_commit(&mut self) -> Result<(), TxnError> {
+        let Some(txn) = self.text.txn.take() else {
+            self.emit(|o| response::error(o, NO_TXN));
+            return Ok(());
+        };
+        self.finish_plan().await?;
+        let parts = match txn.into_parts(&self.ctx.topology) {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.unwatch_all().await;
+                self.emit(|o| response::error(o, &e.to_string()));
+                return Ok(());
+            }
+        };
+        match self.run_txn(parts).await? {
+            Outcome::Committed(_) => self.emit(response::ok),
+            Outcome::WatchFailed => self.emit(|o| response::error(o, WATCH_FAILED)),
+            Outcome::CheckFailed => self.emit(|o| response::error(o, "transaction check failed")),
+        }
+        Ok(())
+    }
+}

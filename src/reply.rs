@@ -1,0 +1,80 @@
+//! Outcomes → bytes in the connection's dialect: the text protocol's JSON
+//! lines ([`crate::response`]) or RESP2 ([`crate::resp::encode`]).
+
+use crate::partition::Outcome;
+use crate::resp::encode as resp;
+use crate::response as text;
+
+/// The protocol a connection speaks, fixed by its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Text,
+    Resp,
+}
+
+/// Encodes one operation's outcome.
+pub fn encode(dialect: Dialect, outcome: &Outcome<'_>, out: &mut Vec<u8>) {
+    match dialect {
+        Dialect::Text => encode_text(outcome, out),
+        Dialect::Resp => encode_resp(outcome, out),
+    }
+}
+
+fn encode_text(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
+    match outcome {
+        Outcome::Ok => text::ok(out),
+        Outcome::Value(Some(v)) => text::ok_value(out, v),
+        Outcome::Owned(Some(v)) => text::ok_value(out, v),
+        Outcome::Value(None) | Outcome::Owned(None) => text::error(out, text::NOT_FOUND),
+        Outcome::Int(n) => text::ok_value(out, itoa::Buffer::new().format(*n).as_bytes()),
+        Outcome::Status(s) => text::ok_value(out, s.as_bytes()),
+        Outcome::Error(e) => text::error(out, e.strip_prefix("ERR ").unwrap_or(e)),
+        Outcome::NotSet => text::error(out, "not set"),
+    }
+}
+
+fn encode_resp(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
+    match outcome {
+        Outcome::Ok => resp::ok(out),
+        Outcome::Value(v) => resp::bulk_or_nil(out, *v),
+        Outcome::Owned(v) => resp::bulk_or_nil(out, v.as_deref()),
+        Outcome::Int(n) => resp::int(out, *n),
+        Outcome::Status(s) => resp::simple(out, s),
+        Outcome::Error(e) => resp::error(out, e),
+        Outcome::NotSet => resp::nil(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(d: Dialect, o: Outcome<'_>) -> String {
+        let mut out = Vec::new();
+        encode(d, &o, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn both_dialects() {
+        assert_eq!(enc(Dialect::Text, Outcome::Ok), "{\"status\": \"Ok\"}\n");
+        assert_eq!(enc(Dialect::Resp, Outcome::Ok), "+OK\r\n");
+        assert_eq!(
+            enc(Dialect::Text, Outcome::Value(None)),
+            "{\"status\": \"Error\", \"mesg\": \"key not found\"}\n"
+        );
+        assert_eq!(enc(Dialect::Resp, Outcome::Value(None)), "$-1\r\n");
+        assert_eq!(
+            enc(Dialect::Resp, Outcome::Value(Some(b"v"))),
+            "$1\r\nv\r\n"
+        );
+        assert_eq!(enc(Dialect::Resp, Outcome::Int(3)), ":3\r\n");
+        assert_eq!(
+            enc(
+                Dialect::Text,
+                Outcome::Error("ERR value is not an integer or out of range")
+            ),
+            "{\"status\": \"Error\", \"mesg\": \"value is not an integer or out of range\"}\n"
+        );
+    }
+}

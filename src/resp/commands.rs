@@ -1,0 +1,525 @@
+//! The RESP command table: arity, flags and key positions of every command
+//! corekv serves, as `COMMAND` reports them. Cluster clients read the key
+//! positions to route each command to the node that owns its key.
+
+use super::encode;
+
+/// One command's metadata, in Redis's terms. `arity` counts the command
+/// name; negative means "at least". Keys are at `first..=last` (negative
+/// `last` counts from the end) every `step` arguments.
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub arity: i64,
+    pub flags: &'static [&'static str],
+    pub first: i64,
+    pub last: i64,
+    pub step: i64,
+    pub group: &'static str,
+    pub summary: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    arity: i64,
+    flags: &'static [&'static str],
+    keys: (i64, i64, i64),
+    group: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first: keys.0,
+        last: keys.1,
+        step: keys.2,
+        group,
+        summary,
+    }
+}
+
+const R: &[&str] = &["readonly", "fast"];
+const W: &[&str] = &["write", "denyoom"];
+const WF: &[&str] = &["write", "fast"];
+const ADMIN: &[&str] = &["loading", "stale", "fast"];
+const NONE: (i64, i64, i64) = (0, 0, 0);
+const ONE: (i64, i64, i64) = (1, 1, 1);
+const ALL: (i64, i64, i64) = (1, -1, 1);
+const PAIRS: (i64, i64, i64) = (1, -1, 2);
+
+pub static COMMANDS: &[CommandSpec] = &[
+    spec(
+        "get",
+        2,
+        R,
+        ONE,
+        "string",
+        "Returns the string value of a key.",
+    ),
+    spec(
+        "set",
+        -3,
+        W,
+        ONE,
+        "string",
+        "Sets the string value of a key (NX, XX, GET).",
+    ),
+    spec(
+        "setnx",
+        3,
+        &["write", "denyoom", "fast"],
+        ONE,
+        "string",
+        "Sets a key only if it does not exist.",
+    ),
+    spec(
+        "getdel",
+        2,
+        WF,
+        ONE,
+        "string",
+        "Returns the value of a key and deletes it.",
+    ),
+    spec(
+        "mget",
+        -2,
+        R,
+        ALL,
+        "string",
+        "Returns the values of one or more keys, atomically.",
+    ),
+    spec(
+        "mset",
+        -3,
+        W,
+        PAIRS,
+        "string",
+        "Sets several keys atomically.",
+    ),
+    spec(
+        "msetnx",
+        -3,
+        W,
+        PAIRS,
+        "string",
+        "Sets several keys atomically, only if none exists.",
+    ),
+    spec(
+        "del",
+        -2,
+        &["write"],
+        ALL,
+        "generic",
+        "Deletes one or more keys, atomically.",
+    ),
+    spec(
+        "unlink",
+        -2,
+        WF,
+        ALL,
+        "generic",
+        "Deletes one or more keys, atomically.",
+    ),
+    spec(
+        "exists",
+        -2,
+        R,
+        ALL,
+        "generic",
+        "Counts how many of the keys exist.",
+    ),
+    spec(
+        "incr",
+        2,
+        &["write", "denyoom", "fast"],
+        ONE,
+        "string",
+        "Increments an integer value by one.",
+    ),
+    spec(
+        "incrby",
+        3,
+        &["write", "denyoom", "fast"],
+        ONE,
+        "string",
+        "Increments an integer value.",
+    ),
+    spec(
+        "decr",
+        2,
+        &["write", "denyoom", "fast"],
+        ONE,
+        "string",
+        "Decrements an integer value by one.",
+    ),
+    spec(
+        "decrby",
+        3,
+        &["write", "denyoom", "fast"],
+        ONE,
+        "string",
+        "Decrements an integer value.",
+    ),
+    spec(
+        "append",
+        3,
+        W,
+        ONE,
+        "string",
+        "Appends to the value of a key.",
+    ),
+    spec(
+        "strlen",
+        2,
+        R,
+        ONE,
+        "string",
+        "Returns the length of a value.",
+    ),
+    spec(
+        "type",
+        2,
+        R,
+        ONE,
+        "generic",
+        "Returns the type of a key (string or none).",
+    ),
+    spec(
+        "multi",
+        1,
+        &["noscript", "loading", "stale", "fast"],
+        NONE,
+        "transactions",
+        "Starts a transaction.",
+    ),
+    spec(
+        "exec",
+        1,
+        &["noscript", "loading", "stale"],
+        NONE,
+        "transactions",
+        "Executes the queued commands atomically.",
+    ),
+    spec(
+        "discard",
+        1,
+        &["noscript", "loading", "stale", "fast"],
+        NONE,
+        "transactions",
+        "Discards the transaction.",
+    ),
+    spec(
+        "watch",
+        -2,
+        &["noscript", "loading", "stale", "fast"],
+        ALL,
+        "transactions",
+        "Makes EXEC conditional on the keys being unchanged.",
+    ),
+    spec(
+        "unwatch",
+        1,
+        &["noscript", "loading", "stale", "fast"],
+        NONE,
+        "transactions",
+        "Forgets all watched keys.",
+    ),
+    spec(
+        "dbsize",
+        1,
+        R,
+        NONE,
+        "server",
+        "Returns the number of keys.",
+    ),
+    spec(
+        "flushall",
+        -1,
+        &["write"],
+        NONE,
+        "server",
+        "Removes all keys.",
+    ),
+    spec(
+        "flushdb",
+        -1,
+        &["write"],
+        NONE,
+        "server",
+        "Removes all keys.",
+    ),
+    spec(
+        "scan",
+        -2,
+        &["readonly"],
+        NONE,
+        "generic",
+        "Iterates over the keys with a cursor.",
+    ),
+    spec(
+        "keys",
+        2,
+        &["readonly"],
+        NONE,
+        "generic",
+        "Returns all keys matching a pattern (slow: scans every key).",
+    ),
+    spec(
+        "ping",
+        -1,
+        &["fast"],
+        NONE,
+        "connection",
+        "Returns PONG, or the argument.",
+    ),
+    spec(
+        "echo",
+        2,
+        &["fast"],
+        NONE,
+        "connection",
+        "Returns the argument.",
+    ),
+    spec(
+        "hello",
+        -1,
+        &["noscript", "loading", "stale", "fast"],
+        NONE,
+        "connection",
+        "Handshake (RESP2 only).",
+    ),
+    spec(
+        "select",
+        2,
+        &["loading", "stale", "fast"],
+        NONE,
+        "connection",
+        "Selects database 0 (the only one).",
+    ),
+    spec(
+        "client",
+        -2,
+        &["loading", "stale"],
+        NONE,
+        "connection",
+        "CLIENT SETNAME, GETNAME, ID, SETINFO.",
+    ),
+    spec(
+        "quit",
+        -1,
+        &["loading", "stale", "fast"],
+        NONE,
+        "connection",
+        "Closes the connection.",
+    ),
+    spec(
+        "command",
+        -1,
+        &["loading", "stale"],
+        NONE,
+        "server",
+        "COMMAND, COMMAND COUNT, INFO, DOCS.",
+    ),
+    spec(
+        "config",
+        -2,
+        &["loading", "stale"],
+        NONE,
+        "server",
+        "CONFIG GET.",
+    ),
+    spec(
+        "info",
+        -1,
+        &["loading", "stale"],
+        NONE,
+        "server",
+        "Server information and statistics.",
+    ),
+    spec(
+        "cluster",
+        -2,
+        &["loading", "stale"],
+        NONE,
+        "cluster",
+        "CLUSTER SLOTS, SHARDS, NODES, INFO, MYID, KEYSLOT, COUNTKEYSINSLOT.",
+    ),
+    spec(
+        "readonly",
+        1,
+        ADMIN,
+        NONE,
+        "cluster",
+        "Accepted (no replicas).",
+    ),
+    spec(
+        "readwrite",
+        1,
+        ADMIN,
+        NONE,
+        "cluster",
+        "Accepted (no replicas).",
+    ),
+    spec(
+        "asking",
+        1,
+        ADMIN,
+        NONE,
+        "cluster",
+        "Accepted (no migrations).",
+    ),
+];
+
+/// The spec of `name` (any case).
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+impl CommandSpec {
+    /// True if `argc` (command name included) fits the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+
+    /// One `COMMAND INFO` entry (the 10-element Redis 7 form).
+    pub fn encode_info(&self, out: &mut Vec<u8>) {
+        encode::array(out, 10);
+        encode::bulk(out, self.name.as_bytes());
+        encode::int(out, self.arity);
+        encode::array(out, self.flags.len());
+        for f in self.flags {
+            encode::simple(out, f);
+        }
+        encode::int(out, self.first);
+        encode::int(out, self.last);
+        encode::int(out, self.step);
+        let category = if self.is_write() { "@write" } else { "@read" };
+        encode::array(out, 1);
+        encode::simple(out, category);
+        encode::array(out, 0);
+        self.encode_key_specs(out);
+        encode::array(out, 0);
+    }
+
+    /// Redis 7 key specifications, equivalent to first/last/step.
+    fn encode_key_specs(&self, out: &mut Vec<u8>) {
+        if self.first == 0 {
+            encode::array(out, 0);
+            return;
+        }
+        encode::array(out, 1);
+        encode::array(out, 6);
+        encode::bulk(out, b"flags");
+        let access = if self.is_write() {
+            ["RW", "UPDATE"]
+        } else {
+            ["RO", "ACCESS"]
+        };
+        encode::array(out, 2);
+        encode::simple(out, access[0]);
+        encode::simple(out, access[1]);
+        encode::bulk(out, b"begin_search");
+        encode::array(out, 4);
+        encode::bulk(out, b"type");
+        encode::bulk(out, b"index");
+        encode::bulk(out, b"spec");
+        encode::array(out, 2);
+        encode::bulk(out, b"index");
+        encode::int(out, self.first);
+        encode::bulk(out, b"find_keys");
+        encode::array(out, 4);
+        encode::bulk(out, b"type");
+        encode::bulk(out, b"range");
+        encode::bulk(out, b"spec");
+        encode::array(out, 6);
+        encode::bulk(out, b"lastkey");
+        encode::int(
+            out,
+            if self.last < 0 {
+                self.last
+            } else {
+                self.last - self.first
+            },
+        );
+        encode::bulk(out, b"keystep");
+        encode::int(out, self.step);
+        encode::bulk(out, b"limit");
+        encode::int(out, 0);
+    }
+
+    /// One `COMMAND DOCS` entry: name, then a map of its documentation.
+    pub fn encode_docs(&self, out: &mut Vec<u8>) {
+        encode::bulk(out, self.name.as_bytes());
+        encode::array(out, 6);
+        encode::bulk(out, b"summary");
+        encode::bulk(out, self.summary.as_bytes());
+        encode::bulk(out, b"since");
+        encode::bulk(out, b"1.0.0");
+        encode::bulk(out, b"group");
+        encode::bulk(out, self.group.as_bytes());
+    }
+}
+
+/// The key arguments of a command (indexes into `args`, name at 0), by its
+/// spec; empty for unknown or keyless commands.
+pub fn key_indexes(spec: &CommandSpec, argc: usize) -> Vec<usize> {
+    if spec.first == 0 || argc <= spec.first as usize {
+        return Vec::new();
+    }
+    let last = if spec.last < 0 {
+        argc as i64 + spec.last
+    } else {
+        spec.last.min(argc as i64 - 1)
+    };
+    (spec.first..=last)
+        .step_by(spec.step as usize)
+        .map(|i| i as usize)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_and_arity() {
+        let set = lookup(b"SeT").unwrap();
+        assert!(set.arity_ok(3) && set.arity_ok(6) && !set.arity_ok(2));
+        let get = lookup(b"get").unwrap();
+        assert!(get.arity_ok(2) && !get.arity_ok(3));
+        assert!(lookup(b"nope").is_none());
+    }
+
+    #[test]
+    fn key_positions() {
+        assert_eq!(key_indexes(lookup(b"get").unwrap(), 2), [1]);
+        assert_eq!(key_indexes(lookup(b"mget").unwrap(), 4), [1, 2, 3]);
+        assert_eq!(key_indexes(lookup(b"mset").unwrap(), 5), [1, 3]);
+        assert_eq!(key_indexes(lookup(b"set").unwrap(), 5), [1]);
+        assert!(key_indexes(lookup(b"ping").unwrap(), 1).is_empty());
+    }
+
+    #[test]
+    fn info_entry_shape() {
+        let mut out = Vec::new();
+        lookup(b"mset").unwrap().encode_info(&mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.starts_with(
+                "*10\r\n$4\r\nmset\r\n:-3\r\n*2\r\n+write\r\n+denyoom\r\n:1\r\n:-1\r\n:2\r\n"
+            ),
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Results → bytes for RESP2, appended straight to an output buffer.
+
+/// `+<s>\r\n`
+pub fn simple(out: &mut Vec<u8>, s: &str) {
+    out.push(b'+');
+    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `+OK\r\n`
+pub fn ok(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"+OK\r\n");
+}
+
+/// `-<message>\r\n`; `message` starts with its code (`ERR …`, `WRONGTYPE …`).
+/// Line breaks inside become spaces, as RESP errors are one line.
+pub fn error(out: &mut Vec<u8>, message: &str) {
+    out.push(b'-');
+    out.extend(
+        message
+            .bytes()
+            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `:<n>\r\n`
+pub fn int(out: &mut Vec<u8>, n: i64) {
+    out.push(b':');
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `$<len>\r\n<bytes>\r\n`
+pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 16);
+    out.push(b'$');
+    out.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A bulk string or the nil bulk string.
+pub fn bulk_or_nil(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => bulk(out, b),
+        None => nil(out),
+    }
+}
+
+/// `$-1\r\n`, the nil bulk string.
+pub fn nil(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"$-1\r\n");
+}
+
+/// `*-1\r\n`, the nil array (`EXEC` after a failed `WATCH`).
+pub fn nil_array(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"*-1\r\n");
+}
+
+/// `*<n>\r\n`; the `n` elements follow.
+pub fn array(out: &mut Vec<u8>, n: usize) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// An array of bulk strings.
+pub fn bulk_array<'a>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'a [u8]>) {
+    array(out, items.len());
+    for item in items {
+        bulk(out, item);
+    }
+}
+
+/// Parses the integer of a `:<n>\r\n` reply (used to sum per-key replies).
+pub fn parse_int(reply: &[u8]) -> Option<i64> {
+    let body = reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
+    std::str::from_utf8(body).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut out = Vec::new();
+        f(&mut out);
+        out
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(enc(ok), b"+OK\r\n");
+        assert_eq!(enc(|o| simple(o, "PONG")), b"+PONG\r\n");
+        assert_eq!(
+            enc(|o| error(o, "ERR bad\r\nthing")),
+            b"-ERR bad  thing\r\n"
+        );
+        assert_eq!(enc(|o| int(o, -42)), b":-42\r\n");
+        assert_eq!(enc(|o| bulk(o, b"a\r\nb")), b"$4\r\na\r\nb\r\n");
+        assert_eq!(enc(|o| bulk(o, b"")), b"$0\r\n\r\n");
+        assert_eq!(enc(nil), b"$-1\r\n");
+        assert_eq!(enc(nil_array), b"*-1\r\n");
+        assert_eq!(
+            enc(|o| bulk_array(o, [&b"a"[..], b"bc"].into_iter())),
+            b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n"
+        );
+        assert_eq!(parse_int(b":17\r\n"), Some(17));
+        assert_eq!(parse_int(b"+OK\r\n"), None);
+    }
+}
