@@ -85,7 +85,9 @@ COMMIT fails and applies nothing if a key WATCHed before it changed.";
 /// (excluding the line ending) are invalid.
 pub fn parse(buf: &[u8], max_line: usize) -> Parsed<'_> {
     let Some(nl) = memchr(b'\n', buf) else {
-        return if buf.len() > max_line {
+        // A trailing `\r` may be the start of this line's `\r\n`.
+        let pending = buf.strip_suffix(b"\r").unwrap_or(buf);
+        return if pending.len() > max_line {
             Parsed::Overlong
         } else {
             Parsed::Incomplete
@@ -389,5 +391,8 @@ mod tests {
         // Without its newline yet: overlong as soon as it passes the limit.
         assert_eq!(parse(&long.as_bytes()[..MAX], MAX), Parsed::Incomplete);
         assert_eq!(parse(&long.as_bytes()[..MAX + 1], MAX), Parsed::Overlong);
+        // A line of exactly the limit whose `\r` arrived before its `\n`.
+        let exact = format!("PUT k {}\r", "v".repeat(MAX - 6));
+        assert_eq!(parse(exact.as_bytes(), MAX), Parsed::Incomplete);
     }
 }

@@ -148,15 +148,31 @@ impl Server {
         tracing::info!("corekv stopped");
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down cleanly.
-    pub fn run_until_signal(self) -> Result<(), Error> {
+    /// Starts the server, runs until SIGINT or SIGTERM, then shuts down
+    /// cleanly. The signal handlers are installed before the server starts
+    /// (and says it is ready), so an early signal still shuts it down.
+    pub fn run_until_signal(config: &Config) -> Result<(), Error> {
+        use tokio::signal::unix::{signal, SignalKind};
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(Error::Signal)?;
-        runtime.block_on(wait_for_signal()).map_err(Error::Signal)?;
+        let (mut term, mut int) = runtime
+            .block_on(async {
+                let term = signal(SignalKind::terminate())?;
+                let int = signal(SignalKind::interrupt())?;
+                Ok::<_, std::io::Error>((term, int))
+            })
+            .map_err(Error::Signal)?;
+        let server = Self::start(config)?;
+        runtime.block_on(async {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        });
         tracing::info!("signal received; shutting down");
-        self.shutdown();
+        server.shutdown();
         Ok(())
     }
 }
@@ -165,17 +181,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop_workers();
     }
-}
-
-async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
-    Ok(())
 }
 
 fn log_worker(
@@ -190,9 +195,9 @@ fn log_worker(
         .iter()
         .map(ToString::to_string)
         .collect();
-    let core = core.map_or_else(|| "none (--no-pin)".to_string(), |c| c.id.to_string());
+    let core = core.map_or_else(|| "not pinned (--no-pin)".to_string(), |c| format!("pinned to core {}", c.id));
     tracing::info!(
-        "worker {id}: pinned to core {core}, owns slots {}, listens on shared port {shared} and core port {own}",
+        "worker {id}: {core}, owns slots {}, listens on shared port {shared} and core port {own}",
         slots.join(",")
     );
 }

@@ -15,10 +15,19 @@
 //!
 //! This crate knows nothing of the server: the server uses it to forward
 //! commands between workers, clients use it to send each key to its owner.
+//!
+//! With the `client` feature it also has `Client`, an async (tokio) smart
+//! client that reads the server's topology and talks to each key's owner
+//! directly (see the `client` module). Without it the crate has no
+//! dependencies.
 
+#[cfg(feature = "client")]
+pub mod client;
 mod crc16;
 mod topology;
 
+#[cfg(feature = "client")]
+pub use client::{Client, Transaction};
 pub use crc16::crc16;
 pub use topology::{PartitionInfo, SlotRange, Topology, TopologyError};
 

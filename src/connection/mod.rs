@@ -3,11 +3,11 @@
 //! The loop: read what the socket has, handle up to [`MAX_BATCH`] complete
 //! commands, write every response with one `write`, repeat. The first byte
 //! fixes the dialect for the connection's life: `*` means RESP2
-//! ([`resp`]), anything else the text protocol ([`text`]).
+//! (`resp.rs`), anything else the text protocol (`text.rs`).
 //!
 //! Within a batch, operations on the worker's own partition run at once;
 //! operations on other partitions are grouped per owner into one
-//! [`OpBatch`] each ([`plan`]) and sent as one message per partition.
+//! `OpBatch` each (`plan.rs`) and sent as one message per partition.
 //! Responses are assembled in command order. Multi-key commands whose keys
 //! span partitions, and transactions, go through the two-phase-commit
 //! coordinator; they are barriers: the operations before them finish first.

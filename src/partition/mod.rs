@@ -1,8 +1,8 @@
 //! Commands → results: one hash partition of the key space, owned by exactly
 //! one worker thread.
 //!
-//! A partition holds the data ([`store`]), the key locks of prepared
-//! transactions ([`locks`]), the watches of connections ([`watch`]), and the
+//! A partition holds the data (`store`), the key locks of prepared
+//! transactions (`locks`), the watches of connections (`watch`), and the
 //! requests waiting for locks. It is the participant side of two-phase
 //! commit: `Prepare` locks keys (or waits, or votes to die under wait-die),
 //! `Commit` runs the staged operations and unlocks, `Abort` unlocks. It

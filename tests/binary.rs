@@ -1,0 +1,472 @@
+//! The `corekv` binary: start-up log, serving, clean exit on SIGTERM and
+//! SIGINT, and refusing ports that something else (another corekv
+//! included, despite `SO_REUSEPORT`) already holds.
+
+mod common;
+
+use common::{ok_result, Client, OK, PONG};
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// How long start-up or exit may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A spawned `corekv`; killed (if still running) when dropped.
+struct Corekv {
+    child: Child,
+    /// stderr, line by line, from a thread; disconnects at EOF.
+    stderr: Receiver<String>,
+    /// Every stderr line received so far.
+    log: Vec<String>,
+}
+
+/// What the ready line says.
+struct Ready {
+    shared: SocketAddr,
+    core_ports: Vec<u16>,
+}
+
+impl Corekv {
+    fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
+            .args(args)
+            .args(["--log", "info"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn corekv");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                        if tx.send(text).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Self {
+            child,
+            stderr: rx,
+            log: Vec::new(),
+        }
+    }
+
+    /// The next stderr line; `None` at EOF. Panics after [`DEADLINE`].
+    fn next_line(&mut self, deadline: Instant) -> Option<String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.stderr.recv_timeout(left) {
+            Ok(line) => {
+                self.log.push(line.clone());
+                Some(line)
+            }
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!(
+                    "corekv said nothing new in time; log so far:\n{}",
+                    self.log()
+                )
+            }
+        }
+    }
+
+    /// Reads stderr up to the ready line and parses it.
+    fn wait_ready(&mut self) -> Ready {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let Some(line) = self.next_line(deadline) else {
+                panic!("corekv exited before it was ready:\n{}", self.log());
+            };
+            if let Some(ready) = parse_ready(&line) {
+                return ready;
+            }
+        }
+    }
+
+    /// Reads stderr to EOF (the process closed it, normally by exiting).
+    fn read_to_eof(&mut self) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        while self.next_line(deadline).is_some() {}
+        self.log()
+    }
+
+    fn log(&self) -> String {
+        self.log.join("\n")
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits for the process to exit; panics after [`DEADLINE`].
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "corekv did not exit in time; log:\n{}",
+                self.log()
+            );
+            // Polling interval of the exit check, not synchronisation.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Corekv {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Parses `corekv ready: N workers, shared port IP:PORT, core ports P1,P2,…`.
+fn parse_ready(line: &str) -> Option<Ready> {
+    let rest = &line[line.find("corekv ready: ")?..];
+    let shared = rest.split("shared port ").nth(1)?.split(',').next()?;
+    let core = rest.split("core ports ").nth(1)?;
+    Some(Ready {
+        shared: shared.trim().parse().ok()?,
+        core_ports: core
+            .trim()
+            .split(',')
+            .map(|p| p.parse().expect("core port"))
+            .collect(),
+    })
+}
+
+const EPHEMERAL_2: &[&str] = &[
+    "--port",
+    "0",
+    "--core-port-base",
+    "0",
+    "--workers",
+    "2",
+    "--bind",
+    "127.0.0.1",
+];
+
+fn args_with(extra: &[&str]) -> Vec<String> {
+    EPHEMERAL_2
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn spawn_with(extra: &[&str]) -> Corekv {
+    let args = args_with(extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Corekv::spawn(&refs)
+}
+
+#[test]
+fn serves_then_exits_zero_on_sigterm() {
+    let mut kv = Corekv::spawn(EPHEMERAL_2);
+    let ready = kv.wait_ready();
+    assert_eq!(
+        ready.shared.ip(),
+        std::net::IpAddr::from(Ipv4Addr::LOCALHOST)
+    );
+    assert_ne!(ready.shared.port(), 0);
+    assert_eq!(ready.core_ports.len(), 2);
+    let mut c = Client::connect(ready.shared);
+    assert_eq!(c.cmd("PING"), PONG);
+    assert_eq!(c.cmd("PUT a 1"), OK);
+    assert_eq!(c.cmd("GET a"), ok_result("1"));
+    for port in &ready.core_ports {
+        let mut c = Client::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, *port)));
+        assert_eq!(c.cmd("GET a"), ok_result("1"), "via core port {port}");
+    }
+    c.close();
+    kv.signal(libc::SIGTERM);
+    let status = kv.wait_exit();
+    assert_eq!(status.code(), Some(0), "log:\n{}", kv.read_to_eof());
+}
+
+#[test]
+fn exits_zero_on_sigint_and_closes_open_connections() {
+    let mut kv = Corekv::spawn(EPHEMERAL_2);
+    let ready = kv.wait_ready();
+    // Idle connections on every port, one inside a transaction.
+    let mut clients: Vec<Client> = std::iter::once(ready.shared)
+        .chain(
+            ready
+                .core_ports
+                .iter()
+                .map(|&p| SocketAddr::from((Ipv4Addr::LOCALHOST, p))),
+        )
+        .map(Client::connect)
+        .collect();
+    for c in &mut clients {
+        assert_eq!(c.cmd("PING"), PONG);
+    }
+    assert_eq!(clients[0].cmd("START"), OK);
+    assert_eq!(clients[0].cmd("PUT open txn"), OK);
+    kv.signal(libc::SIGINT);
+    let status = kv.wait_exit();
+    assert_eq!(status.code(), Some(0), "log:\n{}", kv.read_to_eof());
+    for c in &mut clients {
+        c.expect_eof();
+    }
+}
+
+#[test]
+fn logs_one_line_per_worker_then_ready() {
+    let mut kv = Corekv::spawn(EPHEMERAL_2);
+    let ready = kv.wait_ready();
+    let topology = corekv_router::Topology::even(2).unwrap();
+    for (i, partition) in topology.partitions().iter().enumerate() {
+        let prefix = format!("worker {i}: ");
+        let lines: Vec<&String> = kv.log.iter().filter(|l| l.contains(&prefix)).collect();
+        assert_eq!(lines.len(), 1, "one line for worker {i}:\n{}", kv.log());
+        let line = lines[0];
+        let core = line
+            .split("pinned to core ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or_else(|| panic!("no core in {line}"));
+        assert!(
+            core.parse::<usize>().is_ok(),
+            "without --no-pin a core number: {line}"
+        );
+        let slots: Vec<String> = partition.slots.iter().map(ToString::to_string).collect();
+        assert!(
+            line.contains(&format!("owns slots {}", slots.join(","))),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!(
+                "listens on shared port {} and core port {}",
+                ready.shared.port(),
+                ready.core_ports[i]
+            )),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        kv.log.iter().filter(|l| l.contains("worker ")).count(),
+        2,
+        "{}",
+        kv.log()
+    );
+    let ready_line = kv.log.last().unwrap();
+    assert!(
+        ready_line.contains("corekv ready: 2 workers"),
+        "{ready_line}"
+    );
+    // The slot ranges of the two workers are 0-8191 and 8192-16383.
+    assert!(kv.log().contains("owns slots 0-8191,"), "{}", kv.log());
+    assert!(kv.log().contains("owns slots 8192-16383,"), "{}", kv.log());
+}
+
+/// Once the ready line is out, SIGTERM must mean a clean shutdown (exit 0),
+/// however soon it comes: supervisors send it as soon as they like.
+#[test]
+fn sigterm_right_after_the_ready_line_exits_zero() {
+    for attempt in 0..5 {
+        let mut kv = Corekv::spawn(EPHEMERAL_2);
+        kv.wait_ready();
+        kv.signal(libc::SIGTERM);
+        let status = kv.wait_exit();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "attempt {attempt}: {status} (killed by the signal instead of shutting down?); log:\n{}",
+            kv.read_to_eof()
+        );
+    }
+}
+
+#[test]
+fn no_pin_flag_is_logged() {
+    let mut kv = spawn_with(&["--no-pin"]);
+    kv.wait_ready();
+    for i in 0..2 {
+        let line = kv
+            .log
+            .iter()
+            .find(|l| l.contains(&format!("worker {i}: ")))
+            .unwrap_or_else(|| panic!("no line for worker {i}:\n{}", kv.log()));
+        let core = line.split("pinned to core ").nth(1).unwrap_or("");
+        assert!(
+            core.starts_with("none") || line.contains("--no-pin"),
+            "an unpinned worker names no core: {line}"
+        );
+    }
+}
+
+#[test]
+fn size_flags_are_honoured() {
+    let mut kv = spawn_with(&["--max-line-bytes", "1kb", "--max-txn-bytes", "2kb"]);
+    let ready = kv.wait_ready();
+    let mut c = Client::connect(ready.shared);
+    let mesg = common::error_mesg(&c.cmd(&format!("PUT k {}", "v".repeat(1100))));
+    assert!(mesg.starts_with("line too long (max 1024 bytes)"), "{mesg}");
+    assert_eq!(c.cmd(&format!("PUT k {}", "v".repeat(1000))), OK);
+    assert_eq!(c.cmd("START"), OK);
+    assert_eq!(c.cmd(&format!("PUT t1 {}", "v".repeat(1000))), OK);
+    let mesg = common::error_mesg(&c.cmd(&format!("PUT t2 {}", "v".repeat(1000))));
+    assert!(mesg.starts_with("transaction too large"), "{mesg}");
+    assert_eq!(c.cmd("ROLLBACK"), OK);
+}
+
+#[test]
+fn refuses_a_port_in_use_with_exit_1() {
+    let holder = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let mut kv = Corekv::spawn(&[
+        "--port",
+        &port,
+        "--core-port-base",
+        "0",
+        "--workers",
+        "2",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    let status = kv.wait_exit();
+    let log = kv.read_to_eof();
+    assert_eq!(status.code(), Some(1), "log:\n{log}");
+    assert_refusal_message(&log, &port);
+    drop(holder);
+}
+
+/// Exit 1 and a message naming the port, "in use" and "another corekv".
+fn assert_refusal_message(log: &str, port: &str) {
+    let lower = log.to_lowercase();
+    assert!(lower.contains("in use"), "mentions 'in use':\n{log}");
+    assert!(
+        lower.contains(&format!(":{port}")),
+        "names the port:\n{log}"
+    );
+    assert!(
+        lower.contains("another corekv"),
+        "hints at another corekv:\n{log}"
+    );
+    assert!(!lower.contains("corekv ready"), "never ready:\n{log}");
+}
+
+/// The `SO_REUSEPORT` trap: a second corekv must not silently join the
+/// first one's shared port (and take part of its connections).
+#[test]
+fn second_corekv_on_the_same_port_is_refused() {
+    let mut first = Corekv::spawn(EPHEMERAL_2);
+    let ready = first.wait_ready();
+    let port = ready.shared.port().to_string();
+    let mut second = Corekv::spawn(&[
+        "--port",
+        &port,
+        "--core-port-base",
+        "0",
+        "--workers",
+        "2",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    let status = second.wait_exit();
+    let log = second.read_to_eof();
+    assert_eq!(status.code(), Some(1), "log:\n{log}");
+    assert_refusal_message(&log, &port);
+    // The first one still owns every shared-port connection.
+    for i in 0..20 {
+        let mut c = Client::connect(ready.shared);
+        assert_eq!(c.cmd(&format!("PUT first{i} {i}")), OK);
+        assert_eq!(c.cmd("GET first0"), ok_result("0"));
+    }
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit().code(), Some(0));
+}
+
+/// The same trap with a foreign listener that set `SO_REUSEPORT`.
+#[test]
+fn port_held_by_a_reuseport_listener_is_refused() {
+    let (holder, port) = reuseport_listener();
+    let port = port.to_string();
+    let mut kv = Corekv::spawn(&[
+        "--port",
+        &port,
+        "--core-port-base",
+        "0",
+        "--workers",
+        "2",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    let status = kv.wait_exit();
+    let log = kv.read_to_eof();
+    assert_eq!(status.code(), Some(1), "log:\n{log}");
+    assert_refusal_message(&log, &port);
+    drop(holder);
+}
+
+/// A listener on 127.0.0.1 with `SO_REUSEADDR` and `SO_REUSEPORT` set, as
+/// another corekv (or any reuseport server) would have.
+fn reuseport_listener() -> (TcpListener, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket syscalls on a fresh fd that we own; the structs
+    // passed are fully initialised and their sizes given correctly.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let listener = TcpListener::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+            let rc = libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+            assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
+        }
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let rc = libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+        let rc = libc::listen(fd, 16);
+        assert_eq!(rc, 0, "listen: {}", std::io::Error::last_os_error());
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+}
+
+#[test]
+fn invalid_flags_are_rejected() {
+    let mut kv = Corekv::spawn(&["--workers", "0", "--port", "0", "--core-port-base", "0"]);
+    let status = kv.wait_exit();
+    let log = kv.read_to_eof();
+    assert!(!status.success(), "--workers 0 must fail:\n{log}");
+    assert!(log.contains("--workers"), "{log}");
+}
