@@ -195,7 +195,10 @@ fn log_worker(
         .iter()
         .map(ToString::to_string)
         .collect();
-    let core = core.map_or_else(|| "not pinned (--no-pin)".to_string(), |c| format!("pinned to core {}", c.id));
+    let core = core.map_or_else(
+        || "not pinned (--no-pin)".to_string(),
+        |c| format!("pinned to core {}", c.id),
+    );
     tracing::info!(
         "worker {id}: {core}, owns slots {}, listens on shared port {shared} and core port {own}",
         slots.join(",")

@@ -10,20 +10,20 @@
 //! workers' commits may still need until then) is emptied and closed.
 
 use crate::connection;
-use crate::mesh::Mesh;
-use crate::partition::{Partition, Request};
+use crate::mesh::{Letter, Mail, Mesh, Outbox};
+use crate::partition::{BatchReply, OpBatch, Partition, ReplyTo, Request};
 use crate::txn::coordinator::Participants;
 use crate::txn::{TxnError, TxnId};
 use corekv_router::Topology;
 use std::cell::RefCell;
 use std::io;
 use std::net::TcpListener as StdListener;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::LocalSet;
 
 /// Per-connection limits from the configuration.
@@ -47,6 +47,9 @@ pub struct WorkerCtx {
     pub shared_port: u16,
     pub announce_host: Option<String>,
     pub started: std::time::Instant,
+    outbox: Outbox,
+    /// This context itself, for spawning flush tasks from `&self`.
+    me: Weak<WorkerCtx>,
     txn_clock: Arc<AtomicU64>,
     client_ids: Arc<AtomicU64>,
 }
@@ -58,13 +61,108 @@ impl WorkerCtx {
     }
 
     /// Delivers `request` to `partition`: served in place if it is this
-    /// worker's own, else through the mesh.
+    /// worker's own, else posted to the owner's letter.
     pub async fn send_to(&self, partition: usize, request: Request) -> Result<(), TxnError> {
         if partition == self.id {
-            self.partition.borrow_mut().handle(request);
-            Ok(())
+            self.with_partition(|p| p.handle(request));
         } else {
-            self.mesh.send(partition, request).await
+            self.post(partition, Mail::Request(request));
+        }
+        Ok(())
+    }
+
+    /// Sends a batch of plain operations to `partition`; the reply arrives
+    /// on the returned receiver.
+    pub fn forward_batch(
+        &self,
+        partition: usize,
+        batch: Box<OpBatch>,
+    ) -> oneshot::Receiver<BatchReply> {
+        let (tx, rx) = oneshot::channel();
+        if partition == self.id {
+            self.with_partition(|p| p.handle(Request::Batch(batch, ReplyTo::Local(tx))));
+        } else {
+            let slot = self.outbox.reserve_slot(tx);
+            let from = self.id;
+            self.post(partition, Mail::Batch { batch, from, slot });
+        }
+        rx
+    }
+
+    /// Runs `f` on the partition, then sends on the replies it finished for
+    /// other workers' batches.
+    pub fn with_partition<T>(&self, f: impl FnOnce(&mut Partition) -> T) -> T {
+        let mut partition = self.partition.borrow_mut();
+        let result = f(&mut partition);
+        let outgoing = partition.take_outgoing();
+        drop(partition);
+        self.post_replies(outgoing);
+        result
+    }
+
+    fn post_replies(&self, outgoing: Vec<crate::partition::Outgoing>) {
+        if outgoing.is_empty() {
+            return;
+        }
+        let mut by_worker: Vec<Vec<(u32, BatchReply)>> = Vec::new();
+        for (worker, slot, reply) in outgoing {
+            if by_worker.len() <= worker {
+                by_worker.resize_with(worker + 1, Vec::new);
+            }
+            by_worker[worker].push((slot, reply));
+        }
+        for (worker, replies) in by_worker.into_iter().enumerate() {
+            if !replies.is_empty() {
+                self.post(worker, Mail::Replies(replies));
+            }
+        }
+    }
+
+    /// Adds `mail` to this turn's letter for `to`, scheduling a flush.
+    fn post(&self, to: usize, mail: Mail) {
+        if self.outbox.post(to, mail) {
+            if let Some(ctx) = self.me.upgrade() {
+                tokio::task::spawn_local(flush(ctx));
+            }
+        }
+    }
+
+    /// Serves one letter from another worker.
+    fn receive(&self, letter: Letter) {
+        let mut partition = self.partition.borrow_mut();
+        for mail in letter {
+            match mail {
+                Mail::Request(request) => partition.handle(request),
+                Mail::Batch { batch, from, slot } => {
+                    partition.stats.forwarded_in += batch.len() as u64;
+                    let reply = ReplyTo::Remote { worker: from, slot };
+                    partition.handle(Request::Batch(batch, reply));
+                }
+                Mail::Replies(replies) => {
+                    for (slot, reply) in replies {
+                        self.outbox.complete(slot, reply);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends the letters collected during this turn of the event loop. Yielding
+/// first lets every task that is ready now add its mail, so one letter per
+/// destination carries them all. One flush runs at a time, which keeps the
+/// mail from one worker to another in order.
+async fn flush(ctx: Rc<WorkerCtx>) {
+    tokio::task::yield_now().await;
+    loop {
+        let letters = ctx.outbox.take_letters();
+        if letters.is_empty() {
+            return;
+        }
+        for (to, letter) in letters {
+            if ctx.mesh.send(to, letter).await.is_err() {
+                tracing::debug!(worker = ctx.id, to, "peer gone; letter dropped");
+            }
         }
     }
 }
@@ -85,7 +183,7 @@ pub struct WorkerSetup {
     pub core: Option<core_affinity::CoreId>,
     pub shared: StdListener,
     pub own: StdListener,
-    pub inbox: mpsc::Receiver<Request>,
+    pub inbox: mpsc::Receiver<Letter>,
     pub mesh: Mesh,
     pub topology: Arc<Topology>,
     pub shared_port: u16,
@@ -152,8 +250,11 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         drained,
         ..
     } = setup;
-    let ctx = Rc::new(WorkerCtx {
+    let workers = topology.len();
+    let ctx = Rc::new_cyclic(|me| WorkerCtx {
         id,
+        outbox: Outbox::new(workers),
+        me: me.clone(),
         topology_json: crate::response::topology_json(&topology, shared_port).into(),
         topology,
         partition: RefCell::new(Partition::default()),
@@ -170,6 +271,11 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
     let listeners = [TcpListener::from_std(shared)?, TcpListener::from_std(own)?];
     accept_until_shutdown(&ctx, &listeners, shutdown).await;
     drop(listeners);
+    // Letters posted by the last connections (commits, unwatches) leave
+    // before this worker reports drained.
+    while ctx.outbox.is_busy() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let _ = drained.send(id);
     inbox_task
         .await
@@ -220,22 +326,23 @@ fn spawn_connection(
     });
 }
 
-/// Serves other workers' requests, taking every queued message per wake-up.
+/// Serves other workers' letters, taking every queued one per wake-up, then
+/// sends the replies it produced as one letter per worker.
 async fn serve_inbox(
     ctx: Rc<WorkerCtx>,
-    mut inbox: mpsc::Receiver<Request>,
+    mut inbox: mpsc::Receiver<Letter>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             biased;
-            request = inbox.recv() => match request {
-                Some(request) => {
-                    let mut partition = ctx.partition.borrow_mut();
-                    serve_request(&mut partition, request);
-                    while let Ok(request) = inbox.try_recv() {
-                        serve_request(&mut partition, request);
+            letter = inbox.recv() => match letter {
+                Some(letter) => {
+                    ctx.receive(letter);
+                    while let Ok(letter) = inbox.try_recv() {
+                        ctx.receive(letter);
                     }
+                    ctx.with_partition(|_| ());
                 }
                 None => return,
             },
@@ -243,16 +350,7 @@ async fn serve_inbox(
         }
     }
     inbox.close();
-    let mut partition = ctx.partition.borrow_mut();
-    while let Ok(request) = inbox.try_recv() {
-        serve_request(&mut partition, request);
+    while let Ok(letter) = inbox.try_recv() {
+        ctx.receive(letter);
     }
-}
-
-/// Serves a request from another worker, counting forwarded operations.
-fn serve_request(partition: &mut Partition, request: Request) {
-    if let Request::Batch(batch, _) = &request {
-        partition.stats.forwarded_in += batch.len() as u64;
-    }
-    partition.handle(request);
 }

@@ -1,12 +1,11 @@
 //! Routing a batch of commands: which operations run here and now, which go
 //! to which partition, and in what order their responses are written.
 
-use crate::partition::{BatchReply, OpBatch, OpKind, OpRef, Request};
+use crate::partition::{BatchReply, OpBatch, OpKind, OpRef};
 use crate::reply::Dialect;
 use crate::resp::encode as resp;
 use crate::txn::{TxnError, TxnPart};
 use crate::worker::WorkerCtx;
-use tokio::sync::oneshot;
 
 /// How the per-key replies of a multi-key command become one reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +76,9 @@ impl Plan {
 
     /// Where the next inline response goes: straight to `out` while nothing
     /// before it is pending, else the side buffer.
+    /// A deferred plan writes nothing before its transaction commits.
     fn target<'a>(&'a mut self, out: &'a mut Vec<u8>) -> &'a mut Vec<u8> {
-        if self.is_pending() {
+        if self.is_pending() || self.deferred {
             &mut self.side
         } else {
             out
@@ -86,7 +86,7 @@ impl Plan {
     }
 
     fn note_inline(&mut self) {
-        if self.is_pending() {
+        if self.is_pending() || self.deferred {
             self.order.push(Piece::Inline(self.side.len()));
         }
     }
@@ -219,9 +219,7 @@ impl Plan {
         let mut pending = Vec::new();
         for partition in 0..self.groups.len() {
             if let Some(batch) = self.groups[partition].take() {
-                let (tx, rx) = oneshot::channel();
-                ctx.send_to(partition, Request::Batch(batch, tx)).await?;
-                pending.push((partition, rx));
+                pending.push((partition, ctx.forward_batch(partition, batch)));
             }
         }
         let mut replies: Vec<Option<BatchReply>> = (0..self.groups.len()).map(|_| None).collect();

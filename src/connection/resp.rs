@@ -585,7 +585,18 @@ impl Connection {
                 let id = self.client_id as i64;
                 self.emit(|o| enc::int(o, id));
             }
-            (b"SETINFO", 4) => self.emit(enc::ok),
+            (b"SETINFO", 4) => {
+                let attr = args.get(2);
+                if attr.eq_ignore_ascii_case(b"LIB-NAME") || attr.eq_ignore_ascii_case(b"LIB-VER") {
+                    self.emit(enc::ok);
+                } else {
+                    let mesg = format!(
+                        "ERR Unrecognized option '{}'",
+                        String::from_utf8_lossy(attr)
+                    );
+                    self.emit(|o| enc::error(o, &mesg));
+                }
+            }
             (b"INFO", 2) => {
                 let line = format!(
                     "id={} addr={} name={} db=0 cmd=client|info\n",

@@ -38,11 +38,22 @@ use std::collections::VecDeque;
 use tokio::sync::oneshot;
 use watch::Watches;
 
+/// Where a batch's reply goes: a oneshot on this thread, or back to the
+/// worker that sent it, batched with that worker's other replies.
+#[derive(Debug)]
+pub enum ReplyTo {
+    Local(oneshot::Sender<BatchReply>),
+    Remote { worker: usize, slot: u32 },
+}
+
+/// A finished batch for another worker: `(worker, slot, reply)`.
+pub type Outgoing = (usize, u32, BatchReply);
+
 /// What a partition can be asked, locally or by another worker's message.
 #[derive(Debug)]
 pub enum Request {
     /// Plain operations in order; the reply holds one response each.
-    Batch(Box<OpBatch>, oneshot::Sender<BatchReply>),
+    Batch(Box<OpBatch>, ReplyTo),
     /// A single-partition transaction: validate, then run all at once.
     Apply(Box<TxnPart>, oneshot::Sender<Applied>),
     /// Phase one of two-phase commit: lock the keys, validate, stage.
@@ -122,7 +133,7 @@ impl std::ops::AddAssign<&Stats> for Stats {
 /// A request that needs a locked key.
 #[derive(Debug)]
 enum Waiter {
-    Batch(Box<OpBatch>, oneshot::Sender<BatchReply>),
+    Batch(Box<OpBatch>, ReplyTo),
     Apply(Box<TxnPart>, oneshot::Sender<Applied>),
     Prepare(TxnId, Box<TxnPart>, oneshot::Sender<Vote>),
     Flush(oneshot::Sender<AdminReply>),
@@ -143,6 +154,8 @@ pub struct Partition {
     watches: Watches,
     staged: hashbrown::HashMap<TxnId, Staged, ahash::RandomState>,
     waiters: VecDeque<Waiter>,
+    /// Replies to other workers' batches, for the worker to send on.
+    outgoing: Vec<Outgoing>,
     pub stats: Stats,
 }
 
@@ -180,6 +193,11 @@ impl Partition {
             _ => {}
         }
         reply::encode(dialect, &outcome, out);
+    }
+
+    /// Takes the finished replies to other workers' batches.
+    pub fn take_outgoing(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.outgoing)
     }
 
     /// Registers a watch on `key` for the connection `id`.
@@ -229,7 +247,14 @@ impl Partition {
                 if !self.run_batch(&mut batch) {
                     return Some(Waiter::Batch(batch, reply));
                 }
-                let _ = reply.send(batch.into_reply());
+                match reply {
+                    ReplyTo::Local(tx) => {
+                        let _ = tx.send(batch.into_reply());
+                    }
+                    ReplyTo::Remote { worker, slot } => {
+                        self.outgoing.push((worker, slot, batch.into_reply()));
+                    }
+                }
             }
             Waiter::Apply(part, reply) => {
                 if part.ops.ops().any(|op| self.blocks(op.kind, op.key)) {

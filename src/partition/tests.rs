@@ -42,7 +42,7 @@ fn prepare(p: &mut Partition, txn: TxnId, part: Box<TxnPart>) -> oneshot::Receiv
 
 fn batch(p: &mut Partition, b: Box<OpBatch>) -> oneshot::Receiver<BatchReply> {
     let (tx, rx) = oneshot::channel();
-    p.handle(Request::Batch(b, tx));
+    p.handle(Request::Batch(b, ReplyTo::Local(tx)));
     rx
 }
 
