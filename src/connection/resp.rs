@@ -315,7 +315,8 @@ impl Connection {
         match spec.name {
             "ping" => match args.len() {
                 1 => self.emit(|o| enc::simple(o, "PONG")),
-                _ => self.emit(|o| enc::bulk(o, args.get(1))),
+                2 => self.emit(|o| enc::bulk(o, args.get(1))),
+                _ => self.emit(|o| enc::error(o, "ERR wrong number of arguments for 'ping' command")),
             },
             "echo" => self.emit(|o| enc::bulk(o, args.get(1))),
             "quit" => {
@@ -345,9 +346,10 @@ impl Connection {
                 self.unwatch_all().await;
                 self.emit(enc::ok);
             }
-            "select" => match args.get(1) {
-                b"0" => self.emit(enc::ok),
-                _ => self.emit(|o| enc::error(o, "ERR DB index is out of range")),
+            "select" => match parse_i64(args.get(1)) {
+                Some(0) => self.emit(enc::ok),
+                Some(_) => self.emit(|o| enc::error(o, "ERR DB index is out of range")),
+                None => self.emit(|o| enc::error(o, NOT_INTEGER)),
             },
             "readonly" | "readwrite" | "asking" => self.emit(enc::ok),
             "hello" => self.hello(args),
@@ -821,7 +823,10 @@ fn route_in_txn(
                 plan.emit(out, enc::ok);
             }
         }
-        _ if name == "ping" && args.len() > 1 => plan.emit(out, |o| enc::bulk(o, args.get(1))),
+        _ if name == "ping" && args.len() > 2 => plan.emit(out, |o| {
+            enc::error(o, "ERR wrong number of arguments for 'ping' command")
+        }),
+        _ if name == "ping" && args.len() == 2 => plan.emit(out, |o| enc::bulk(o, args.get(1))),
         _ if name == "ping" => plan.emit(out, |o| enc::simple(o, "PONG")),
         _ if name == "echo" => plan.emit(out, |o| enc::bulk(o, args.get(1))),
         _ => plan.emit(out, |o| enc::error(o, "ERR command not allowed in MULTI")),
@@ -900,9 +905,10 @@ fn set(args: Args<'_>) -> Result<KeyCmd<'_>, &'static str> {
     let mut get = false;
     for opt in args.iter().skip(3) {
         match &opt.to_ascii_uppercase()[..] {
-            b"NX" if cond == SetCond::Always => cond = SetCond::IfAbsent,
-            b"XX" if cond == SetCond::Always => cond = SetCond::IfPresent,
-            b"GET" if !get => get = true,
+            // Repeating an option is allowed; contradicting one is not.
+            b"NX" if cond != SetCond::IfPresent => cond = SetCond::IfAbsent,
+            b"XX" if cond != SetCond::IfAbsent => cond = SetCond::IfPresent,
+            b"GET" => get = true,
             b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL" => {
                 return Err("ERR SET EX/PX/EXAT/PXAT/KEEPTTL: key expiry is not supported yet")
             }

@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The path of `name` on `PATH`; panics with `install` as the hint if it is
 /// not there.
@@ -48,16 +49,81 @@ pub fn describe(what: &str, out: &Output) -> String {
     )
 }
 
+/// How long one external tool run may take before the test fails (a
+/// guard against a server reply that leaves the tool waiting).
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `cmd` with `input` on its stdin (or none), collecting its output;
+/// kills it and panics if it is still running after `timeout`.
+pub fn run_with_timeout(cmd: &mut Command, input: Option<&str>, timeout: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let input = input.unwrap_or_default().to_string();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        })
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    let stdout = out_reader.join().unwrap();
+    let stderr = err_reader.join().unwrap();
+    match status {
+        Some(status) => Output {
+            status,
+            stdout,
+            stderr,
+        },
+        None => panic!(
+            "{what} did not finish within {timeout:?} (killed)\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        ),
+    }
+}
+
 /// Runs `redis-cli -h 127.0.0.1 -p port <flags> <args>` (the command in the
 /// arguments, so one connection per call) and returns the process output.
 pub fn redis_cli_output(port: u16, flags: &[&str], args: &[&str]) -> Output {
     let mut cmd = Command::new(redis_cli_path());
     cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(flags)
-        .args(args)
-        .stdin(Stdio::null());
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run redis-cli: {e}"))
+        .args(args);
+    run_with_timeout(&mut cmd, None, TOOL_TIMEOUT)
 }
 
 /// `redis-cli --no-raw -p port args…`: its stdout without the final
@@ -74,37 +140,24 @@ pub fn cli_raw(port: u16, args: &[&str]) -> String {
 pub fn cli_with(port: u16, flags: &[&str], args: &[&str]) -> String {
     let out = redis_cli_output(port, flags, args);
     let what = format!("redis-cli {flags:?} {args:?}");
-    assert!(out.status.success(), "{}", describe(&what, &out));
-    assert!(out.stderr.is_empty(), "{}", describe(&what, &out));
-    let mut s = String::from_utf8(out.stdout).expect("redis-cli prints UTF-8");
-    if s.ends_with('\n') {
-        s.pop();
-    }
-    s
+    checked_stdout(&what, out)
 }
 
-/// Feeds `input` (one command per line) to one `redis-cli --no-raw`
-/// process, so that all the commands share one connection; returns stdout
-/// without the final newline.
+/// Feeds `input` (one command per line) to one `redis-cli` process, so
+/// that all the commands share one connection; returns stdout without the
+/// final newline.
 pub fn cli_stdin(port: u16, flags: &[&str], input: &str) -> String {
-    let mut child = Command::new(redis_cli_path())
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(flags)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run redis-cli: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let input_owned = input.to_string();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(input_owned.as_bytes());
-    });
-    let out = child.wait_with_output().expect("redis-cli runs");
-    feeder.join().unwrap();
+    let mut cmd = Command::new(redis_cli_path());
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(flags);
+    let out = run_with_timeout(&mut cmd, Some(input), TOOL_TIMEOUT);
     let what = format!("redis-cli {flags:?} with stdin {input:?}");
-    assert!(out.status.success(), "{}", describe(&what, &out));
-    assert!(out.stderr.is_empty(), "{}", describe(&what, &out));
+    checked_stdout(&what, out)
+}
+
+fn checked_stdout(what: &str, out: Output) -> String {
+    assert!(out.status.success(), "{}", describe(what, &out));
+    assert!(out.stderr.is_empty(), "{}", describe(what, &out));
     let mut s = String::from_utf8(out.stdout).expect("redis-cli prints UTF-8");
     if s.ends_with('\n') {
         s.pop();
@@ -211,7 +264,9 @@ impl RespConn {
                 Value::Bulk(buf)
             }
             "*" => {
-                let n: i64 = rest.parse().unwrap_or_else(|_| panic!("bad array {line:?}"));
+                let n: i64 = rest
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad array {line:?}"));
                 if n < 0 {
                     return Value::NilArray;
                 }
@@ -219,6 +274,11 @@ impl RespConn {
             }
             _ => panic!("not a RESP reply: {line:?}"),
         }
+    }
+
+    /// Reads one raw reply line (without its CRLF), e.g. an array header.
+    pub fn read_line(&mut self) -> String {
+        self.line()
     }
 
     fn line(&mut self) -> String {
