@@ -316,7 +316,9 @@ impl Connection {
             "ping" => match args.len() {
                 1 => self.emit(|o| enc::simple(o, "PONG")),
                 2 => self.emit(|o| enc::bulk(o, args.get(1))),
-                _ => self.emit(|o| enc::error(o, "ERR wrong number of arguments for 'ping' command")),
+                _ => {
+                    self.emit(|o| enc::error(o, "ERR wrong number of arguments for 'ping' command"))
+                }
             },
             "echo" => self.emit(|o| enc::bulk(o, args.get(1))),
             "quit" => {
