@@ -525,3 +525,72 @@ async fn connection_failures_are_io_errors() {
     assert!(matches!(tx.put("a", "2").await, Err(Error::Io(_))));
     assert!(matches!(tx.commit().await, Err(Error::Io(_))));
 }
+
+/// The server's per-worker `forwarded_out` counters, read with a raw RESP
+/// `INFO workers` on the shared port.
+fn forwarded_out(server: &Server) -> Vec<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server.shared_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"*2\r\n$4\r\nINFO\r\n$7\r\nworkers\r\n").unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    // A bulk string: `$<len>\r\n<text>\r\n`.
+    while !(reply.ends_with(b"\r\n") && reply.len() > 4 && {
+        let text = String::from_utf8_lossy(&reply);
+        let (head, body) = text.split_once("\r\n").unwrap_or(("", ""));
+        head[1..].parse::<usize>().is_ok_and(|n| body.len() >= n + 2)
+    }) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed the connection");
+        reply.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(reply)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("worker_"))
+        .map(|l| {
+            let field = l.split(',').find(|f| f.starts_with("forwarded_out=")).unwrap();
+            field["forwarded_out=".len()..].parse().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn smart_client_traffic_is_never_forwarded_by_the_server() {
+    let server = start(4);
+    let client = connect(&server).await;
+    let before = forwarded_out(&server);
+    assert_eq!(before.len(), 4);
+    let keys: Vec<String> = (0..2000).map(|i| format!("smart:{i}")).collect();
+    for key in keys.iter().take(200) {
+        client.put(key, "v").await.unwrap();
+        assert_eq!(client.get(key).await.unwrap().as_deref(), Some("v"));
+    }
+    let pairs: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), "w".to_string())).collect();
+    client.put_many(&pairs).await.unwrap();
+    let got = client.get_many(&keys).await.unwrap();
+    assert!(got.iter().all(|v| v.as_deref() == Some("w")));
+    assert_eq!(
+        forwarded_out(&server),
+        before,
+        "the server forwarded none of the smart client's commands"
+    );
+    // The same keys through the shared port do get forwarded: the counter
+    // is live, so the equality above is meaningful.
+    let shared = server.shared_addr();
+    let mut s = std::net::TcpStream::connect(shared).unwrap();
+    use std::io::{BufRead, Write};
+    let mut lines = String::new();
+    for key in keys.iter().take(100) {
+        lines.push_str(&format!("GET {key}\n"));
+    }
+    s.write_all(lines.as_bytes()).unwrap();
+    let mut reader = std::io::BufReader::new(s);
+    for _ in 0..100 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+    }
+    let after: u64 = forwarded_out(&server).iter().sum();
+    assert!(after > before.iter().sum::<u64>(), "shared-port traffic is forwarded");
+}
