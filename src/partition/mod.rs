@@ -20,6 +20,7 @@
 //!   of its keys is locked, and then runs whole.
 
 mod batch;
+mod entry;
 mod locks;
 mod ops;
 mod store;

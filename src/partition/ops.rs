@@ -133,7 +133,7 @@ pub fn execute<'s>(
             new.extend_from_slice(value);
             let len = new.len() as i64;
             touched(key);
-            store.put_owned(key, new.into_boxed_slice());
+            store.put(key, &new);
             Outcome::Int(len)
         }
     }

@@ -1,18 +1,15 @@
 //! The partition's key/value map. Plain data: no locks, no channels.
 //!
-//! Entries live in a slab (a `Vec` with a free list) and an index maps each
-//! key's aHash to its slab position. Entries never move in the slab, which
+//! Entries (key and value in one allocation, see [`Entry`]) live in a slab
+//! (a `Vec` of thin pointers with a free list) and an index maps each key's
+//! aHash to its slab position. Entries never move in the slab, which
 //! gives `SCAN` the Redis guarantee for free: walking slab positions upward
 //! returns every key that was present for the whole walk, whatever was
 //! inserted, deleted or rehashed meanwhile. The index stores only a `u32`
 //! per key.
 
+use super::entry::Entry;
 use hashbrown::hash_table::{Entry as IndexEntry, HashTable};
-
-struct Entry {
-    key: Box<[u8]>,
-    value: Box<[u8]>,
-}
 
 pub struct Store {
     index: HashTable<u32>,
@@ -42,7 +39,7 @@ pub struct ScanStep {
 
 fn key_of(slab: &[Option<Entry>], i: u32) -> &[u8] {
     match &slab[i as usize] {
-        Some(e) => &e.key,
+        Some(e) => e.key(),
         None => unreachable!("the index only points at live entries"),
     }
 }
@@ -67,47 +64,42 @@ impl Store {
             .copied()
     }
 
-    fn entry_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let i = self.position(key)?;
-        self.slab[i as usize].as_mut()
-    }
-
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         let i = self.position(key)?;
-        self.slab[i as usize].as_ref().map(|e| &*e.value)
+        self.slab[i as usize].as_ref().map(Entry::value)
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
         self.position(key).is_some()
     }
 
-    /// Stores a copy of `value` under `key`, reusing the existing value's
-    /// allocation when the length is unchanged.
+    /// Stores a copy of `value` under `key`, in place when the length is
+    /// unchanged.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        match self.entry_mut(key) {
-            Some(e) if e.value.len() == value.len() => e.value.copy_from_slice(value),
-            Some(e) => e.value = value.into(),
-            None => self.insert_new(key.into(), value.into()),
+        match self.position(key) {
+            Some(i) => {
+                let slot = &mut self.slab[i as usize];
+                match slot {
+                    Some(e) if e.value().len() == value.len() => {
+                        e.value_mut().copy_from_slice(value)
+                    }
+                    _ => *slot = Some(Entry::new(key, value)),
+                }
+            }
+            None => self.insert_new(key, value),
         }
     }
 
-    /// Replaces the value of an existing key, or inserts; takes ownership.
-    pub fn put_owned(&mut self, key: &[u8], value: Box<[u8]>) {
-        match self.entry_mut(key) {
-            Some(e) => e.value = value,
-            None => self.insert_new(key.into(), value),
-        }
-    }
-
-    fn insert_new(&mut self, key: Box<[u8]>, value: Box<[u8]>) {
-        let hash = self.hash(&key);
+    fn insert_new(&mut self, key: &[u8], value: &[u8]) {
+        let hash = self.hash(key);
+        let entry = Some(Entry::new(key, value));
         let pos = match self.free.pop() {
             Some(pos) => {
-                self.slab[pos as usize] = Some(Entry { key, value });
+                self.slab[pos as usize] = entry;
                 pos
             }
             None => {
-                self.slab.push(Some(Entry { key, value }));
+                self.slab.push(entry);
                 (self.slab.len() - 1) as u32
             }
         };
@@ -160,8 +152,8 @@ impl Store {
         let mut pos = from.min(self.slab.len());
         while pos < end && keys.len() < count {
             if let Some(e) = &self.slab[pos] {
-                if keep(&e.key) {
-                    keys.push(e.key.clone());
+                if keep(e.key()) {
+                    keys.push(e.key().into());
                 }
             }
             pos += 1;
@@ -172,7 +164,7 @@ impl Store {
 
     /// Every key, in slab order.
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
-        self.slab.iter().flatten().map(|e| &*e.key)
+        self.slab.iter().flatten().map(Entry::key)
     }
 }
 
@@ -190,7 +182,7 @@ mod tests {
         assert_eq!(s.get(b"a"), Some(&b"2"[..]));
         s.put(b"a", b"longer");
         assert_eq!(s.get(b"a"), Some(&b"longer"[..]));
-        s.put_owned(b"b", b"x"[..].into());
+        s.put(b"b", b"x");
         assert_eq!(s.len(), 2);
         assert!(s.contains(b"b"));
         assert!(s.del(b"a"));
