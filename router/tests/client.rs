@@ -532,14 +532,17 @@ fn forwarded_out(server: &Server) -> Vec<u64> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(server.shared_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"*2\r\n$4\r\nINFO\r\n$7\r\nworkers\r\n").unwrap();
+    s.write_all(b"*2\r\n$4\r\nINFO\r\n$7\r\nworkers\r\n")
+        .unwrap();
     let mut reply = Vec::new();
     let mut buf = [0u8; 4096];
     // A bulk string: `$<len>\r\n<text>\r\n`.
     while !(reply.ends_with(b"\r\n") && reply.len() > 4 && {
         let text = String::from_utf8_lossy(&reply);
         let (head, body) = text.split_once("\r\n").unwrap_or(("", ""));
-        head[1..].parse::<usize>().is_ok_and(|n| body.len() >= n + 2)
+        head[1..]
+            .parse::<usize>()
+            .is_ok_and(|n| body.len() >= n + 2)
     }) {
         let n = s.read(&mut buf).unwrap();
         assert!(n > 0, "server closed the connection");
@@ -550,7 +553,10 @@ fn forwarded_out(server: &Server) -> Vec<u64> {
         .lines()
         .filter(|l| l.starts_with("worker_"))
         .map(|l| {
-            let field = l.split(',').find(|f| f.starts_with("forwarded_out=")).unwrap();
+            let field = l
+                .split(',')
+                .find(|f| f.starts_with("forwarded_out="))
+                .unwrap();
             field["forwarded_out=".len()..].parse().unwrap()
         })
         .collect()
@@ -592,5 +598,8 @@ async fn smart_client_traffic_is_never_forwarded_by_the_server() {
         reader.read_line(&mut line).unwrap();
     }
     let after: u64 = forwarded_out(&server).iter().sum();
-    assert!(after > before.iter().sum::<u64>(), "shared-port traffic is forwarded");
+    assert!(
+        after > before.iter().sum::<u64>(),
+        "shared-port traffic is forwarded"
+    );
 }
