@@ -1,0 +1,585 @@
+#!/usr/bin/env bash
+# Compares corekv with Redis (and memcached's memory use, when installed) on
+# this machine, and writes docs/BENCHMARKS.md.
+#
+#   bench/compare.sh           full run: 3 rounds, 5 s measurements, memory at
+#                              1M and 5M keys (about 10-12 minutes on 2 cores)
+#   bench/compare.sh --quick   1 round, 2 s measurements, memory at 1M keys
+#                              (about 2 minutes once built)
+#
+# Both servers run on loopback, pinned with `taskset -c 0,1` (corekv with
+# --workers 2). Every load runs against each server in turn (corekv, Redis,
+# corekv, Redis, ...), and the tables show the median over rounds and the
+# corekv/Redis ratio. Needs root (or sudo) only to apt-get install
+# redis-server/redis-tools (and memcached) when they are missing.
+#
+# Environment:
+#   COMPARE_ROUNDS=N      rounds (default 3, --quick 1)
+#   COMPARE_OUT=FILE      report path (default docs/BENCHMARKS.md)
+#   COMPARE_NO_PIN=1      start corekv with --no-pin (workers not pinned)
+#   COMPARE_MEMCACHED=0   do not install/measure memcached
+set -euo pipefail
+export LC_ALL=C
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+QUICK=0
+for arg in "$@"; do
+    case $arg in
+        --quick) QUICK=1 ;;
+        -h | --help)
+            sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "usage: bench/compare.sh [--quick]" >&2
+            exit 2
+            ;;
+    esac
+done
+
+if ((QUICK)); then
+    ROUNDS=${COMPARE_ROUNDS:-1}
+    WARMUP=0.5
+    DURATION=2
+    RATE_DURATION=3
+    RB_N_P1=100000
+    RB_N_P16=500000
+    MEM_KEYS=(1000000)
+else
+    ROUNDS=${COMPARE_ROUNDS:-3}
+    WARMUP=1
+    DURATION=5
+    RATE_DURATION=8
+    RB_N_P1=250000
+    RB_N_P16=1500000
+    MEM_KEYS=(1000000 5000000)
+fi
+OUT=${COMPARE_OUT:-docs/BENCHMARKS.md}
+KEYS=1000000
+CPUS=0,1
+START_SECONDS=$SECONDS
+
+log() { printf '[%4ds] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# ---------------------------------------------------------------- tools
+SUDO=()
+if [[ $(id -u) != 0 ]] && command -v sudo >/dev/null; then SUDO=(sudo); fi
+APT_UPDATED=0
+apt_install() {
+    if ((!APT_UPDATED)); then
+        DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get update -qq >&2
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null ||
+    ! command -v redis-cli >/dev/null; then
+    log "installing redis-server and redis-tools"
+    apt_install redis-server redis-tools || die "cannot install Redis"
+fi
+if [[ ${COMPARE_MEMCACHED:-1} != 0 ]] && ! command -v memcached >/dev/null; then
+    log "installing memcached (optional)"
+    apt_install memcached || log "memcached not installed; its memory row is skipped"
+fi
+for tool in python3 taskset; do
+    command -v $tool >/dev/null || die "$tool is required"
+done
+HAVE_MEMCACHED=0
+if [[ ${COMPARE_MEMCACHED:-1} != 0 ]] && command -v memcached >/dev/null; then HAVE_MEMCACHED=1; fi
+
+log "building corekv and corekv-bench (release)"
+cargo build --release -q -p corekv -p corekv-bench || die "build failed"
+COREKV=$ROOT/target/release/corekv
+BENCH=$ROOT/target/release/corekv-bench
+
+# ---------------------------------------------------------------- servers
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/corekv-compare.XXXXXX")
+RESULTS=$WORK/results.jsonl
+COMMANDS=$WORK/commands.txt
+: >"$RESULTS"
+: >"$COMMANDS"
+SERVER_PIDS=()
+
+cleanup() {
+    local pid
+    trap - EXIT
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# N consecutive free loopback ports; prints the first.
+free_ports() {
+    python3 - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(1000):
+    base = random.randint(20000, 60000 - n)
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    break
+else:
+    sys.exit("no free ports")
+EOF
+}
+
+wait_ready() { # port
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null | grep -q PONG; then return 0; fi
+        sleep 0.1
+    done
+    die "server on port $1 did not start"
+}
+
+stop_server() { # pid
+    local pid keep=()
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    for pid in "${SERVER_PIDS[@]}"; do
+        if [[ $pid != "$1" ]]; then keep+=("$pid"); fi
+    done
+    SERVER_PIDS=("${keep[@]}")
+}
+
+# Starts corekv; sets CK_PID, CK_PORT (shared port).
+start_corekv() {
+    local base pin=()
+    base=$(free_ports 3)
+    CK_PORT=$base
+    if [[ ${COMPARE_NO_PIN:-0} == 1 ]]; then pin=(--no-pin); fi
+    note_cmd "taskset -c $CPUS target/release/corekv --bind 127.0.0.1 --port <port> --core-port-base <port+1> --workers 2 ${pin[*]} --log warn"
+    taskset -c $CPUS "$COREKV" --bind 127.0.0.1 --port "$base" --core-port-base $((base + 1)) \
+        --workers 2 "${pin[@]}" --log warn >>"$WORK/corekv.log" 2>&1 &
+    CK_PID=$!
+    SERVER_PIDS+=("$CK_PID")
+    wait_ready "$CK_PORT"
+}
+
+# Starts Redis; sets RD_PID, RD_PORT.
+start_redis() {
+    RD_PORT=$(free_ports 1)
+    note_cmd "taskset -c $CPUS redis-server --port <port> --bind 127.0.0.1 --save '' --appendonly no --protected-mode no --daemonize no"
+    taskset -c $CPUS redis-server --port "$RD_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --protected-mode no --daemonize no --logfile "$WORK/redis.log" &
+    RD_PID=$!
+    SERVER_PIDS+=("$RD_PID")
+    wait_ready "$RD_PORT"
+}
+
+# Starts memcached; sets MC_PID, MC_PORT.
+start_memcached() {
+    MC_PORT=$(free_ports 1)
+    note_cmd "taskset -c $CPUS memcached -l 127.0.0.1 -p <port> -U 0 -t 2 -m 16384 -c 4096"
+    taskset -c $CPUS memcached -l 127.0.0.1 -p "$MC_PORT" -U 0 -t 2 -m 16384 -c 4096 \
+        -u "$(id -un)" >>"$WORK/memcached.log" 2>&1 &
+    MC_PID=$!
+    SERVER_PIDS+=("$MC_PID")
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$MC_PORT") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    die "memcached did not start"
+}
+
+cpu_ticks() { cut -d')' -f2- "/proc/$1/stat" | awk '{print $12 + $13}'; }
+rss_bytes() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# Records the command line (with this run's ports) once per distinct shape.
+note_cmd() {
+    local line
+    line=$(sed -E 's/--port [0-9]+/--port <port>/g; s/--rate [0-9]+/--rate <rate>/g' <<<"$*")
+    grep -qxF -- "$line" "$COMMANDS" || printf '%s\n' "$line" >>"$COMMANDS"
+}
+
+# cb SECTION ROW SERVER PID ARGS...: one corekv-bench run, JSON recorded.
+cb() {
+    local section=$1 row=$2 server=$3 pid=$4 out
+    shift 4
+    note_cmd "corekv-bench $* --json --quiet --server-pid <pid>"
+    out=$(timeout 300 "$BENCH" "$@" --json --quiet --server-pid "$pid") ||
+        die "corekv-bench failed: $*"
+    printf '{"kind": "bench", "section": "%s", "row": "%s", "server": "%s", "report": %s}\n' \
+        "$section" "$row" "$server" "$out" >>"$RESULTS"
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.0f ops/s, p99 %.0f us, errors %d" % (r["ops_per_sec"], r["latency_us"]["p99"], r["errors"]))' "$out" |
+        while read -r line; do log "  $row [$server]: $line"; done
+}
+
+# rb SECTION ROW SERVER PID PORT N ARGS...: one redis-benchmark run (GET and
+# SET), its CSV recorded with the server CPU over the whole run.
+rb() {
+    local section=$1 row=$2 server=$3 pid=$4 port=$5 n=$6 csv t0 t1
+    shift 6
+    note_cmd "redis-benchmark -h 127.0.0.1 -p <port> $* -n $n --csv"
+    t0=$(cpu_ticks "$pid")
+    csv=$(timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" "$@" -n "$n" --csv 2>/dev/null) ||
+        die "redis-benchmark failed: $*"
+    t1=$(cpu_ticks "$pid")
+    python3 - "$section" "$row" "$server" "$n" "$t0" "$t1" "$CLK_TCK" "$csv" <<'EOF' >>"$RESULTS"
+import csv, io, json, sys
+section, row, server, n, t0, t1, hz, text = sys.argv[1:]
+rows = [r for r in csv.reader(io.StringIO(text)) if r and r[0] != "test"]
+cpu = (int(float(t1)) - int(float(t0))) / int(hz)
+ops_total = int(n) * len(rows)
+for r in rows:
+    test = r[0]
+    rec = {
+        "kind": "rb", "section": section, "row": f"{row} {test}", "server": server,
+        "ops_per_sec": float(r[1]),
+        "p50_us": float(r[4]) * 1000 if len(r) > 4 else None,
+        "p99_us": float(r[6]) * 1000 if len(r) > 6 else None,
+        "cpu_mop": cpu * 1e6 / ops_total if ops_total else None,
+    }
+    print(json.dumps(rec))
+    print(f"  {row} {test} [{server}]: {float(r[1]):.0f} ops/s", file=sys.stderr)
+EOF
+}
+
+# ---------------------------------------------------------------- machine
+{
+    echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "nproc:   $(nproc)"
+    lscpu | grep -E '^(Model name|CPU\(s\)|Thread\(s\) per core|Core\(s\) per socket|Hypervisor vendor|L2 cache|L3 cache):' |
+        sed 's/  */ /g'
+    echo "memory:  $(free -h | awk '/^Mem:/ {print $2}')"
+    echo "kernel:  $(uname -srmo)"
+    echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load average before the run)"
+    echo "redis:   $(redis-server --version)"
+    if ((HAVE_MEMCACHED)); then echo "memcached: $(memcached -V)"; fi
+    echo "corekv:  $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "rustc:   $(rustc --version)"
+} >"$WORK/machine.txt"
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+
+# ---------------------------------------------------------------- 4. memory
+# Fresh servers: RSS before and after loading N keys (16-byte keys, 32-byte values).
+measure_memory() { # server keys
+    local server=$1 keys=$2 pid port proto before after
+    case $server in
+        corekv) start_corekv && pid=$CK_PID port=$CK_PORT proto=text ;;
+        redis) start_redis && pid=$RD_PID port=$RD_PORT proto=resp ;;
+        memcached) start_memcached && pid=$MC_PID port=$MC_PORT proto=memcache ;;
+    esac
+    sleep 0.5
+    before=$(rss_bytes "$pid")
+    note_cmd "corekv-bench --protocol $proto --port <port> --load --keyspace $keys --value-size 32 --pipeline 64 --connections 50"
+    timeout 300 "$BENCH" --protocol "$proto" --port "$port" --load --keyspace "$keys" --value-size 32 \
+        --pipeline 64 --connections 50 --quiet --json >"$WORK/load.json" || die "loading $server failed"
+    sleep 1
+    after=$(rss_bytes "$pid")
+    stop_server "$pid"
+    printf '{"kind": "mem", "section": "4", "row": "%s keys", "server": "%s", "keys": %s, "rss_before": %s, "rss_after": %s, "load": %s}\n' \
+        "$keys" "$server" "$keys" "$before" "$after" "$(cat "$WORK/load.json")" >>"$RESULTS"
+    log "  memory $keys keys [$server]: $(((after - before) / keys)) bytes/key"
+}
+
+log "memory: ${MEM_KEYS[*]} keys"
+MEM_SERVERS=(corekv redis)
+if ((HAVE_MEMCACHED)); then MEM_SERVERS+=(memcached); fi
+for keys in "${MEM_KEYS[@]}"; do
+    for server in "${MEM_SERVERS[@]}"; do
+        measure_memory "$server" "$keys"
+    done
+done
+
+# ---------------------------------------------------------------- rounds
+start_corekv
+start_redis
+log "corekv on port $CK_PORT (pid $CK_PID), Redis on port $RD_PORT (pid $RD_PID)"
+log "preloading $KEYS keys into each"
+"$BENCH" --port "$CK_PORT" --load --keyspace $KEYS --pipeline 64 --quiet >/dev/null || die "preload corekv"
+"$BENCH" --protocol resp --port "$RD_PORT" --load --keyspace $KEYS --pipeline 64 --quiet >/dev/null || die "preload redis"
+
+COMMON=(--keyspace "$KEYS" --value-size 32 --connections 50 --warmup "$WARMUP" --duration "$DURATION")
+RB_COMMON=(-t "set,get" -d 32 -r "$KEYS" -c 50)
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    log "round $round/$ROUNDS"
+    # 1. redis-benchmark, the same command against both.
+    for p in 1 16; do
+        n=$RB_N_P1
+        if ((p == 16)); then n=$RB_N_P16; fi
+        rb 1 "redis-benchmark -P $p" corekv "$CK_PID" "$CK_PORT" "$n" "${RB_COMMON[@]}" -P $p
+        rb 1 "redis-benchmark -P $p" redis "$RD_PID" "$RD_PORT" "$n" "${RB_COMMON[@]}" -P $p
+    done
+    # 2. corekv-bench over RESP, the same load against both.
+    for p in 1 16; do
+        cb 2 "RESP get:set 1:1, P=$p" corekv "$CK_PID" --protocol resp --port "$CK_PORT" "${COMMON[@]}" --pipeline $p
+        cb 2 "RESP get:set 1:1, P=$p" redis "$RD_PID" --protocol resp --port "$RD_PORT" "${COMMON[@]}" --pipeline $p
+    done
+    # 2b. 4-command MULTI/EXEC transactions over RESP (corekv: keys on one
+    # partition, or spread over both).
+    for cross in 0 1; do
+        cb 2 "RESP MULTI/EXEC 4 SETs, $((cross * 100))% cross-partition" corekv "$CK_PID" --protocol resp --port "$CK_PORT" "${COMMON[@]}" --txn-size 4 --cross-fraction $cross
+        cb 2 "RESP MULTI/EXEC 4 SETs, $((cross * 100))% cross-partition" redis "$RD_PID" --protocol resp --port "$RD_PORT" "${COMMON[@]}" --txn-size 4 --cross-fraction $cross
+    done
+    # 3. corekv's text protocol: shared port vs smart routing; transactions.
+    for p in 1 16; do
+        for routing in shared smart; do
+            cb 3 "text get:put 1:1, P=$p, $routing" corekv "$CK_PID" --protocol text --routing $routing --port "$CK_PORT" "${COMMON[@]}" --pipeline $p
+        done
+    done
+    for cross in 0 1; do
+        cb 3 "text START, 4 PUTs, COMMIT, $((cross * 100))% cross-partition, smart" corekv "$CK_PID" --protocol text --routing smart --port "$CK_PORT" "${COMMON[@]}" --txn-size 4 --cross-fraction $cross
+    done
+done
+
+# ---------------------------------------------------------------- 5. latency at a fixed rate
+REDIS_PEAK=$(python3 - "$RESULTS" <<'EOF'
+import json, statistics, sys
+v = [json.loads(l) for l in open(sys.argv[1])]
+xs = [r["report"]["ops_per_sec"] for r in v
+      if r["kind"] == "bench" and r["server"] == "redis" and r["row"] == "RESP get:set 1:1, P=1"]
+print(int(statistics.median(xs)))
+EOF
+)
+RATE=$((REDIS_PEAK / 2))
+log "latency at $RATE ops/s (50% of Redis's measured RESP P=1 peak, $REDIS_PEAK ops/s)"
+RATE_COMMON=(--keyspace "$KEYS" --value-size 32 --connections 50 --warmup "$WARMUP" --duration "$RATE_DURATION" --rate "$RATE")
+for ((round = 1; round <= ROUNDS; round++)); do
+    cb 5 "RESP get:set 1:1 at $RATE ops/s" corekv "$CK_PID" --protocol resp --port "$CK_PORT" "${RATE_COMMON[@]}"
+    cb 5 "RESP get:set 1:1 at $RATE ops/s" redis "$RD_PID" --protocol resp --port "$RD_PORT" "${RATE_COMMON[@]}"
+    cb 5 "text get:put 1:1 at $RATE ops/s, smart" corekv "$CK_PID" --protocol text --routing smart --port "$CK_PORT" "${RATE_COMMON[@]}"
+done
+LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+
+stop_server "$CK_PID"
+stop_server "$RD_PID"
+
+# ---------------------------------------------------------------- report
+ELAPSED=$((SECONDS - START_SECONDS))
+python3 - "$RESULTS" "$WORK/machine.txt" "$COMMANDS" "$OUT" "$QUICK" "$ROUNDS" "$WARMUP" "$DURATION" \
+    "$RATE_DURATION" "$RATE" "$REDIS_PEAK" "$ELAPSED" "$LOAD_BEFORE" "$LOAD_AFTER" "${COMPARE_NO_PIN:-0}" <<'EOF'
+import json, statistics, sys
+
+(results, machine, commands, out, quick, rounds, warmup, duration, rate_duration,
+ rate, redis_peak, elapsed, load_before, load_after, no_pin) = sys.argv[1:]
+quick = quick == "1"
+recs = [json.loads(l) for l in open(results)]
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+def rows_of(section):
+    seen = []
+    for r in recs:
+        if r["section"] == section and r["row"] not in seen:
+            seen.append(r["row"])
+    return seen
+
+def pick(section, row, server):
+    return [r for r in recs if r["section"] == section and r["row"] == row and r["server"] == server]
+
+def metric(r, name):
+    if r["kind"] == "rb":
+        return {"ops": r["ops_per_sec"], "p50": r["p50_us"], "p99": r["p99_us"],
+                "p999": None, "cpu": r["cpu_mop"], "errors": 0}[name]
+    rep = r["report"]
+    return {"ops": rep["ops_per_sec"], "p50": rep["latency_us"]["p50"],
+            "p99": rep["latency_us"]["p99"], "p999": rep["latency_us"]["p99_9"],
+            "cpu": rep["server_cpu_secs_per_mop"], "errors": rep["errors"]}[name]
+
+def m(section, row, server, name):
+    return med([metric(r, name) for r in pick(section, row, server)])
+
+def f0(x):
+    return "–" if x is None else f"{x:,.0f}"
+
+def f1(x):
+    return "–" if x is None else f"{x:,.1f}"
+
+def ratio(a, b):
+    return "–" if a is None or b in (None, 0) else f"{a / b:.2f}"
+
+def n_runs(section, row, server):
+    return len(pick(section, row, server))
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+errors = sum(metric(r, "errors") or 0 for r in recs if r["kind"] in ("bench", "rb"))
+
+vs_header = ["load", "corekv ops/s", "Redis ops/s", "corekv/Redis",
+             "p50 µs corekv / Redis", "p99 µs corekv / Redis",
+             "server CPU s/M ops corekv / Redis"]
+def vs_rows(section):
+    rows = []
+    for row in rows_of(section):
+        a, b = m(section, row, "corekv", "ops"), m(section, row, "redis", "ops")
+        rows.append([row, f0(a), f0(b), ratio(a, b),
+                     f"{f0(m(section, row, 'corekv', 'p50'))} / {f0(m(section, row, 'redis', 'p50'))}",
+                     f"{f0(m(section, row, 'corekv', 'p99'))} / {f0(m(section, row, 'redis', 'p99'))}",
+                     f"{f1(m(section, row, 'corekv', 'cpu'))} / {f1(m(section, row, 'redis', 'cpu'))}"])
+    return rows
+
+t1 = table(vs_header, vs_rows("1"))
+t2 = table(vs_header, vs_rows("2"))
+
+rows3 = []
+base = {}
+for row in rows_of("3"):
+    ops = m("3", row, "corekv", "ops")
+    key = row.rsplit(", ", 1)[0]
+    rel = "–"
+    if row.endswith(", shared"):
+        base[key] = ops
+    elif row.endswith(", smart") and key in base:
+        rel = ratio(ops, base[key])
+    rows3.append([row, f0(ops), rel, f0(m("3", row, "corekv", "p50")),
+                  f0(m("3", row, "corekv", "p99")), f1(m("3", row, "corekv", "cpu"))])
+t3 = table(["load (corekv only)", "ops/s", "smart/shared", "p50 µs", "p99 µs",
+            "server CPU s/M ops"], rows3)
+
+rows4 = []
+for row in rows_of("4"):
+    cells = [row]
+    per = {}
+    for server in ("corekv", "redis", "memcached"):
+        rs = pick("4", row, server)
+        if rs:
+            r = rs[0]
+            per[server] = (r["rss_after"] - r["rss_before"]) / r["keys"]
+            cells.append(f"{per[server]:.1f} ({r['rss_after'] / 2**20:,.0f} MiB RSS)")
+        else:
+            cells.append("not measured")
+    cells.append(ratio(per.get("corekv"), per.get("redis")))
+    rows4.append(cells)
+t4 = table(["keys loaded", "corekv bytes/key", "Redis bytes/key", "memcached bytes/key",
+            "corekv/Redis"], rows4)
+
+rows5 = []
+for row in rows_of("5"):
+    for server, name in (("corekv", "corekv"), ("redis", "Redis")):
+        if not pick("5", row, server):
+            continue
+        rows5.append([row, name, f0(m("5", row, server, "ops")), f1(m("5", row, server, "p50")),
+                      f1(m("5", row, server, "p99")), f1(m("5", row, server, "p999")),
+                      f1(m("5", row, server, "cpu"))])
+t5 = table(["load", "server", "achieved ops/s", "p50 µs", "p99 µs", "p99.9 µs",
+            "server CPU s/M ops"], rows5)
+
+cmds = open(commands).read().rstrip()
+mach = open(machine).read().rstrip()
+mode = "`bench/compare.sh --quick`" if quick else "`bench/compare.sh`"
+noisy = ""
+if max(float(load_before), float(load_after)) > 0.7:
+    noisy = (f"\n> **Note:** the machine was not idle (1-minute load average {load_before} before, "
+             f"{load_after} after the runs, including this run's own load only at the end): "
+             "other processes shared the two cores, so treat the absolute numbers as noisy. "
+             "Both servers saw the same conditions in alternation.\n")
+
+results_md = f"""### 1. redis-benchmark (same command against both)
+
+{t1}
+
+### 2. corekv-bench, RESP (same load against both)
+
+{t2}
+
+### 3. corekv text protocol: shared port vs smart routing, transactions
+
+{t3}
+
+### 4. Memory: RSS after loading minus RSS when empty, per key
+
+{t4}
+
+### 5. Latency at a fixed rate ({int(rate):,} ops/s = 50% of Redis's measured RESP P=1 peak of {int(redis_peak):,} ops/s)
+
+{t5}
+"""
+
+doc = f"""# Benchmarks: corekv vs Redis
+
+Generated by {mode} (in {int(elapsed) // 60} min {int(elapsed) % 60} s). Re-run it to refresh this file;
+`bench/compare.sh --quick` takes about two minutes once built, the full run
+about ten.
+{noisy}
+## Method
+
+* **Servers.** corekv (release build, `--workers 2`{', `--no-pin`' if no_pin == '1' else ', workers pinned one per core'})
+  and Redis (`--save '' --appendonly no`), both on 127.0.0.1 and both
+  started under `taskset -c 0,1`. Both run for the whole comparison, each
+  preloaded with the 1,000,000 keys the loads use, so GETs hit.
+* **Loads.** 1,000,000 keys `key:%012d` (16 bytes, the names
+  `redis-benchmark -r 1000000` uses too), 32-byte values, 50 connections,
+  uniform key choice. corekv-bench runs one client thread (one
+  single-threaded async runtime), like redis-benchmark; it measures
+  {warmup} s of warmup and then {duration} s, counting operations and
+  latencies (write of the batch to the read of each response, HDR
+  histogram) only after the warmup. A transaction (`START`, 4 `PUT`s,
+  `COMMIT`, or `MULTI`, 4 `SET`s, `EXEC`) counts as one operation.
+* **Alternation.** Every load runs against corekv, then Redis, then corekv,
+  … for {rounds} round{'s' if rounds != '1' else ''}; tables show the **median** over rounds
+  and the corekv/Redis ratio of the medians (> 1: corekv faster).
+* **Server CPU** is the server's utime+stime (`/proc/PID/stat`) over the
+  measured interval, per million operations (for redis-benchmark rows: over
+  the whole command, both tests).
+* **Memory**: a fresh server of each kind, RSS (`VmRSS`) before and after
+  loading N keys with `corekv-bench --load`, one second after the load.
+* **Fixed rate**: `--rate` paces each client's sends; latency counts from
+  the scheduled send time whenever the client was still busy at that time,
+  so a slow server is not hidden by coordinated omission. Sends are paced
+  with tokio's 1 ms timer, so clients due within the same millisecond send
+  together (bursts of about rate/1000 requests), for both servers alike.
+* **Caveat.** The load generator shares the same two cores with the
+  server (there are no others), so these numbers measure server *and*
+  client together; they compare the servers under identical conditions,
+  not their absolute capacity. Errors in all runs: {errors}.
+
+## Machine
+
+```text
+{mach}
+```
+
+## Commands
+
+Ports are picked free for each run (`<port>`: corekv's shared port, or
+Redis's or memcached's port; `<pid>`: the server's pid; `<rate>`: half of
+Redis's measured peak, below). Each line ran against every server it names
+a port for, once per round.
+
+```sh
+{cmds}
+```
+
+## Results
+
+{results_md}"""
+
+import os
+os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+with open(out, "w") as f:
+    f.write(doc)
+print(results_md)
+print(f"(written to {out})")
+EOF
+log "done in $((SECONDS - START_SECONDS)) s"
