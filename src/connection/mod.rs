@@ -107,6 +107,12 @@ impl Connection {
     }
 
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
+        if *shutdown.borrow_and_update() {
+            return Ok(());
+        }
+        // One shutdown future for the connection's life, not one per read.
+        let stop = shutdown.changed();
+        tokio::pin!(stop);
         loop {
             let flow = self.process().await?;
             if !self.out.is_empty() {
@@ -114,11 +120,10 @@ impl Connection {
                 self.out.clear();
                 shrink(&mut self.out);
             }
-            if matches!(flow, Flow::Quit) || *shutdown.borrow() {
-                return Ok(());
-            }
-            if matches!(flow, Flow::BatchFull) {
-                continue;
+            match flow {
+                Flow::Quit => return Ok(()),
+                Flow::BatchFull => continue,
+                Flow::NeedInput => {}
             }
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 self.rbuf.reserve(READ_CHUNK);
@@ -129,7 +134,7 @@ impl Connection {
                         return Ok(());
                     }
                 }
-                _ = shutdown.changed() => return Ok(()),
+                _ = &mut stop => return Ok(()),
             }
         }
     }
