@@ -381,3 +381,32 @@ fn other_connections_writes_stay_visible_and_commit_overwrites() {
     assert_eq!(c.cmd("COMMIT"), OK);
     assert_eq!(o.get("mine").as_deref(), Some("txn"));
 }
+
+/// WATCH cannot grow server memory without bound: past 100,000 watched keys
+/// a connection gets an error until it UNWATCHes (regression guard).
+#[test]
+fn watched_keys_are_bounded_per_connection() {
+    let server = common::start(2);
+    let mut c = Client::connect(server.shared_addr());
+    let mut lines = String::new();
+    for i in 0..100_000 {
+        lines.push_str(&format!("WATCH w{i}\n"));
+    }
+    let mut writer = c.writer();
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        writer.write_all(lines.as_bytes()).unwrap();
+    });
+    for _ in 0..100_000 {
+        assert_eq!(c.read_response(), "{\"status\": \"Ok\"}");
+    }
+    sender.join().unwrap();
+    let over = c.cmd("WATCH one-too-many");
+    assert!(over.contains("too many watched keys"), "{over}");
+    assert_eq!(c.cmd("UNWATCH"), "{\"status\": \"Ok\"}");
+    assert_eq!(c.cmd("WATCH again"), "{\"status\": \"Ok\"}");
+    // The connection still works, and a transaction after it commits.
+    assert_eq!(c.cmd("START"), "{\"status\": \"Ok\"}");
+    assert_eq!(c.cmd("PUT again 1"), "{\"status\": \"Ok\"}");
+    assert_eq!(c.cmd("COMMIT"), "{\"status\": \"Ok\"}");
+}

@@ -66,11 +66,20 @@ enum Flow {
     Quit,
 }
 
-/// Watches a connection holds: its id and the partitions that know it.
+/// Watches a connection holds: its id, the partitions that know it, and
+/// how many keys it watched (bounded, so WATCH cannot grow memory forever).
 struct Watching {
     id: u64,
     partitions: Vec<bool>,
+    keys: usize,
 }
+
+/// Most keys one connection may watch at once.
+pub const MAX_WATCHED_KEYS: usize = 100_000;
+
+/// The error for going past [`MAX_WATCHED_KEYS`].
+pub const TOO_MANY_WATCHES: &str =
+    "too many watched keys (at most 100000 per connection); UNWATCH first";
 
 pub(crate) struct Connection {
     ctx: Rc<WorkerCtx>,
@@ -220,9 +229,16 @@ impl Connection {
         let w = self.watching.get_or_insert_with(|| Watching {
             id,
             partitions: vec![false; n],
+            keys: 0,
         });
         w.partitions[partition] = true;
+        w.keys += 1;
         w.id
+    }
+
+    /// True if `more` keys may still be watched.
+    fn may_watch(&self, more: usize) -> bool {
+        self.watching.as_ref().map_or(0, |w| w.keys) + more <= MAX_WATCHED_KEYS
     }
 
     /// Forgets every watch of this connection.

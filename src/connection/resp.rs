@@ -66,6 +66,8 @@ enum KeyCmd<'a> {
     SetAllAbsent(Vec<(&'a [u8], &'a [u8])>),
 }
 
+/// Largest `SCAN … COUNT` honoured per step.
+const MAX_SCAN_COUNT: usize = 10_000;
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
 
@@ -369,6 +371,11 @@ impl Connection {
             self.emit(|o| enc::error(o, "ERR WATCH inside MULTI is not allowed"));
             return;
         }
+        if !self.may_watch(args.len() - 1) {
+            let mesg = format!("ERR {}", super::TOO_MANY_WATCHES);
+            self.emit(|o| enc::error(o, &mesg));
+            return;
+        }
         let ctx = Rc::clone(&self.ctx);
         let mut id = 0;
         for key in args.iter().skip(1) {
@@ -452,8 +459,9 @@ impl Connection {
             };
             match &opt[..] {
                 b"MATCH" => pattern = Some(Box::<[u8]>::from(value)),
+                // COUNT is a hint; capped so one step cannot stall a worker.
                 b"COUNT" => match parse_i64(value) {
-                    Some(n) if n > 0 => count = n as usize,
+                    Some(n) if n > 0 => count = (n as usize).min(MAX_SCAN_COUNT),
                     _ => {
                         self.emit(|o| enc::error(o, SYNTAX));
                         return Ok(());

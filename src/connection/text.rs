@@ -154,6 +154,10 @@ impl Connection {
             self.emit(|o| response::error(o, "WATCH inside a transaction is not allowed"));
             return;
         }
+        if !self.may_watch(1) {
+            self.emit(|o| response::error(o, super::TOO_MANY_WATCHES));
+            return;
+        }
         let owner = self.ctx.topology.partition_of_key(key);
         let id = self.note_watch(owner);
         self.plan
