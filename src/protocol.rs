@@ -14,11 +14,37 @@ use std::fmt;
 /// One text-protocol command, borrowing the bytes it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
-    Get { key: &'a [u8] },
-    Put { key: &'a [u8], value: &'a [u8] },
-    Del { key: &'a [u8] },
-    Watch { key: &'a [u8] },
+    Get {
+        key: &'a [u8],
+    },
+    Put {
+        key: &'a [u8],
+        value: &'a [u8],
+    },
+    Del {
+        key: &'a [u8],
+    },
+    Watch {
+        key: &'a [u8],
+    },
     Unwatch,
+    /// `EXPIRE key seconds` / `PEXPIRE key ms`, as milliseconds from now.
+    Expire {
+        key: &'a [u8],
+        ttl_ms: i64,
+    },
+    Ttl {
+        key: &'a [u8],
+    },
+    Persist {
+        key: &'a [u8],
+    },
+    /// `PUTEX key seconds value`: a `PUT` with a time to live.
+    PutEx {
+        key: &'a [u8],
+        secs: i64,
+        value: &'a [u8],
+    },
     Start,
     Commit,
     Rollback,
@@ -34,6 +60,7 @@ pub enum Command<'a> {
 pub enum ParseError {
     UnknownCommand(String),
     WrongArity(&'static str),
+    InvalidTtl(&'static str),
     InvalidUtf8,
     LineTooLong(usize),
 }
@@ -47,6 +74,12 @@ impl fmt::Display for ParseError {
             Self::WrongArity(usage) => {
                 let name = usage.split(' ').next().unwrap_or(usage);
                 write!(f, "wrong number of arguments for '{name}' (usage: {usage})")
+            }
+            Self::InvalidTtl(usage) => {
+                write!(
+                    f,
+                    "invalid time to live: expected an integer (usage: {usage})"
+                )
             }
             Self::InvalidUtf8 => write!(f, "invalid UTF-8 in command line"),
             Self::LineTooLong(max) => {
@@ -77,8 +110,8 @@ pub enum Parsed<'a> {
 
 /// The text of `HELP`.
 pub const HELP: &str = "commands: PUT key value | GET key | DEL key | START | COMMIT | ROLLBACK | \
-PING | HELP | QUIT | TOPOLOGY | WATCH key | UNWATCH. Keys are one token; a PUT value is the rest of \
-the line. START buffers PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them; \
+PING | HELP | QUIT | TOPOLOGY | WATCH key | UNWATCH | PUTEX key seconds value | EXPIRE key seconds | \
+PEXPIRE key ms | TTL key | PERSIST key. Keys are one token; a PUT value is the rest of the line. START buffers PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them; \
 COMMIT fails and applies nothing if a key WATCHed before it changed.";
 
 /// Parses the first line of `buf`. Lines longer than `max_line` bytes
@@ -161,6 +194,36 @@ fn parse_line(line: &[u8]) -> Result<Option<Command<'_>>, ParseError> {
         Command::Del {
             key: single_key(args, "DEL key")?,
         }
+    } else if is("EXPIRE") || is("PEXPIRE") {
+        let usage = if is("EXPIRE") {
+            "EXPIRE key seconds"
+        } else {
+            "PEXPIRE key milliseconds"
+        };
+        let (key, n) = key_and_int(args, usage)?;
+        let ttl_ms = if is("EXPIRE") {
+            n.saturating_mul(1000)
+        } else {
+            n
+        };
+        Command::Expire { key, ttl_ms }
+    } else if is("TTL") {
+        Command::Ttl {
+            key: single_key(args, "TTL key")?,
+        }
+    } else if is("PERSIST") {
+        Command::Persist {
+            key: single_key(args, "PERSIST key")?,
+        }
+    } else if is("PUTEX") {
+        const USAGE: &str = "PUTEX key seconds value";
+        let (key, rest) = token(args);
+        let (secs, value) = token(rest);
+        if key.is_empty() || secs.is_empty() || value.is_empty() {
+            return Err(ParseError::WrongArity(USAGE));
+        }
+        let secs = parse_int(secs).ok_or(ParseError::InvalidTtl(USAGE))?;
+        Command::PutEx { key, secs, value }
     } else if is("WATCH") {
         Command::Watch {
             key: single_key(args, "WATCH key")?,
@@ -191,6 +254,20 @@ fn single_key<'a>(args: &'a [u8], usage: &'static str) -> Result<&'a [u8], Parse
         return Err(ParseError::WrongArity(usage));
     }
     Ok(key)
+}
+
+/// `key n`, exactly two tokens, `n` an integer.
+fn key_and_int<'a>(args: &'a [u8], usage: &'static str) -> Result<(&'a [u8], i64), ParseError> {
+    let (key, rest) = token(args);
+    let (n, rest) = token(rest);
+    if key.is_empty() || n.is_empty() || !rest.is_empty() {
+        return Err(ParseError::WrongArity(usage));
+    }
+    Ok((key, parse_int(n).ok_or(ParseError::InvalidTtl(usage))?))
+}
+
+fn parse_int(s: &[u8]) -> Option<i64> {
+    std::str::from_utf8(s).ok()?.parse().ok()
 }
 
 fn unknown(word: &[u8]) -> ParseError {
@@ -238,6 +315,32 @@ mod tests {
         );
         assert_eq!(cmd(b"DEL a\n"), Command::Del { key: b"a" });
         assert_eq!(cmd(b"watch a\n"), Command::Watch { key: b"a" });
+        assert_eq!(
+            cmd(b"EXPIRE a 10\n"),
+            Command::Expire {
+                key: b"a",
+                ttl_ms: 10_000
+            }
+        );
+        assert_eq!(
+            cmd(b"pexpire a -5\n"),
+            Command::Expire {
+                key: b"a",
+                ttl_ms: -5
+            }
+        );
+        assert_eq!(cmd(b"TTL a\n"), Command::Ttl { key: b"a" });
+        assert_eq!(cmd(b"PERSIST a\n"), Command::Persist { key: b"a" });
+        assert_eq!(
+            cmd(b"PUTEX s 60 3 * 3 = 9 \n"),
+            Command::PutEx {
+                key: b"s",
+                secs: 60,
+                value: b"3 * 3 = 9"
+            }
+        );
+        assert!(matches!(err(b"EXPIRE a soon\n"), ParseError::InvalidTtl(_)));
+        assert!(matches!(err(b"PUTEX a x v\n"), ParseError::InvalidTtl(_)));
         for (line, c) in [
             (&b"START\n"[..], Command::Start),
             (b"COMMIT\n", Command::Commit),
@@ -348,6 +451,11 @@ mod tests {
             (b"TOPOLOGY x\n", "TOPOLOGY"),
             (b"WATCH\n", "WATCH"),
             (b"WATCH a b\n", "WATCH"),
+            (b"EXPIRE a\n", "EXPIRE"),
+            (b"EXPIRE a 1 2\n", "EXPIRE"),
+            (b"TTL\n", "TTL"),
+            (b"PERSIST a b\n", "PERSIST"),
+            (b"PUTEX a 10\n", "PUTEX"),
         ] {
             let e = err(line);
             assert!(matches!(e, ParseError::WrongArity(_)), "{e:?}");

@@ -30,6 +30,7 @@ fn encode_text(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
         Outcome::Status(s) => text::ok_value(out, s.as_bytes()),
         Outcome::Error(e) => text::error(out, e.strip_prefix("ERR ").unwrap_or(e)),
         Outcome::NotSet => text::error(out, "not set"),
+        Outcome::Absent(_) => text::error(out, text::NOT_FOUND),
     }
 }
 
@@ -42,6 +43,7 @@ fn encode_resp(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
         Outcome::Status(s) => resp::simple(out, s),
         Outcome::Error(e) => resp::error(out, e),
         Outcome::NotSet => resp::nil(out),
+        Outcome::Absent(n) => resp::int(out, *n),
     }
 }
 

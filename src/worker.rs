@@ -268,6 +268,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         client_ids,
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
+    tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));
     let listeners = [TcpListener::from_std(shared)?, TcpListener::from_std(own)?];
     accept_until_shutdown(&ctx, &listeners, shutdown).await;
     drop(listeners);
@@ -324,6 +325,24 @@ fn spawn_connection(
         connection::serve(ctx, stream, shutdown).await;
         drop(alive);
     });
+}
+
+/// How often, and how many expired keys at most per tick, the partition
+/// reclaims: bounded work, so a mass expiry never stalls the worker.
+const RECLAIM_EVERY: Duration = Duration::from_millis(100);
+const RECLAIM_PER_TICK: usize = 2_000;
+
+/// Removes expired keys in the background, a bounded number per tick
+/// (more ticks follow at once while a backlog remains).
+async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
+    let mut tick = tokio::time::interval(RECLAIM_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        while ctx.with_partition(|p| p.reclaim_expired(RECLAIM_PER_TICK)) == RECLAIM_PER_TICK {
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 /// Serves other workers' letters, taking every queued one per wake-up, then

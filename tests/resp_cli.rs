@@ -156,23 +156,39 @@ fn get_set_and_options() {
         "ERR wrong number of arguments for 'set' command",
     );
 
-    // TTL options are refused (no expiry yet) and leave the key alone.
-    for opts in [
-        &["EX", "10"][..],
-        &["PX", "10000"],
-        &["EXAT", "9999999999"],
-        &["PXAT", "9999999999000"],
-        &["KEEPTTL"],
-        &["NX", "EX", "10"],
+    // TTL options: each sets (or keeps) a time to live, as in Redis.
+    for (opts, ttl) in [
+        (&["EX", "10"][..], "(integer) 10"),
+        (&["PX", "20000"], "(integer) 20"),
+        (&["EXAT", "9999999999"], "exat"),
+        (&["PXAT", "9999999999000"], "exat"),
+        (&["KEEPTTL"], "exat"),
     ] {
-        let mut args = vec!["SET", "str:a", "ttl"];
+        let mut args = vec!["SET", "str:ttl", "ttl"];
         args.extend_from_slice(opts);
-        let mesg = check_err(p, &args, "ERR");
-        assert!(
-            mesg.to_ascii_lowercase().contains("expir"),
-            "SET {opts:?}: the error should say expiry is not supported: {mesg:?}"
-        );
+        check(p, &args, "OK");
+        let got = cli(p, &["TTL", "str:ttl"]);
+        if ttl == "exat" {
+            let n: i64 = got.trim_start_matches("(integer) ").parse().unwrap();
+            assert!(n > 1_000_000_000, "SET {opts:?}: TTL {got}");
+        } else {
+            assert!(
+                got == ttl || got == ttl.replace("10", "9").replace("20", "19"),
+                "SET {opts:?}: TTL {got}"
+            );
+        }
     }
+    check(p, &["SET", "str:ttl", "x", "NX", "EX", "10"], "(nil)");
+    check_err(
+        p,
+        &["SET", "str:ttl", "x", "EX", "0"],
+        "ERR invalid expire time in 'set' command",
+    );
+    check_err(
+        p,
+        &["SET", "str:ttl", "x", "EX", "5", "PX", "5"],
+        "ERR syntax error",
+    );
     check(p, &["GET", "str:a"], "\"v4\"");
 
     // Binary-safe values, empty values.

@@ -2,7 +2,7 @@
 
 use super::plan::{Combine, Plan};
 use super::{Connection, Flow, MAX_BATCH};
-use crate::partition::{parse_i64, Admin, AdminReply, OpKind, SetCond};
+use crate::partition::{parse_i64, unix_ms, Admin, AdminReply, OpKind, SetCond, TtlMode};
 use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
 use crate::resp::encode as enc;
@@ -867,6 +867,13 @@ fn key_command<'a>(name: &str, args: Args<'a>) -> Option<Result<KeyCmd<'a>, &'st
         "incrby" | "decrby" => Some(incr_by(name, args)),
         "append" => Some(Ok(KeyCmd::One(OpKind::Append, key(), args.get(2)))),
         "setnx" => Some(Ok(KeyCmd::One(OpKind::SetNx, key(), args.get(2)))),
+        "setex" | "psetex" => Some(set_ex(args, name)),
+        "getex" => Some(get_ex(args)),
+        "expire" => Some(expire(args, 1000)),
+        "pexpire" => Some(expire(args, 1)),
+        "persist" => one(OpKind::Persist),
+        "ttl" => one(OpKind::Ttl { ms: false }),
+        "pttl" => one(OpKind::Ttl { ms: true }),
         "set" => Some(set(args)),
         "mget" => keys(OpKind::Get, Combine::Each, true),
         "exists" => keys(OpKind::Exists, Combine::Sum, false),
@@ -910,26 +917,110 @@ fn incr_by<'a>(name: &str, args: Args<'a>) -> Result<KeyCmd<'a>, &'static str> {
 }
 
 /// `SET key value [NX|XX] [GET]`; TTL options are refused until TTLs exist.
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts|KEEPTTL]`.
 fn set(args: Args<'_>) -> Result<KeyCmd<'_>, &'static str> {
     let mut cond = SetCond::Always;
     let mut get = false;
-    for opt in args.iter().skip(3) {
-        match &opt.to_ascii_uppercase()[..] {
+    let mut ttl: Option<TtlMode> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let opt = args.get(i).to_ascii_uppercase();
+        match &opt[..] {
             // Repeating an option is allowed; contradicting one is not.
             b"NX" if cond != SetCond::IfPresent => cond = SetCond::IfAbsent,
             b"XX" if cond != SetCond::IfAbsent => cond = SetCond::IfPresent,
             b"GET" => get = true,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL" => {
-                return Err("ERR SET EX/PX/EXAT/PXAT/KEEPTTL: key expiry is not supported yet")
+            b"KEEPTTL" if matches!(ttl, None | Some(TtlMode::Keep)) => ttl = Some(TtlMode::Keep),
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if ttl.is_none() && i + 1 < args.len() => {
+                ttl = Some(TtlMode::At(deadline(&opt, args.get(i + 1), "set")?));
+                i += 1;
             }
             _ => return Err(SYNTAX),
         }
+        i += 1;
     }
-    let kind = match (cond, get) {
-        (SetCond::Always, false) => OpKind::Put,
-        _ => OpKind::Set { cond, get },
+    let ttl = ttl.unwrap_or(TtlMode::Clear);
+    let kind = match (cond, get, ttl) {
+        (SetCond::Always, false, TtlMode::Clear) => OpKind::Put,
+        _ => OpKind::Set { cond, get, ttl },
     };
     Ok(KeyCmd::One(kind, args.get(1), args.get(2)))
+}
+
+/// The unix-ms deadline of an `EX`/`PX`/`EXAT`/`PXAT` option (`unit`) with
+/// argument `arg`; Redis's errors for non-numbers and non-positive times.
+fn deadline(unit: &[u8], arg: &[u8], cmd: &str) -> Result<u64, &'static str> {
+    let n = parse_i64(arg).ok_or(NOT_INTEGER)?;
+    if n <= 0 {
+        return Err(invalid_expire(cmd));
+    }
+    let n = n as u64;
+    let at = match unit {
+        b"EX" => n.checked_mul(1000).and_then(|ms| unix_ms().checked_add(ms)),
+        b"PX" => unix_ms().checked_add(n),
+        b"EXAT" => n.checked_mul(1000),
+        _ => Some(n),
+    };
+    at.filter(|&at| at < i64::MAX as u64)
+        .ok_or(invalid_expire(cmd))
+}
+
+fn invalid_expire(cmd: &str) -> &'static str {
+    match cmd {
+        "set" => "ERR invalid expire time in 'set' command",
+        "setex" => "ERR invalid expire time in 'setex' command",
+        "psetex" => "ERR invalid expire time in 'psetex' command",
+        "getex" => "ERR invalid expire time in 'getex' command",
+        _ => "ERR invalid expire time",
+    }
+}
+
+/// `EXPIRE key seconds` / `PEXPIRE key ms` (relative; a non-positive time
+/// deletes the key, as in Redis).
+fn expire<'a>(args: Args<'a>, unit_ms: u64) -> Result<KeyCmd<'a>, &'static str> {
+    if args.len() > 3 {
+        return Err("ERR EXPIRE options NX/XX/GT/LT are not supported");
+    }
+    let n = parse_i64(args.get(2)).ok_or(NOT_INTEGER)?;
+    let at = if n <= 0 {
+        0
+    } else {
+        (n as u64)
+            .checked_mul(unit_ms)
+            .and_then(|ms| unix_ms().checked_add(ms))
+            .filter(|&at| at < i64::MAX as u64)
+            .ok_or("ERR invalid expire time in 'expire' command")?
+    };
+    Ok(KeyCmd::One(OpKind::Expire(at), args.get(1), b""))
+}
+
+/// `SETEX key seconds value` / `PSETEX key ms value`.
+fn set_ex<'a>(args: Args<'a>, name: &str) -> Result<KeyCmd<'a>, &'static str> {
+    let unit: &[u8] = if name == "setex" { b"EX" } else { b"PX" };
+    let at = deadline(unit, args.get(2), name)?;
+    let kind = OpKind::Set {
+        cond: SetCond::Always,
+        get: false,
+        ttl: TtlMode::At(at),
+    };
+    Ok(KeyCmd::One(kind, args.get(1), args.get(3)))
+}
+
+/// `GETEX key [EX s|PX ms|EXAT ts|PXAT ts|PERSIST]`.
+fn get_ex(args: Args<'_>) -> Result<KeyCmd<'_>, &'static str> {
+    let mode = match args.len() {
+        2 => TtlMode::Keep,
+        3 if args.get(2).eq_ignore_ascii_case(b"PERSIST") => TtlMode::Clear,
+        4 => {
+            let unit = args.get(2).to_ascii_uppercase();
+            if !matches!(&unit[..], b"EX" | b"PX" | b"EXAT" | b"PXAT") {
+                return Err(SYNTAX);
+            }
+            TtlMode::At(deadline(&unit, args.get(3), "getex")?)
+        }
+        _ => return Err(SYNTAX),
+    };
+    Ok(KeyCmd::One(OpKind::GetEx(mode), args.get(1), b""))
 }
 
 fn unknown_command(args: Args<'_>) -> String {

@@ -1,7 +1,7 @@
 //! The text protocol on a connection: lines → commands → plan.
 
 use super::{Connection, Flow, MAX_BATCH};
-use crate::partition::OpKind;
+use crate::partition::{unix_ms, OpKind, SetCond, TtlMode};
 use crate::protocol::{self, Command, Parsed};
 use crate::response;
 use crate::txn::{Buffered, Outcome, TxnBuffer, TxnError};
@@ -81,6 +81,29 @@ impl Connection {
             Command::Put { key, value } => self.text_write(key, Some(value)),
             Command::Del { key } => self.text_write(key, None),
             Command::Watch { key } => self.text_watch(key),
+            Command::Expire { key, ttl_ms } => {
+                let at = if ttl_ms <= 0 {
+                    0
+                } else {
+                    unix_ms().saturating_add(ttl_ms as u64)
+                };
+                self.text_ttl_op(OpKind::Expire(at), key, b"");
+            }
+            Command::Ttl { key } => self.text_ttl_op(OpKind::Ttl { ms: false }, key, b""),
+            Command::Persist { key } => self.text_ttl_op(OpKind::Persist, key, b""),
+            Command::PutEx { key, secs, value } => {
+                if secs <= 0 {
+                    self.emit(|o| response::error(o, "invalid expire time: must be positive"));
+                } else {
+                    let at = unix_ms().saturating_add((secs as u64).saturating_mul(1000));
+                    let kind = OpKind::Set {
+                        cond: SetCond::Always,
+                        get: false,
+                        ttl: TtlMode::At(at),
+                    };
+                    self.text_ttl_op(kind, key, value);
+                }
+            }
             Command::Unwatch => {
                 self.finish_plan().await?;
                 self.unwatch_all().await;
@@ -147,6 +170,18 @@ impl Connection {
             Ok(()) => self.emit(response::ok),
             Err(e) => self.emit(|o| response::error(o, &e.to_string())),
         }
+    }
+
+    /// TTL commands act on committed data; inside a transaction they are
+    /// refused rather than silently applied outside it.
+    fn text_ttl_op(&mut self, kind: OpKind, key: &[u8], value: &[u8]) {
+        if self.text.txn.is_some() {
+            self.emit(|o| {
+                response::error(o, "TTL commands (PUTEX, EXPIRE, PEXPIRE, TTL, PERSIST) are not allowed inside a transaction")
+            });
+            return;
+        }
+        self.plan.op(&self.ctx, &mut self.out, kind, key, value);
     }
 
     fn text_watch(&mut self, key: &[u8]) {

@@ -21,14 +21,16 @@
 
 mod batch;
 mod entry;
+mod expiry;
 mod locks;
 mod ops;
 mod store;
 mod watch;
 
 pub use batch::{BatchReply, OpBatch, OpRef};
+pub use expiry::unix_ms;
 pub use locks::LockMode;
-pub use ops::{parse_i64, OpKind, Outcome, SetCond};
+pub use ops::{parse_i64, OpKind, Outcome, SetCond, TtlMode};
 pub use store::{ScanStep, Store};
 pub use watch::WatchId;
 
@@ -107,6 +109,10 @@ pub struct Stats {
     pub forwarded_in: u64,
     pub hits: u64,
     pub misses: u64,
+    /// Keys removed because their TTL passed.
+    pub expired: u64,
+    /// Keys with a TTL now.
+    pub expires: u64,
     pub txn_single: u64,
     pub txn_prepared: u64,
     pub txn_aborted: u64,
@@ -123,6 +129,8 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.forwarded_in += o.forwarded_in;
         self.hits += o.hits;
         self.misses += o.misses;
+        self.expired += o.expired;
+        self.expires += o.expires;
         self.txn_single += o.txn_single;
         self.txn_prepared += o.txn_prepared;
         self.txn_aborted += o.txn_aborted;
@@ -151,6 +159,9 @@ struct Staged {
 #[derive(Default)]
 pub struct Partition {
     store: Store,
+    expiry: expiry::Expiry,
+    /// A fixed clock for tests; `None` reads the system clock.
+    frozen_now: Option<u64>,
     locks: Locks,
     watches: Watches,
     staged: hashbrown::HashMap<TxnId, Staged, ahash::RandomState>,
@@ -184,16 +195,75 @@ impl Partition {
         if let OpKind::Watch(id) = op.kind {
             self.watches.watch(id, op.key);
         }
+        let now = self.now();
+        self.expire_if_due(op.key, now);
         let watches = &mut self.watches;
-        let outcome = ops::execute(&mut self.store, op.kind, op.key, op.value, &mut |k| {
-            watches.touch(k)
-        });
+        let mut touched = |k: &[u8]| watches.touch(k);
+        let mut env = ops::Env {
+            expiry: &mut self.expiry,
+            now,
+            touched: &mut touched,
+        };
+        let outcome = ops::execute(&mut self.store, &mut env, op.kind, op.key, op.value);
         match &outcome {
             Outcome::Value(Some(_)) => self.stats.hits += 1,
             Outcome::Value(None) => self.stats.misses += 1,
             _ => {}
         }
         reply::encode(dialect, &outcome, out);
+    }
+
+    /// Now, in unix milliseconds (the partition's clock).
+    pub fn now(&self) -> u64 {
+        self.frozen_now.unwrap_or_else(unix_ms)
+    }
+
+    /// Fixes the clock (tests).
+    pub fn freeze_clock(&mut self, now: u64) {
+        self.frozen_now = Some(now);
+    }
+
+    /// Removes `key` if its TTL has passed: expired keys are never served.
+    #[inline]
+    fn expire_if_due(&mut self, key: &[u8], now: u64) {
+        if self.expiry.is_empty() || !self.expiry.is_due(key, now) {
+            return;
+        }
+        self.expiry.clear(key);
+        self.remove_expired(key);
+    }
+
+    fn remove_expired(&mut self, key: &[u8]) {
+        if self.store.del(key) {
+            self.watches.touch(key);
+            self.stats.expired += 1;
+        }
+    }
+
+    /// True if `key` exists and has not expired.
+    fn is_live(&self, key: &[u8], now: u64) -> bool {
+        self.store.contains(key) && !self.expiry.is_due(key, now)
+    }
+
+    /// Removes up to `max` keys whose TTL has passed, oldest deadline
+    /// first; the worker calls this on a timer so memory of expired keys
+    /// returns even if they are never read. Keys locked by a prepared
+    /// transaction wait for a later tick. Returns how many were removed.
+    pub fn reclaim_expired(&mut self, max: usize) -> usize {
+        let now = self.now();
+        let mut removed = 0;
+        while removed < max {
+            let Some(key) = self.expiry.pop_due(now) else {
+                break;
+            };
+            if self.locks.blocks(&key, true) {
+                self.expiry.defer(&key, now);
+                break;
+            }
+            self.remove_expired(&key);
+            removed += 1;
+        }
+        removed
     }
 
     /// Takes the finished replies to other workers' batches.
@@ -269,6 +339,7 @@ impl Partition {
                     return Some(Waiter::Flush(reply));
                 }
                 self.store.clear();
+                self.expiry.clear_all();
                 self.watches.touch_all();
                 let _ = reply.send(AdminReply::Done);
             }
@@ -319,7 +390,10 @@ impl Partition {
     fn check_fails(&self, part: &TxnPart) -> bool {
         match part.check {
             Check::None => false,
-            Check::AllAbsent => part.ops.ops().any(|op| self.store.contains(op.key)),
+            Check::AllAbsent => {
+                let now = self.now();
+                part.ops.ops().any(|op| self.is_live(op.key, now))
+            }
         }
     }
 
@@ -428,18 +502,28 @@ impl Partition {
                 from,
                 count,
                 pattern,
-            } => AdminReply::Scan(self.store.scan(from, count, |k| {
-                pattern
-                    .as_deref()
-                    .is_none_or(|p| crate::glob::matches(p, k))
-            })),
-            Admin::Keys(pattern) => AdminReply::Keys(
-                self.store
-                    .keys()
-                    .filter(|k| crate::glob::matches(&pattern, k))
-                    .map(Box::from)
-                    .collect(),
-            ),
+            } => {
+                let now = self.now();
+                let expiry = &self.expiry;
+                AdminReply::Scan(self.store.scan(from, count, |k| {
+                    !expiry.is_due(k, now)
+                        && pattern
+                            .as_deref()
+                            .is_none_or(|p| crate::glob::matches(p, k))
+                }))
+            }
+            Admin::Keys(pattern) => {
+                let now = self.now();
+                AdminReply::Keys(
+                    self.store
+                        .keys()
+                        .filter(|k| {
+                            !self.expiry.is_due(k, now) && crate::glob::matches(&pattern, k)
+                        })
+                        .map(Box::from)
+                        .collect(),
+                )
+            }
             Admin::CountKeysInSlot(slot) => AdminReply::Count(
                 self.store
                     .keys()
@@ -449,6 +533,7 @@ impl Partition {
             Admin::Stats => {
                 let mut stats = self.stats.clone();
                 stats.keys = self.store.len() as u64;
+                stats.expires = self.expiry.len() as u64;
                 AdminReply::Stats(stats)
             }
         }

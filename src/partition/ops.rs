@@ -1,7 +1,19 @@
 //! Single-key operations and their outcomes: what both protocols' key
 //! commands reduce to once routed to the owning partition.
 
+use super::expiry::Expiry;
 use super::store::Store;
+
+/// What a write does to the key's TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlMode {
+    /// Remove any TTL (a plain `SET`/`PUT`).
+    Clear,
+    /// Leave it as it is (`KEEPTTL`; `GETEX` without options).
+    Keep,
+    /// Expire at this unix time in milliseconds.
+    At(u64),
+}
 
 /// How `SET` behaves when the key exists (`NX`) or not (`XX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +35,11 @@ pub enum OpKind {
     /// Remove; answers 1 if it existed, else 0 (RESP `DEL`/`UNLINK`).
     Del,
     /// `SET` with options: `get` returns the old value instead of Ok.
-    Set { cond: SetCond, get: bool },
+    Set {
+        cond: SetCond,
+        get: bool,
+        ttl: TtlMode,
+    },
     /// `SETNX`: 1 if set, 0 if the key existed.
     SetNx,
     /// Return the value and remove the key.
@@ -40,6 +56,16 @@ pub enum OpKind {
     Type,
     /// Register a watch on the key for this connection's id; answers Ok.
     Watch(u64),
+    /// Expire at a unix time (ms); 1 if the key exists (a past deadline
+    /// deletes it now), absent otherwise.
+    Expire(u64),
+    /// Remove the TTL: 1 if there was one, 0 if not, absent otherwise.
+    Persist,
+    /// Time left: -1 without TTL, absent (-2) if no key; seconds (rounded)
+    /// or, with `ms`, milliseconds.
+    Ttl { ms: bool },
+    /// The value, changing the TTL as asked (`GETEX`).
+    GetEx(TtlMode),
 }
 
 impl OpKind {
@@ -47,7 +73,12 @@ impl OpKind {
     pub fn is_read(self) -> bool {
         matches!(
             self,
-            Self::Get | Self::Exists | Self::Strlen | Self::Type | Self::Watch(_)
+            Self::Get
+                | Self::Exists
+                | Self::Strlen
+                | Self::Type
+                | Self::Watch(_)
+                | Self::Ttl { .. }
         )
     }
 }
@@ -67,19 +98,30 @@ pub enum Outcome<'a> {
     Error(&'static str),
     /// `SET NX/XX` whose condition failed: RESP nil.
     NotSet,
+    /// No such key, for commands whose RESP reply is then an integer
+    /// (`EXPIRE` 0, `TTL` -2); the text protocol answers "key not found".
+    Absent(i64),
 }
 
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
 
-/// Runs `kind` on `key`. `touched` is called with the key when the store
-/// was (or may have been) modified, so watches can be invalidated.
+/// What an operation may touch besides the value: TTLs, the clock, and a
+/// callback for keys it (may have) modified, so watches can be invalidated.
+pub struct Env<'a> {
+    pub expiry: &'a mut Expiry,
+    pub now: u64,
+    pub touched: &'a mut dyn FnMut(&[u8]),
+}
+
+/// Runs `kind` on `key`. The caller has already removed the key if its TTL
+/// had passed.
 pub fn execute<'s>(
     store: &'s mut Store,
+    env: &mut Env<'_>,
     kind: OpKind,
     key: &[u8],
     value: &[u8],
-    touched: &mut dyn FnMut(&[u8]),
 ) -> Outcome<'s> {
     match kind {
         OpKind::Get => Outcome::Value(store.get(key)),
@@ -91,28 +133,20 @@ pub fn execute<'s>(
             "none"
         }),
         OpKind::Put => {
-            touched(key);
+            (env.touched)(key);
             store.put(key, value);
+            env.expiry.clear(key);
             Outcome::Ok
         }
         OpKind::Remove => {
-            if store.del(key) {
-                touched(key);
-            }
+            remove(store, env, key);
             Outcome::Ok
         }
-        OpKind::Del => {
-            let existed = store.del(key);
-            if existed {
-                touched(key);
-            }
-            Outcome::Int(i64::from(existed))
-        }
+        OpKind::Del => Outcome::Int(i64::from(remove(store, env, key))),
         OpKind::GetDel => {
             let old = store.get(key).map(Box::from);
             if old.is_some() {
-                store.del(key);
-                touched(key);
+                remove(store, env, key);
             }
             Outcome::Owned(old)
         }
@@ -120,32 +154,100 @@ pub fn execute<'s>(
             if store.contains(key) {
                 return Outcome::Int(0);
             }
-            touched(key);
+            (env.touched)(key);
             store.put(key, value);
             Outcome::Int(1)
         }
-        OpKind::Set { cond, get } => set(store, key, value, cond, get, touched),
+        OpKind::Set { cond, get, ttl } => set(store, env, key, value, (cond, get, ttl)),
         // Watches live beside the store; the partition handles them.
         OpKind::Watch(_) => Outcome::Ok,
-        OpKind::IncrBy(by) => incr_by(store, key, by, touched),
+        OpKind::IncrBy(by) => incr_by(store, env, key, by),
         OpKind::Append => {
             let mut new = store.get(key).map(<[u8]>::to_vec).unwrap_or_default();
             new.extend_from_slice(value);
             let len = new.len() as i64;
-            touched(key);
+            (env.touched)(key);
             store.put(key, &new);
             Outcome::Int(len)
         }
+        OpKind::Expire(at) => {
+            if !store.contains(key) {
+                return Outcome::Absent(0);
+            }
+            if at <= env.now {
+                remove(store, env, key);
+            } else {
+                (env.touched)(key);
+                env.expiry.set(key, at);
+            }
+            Outcome::Int(1)
+        }
+        OpKind::Persist => {
+            if !store.contains(key) {
+                return Outcome::Absent(0);
+            }
+            let had = env.expiry.clear(key);
+            if had {
+                (env.touched)(key);
+            }
+            Outcome::Int(i64::from(had))
+        }
+        OpKind::Ttl { ms } => {
+            if !store.contains(key) {
+                return Outcome::Absent(-2);
+            }
+            match env.expiry.deadline(key) {
+                None => Outcome::Int(-1),
+                Some(at) => {
+                    let left = at.saturating_sub(env.now);
+                    // Seconds round to nearest, as Redis's TTL does.
+                    let left = if ms { left } else { (left + 500) / 1000 };
+                    Outcome::Int(left as i64)
+                }
+            }
+        }
+        OpKind::GetEx(mode) => get_ex(store, env, key, mode),
     }
+}
+
+/// Deletes `key` and its TTL; true if it existed.
+fn remove(store: &mut Store, env: &mut Env<'_>, key: &[u8]) -> bool {
+    let existed = store.del(key);
+    if existed {
+        (env.touched)(key);
+        env.expiry.clear(key);
+    }
+    existed
+}
+
+fn get_ex<'s>(store: &'s mut Store, env: &mut Env<'_>, key: &[u8], mode: TtlMode) -> Outcome<'s> {
+    let Some(value) = store.get(key).map(Box::from) else {
+        return Outcome::Value(None);
+    };
+    match mode {
+        TtlMode::Keep => {}
+        TtlMode::Clear => {
+            if env.expiry.clear(key) {
+                (env.touched)(key);
+            }
+        }
+        TtlMode::At(at) if at <= env.now => {
+            remove(store, env, key);
+        }
+        TtlMode::At(at) => {
+            (env.touched)(key);
+            env.expiry.set(key, at);
+        }
+    }
+    Outcome::Owned(Some(value))
 }
 
 fn set<'s>(
     store: &'s mut Store,
+    env: &mut Env<'_>,
     key: &[u8],
     value: &[u8],
-    cond: SetCond,
-    get: bool,
-    touched: &mut dyn FnMut(&[u8]),
+    (cond, get, ttl): (SetCond, bool, TtlMode),
 ) -> Outcome<'s> {
     let old = store.get(key);
     let allowed = match cond {
@@ -155,8 +257,18 @@ fn set<'s>(
     };
     let old = if get { old.map(Box::from) } else { None };
     if allowed {
-        touched(key);
+        (env.touched)(key);
         store.put(key, value);
+        match ttl {
+            TtlMode::Clear => {
+                env.expiry.clear(key);
+            }
+            TtlMode::Keep => {}
+            TtlMode::At(at) if at <= env.now => {
+                remove(store, env, key);
+            }
+            TtlMode::At(at) => env.expiry.set(key, at),
+        }
     }
     match (get, allowed) {
         (true, _) => Outcome::Owned(old),
@@ -165,12 +277,7 @@ fn set<'s>(
     }
 }
 
-fn incr_by<'s>(
-    store: &'s mut Store,
-    key: &[u8],
-    by: i64,
-    touched: &mut dyn FnMut(&[u8]),
-) -> Outcome<'s> {
+fn incr_by<'s>(store: &'s mut Store, env: &mut Env<'_>, key: &[u8], by: i64) -> Outcome<'s> {
     let current = match store.get(key) {
         None => 0,
         Some(v) => match parse_i64(v) {
@@ -182,7 +289,7 @@ fn incr_by<'s>(
         return Outcome::Error(OVERFLOW);
     };
     let mut buf = itoa::Buffer::new();
-    touched(key);
+    (env.touched)(key);
     store.put(key, buf.format(new).as_bytes());
     Outcome::Int(new)
 }
@@ -206,16 +313,31 @@ pub fn parse_i64(v: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn run(store: &mut Store, kind: OpKind, key: &str, value: &str) -> String {
+    fn run_at(
+        store: &mut Store,
+        expiry: &mut Expiry,
+        now: u64,
+        kind: OpKind,
+        key: &str,
+        value: &str,
+    ) -> String {
         let mut touched = Vec::new();
-        let out = execute(store, kind, key.as_bytes(), value.as_bytes(), &mut |k| {
-            touched.push(k.to_vec())
-        });
+        let mut on_touch = |k: &[u8]| touched.push(k.to_vec());
+        let mut env = Env {
+            expiry,
+            now,
+            touched: &mut on_touch,
+        };
+        let out = execute(store, &mut env, kind, key.as_bytes(), value.as_bytes());
         let shown = format!("{out:?}");
-        if !kind.is_read() || !touched.is_empty() {
-            assert!(!kind.is_read(), "a read touched the store");
+        if kind.is_read() {
+            assert!(touched.is_empty(), "a read touched the store");
         }
         shown
+    }
+
+    fn run(store: &mut Store, kind: OpKind, key: &str, value: &str) -> String {
+        run_at(store, &mut Expiry::default(), 1_000, kind, key, value)
     }
 
     #[test]
@@ -224,10 +346,12 @@ mod tests {
         let nx = OpKind::Set {
             cond: SetCond::IfAbsent,
             get: false,
+            ttl: TtlMode::Clear,
         };
         let xx = OpKind::Set {
             cond: SetCond::IfPresent,
             get: false,
+            ttl: TtlMode::Clear,
         };
         assert_eq!(run(s, xx, "k", "1"), "NotSet");
         assert_eq!(run(s, nx, "k", "1"), "Ok");
@@ -236,6 +360,7 @@ mod tests {
         let get = OpKind::Set {
             cond: SetCond::Always,
             get: true,
+            ttl: TtlMode::Clear,
         };
         assert_eq!(
             run(s, get, "k", "4"),
@@ -294,5 +419,98 @@ mod tests {
         assert_eq!(run(s, OpKind::Type, "a", ""), "Status(\"none\")");
         assert_eq!(run(s, OpKind::Del, "a", ""), "Int(0)");
         assert_eq!(run(s, OpKind::Remove, "a", ""), "Ok");
+    }
+
+    #[test]
+    fn ttls_set_read_clear_and_expire() {
+        let (s, e) = (&mut Store::default(), &mut Expiry::default());
+        let now = 10_000;
+        assert_eq!(
+            run_at(s, e, now, OpKind::Expire(now + 5_000), "k", ""),
+            "Absent(0)"
+        );
+        assert_eq!(
+            run_at(s, e, now, OpKind::Ttl { ms: false }, "k", ""),
+            "Absent(-2)"
+        );
+        let ex = OpKind::Set {
+            cond: SetCond::Always,
+            get: false,
+            ttl: TtlMode::At(now + 1_500),
+        };
+        assert_eq!(run_at(s, e, now, ex, "k", "v"), "Ok");
+        assert_eq!(
+            run_at(s, e, now, OpKind::Ttl { ms: false }, "k", ""),
+            "Int(2)"
+        );
+        assert_eq!(
+            run_at(s, e, now, OpKind::Ttl { ms: true }, "k", ""),
+            "Int(1500)"
+        );
+        // KEEPTTL keeps it; INCR-like writes keep it; a plain SET clears it.
+        let keep = OpKind::Set {
+            cond: SetCond::Always,
+            get: false,
+            ttl: TtlMode::Keep,
+        };
+        assert_eq!(run_at(s, e, now, keep, "k", "w"), "Ok");
+        assert_eq!(e.deadline(b"k"), Some(now + 1_500));
+        assert_eq!(run_at(s, e, now, OpKind::Append, "k", "x"), "Int(2)");
+        assert_eq!(e.deadline(b"k"), Some(now + 1_500));
+        assert_eq!(run_at(s, e, now, OpKind::Put, "k", "v"), "Ok");
+        assert_eq!(
+            run_at(s, e, now, OpKind::Ttl { ms: false }, "k", ""),
+            "Int(-1)"
+        );
+        // EXPIRE, PERSIST.
+        assert_eq!(
+            run_at(s, e, now, OpKind::Expire(now + 100), "k", ""),
+            "Int(1)"
+        );
+        assert_eq!(run_at(s, e, now, OpKind::Persist, "k", ""), "Int(1)");
+        assert_eq!(run_at(s, e, now, OpKind::Persist, "k", ""), "Int(0)");
+        // A deadline in the past deletes at once.
+        assert_eq!(run_at(s, e, now, OpKind::Expire(now), "k", ""), "Int(1)");
+        assert_eq!(s.get(b"k"), None);
+        assert!(e.is_empty());
+        // DEL forgets the TTL, so a new key of that name has none.
+        run_at(s, e, now, ex, "d", "v");
+        run_at(s, e, now, OpKind::Del, "d", "");
+        run_at(s, e, now, OpKind::SetNx, "d", "v");
+        assert_eq!(
+            run_at(s, e, now, OpKind::Ttl { ms: true }, "d", ""),
+            "Int(-1)"
+        );
+    }
+
+    #[test]
+    fn getex_changes_the_ttl_and_returns_the_value() {
+        let (s, e) = (&mut Store::default(), &mut Expiry::default());
+        let now = 500;
+        run_at(s, e, now, OpKind::Put, "g", "v");
+        let owned = format!("{:?}", Outcome::Owned(Some(b"v"[..].into())));
+        assert_eq!(
+            run_at(s, e, now, OpKind::GetEx(TtlMode::At(now + 9_000)), "g", ""),
+            owned
+        );
+        assert_eq!(e.deadline(b"g"), Some(now + 9_000));
+        assert_eq!(
+            run_at(s, e, now, OpKind::GetEx(TtlMode::Keep), "g", ""),
+            owned
+        );
+        assert_eq!(
+            run_at(s, e, now, OpKind::GetEx(TtlMode::Clear), "g", ""),
+            owned
+        );
+        assert!(e.is_empty());
+        assert_eq!(
+            run_at(s, e, now, OpKind::GetEx(TtlMode::At(now)), "g", ""),
+            owned
+        );
+        assert_eq!(s.get(b"g"), None, "a past deadline deletes after returning");
+        assert_eq!(
+            run_at(s, e, now, OpKind::GetEx(TtlMode::Keep), "g", ""),
+            "Value(None)"
+        );
     }
 }

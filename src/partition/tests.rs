@@ -214,3 +214,70 @@ fn writes_dirty_watches_and_flush_waits_for_locks() {
     assert!(rx.try_recv().is_ok());
     assert!(p.store.is_empty());
 }
+
+fn exec(p: &mut Partition, kind: OpKind, key: &str, value: &str) -> String {
+    let mut out = Vec::new();
+    let op = OpRef {
+        kind,
+        key: key.as_bytes(),
+        value: value.as_bytes(),
+    };
+    p.execute(Dialect::Resp, op, &mut out);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn expired_keys_are_never_served_and_count_as_expired() {
+    let mut p = Partition::default();
+    p.freeze_clock(1_000);
+    p.watch(9, b"k");
+    exec(&mut p, OpKind::Put, "k", "v");
+    assert_eq!(exec(&mut p, OpKind::Expire(1_500), "k", ""), ":1\r\n");
+    p.freeze_clock(1_499);
+    assert_eq!(exec(&mut p, OpKind::Get, "k", ""), "$1\r\nv\r\n");
+    p.freeze_clock(1_500);
+    assert_eq!(exec(&mut p, OpKind::Get, "k", ""), "$-1\r\n");
+    assert_eq!(exec(&mut p, OpKind::Ttl { ms: false }, "k", ""), ":-2\r\n");
+    assert_eq!(p.stats.expired, 1);
+    assert!(p.store.is_empty(), "the expired key's memory is gone");
+    assert!(p.watches.is_dirty(9), "expiry invalidates watches");
+}
+
+#[test]
+fn reclaim_removes_expired_keys_in_bounded_steps_without_reads() {
+    let mut p = Partition::default();
+    p.freeze_clock(0);
+    for i in 0..5_000 {
+        let key = format!("t{i}");
+        exec(&mut p, OpKind::Put, &key, "v");
+        exec(&mut p, OpKind::Expire(100 + i as u64 % 10), &key, "");
+    }
+    exec(&mut p, OpKind::Put, "forever", "v");
+    assert_eq!(p.reclaim_expired(1_000), 0, "nothing is due yet");
+    p.freeze_clock(200);
+    assert_eq!(
+        p.reclaim_expired(1_000),
+        1_000,
+        "at most the bound per call"
+    );
+    assert_eq!(p.store.len(), 4_001);
+    while p.reclaim_expired(1_000) > 0 {}
+    assert_eq!(p.store.len(), 1);
+    assert_eq!(p.stats.expired, 5_000);
+    assert_eq!(exec(&mut p, OpKind::Get, "forever", ""), "$1\r\nv\r\n");
+}
+
+#[test]
+fn reclaim_skips_keys_locked_by_a_prepared_transaction() {
+    let mut p = Partition::default();
+    p.freeze_clock(0);
+    exec(&mut p, OpKind::Put, "a", "v");
+    exec(&mut p, OpKind::Expire(10), "a", "");
+    let _vote = prepare(&mut p, 1, part(&[("a", Some("txn"))]));
+    p.freeze_clock(20);
+    assert_eq!(p.reclaim_expired(100), 0);
+    p.handle(Request::Commit(1, None));
+    // The commit wrote the key without a TTL: it lives on.
+    assert_eq!(p.reclaim_expired(100), 0);
+    assert_eq!(value(&p, "a").as_deref(), Some("txn"));
+}

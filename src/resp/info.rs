@@ -76,6 +76,7 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("# Stats", &"");
             line("total_connections_received", &total.connections_total);
             line("total_commands_processed", &total.commands);
+            line("expired_keys", &total.expired);
             line("keyspace_hits", &total.hits);
             line("keyspace_misses", &total.misses);
             line("forwarded_commands", &total.forwarded_out);
@@ -87,7 +88,8 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
         "keyspace" => {
             line("# Keyspace", &"");
             if total.keys > 0 {
-                line("db0", &format!("keys={},expires=0,avg_ttl=0", total.keys));
+                let db = format!("keys={},expires={},avg_ttl=0", total.keys, total.expires);
+                line("db0", &db);
             }
         }
         "cluster" => {

@@ -119,7 +119,9 @@ def test_basic_commands():
     assert r.set("py:a", "3", get=True) == "1"
     assert r.setnx("py:a", "x") is False
     assert r.setnx("py:d", "x") is True
-    expect_error(lambda: r.set("py:a", "v", ex=10), "expir")
+    assert r.set("py:ttl", "v", ex=10) is True
+    assert r.ttl("py:ttl") in (9, 10), r.ttl("py:ttl")
+    assert r.persist("py:ttl") is True and r.ttl("py:ttl") == -1
     assert r.get("py:a") == "3"
     assert r.getdel("py:d") == "x"
     assert r.getdel("py:d") is None
