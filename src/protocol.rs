@@ -52,6 +52,9 @@ pub enum Command<'a> {
     Help,
     Quit,
     Topology,
+    Stats,
+    Flush,
+    Dbsize,
 }
 
 /// Why a line is not a valid command. The connection answers it with an
@@ -111,7 +114,7 @@ pub enum Parsed<'a> {
 /// The text of `HELP`.
 pub const HELP: &str = "commands: PUT key value | GET key | DEL key | START | COMMIT | ROLLBACK | \
 PING | HELP | QUIT | TOPOLOGY | WATCH key | UNWATCH | PUTEX key seconds value | EXPIRE key seconds | \
-PEXPIRE key ms | TTL key | PERSIST key. Keys are one token; a PUT value is the rest of the line. START buffers PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them; \
+PEXPIRE key ms | TTL key | PERSIST key | STATS | DBSIZE | FLUSH. Keys are one token; a PUT value is the rest of the line. START buffers PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them; \
 COMMIT fails and applies nothing if a key WATCHed before it changed.";
 
 /// Parses the first line of `buf`. Lines longer than `max_line` bytes
@@ -238,6 +241,9 @@ fn parse_line(line: &[u8]) -> Result<Option<Command<'_>>, ParseError> {
             _ if is("QUIT") => (Command::Quit, "QUIT"),
             _ if is("TOPOLOGY") => (Command::Topology, "TOPOLOGY"),
             _ if is("UNWATCH") => (Command::Unwatch, "UNWATCH"),
+            _ if is("STATS") => (Command::Stats, "STATS"),
+            _ if is("FLUSH") => (Command::Flush, "FLUSH"),
+            _ if is("DBSIZE") => (Command::Dbsize, "DBSIZE"),
             _ => return Err(unknown(word)),
         };
         if !args.is_empty() {
@@ -350,6 +356,9 @@ mod tests {
             (b"QUIT\n", Command::Quit),
             (b"topology\n", Command::Topology),
             (b"UNWATCH\n", Command::Unwatch),
+            (b"stats\n", Command::Stats),
+            (b"FLUSH\n", Command::Flush),
+            (b"DBSIZE\n", Command::Dbsize),
         ] {
             assert_eq!(cmd(line), c);
         }
@@ -454,6 +463,8 @@ mod tests {
             (b"EXPIRE a\n", "EXPIRE"),
             (b"EXPIRE a 1 2\n", "EXPIRE"),
             (b"TTL\n", "TTL"),
+            (b"STATS all\n", "STATS"),
+            (b"FLUSH now\n", "FLUSH"),
             (b"PERSIST a b\n", "PERSIST"),
             (b"PUTEX a 10\n", "PUTEX"),
         ] {

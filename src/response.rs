@@ -57,6 +57,56 @@ pub fn topology_json(topology: &corekv_router::Topology, shared_port: u16) -> St
     s
 }
 
+/// The `STATS` result object: totals and one object per partition.
+pub fn stats_json(partitions: &[crate::partition::Stats]) -> String {
+    let mut total = crate::partition::Stats::default();
+    for p in partitions {
+        total += p;
+    }
+    let mut s = String::from("{\"total\": ");
+    stats_object(&mut s, None, &total);
+    s.push_str(", \"partitions\": [");
+    for (i, p) in partitions.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        stats_object(&mut s, Some(i), p);
+    }
+    s.push_str("]}");
+    s
+}
+
+fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats) {
+    use std::fmt::Write;
+    s.push('{');
+    if let Some(id) = id {
+        let _ = write!(s, "\"id\": {id}, ");
+    }
+    let fields: [(&str, u64); 16] = [
+        ("keys", st.keys),
+        ("keys_with_ttl", st.expires),
+        ("memory_bytes", st.memory),
+        ("memory_limit_bytes", 0),
+        ("hits", st.hits),
+        ("misses", st.misses),
+        ("expired", st.expired),
+        ("commands", st.commands),
+        ("operations", st.ops),
+        ("forwarded_out", st.forwarded_out),
+        ("forwarded_in", st.forwarded_in),
+        ("txn_committed_single", st.txn_commits_single),
+        ("txn_committed_cross", st.txn_commits_cross),
+        ("txn_failed", st.txn_failed),
+        ("connections", st.connections_open),
+        ("connections_total", st.connections_total),
+    ];
+    for (i, (name, value)) in fields.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(s, "{sep}\"{name}\": {value}");
+    }
+    s.push('}');
+}
+
 /// The error for `GET` on an absent key.
 pub const NOT_FOUND: &str = "key not found";
 
@@ -169,6 +219,27 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["partitions"][1]["slots"][0][1], 16383);
+    }
+
+    #[test]
+    fn stats_object_totals_partitions() {
+        let a = crate::partition::Stats {
+            keys: 2,
+            hits: 1,
+            ..Default::default()
+        };
+        let b = crate::partition::Stats {
+            keys: 3,
+            misses: 4,
+            ..Default::default()
+        };
+        let json = stats_json(&[a, b]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["total"]["keys"], 5);
+        assert_eq!(v["total"]["misses"], 4);
+        assert_eq!(v["partitions"][1]["id"], 1);
+        assert_eq!(v["partitions"][0]["hits"], 1);
+        assert_eq!(v["partitions"].as_array().unwrap().len(), 2);
     }
 
     #[test]

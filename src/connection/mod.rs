@@ -215,10 +215,23 @@ impl Connection {
                 part.watch = Some(w.id);
             }
         }
-        let ctx = Rc::clone(&self.ctx);
-        let outcome = coordinator::run(&*ctx, parts).await;
+        let outcome = self.coordinate(parts).await;
         self.unwatch_all().await;
         outcome
+    }
+
+    /// Runs a transaction through the coordinator and counts how it ended.
+    async fn coordinate(&mut self, parts: Vec<(usize, TxnPart)>) -> Result<Outcome, TxnError> {
+        let cross = parts.len() > 1;
+        let ctx = Rc::clone(&self.ctx);
+        let outcome = coordinator::run(&*ctx, parts).await?;
+        let mut p = ctx.partition.borrow_mut();
+        match (&outcome, cross) {
+            (Outcome::Committed(_), false) => p.stats.txn_commits_single += 1,
+            (Outcome::Committed(_), true) => p.stats.txn_commits_cross += 1,
+            _ => p.stats.txn_failed += 1,
+        }
+        Ok(outcome)
     }
 
     /// Registers the connection's watch id with `partition` (the WATCH op

@@ -7,7 +7,7 @@ use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
 use crate::resp::encode as enc;
 use crate::resp::{self, cluster, info, Parsed};
-use crate::txn::{coordinator, Check, Outcome, TxnError};
+use crate::txn::{Check, Outcome, TxnError};
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -236,7 +236,7 @@ impl Connection {
                 for (_, part) in &mut parts {
                     part.check = Check::AllAbsent;
                 }
-                let set = match coordinator::run(&*ctx, parts).await? {
+                let set = match self.coordinate(parts).await? {
                     Outcome::Committed(_) => 1,
                     _ => 0,
                 };
@@ -264,7 +264,7 @@ impl Connection {
         }
         plan.run(&ctx, &mut self.out, kind, pairs, combine);
         let parts = plan.take_parts(!then_ok);
-        if let Outcome::Committed(replies) = coordinator::run(&*ctx, parts).await? {
+        if let Outcome::Committed(replies) = self.coordinate(parts).await? {
             plan.assemble_parts(replies, &mut self.out);
         }
         if then_ok {

@@ -1,7 +1,7 @@
 //! The text protocol on a connection: lines → commands → plan.
 
 use super::{Connection, Flow, MAX_BATCH};
-use crate::partition::{unix_ms, OpKind, SetCond, TtlMode};
+use crate::partition::{unix_ms, Admin, AdminReply, OpKind, SetCond, TtlMode};
 use crate::protocol::{self, Command, Parsed};
 use crate::response;
 use crate::txn::{Buffered, Outcome, TxnBuffer, TxnError};
@@ -120,6 +120,32 @@ impl Connection {
             },
             Command::Ping => self.emit(|o| response::ok_value(o, b"PONG")),
             Command::Help => self.emit(|o| response::ok_value(o, protocol::HELP.as_bytes())),
+            Command::Stats => {
+                self.finish_plan().await?;
+                let mut stats = Vec::new();
+                for reply in self.admin_all(|| Admin::Stats).await? {
+                    if let AdminReply::Stats(s) = reply {
+                        stats.push(s);
+                    }
+                }
+                let json = response::stats_json(&stats);
+                self.emit(|o| response::ok_json(o, json.as_bytes()));
+            }
+            Command::Flush => {
+                self.finish_plan().await?;
+                self.admin_all(|| Admin::Flush).await?;
+                self.emit(response::ok);
+            }
+            Command::Dbsize => {
+                self.finish_plan().await?;
+                let mut n = 0;
+                for reply in self.admin_all(|| Admin::Dbsize).await? {
+                    if let AdminReply::Count(c) = reply {
+                        n += c;
+                    }
+                }
+                self.emit(|o| response::ok_value(o, n.to_string().as_bytes()));
+            }
             Command::Topology => {
                 let json = self.ctx.topology_json.clone();
                 self.emit(|o| response::ok_json(o, json.as_bytes()));

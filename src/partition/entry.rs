@@ -71,6 +71,15 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// Bytes the allocation takes, rounded up to the allocator's 8-byte
+    /// granularity.
+    pub fn footprint(&self) -> usize {
+        let (k, v) = self.lens();
+        (HEADER + k + v).next_multiple_of(8)
+    }
+}
+
 fn layout(key_len: usize, value_len: usize) -> Layout {
     Layout::from_size_align(HEADER + key_len + value_len, 4).expect("entry layout")
 }

@@ -17,6 +17,8 @@ type Map = hashbrown::HashMap<Box<[u8]>, u64, ahash::RandomState>;
 pub struct Expiry {
     deadlines: Map,
     heap: BinaryHeap<Reverse<(u64, Box<[u8]>)>>,
+    /// Bytes of the keys copied into `deadlines`.
+    key_bytes: usize,
 }
 
 /// Milliseconds since the Unix epoch, the unit of every deadline.
@@ -33,6 +35,11 @@ impl Expiry {
 
     pub fn len(&self) -> usize {
         self.deadlines.len()
+    }
+
+    /// Approximate bytes held: map and heap entries with their key copies.
+    pub fn memory(&self) -> usize {
+        self.deadlines.allocation_size() + 2 * self.key_bytes + self.heap.capacity() * 32
     }
 
     pub fn deadline(&self, key: &[u8]) -> Option<u64> {
@@ -52,6 +59,7 @@ impl Expiry {
         match self.deadlines.get_mut(key) {
             Some(d) => *d = at,
             None => {
+                self.key_bytes += key.len();
                 self.deadlines.insert(key.into(), at);
             }
         }
@@ -63,7 +71,11 @@ impl Expiry {
 
     /// Removes `key`'s TTL; true if it had one.
     pub fn clear(&mut self, key: &[u8]) -> bool {
-        !self.deadlines.is_empty() && self.deadlines.remove(key).is_some()
+        let removed = !self.deadlines.is_empty() && self.deadlines.remove(key).is_some();
+        if removed {
+            self.key_bytes -= key.len();
+        }
+        removed
     }
 
     pub fn clear_all(&mut self) {
@@ -87,6 +99,7 @@ impl Expiry {
             let Reverse((at, key)) = self.heap.pop()?;
             if self.deadlines.get(&key) == Some(&at) {
                 self.deadlines.remove(&key);
+                self.key_bytes -= key.len();
                 return Some(key);
             }
         }

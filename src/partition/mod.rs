@@ -116,6 +116,14 @@ pub struct Stats {
     pub txn_single: u64,
     pub txn_prepared: u64,
     pub txn_aborted: u64,
+    /// Transactions this worker's connections committed on one partition.
+    pub txn_commits_single: u64,
+    /// … and across partitions (two-phase commit).
+    pub txn_commits_cross: u64,
+    /// … that applied nothing (a watched key changed, a check failed).
+    pub txn_failed: u64,
+    /// Bytes of data this partition holds (entries, slab, index, TTLs).
+    pub memory: u64,
     pub connections_total: u64,
     pub connections_open: u64,
 }
@@ -134,6 +142,10 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.txn_single += o.txn_single;
         self.txn_prepared += o.txn_prepared;
         self.txn_aborted += o.txn_aborted;
+        self.txn_commits_single += o.txn_commits_single;
+        self.txn_commits_cross += o.txn_commits_cross;
+        self.txn_failed += o.txn_failed;
+        self.memory += o.memory;
         self.connections_total += o.connections_total;
         self.connections_open += o.connections_open;
     }
@@ -534,6 +546,7 @@ impl Partition {
                 let mut stats = self.stats.clone();
                 stats.keys = self.store.len() as u64;
                 stats.expires = self.expiry.len() as u64;
+                stats.memory = (self.store.memory() + self.expiry.memory()) as u64;
                 AdminReply::Stats(stats)
             }
         }

@@ -16,6 +16,8 @@ pub struct Store {
     slab: Vec<Option<Entry>>,
     free: Vec<u32>,
     hasher: ahash::RandomState,
+    /// Bytes of all entry allocations, as the allocator sizes them.
+    entry_bytes: usize,
 }
 
 impl Default for Store {
@@ -25,6 +27,7 @@ impl Default for Store {
             slab: Vec::new(),
             free: Vec::new(),
             hasher: ahash::RandomState::new(),
+            entry_bytes: 0,
         }
     }
 }
@@ -83,7 +86,13 @@ impl Store {
                     Some(e) if e.value().len() == value.len() => {
                         e.value_mut().copy_from_slice(value)
                     }
-                    _ => *slot = Some(Entry::new(key, value)),
+                    _ => {
+                        let new = Entry::new(key, value);
+                        self.entry_bytes += new.footprint();
+                        if let Some(old) = slot.replace(new) {
+                            self.entry_bytes -= old.footprint();
+                        }
+                    }
                 }
             }
             None => self.insert_new(key, value),
@@ -92,7 +101,9 @@ impl Store {
 
     fn insert_new(&mut self, key: &[u8], value: &[u8]) {
         let hash = self.hash(key);
-        let entry = Some(Entry::new(key, value));
+        let entry = Entry::new(key, value);
+        self.entry_bytes += entry.footprint();
+        let entry = Some(entry);
         let pos = match self.free.pop() {
             Some(pos) => {
                 self.slab[pos as usize] = entry;
@@ -120,7 +131,9 @@ impl Store {
             return false;
         };
         let (pos, _) = entry.remove();
-        self.slab[pos as usize] = None;
+        if let Some(old) = self.slab[pos as usize].take() {
+            self.entry_bytes -= old.footprint();
+        }
         self.free.push(pos);
         self.release_tail();
         true
@@ -133,8 +146,18 @@ impl Store {
         }
     }
 
+    /// Bytes this store holds: entries (rounded as the allocator does), the
+    /// slab and the index. Close to what the allocator really uses.
+    pub fn memory(&self) -> usize {
+        self.entry_bytes
+            + self.slab.capacity() * std::mem::size_of::<Option<Entry>>()
+            + self.free.capacity() * 4
+            + self.index.allocation_size()
+    }
+
     /// Removes every key and returns the memory.
     pub fn clear(&mut self) {
+        self.entry_bytes = 0;
         self.index = HashTable::new();
         self.slab = Vec::new();
         self.free = Vec::new();
@@ -189,6 +212,28 @@ mod tests {
         assert!(!s.del(b"a"));
         assert_eq!(s.get(b"a"), None);
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn memory_accounting_follows_the_data() {
+        let mut s = Store::default();
+        assert_eq!(s.memory(), 0);
+        for i in 0..1000u32 {
+            s.put(format!("key:{i:012}").as_bytes(), &[b'v'; 32]);
+        }
+        let full = s.memory();
+        // 16-byte keys, 32-byte values: 56-byte entries, plus slab and index.
+        assert!(full >= 1000 * (56 + 8 + 4), "{full}");
+        assert!(
+            full <= 1000 * (56 + 8) + 4 * 2048 + 2048 + 64 + 4096 * 4,
+            "{full}"
+        );
+        s.put(b"key:000000000001", &[b'w'; 100]);
+        assert_eq!(s.memory(), full + 72, "a bigger value costs its bytes");
+        for i in 0..1000u32 {
+            s.del(format!("key:{i:012}").as_bytes());
+        }
+        assert_eq!(s.memory(), 0, "all returned once empty");
     }
 
     #[test]

@@ -65,8 +65,8 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
         "memory" => {
             let rss = resident_bytes();
             line("# Memory", &"");
-            line("used_memory", &rss);
-            line("used_memory_human", &human(rss));
+            line("used_memory", &total.memory);
+            line("used_memory_human", &human(total.memory));
             line("used_memory_rss", &rss);
             line("used_memory_rss_human", &human(rss));
             line("maxmemory", &0);
@@ -84,6 +84,9 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("txn_single_partition", &total.txn_single);
             line("txn_prepared", &total.txn_prepared);
             line("txn_aborted", &total.txn_aborted);
+            line("txn_committed_single", &total.txn_commits_single);
+            line("txn_committed_cross", &total.txn_commits_cross);
+            line("txn_failed", &total.txn_failed);
         }
         "keyspace" => {
             line("# Keyspace", &"");
