@@ -1,6 +1,21 @@
 //! Configuration: command-line flags, each also settable as `COREKV_<NAME>`.
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+/// What a partition does when its memory budget is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvictionPolicy {
+    /// Refuse writes that would pass the limit.
+    Noeviction,
+}
+
+impl EvictionPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Noeviction => "noeviction",
+        }
+    }
+}
 use std::net::IpAddr;
 
 #[derive(Parser, Debug, Clone)]
@@ -42,6 +57,21 @@ pub struct Config {
     /// core ports. Default: the bind address, or the address the client reached.
     #[arg(long, env = "COREKV_ANNOUNCE_HOST")]
     pub announce_host: Option<String>,
+
+    /// Memory limit for the data, split evenly over the partitions (suffixes
+    /// as for sizes: 64mb, 4gb). 0 means no limit; setting one is recommended.
+    #[arg(long, env = "COREKV_MAXMEMORY", default_value = "0", value_parser = parse_size)]
+    pub maxmemory: usize,
+
+    /// What happens at the memory limit. `noeviction`: writes that would pass
+    /// it are refused (transactions fail whole); reads and deletes still work.
+    #[arg(
+        long,
+        env = "COREKV_EVICTION_POLICY",
+        value_enum,
+        default_value = "noeviction"
+    )]
+    pub eviction_policy: EvictionPolicy,
 
     /// Most bytes one open transaction may buffer before it must be rolled back.
     #[arg(long, env = "COREKV_MAX_TXN_BYTES", default_value = "64mib", value_parser = parse_size)]

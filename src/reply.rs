@@ -5,6 +5,11 @@ use crate::partition::Outcome;
 use crate::resp::encode as resp;
 use crate::response as text;
 
+/// A write refused by the memory limit, in each dialect.
+pub const OOM_TEXT: &str =
+    "out of memory: the write would exceed this partition's share of --maxmemory; nothing was changed";
+pub const OOM_RESP: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
 /// The protocol a connection speaks, fixed by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -31,6 +36,7 @@ fn encode_text(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
         Outcome::Error(e) => text::error(out, e.strip_prefix("ERR ").unwrap_or(e)),
         Outcome::NotSet => text::error(out, "not set"),
         Outcome::Absent(_) => text::error(out, text::NOT_FOUND),
+        Outcome::OutOfMemory => text::error(out, OOM_TEXT),
     }
 }
 
@@ -44,6 +50,7 @@ fn encode_resp(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
         Outcome::Error(e) => resp::error(out, e),
         Outcome::NotSet => resp::nil(out),
         Outcome::Absent(n) => resp::int(out, *n),
+        Outcome::OutOfMemory => resp::error(out, OOM_RESP),
     }
 }
 

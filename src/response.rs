@@ -86,7 +86,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
         ("keys", st.keys),
         ("keys_with_ttl", st.expires),
         ("memory_bytes", st.memory),
-        ("memory_limit_bytes", 0),
+        ("memory_limit_bytes", st.memory_limit),
         ("hits", st.hits),
         ("misses", st.misses),
         ("expired", st.expired),

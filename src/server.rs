@@ -53,6 +53,7 @@ impl Server {
             core_affinity::get_core_ids().unwrap_or_default()
         };
         let limits = Limits {
+            partition_budget: config.maxmemory / n,
             max_line_bytes: config.max_line_bytes,
             max_request_bytes: config.max_request_bytes,
             max_txn_bytes: config.max_txn_bytes,

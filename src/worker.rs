@@ -29,6 +29,8 @@ use tokio::task::LocalSet;
 /// Per-connection limits from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// This partition's share of `--maxmemory` (0: none).
+    pub partition_budget: usize,
     pub max_line_bytes: usize,
     pub max_request_bytes: usize,
     pub max_txn_bytes: usize,
@@ -257,7 +259,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         me: me.clone(),
         topology_json: crate::response::topology_json(&topology, shared_port).into(),
         topology,
-        partition: RefCell::new(Partition::default()),
+        partition: RefCell::new(Partition::with_budget(limits.partition_budget)),
         mesh,
         limits,
         bind,

@@ -236,11 +236,11 @@ impl Connection {
                 for (_, part) in &mut parts {
                     part.check = Check::AllAbsent;
                 }
-                let set = match self.coordinate(parts).await? {
-                    Outcome::Committed(_) => 1,
-                    _ => 0,
-                };
-                self.emit(|o| enc::int(o, set));
+                match self.coordinate(parts).await? {
+                    Outcome::Committed(_) => self.emit(|o| enc::int(o, 1)),
+                    Outcome::OutOfMemory => self.emit(|o| enc::error(o, crate::reply::OOM_RESP)),
+                    _ => self.emit(|o| enc::int(o, 0)),
+                }
             }
         }
         Ok(())
@@ -264,11 +264,14 @@ impl Connection {
         }
         plan.run(&ctx, &mut self.out, kind, pairs, combine);
         let parts = plan.take_parts(!then_ok);
-        if let Outcome::Committed(replies) = self.coordinate(parts).await? {
-            plan.assemble_parts(replies, &mut self.out);
-        }
-        if then_ok {
-            self.emit(enc::ok);
+        match self.coordinate(parts).await? {
+            Outcome::Committed(replies) => {
+                plan.assemble_parts(replies, &mut self.out);
+                if then_ok {
+                    self.emit(enc::ok);
+                }
+            }
+            _ => self.emit(|o| enc::error(o, crate::reply::OOM_RESP)),
         }
         Ok(())
     }
@@ -305,6 +308,7 @@ impl Connection {
         match self.run_txn(parts).await? {
             Outcome::Committed(replies) => plan.assemble_parts(replies, &mut self.out),
             Outcome::WatchFailed | Outcome::CheckFailed => self.emit(enc::nil_array),
+            Outcome::OutOfMemory => self.emit(|o| enc::error(o, crate::reply::OOM_RESP)),
         }
         Ok(())
     }
@@ -717,7 +721,10 @@ impl Connection {
             ("bind", ctx.bind.to_string()),
             ("port", ctx.shared_port.to_string()),
             ("databases", "1".into()),
-            ("maxmemory", "0".into()),
+            (
+                "maxmemory",
+                (ctx.limits.partition_budget * ctx.topology.len()).to_string(),
+            ),
             ("maxmemory-policy", "noeviction".into()),
             ("cluster-enabled", "yes".into()),
             ("appendonly", "no".into()),

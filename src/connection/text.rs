@@ -254,6 +254,12 @@ impl Connection {
             Outcome::Committed(_) => self.emit(response::ok),
             Outcome::WatchFailed => self.emit(|o| response::error(o, WATCH_FAILED)),
             Outcome::CheckFailed => self.emit(|o| response::error(o, "transaction check failed")),
+            Outcome::OutOfMemory => self.emit(|o| {
+                response::error(
+                    o,
+                    "out of memory: the transaction would exceed --maxmemory; nothing was applied",
+                )
+            }),
         }
         Ok(())
     }

@@ -124,6 +124,8 @@ pub struct Stats {
     pub txn_failed: u64,
     /// Bytes of data this partition holds (entries, slab, index, TTLs).
     pub memory: u64,
+    /// This partition's share of `--maxmemory` (0: no limit).
+    pub memory_limit: u64,
     pub connections_total: u64,
     pub connections_open: u64,
 }
@@ -146,6 +148,7 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.txn_commits_cross += o.txn_commits_cross;
         self.txn_failed += o.txn_failed;
         self.memory += o.memory;
+        self.memory_limit += o.memory_limit;
         self.connections_total += o.connections_total;
         self.connections_open += o.connections_open;
     }
@@ -178,6 +181,8 @@ pub struct Partition {
     watches: Watches,
     staged: hashbrown::HashMap<TxnId, Staged, ahash::RandomState>,
     waiters: VecDeque<Waiter>,
+    /// This partition's share of `--maxmemory` in bytes; 0 means no limit.
+    budget: usize,
     /// Replies to other workers' batches, for the worker to send on.
     outgoing: Vec<Outgoing>,
     pub stats: Stats,
@@ -186,6 +191,39 @@ pub struct Partition {
 impl Partition {
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// A partition limited to `budget` bytes of data (0: unlimited). With
+    /// the `noeviction` policy, writes that would pass it are refused.
+    pub fn with_budget(budget: usize) -> Self {
+        Self {
+            budget,
+            ..Self::default()
+        }
+    }
+
+    /// Bytes this partition accounts for: the store and the TTL bookkeeping.
+    pub fn memory(&self) -> usize {
+        self.store.memory() + self.expiry.memory()
+    }
+
+    /// True if writing `added` more bytes would pass the budget.
+    fn over_budget(&self, added: usize) -> bool {
+        self.budget != 0 && self.memory() + added > self.budget
+    }
+
+    /// Upper bound of the bytes `op` may add (0 for operations that never
+    /// grow the data), including a slab/index doubling a new key may cause.
+    fn growth(&self, op: &OpRef<'_>) -> usize {
+        let entry = match op.kind {
+            OpKind::Put | OpKind::Set { .. } | OpKind::SetNx | OpKind::Append => {
+                16 + op.key.len() + op.value.len()
+            }
+            OpKind::IncrBy(_) => 16 + op.key.len() + 24,
+            OpKind::Expire(_) | OpKind::GetEx(_) => return 64 + 2 * op.key.len(),
+            _ => return 0,
+        };
+        entry + self.store.insert_growth()
     }
 
     /// True when no transaction is prepared here and nothing waits.
@@ -209,6 +247,11 @@ impl Partition {
         }
         let now = self.now();
         self.expire_if_due(op.key, now);
+        let growth = self.growth(&op);
+        if growth > 0 && self.over_budget(growth) {
+            reply::encode(dialect, &Outcome::OutOfMemory, out);
+            return;
+        }
         let watches = &mut self.watches;
         let mut touched = |k: &[u8]| watches.touch(k);
         let mut env = ops::Env {
@@ -409,6 +452,13 @@ impl Partition {
         }
     }
 
+    /// A transaction's part fails whole in its prepare phase if all its
+    /// writes together might not fit.
+    fn part_over_budget(&self, part: &TxnPart) -> bool {
+        let added: usize = part.ops.ops().map(|op| self.growth(&op)).sum();
+        added > 0 && self.over_budget(added)
+    }
+
     fn watch_failed(&self, part: &TxnPart) -> bool {
         part.watch.is_some_and(|id| self.watches.is_dirty(id))
     }
@@ -419,6 +469,8 @@ impl Partition {
             Applied::WatchFailed
         } else if self.check_fails(&part) {
             Applied::CheckFailed
+        } else if self.part_over_budget(&part) {
+            Applied::OutOfMemory
         } else {
             Applied::Done(self.run_part(&part))
         };
@@ -463,6 +515,8 @@ impl Partition {
             Vote::WatchFailed
         } else if self.check_fails(&part) {
             Vote::CheckFailed
+        } else if self.part_over_budget(&part) {
+            Vote::OutOfMemory
         } else {
             self.locks.acquire(txn, mode, keys.iter().map(|k| &**k));
             self.stats.txn_prepared += 1;
@@ -546,7 +600,8 @@ impl Partition {
                 let mut stats = self.stats.clone();
                 stats.keys = self.store.len() as u64;
                 stats.expires = self.expiry.len() as u64;
-                stats.memory = (self.store.memory() + self.expiry.memory()) as u64;
+                stats.memory = self.memory() as u64;
+                stats.memory_limit = self.budget as u64;
                 AdminReply::Stats(stats)
             }
         }

@@ -101,6 +101,8 @@ pub enum Outcome<'a> {
     /// No such key, for commands whose RESP reply is then an integer
     /// (`EXPIRE` 0, `TTL` -2); the text protocol answers "key not found".
     Absent(i64),
+    /// A write refused because it would pass the memory limit.
+    OutOfMemory,
 }
 
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";

@@ -155,6 +155,23 @@ impl Store {
             + self.index.allocation_size()
     }
 
+    /// Bytes the slab and index would grow by if one more key were added
+    /// now (they grow by doubling).
+    pub fn insert_growth(&self) -> usize {
+        let slot = std::mem::size_of::<Option<Entry>>();
+        let slab = if self.free.is_empty() && self.slab.len() == self.slab.capacity() {
+            self.slab.capacity().max(4) * slot
+        } else {
+            0
+        };
+        let index = if self.index.len() >= self.index.capacity() {
+            self.index.allocation_size().max(64)
+        } else {
+            0
+        };
+        slab + index
+    }
+
     /// Removes every key and returns the memory.
     pub fn clear(&mut self) {
         self.entry_bytes = 0;

@@ -281,3 +281,54 @@ fn reclaim_skips_keys_locked_by_a_prepared_transaction() {
     assert_eq!(p.reclaim_expired(100), 0);
     assert_eq!(value(&p, "a").as_deref(), Some("txn"));
 }
+
+#[test]
+fn noeviction_refuses_writes_past_the_budget_and_recovers_after_deletes() {
+    let mut p = Partition::with_budget(64 * 1024);
+    let mut stored = 0;
+    loop {
+        let key = format!("key:{stored:012}");
+        let reply = exec(&mut p, OpKind::Put, &key, &"v".repeat(100));
+        if reply != "+OK\r\n" {
+            assert_eq!(
+                reply,
+                "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+            );
+            break;
+        }
+        stored += 1;
+        assert!(stored < 10_000, "the budget must stop the writes");
+    }
+    assert!(stored > 100, "{stored}");
+    assert!(p.memory() <= 64 * 1024, "{}", p.memory());
+    // Reads and deletes still work; deleting makes room again.
+    assert_eq!(
+        exec(&mut p, OpKind::Strlen, "key:000000000000", ""),
+        ":100\r\n"
+    );
+    for i in 0..50 {
+        exec(&mut p, OpKind::Del, &format!("key:{i:012}"), "");
+    }
+    assert_eq!(exec(&mut p, OpKind::Put, "again", "v"), "+OK\r\n");
+}
+
+#[test]
+fn a_transaction_that_does_not_fit_fails_whole_in_prepare() {
+    let mut p = Partition::with_budget(8 * 1024);
+    exec(&mut p, OpKind::Put, "keep", "old");
+    let big = "x".repeat(1000);
+    let pairs: Vec<(String, Option<&str>)> = (0..10)
+        .map(|i| (format!("t{i}"), Some(big.as_str())))
+        .collect();
+    let mut part = TxnPart::new(Dialect::Text);
+    part.ops.push(OpKind::Put, b"keep", b"new");
+    for (k, v) in &pairs {
+        part.ops
+            .push(OpKind::Put, k.as_bytes(), v.unwrap().as_bytes());
+    }
+    let mut vote = prepare(&mut p, 1, Box::new(part));
+    assert!(matches!(vote.try_recv(), Ok(Vote::OutOfMemory)));
+    assert!(p.is_idle(), "nothing locked");
+    assert_eq!(value(&p, "keep").as_deref(), Some("old"), "nothing applied");
+    assert_eq!(value(&p, "t0"), None);
+}

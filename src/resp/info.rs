@@ -69,7 +69,8 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("used_memory_human", &human(total.memory));
             line("used_memory_rss", &rss);
             line("used_memory_rss_human", &human(rss));
-            line("maxmemory", &0);
+            line("maxmemory", &total.memory_limit);
+            line("maxmemory_human", &human(total.memory_limit));
             line("maxmemory_policy", &"noeviction");
         }
         "stats" => {

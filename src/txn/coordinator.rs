@@ -81,6 +81,7 @@ async fn apply_single(
         Applied::Done(reply) => Outcome::Committed(vec![(partition, reply)]),
         Applied::WatchFailed => Outcome::WatchFailed,
         Applied::CheckFailed => Outcome::CheckFailed,
+        Applied::OutOfMemory => Outcome::OutOfMemory,
     })
 }
 
@@ -127,6 +128,7 @@ async fn prepare(api: &impl Participants, txn: TxnId, parts: Parts) -> Result<Ro
             Ok(Vote::Conflict(part)) => returned.push((partition, part)),
             Ok(Vote::WatchFailed) => failed = Some(Outcome::WatchFailed),
             Ok(Vote::CheckFailed) => failed = failed.or(Some(Outcome::CheckFailed)),
+            Ok(Vote::OutOfMemory) => failed = failed.or(Some(Outcome::OutOfMemory)),
             Err(_) => {
                 abort(api, txn, &prepared).await;
                 return Err(TxnError::Unavailable);

@@ -58,6 +58,9 @@ pub enum Vote {
     WatchFailed,
     /// The `Check` failed; nothing is locked.
     CheckFailed,
+    /// The part's writes would not fit under the memory limit (policy
+    /// `noeviction`); nothing is locked.
+    OutOfMemory,
 }
 
 /// A single-partition transaction's result.
@@ -66,6 +69,7 @@ pub enum Applied {
     Done(BatchReply),
     WatchFailed,
     CheckFailed,
+    OutOfMemory,
 }
 
 /// How a committed-or-not transaction ended, when it did not fail outright.
@@ -77,6 +81,8 @@ pub enum Outcome {
     WatchFailed,
     /// Nothing applied: the `Check` failed.
     CheckFailed,
+    /// Nothing applied: a partition's writes would exceed its memory limit.
+    OutOfMemory,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,75 @@
+//! `--maxmemory` with the `noeviction` policy on a real server: writes past
+//! the limit are refused with a clear error, nothing is half-applied, the
+//! accounting stays under the limit, and deletes make room again.
+
+mod common;
+
+use common::resp::{RespConn, Value};
+use common::{Client, OK};
+
+const LIMIT: usize = 2 * 1024 * 1024;
+
+fn stats_total(c: &mut Client) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&c.cmd("STATS")).unwrap();
+    v["result"]["total"].clone()
+}
+
+#[test]
+fn writes_past_maxmemory_are_refused_and_deletes_make_room() {
+    let mut config = common::config(2);
+    config.maxmemory = LIMIT;
+    let server = common::start_with(&config);
+    let mut c = Client::connect(server.shared_addr());
+    let value = "v".repeat(1000);
+    let mut refused = 0;
+    let mut stored = 0;
+    // Far beyond the limit: 4x its size in values.
+    for i in 0..(4 * LIMIT / 1000) {
+        let reply = c.cmd(&format!("PUT big:{i} {value}"));
+        if reply == OK {
+            stored += 1;
+        } else {
+            assert!(reply.contains("out of memory"), "{reply}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > 0 && stored > 1000,
+        "stored {stored}, refused {refused}"
+    );
+    let total = stats_total(&mut c);
+    assert_eq!(total["memory_limit_bytes"].as_u64(), Some(LIMIT as u64));
+    assert!(
+        total["memory_bytes"].as_u64().unwrap() <= LIMIT as u64,
+        "{total}"
+    );
+    assert_eq!(total["keys"].as_u64(), Some(stored));
+    // A cross-partition transaction that cannot fit fails whole.
+    assert_eq!(c.cmd("START"), OK);
+    for i in 0..200 {
+        assert_eq!(c.cmd(&format!("PUT txn:{i} {value}")), OK);
+    }
+    let commit = c.cmd("COMMIT");
+    assert!(commit.contains("out of memory"), "{commit}");
+    assert_eq!(c.cmd("GET txn:0"), common::error("key not found"));
+    // RESP says it as Redis does.
+    let mut r = RespConn::connect(server.shared_addr());
+    assert_eq!(
+        r.cmd(&["SET", "resp:x", &value]),
+        Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into())
+    );
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "maxmemory"]),
+        Value::Array(vec![
+            Value::bulk("maxmemory"),
+            Value::bulk(&LIMIT.to_string())
+        ])
+    );
+    // Reads still work; deletes make room again.
+    assert_eq!(c.cmd("GET big:0"), common::ok_result(&value));
+    for i in 0..stored {
+        c.cmd(&format!("DEL big:{i}"));
+    }
+    assert_eq!(c.cmd(&format!("PUT big:again {value}")), OK);
+    assert_eq!(r.cmd(&["SET", "resp:x", "1"]), Value::ok());
+}
