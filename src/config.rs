@@ -5,6 +5,9 @@ use clap::{Parser, ValueEnum};
 /// What a partition does when its memory budget is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EvictionPolicy {
+    /// Evict keys in SIEVE order (NSDI'24): keys read since the hand last
+    /// passed survive; one-hit wonders leave first.
+    Sieve,
     /// Refuse writes that would pass the limit.
     Noeviction,
 }
@@ -12,6 +15,7 @@ pub enum EvictionPolicy {
 impl EvictionPolicy {
     pub fn name(self) -> &'static str {
         match self {
+            Self::Sieve => "sieve",
             Self::Noeviction => "noeviction",
         }
     }
@@ -63,13 +67,14 @@ pub struct Config {
     #[arg(long, env = "COREKV_MAXMEMORY", default_value = "0", value_parser = parse_size)]
     pub maxmemory: usize,
 
-    /// What happens at the memory limit. `noeviction`: writes that would pass
-    /// it are refused (transactions fail whole); reads and deletes still work.
+    /// What happens at the memory limit. `sieve`: evict keys (SIEVE order) to
+    /// make room. `noeviction`: refuse writes that would pass it
+    /// (transactions fail whole); reads and deletes still work.
     #[arg(
         long,
         env = "COREKV_EVICTION_POLICY",
         value_enum,
-        default_value = "noeviction"
+        default_value = "sieve"
     )]
     pub eviction_policy: EvictionPolicy,
 

@@ -82,7 +82,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
     if let Some(id) = id {
         let _ = write!(s, "\"id\": {id}, ");
     }
-    let fields: [(&str, u64); 16] = [
+    let fields: [(&str, u64); 17] = [
         ("keys", st.keys),
         ("keys_with_ttl", st.expires),
         ("memory_bytes", st.memory),
@@ -90,6 +90,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
         ("hits", st.hits),
         ("misses", st.misses),
         ("expired", st.expired),
+        ("evictions", st.evictions),
         ("commands", st.commands),
         ("operations", st.ops),
         ("forwarded_out", st.forwarded_out),

@@ -31,9 +31,22 @@ use tokio::task::LocalSet;
 pub struct Limits {
     /// This partition's share of `--maxmemory` (0: none).
     pub partition_budget: usize,
+    /// Evict (SIEVE) at the budget instead of refusing writes.
+    pub evict: bool,
     pub max_line_bytes: usize,
     pub max_request_bytes: usize,
     pub max_txn_bytes: usize,
+}
+
+impl Limits {
+    /// The eviction policy's name, as `INFO`/`CONFIG GET` report it.
+    pub fn policy_name(&self) -> &'static str {
+        if self.evict {
+            "sieve"
+        } else {
+            "noeviction"
+        }
+    }
 }
 
 /// What a worker's tasks share. Lives on the worker's thread only.
@@ -259,7 +272,11 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         me: me.clone(),
         topology_json: crate::response::topology_json(&topology, shared_port).into(),
         topology,
-        partition: RefCell::new(Partition::with_budget(limits.partition_budget)),
+        partition: RefCell::new(if limits.evict && limits.partition_budget > 0 {
+            Partition::evicting(limits.partition_budget)
+        } else {
+            Partition::with_budget(limits.partition_budget)
+        }),
         mesh,
         limits,
         bind,

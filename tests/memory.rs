@@ -18,6 +18,7 @@ fn stats_total(c: &mut Client) -> serde_json::Value {
 fn writes_past_maxmemory_are_refused_and_deletes_make_room() {
     let mut config = common::config(2);
     config.maxmemory = LIMIT;
+    config.eviction_policy = corekv::config::EvictionPolicy::Noeviction;
     let server = common::start_with(&config);
     let mut c = Client::connect(server.shared_addr());
     let value = "v".repeat(1000);
@@ -72,4 +73,43 @@ fn writes_past_maxmemory_are_refused_and_deletes_make_room() {
     }
     assert_eq!(c.cmd(&format!("PUT big:again {value}")), OK);
     assert_eq!(r.cmd(&["SET", "resp:x", "1"]), Value::ok());
+}
+
+#[test]
+fn sieve_is_the_default_and_keeps_memory_under_the_limit() {
+    let mut config = common::config(2);
+    config.maxmemory = LIMIT;
+    let server = common::start_with(&config);
+    let mut c = Client::connect(server.shared_addr());
+    let value = "v".repeat(1000);
+    let mut lines = String::new();
+    for i in 0..(4 * LIMIT / 1000) {
+        lines.push_str(&format!("PUT big:{i} {value}\n"));
+    }
+    let n = 4 * LIMIT / 1000;
+    let mut writer = c.writer();
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        writer.write_all(lines.as_bytes()).unwrap();
+    });
+    for _ in 0..n {
+        assert_eq!(c.read_response(), OK, "every write succeeds by evicting");
+    }
+    sender.join().unwrap();
+    let total = stats_total(&mut c);
+    assert!(
+        total["memory_bytes"].as_u64().unwrap() <= LIMIT as u64,
+        "{total}"
+    );
+    assert!(total["evictions"].as_u64().unwrap() > 1000, "{total}");
+    assert_eq!(
+        c.cmd(&format!("GET big:{}", n - 1)),
+        common::ok_result(&value),
+        "the newest key is there"
+    );
+    let mut r = RespConn::connect(server.shared_addr());
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "maxmemory-policy"]),
+        Value::Array(vec![Value::bulk("maxmemory-policy"), Value::bulk("sieve")])
+    );
 }

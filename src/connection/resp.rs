@@ -530,6 +530,7 @@ impl Connection {
             workers: &workers,
             port: self.ctx.shared_port,
             uptime_secs: self.ctx.started.elapsed().as_secs(),
+            policy: self.ctx.limits.policy_name(),
         };
         let text = info::render(&input, &wanted);
         self.emit(|o| enc::bulk(o, text.as_bytes()));
@@ -725,7 +726,7 @@ impl Connection {
                 "maxmemory",
                 (ctx.limits.partition_budget * ctx.topology.len()).to_string(),
             ),
-            ("maxmemory-policy", "noeviction".into()),
+            ("maxmemory-policy", ctx.limits.policy_name().into()),
             ("cluster-enabled", "yes".into()),
             ("appendonly", "no".into()),
             ("save", String::new()),

@@ -24,6 +24,7 @@ mod entry;
 mod expiry;
 mod locks;
 mod ops;
+mod sieve;
 mod store;
 mod watch;
 
@@ -111,6 +112,8 @@ pub struct Stats {
     pub misses: u64,
     /// Keys removed because their TTL passed.
     pub expired: u64,
+    /// Keys evicted to stay under the memory limit.
+    pub evictions: u64,
     /// Keys with a TTL now.
     pub expires: u64,
     pub txn_single: u64,
@@ -140,6 +143,7 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.hits += o.hits;
         self.misses += o.misses;
         self.expired += o.expired;
+        self.evictions += o.evictions;
         self.expires += o.expires;
         self.txn_single += o.txn_single;
         self.txn_prepared += o.txn_prepared;
@@ -183,6 +187,8 @@ pub struct Partition {
     waiters: VecDeque<Waiter>,
     /// This partition's share of `--maxmemory` in bytes; 0 means no limit.
     budget: usize,
+    /// At the budget, evict (SIEVE) instead of refusing writes.
+    evicting: bool,
     /// Replies to other workers' batches, for the worker to send on.
     outgoing: Vec<Outgoing>,
     pub stats: Stats,
@@ -200,6 +206,37 @@ impl Partition {
             budget,
             ..Self::default()
         }
+    }
+
+    /// A partition limited to `budget` bytes that evicts keys in SIEVE
+    /// order to make room for writes.
+    pub fn evicting(budget: usize) -> Self {
+        let mut p = Self::with_budget(budget);
+        p.evicting = true;
+        p.store.enable_sieve();
+        p
+    }
+
+    /// Evicts keys (SIEVE order; never a locked key nor one of `keep`)
+    /// until `added` more bytes fit. False if they cannot be made to fit.
+    fn make_room(&mut self, added: usize, keep: &[&[u8]]) -> bool {
+        if !self.evicting {
+            return false;
+        }
+        while self.over_budget(added) {
+            let locks = &self.locks;
+            let Some(victim) = self
+                .store
+                .victim(|k| locks.blocks(k, true) || keep.contains(&k))
+            else {
+                return false;
+            };
+            self.store.del(&victim);
+            self.expiry.clear(&victim);
+            self.watches.touch(&victim);
+            self.stats.evictions += 1;
+        }
+        true
     }
 
     /// Bytes this partition accounts for: the store and the TTL bookkeeping.
@@ -248,7 +285,7 @@ impl Partition {
         let now = self.now();
         self.expire_if_due(op.key, now);
         let growth = self.growth(&op);
-        if growth > 0 && self.over_budget(growth) {
+        if growth > 0 && self.over_budget(growth) && !self.make_room(growth, &[op.key]) {
             reply::encode(dialect, &Outcome::OutOfMemory, out);
             return;
         }
@@ -454,9 +491,13 @@ impl Partition {
 
     /// A transaction's part fails whole in its prepare phase if all its
     /// writes together might not fit.
-    fn part_over_budget(&self, part: &TxnPart) -> bool {
+    fn part_over_budget(&mut self, part: &TxnPart) -> bool {
         let added: usize = part.ops.ops().map(|op| self.growth(&op)).sum();
-        added > 0 && self.over_budget(added)
+        if added == 0 || !self.over_budget(added) {
+            return false;
+        }
+        let keep: Vec<&[u8]> = part.ops.ops().map(|op| op.key).collect();
+        !self.make_room(added, &keep)
     }
 
     fn watch_failed(&self, part: &TxnPart) -> bool {

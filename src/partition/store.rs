@@ -9,6 +9,7 @@
 //! per key.
 
 use super::entry::Entry;
+use super::sieve::Sieve;
 use hashbrown::hash_table::{Entry as IndexEntry, HashTable};
 
 pub struct Store {
@@ -18,6 +19,8 @@ pub struct Store {
     hasher: ahash::RandomState,
     /// Bytes of all entry allocations, as the allocator sizes them.
     entry_bytes: usize,
+    /// The eviction order, when a policy that evicts is on.
+    sieve: Option<Sieve>,
 }
 
 impl Default for Store {
@@ -28,6 +31,7 @@ impl Default for Store {
             free: Vec::new(),
             hasher: ahash::RandomState::new(),
             entry_bytes: 0,
+            sieve: None,
         }
     }
 }
@@ -69,7 +73,33 @@ impl Store {
 
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         let i = self.position(key)?;
+        if let Some(sieve) = &self.sieve {
+            sieve.touch(i);
+        }
         self.slab[i as usize].as_ref().map(Entry::value)
+    }
+
+    /// Keeps the SIEVE eviction order from now on.
+    pub fn enable_sieve(&mut self) {
+        let mut sieve = Sieve::default();
+        for (pos, e) in self.slab.iter().enumerate() {
+            if e.is_some() {
+                sieve.insert(pos as u32);
+            }
+        }
+        self.sieve = Some(sieve);
+    }
+
+    /// The key SIEVE would evict next, skipping keys for which `skip` says
+    /// so; `None` when there is none.
+    pub fn victim(&mut self, mut skip: impl FnMut(&[u8]) -> bool) -> Option<Box<[u8]>> {
+        let len = self.len();
+        let slab = &self.slab;
+        let pos = self
+            .sieve
+            .as_mut()?
+            .victim(len, |p| skip(key_of(slab, p)))?;
+        Some(key_of(&self.slab, pos).into())
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
@@ -114,6 +144,9 @@ impl Store {
                 (self.slab.len() - 1) as u32
             }
         };
+        if let Some(sieve) = &mut self.sieve {
+            sieve.insert(pos);
+        }
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.index
             .insert_unique(hash, pos, |&i| hasher.hash_one(key_of(slab, i)));
@@ -131,6 +164,9 @@ impl Store {
             return false;
         };
         let (pos, _) = entry.remove();
+        if let Some(sieve) = &mut self.sieve {
+            sieve.remove(pos);
+        }
         if let Some(old) = self.slab[pos as usize].take() {
             self.entry_bytes -= old.footprint();
         }
@@ -153,6 +189,7 @@ impl Store {
             + self.slab.capacity() * std::mem::size_of::<Option<Entry>>()
             + self.free.capacity() * 4
             + self.index.allocation_size()
+            + self.sieve.as_ref().map_or(0, Sieve::memory)
     }
 
     /// Bytes the slab and index would grow by if one more key were added
@@ -174,6 +211,9 @@ impl Store {
 
     /// Removes every key and returns the memory.
     pub fn clear(&mut self) {
+        if let Some(sieve) = &mut self.sieve {
+            sieve.clear();
+        }
         self.entry_bytes = 0;
         self.index = HashTable::new();
         self.slab = Vec::new();

@@ -332,3 +332,45 @@ fn a_transaction_that_does_not_fit_fails_whole_in_prepare() {
     assert_eq!(value(&p, "keep").as_deref(), Some("old"), "nothing applied");
     assert_eq!(value(&p, "t0"), None);
 }
+
+#[test]
+fn sieve_evicts_to_stay_under_budget_and_keeps_the_hot_keys() {
+    let mut p = Partition::evicting(128 * 1024);
+    let value = "v".repeat(100);
+    for i in 0..100 {
+        assert_eq!(
+            exec(&mut p, OpKind::Put, &format!("hot:{i}"), &value),
+            "+OK\r\n"
+        );
+    }
+    for round in 0..50 {
+        // The hot keys are read again and again…
+        for i in 0..100 {
+            exec(&mut p, OpKind::Get, &format!("hot:{i}"), "");
+        }
+        // …while one-hit wonders stream through.
+        for i in 0..200 {
+            let reply = exec(&mut p, OpKind::Put, &format!("cold:{round}:{i}"), &value);
+            assert_eq!(reply, "+OK\r\n", "writes never fail under sieve");
+        }
+        assert!(p.memory() <= 128 * 1024, "{}", p.memory());
+    }
+    assert!(p.stats.evictions > 5_000, "{}", p.stats.evictions);
+    let kept = (0..100)
+        .filter(|i| p.store.contains(format!("hot:{i}").as_bytes()))
+        .count();
+    assert!(kept >= 95, "only {kept} of 100 hot keys survived");
+}
+
+#[test]
+fn sieve_never_evicts_locked_keys() {
+    let mut p = Partition::evicting(32 * 1024);
+    exec(&mut p, OpKind::Put, "locked", "v");
+    let _vote = prepare(&mut p, 1, part(&[("locked", Some("txn"))]));
+    for i in 0..2_000 {
+        exec(&mut p, OpKind::Put, &format!("fill:{i}"), &"x".repeat(50));
+    }
+    assert!(p.store.contains(b"locked"));
+    p.handle(Request::Commit(1, None));
+    assert_eq!(value(&p, "locked").as_deref(), Some("txn"));
+}

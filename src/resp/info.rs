@@ -9,6 +9,7 @@ pub struct InfoInput<'a> {
     pub port: u16,
     pub uptime_secs: u64,
     pub connected_clients: u64,
+    pub policy: &'static str,
 }
 
 const SECTIONS: [&str; 7] = [
@@ -71,13 +72,14 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("used_memory_rss_human", &human(rss));
             line("maxmemory", &total.memory_limit);
             line("maxmemory_human", &human(total.memory_limit));
-            line("maxmemory_policy", &"noeviction");
+            line("maxmemory_policy", &input.policy);
         }
         "stats" => {
             line("# Stats", &"");
             line("total_connections_received", &total.connections_total);
             line("total_commands_processed", &total.commands);
             line("expired_keys", &total.expired);
+            line("evicted_keys", &total.evictions);
             line("keyspace_hits", &total.hits);
             line("keyspace_misses", &total.misses);
             line("forwarded_commands", &total.forwarded_out);
@@ -157,6 +159,7 @@ mod tests {
             port: 9888,
             uptime_secs: 10,
             connected_clients: 1,
+            policy: "sieve",
         };
         let all = render(&input, &[]);
         assert!(
