@@ -8,6 +8,8 @@ pub enum EvictionPolicy {
     /// Evict keys in SIEVE order (NSDI'24): keys read since the hand last
     /// passed survive; one-hit wonders leave first.
     Sieve,
+    /// Evict the least recently used of a few sampled keys, like Redis.
+    AllkeysLru,
     /// Refuse writes that would pass the limit.
     Noeviction,
 }
@@ -16,6 +18,7 @@ impl EvictionPolicy {
     pub fn name(self) -> &'static str {
         match self {
             Self::Sieve => "sieve",
+            Self::AllkeysLru => "allkeys-lru",
             Self::Noeviction => "noeviction",
         }
     }
@@ -68,7 +71,8 @@ pub struct Config {
     pub maxmemory: usize,
 
     /// What happens at the memory limit. `sieve`: evict keys (SIEVE order) to
-    /// make room. `noeviction`: refuse writes that would pass it
+    /// make room. `allkeys-lru`: evict by sampled LRU, as Redis.
+    /// `noeviction`: refuse writes that would pass it
     /// (transactions fail whole); reads and deletes still work.
     #[arg(
         long,

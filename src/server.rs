@@ -54,7 +54,7 @@ impl Server {
         };
         let limits = Limits {
             partition_budget: config.maxmemory / n,
-            evict: config.eviction_policy == crate::config::EvictionPolicy::Sieve,
+            policy: config.eviction_policy,
             max_line_bytes: config.max_line_bytes,
             max_request_bytes: config.max_request_bytes,
             max_txn_bytes: config.max_txn_bytes,

@@ -31,21 +31,27 @@ use tokio::task::LocalSet;
 pub struct Limits {
     /// This partition's share of `--maxmemory` (0: none).
     pub partition_budget: usize,
-    /// Evict (SIEVE) at the budget instead of refusing writes.
-    pub evict: bool,
+    /// The eviction policy at the budget.
+    pub policy: crate::config::EvictionPolicy,
     pub max_line_bytes: usize,
     pub max_request_bytes: usize,
     pub max_txn_bytes: usize,
 }
 
+/// The worker's partition, with its budget and eviction policy.
+fn partition_for(limits: &Limits) -> Partition {
+    use crate::config::EvictionPolicy;
+    match (limits.policy, limits.partition_budget) {
+        (_, 0) | (EvictionPolicy::Noeviction, _) => Partition::with_budget(limits.partition_budget),
+        (EvictionPolicy::Sieve, budget) => Partition::evicting(budget, false),
+        (EvictionPolicy::AllkeysLru, budget) => Partition::evicting(budget, true),
+    }
+}
+
 impl Limits {
     /// The eviction policy's name, as `INFO`/`CONFIG GET` report it.
     pub fn policy_name(&self) -> &'static str {
-        if self.evict {
-            "sieve"
-        } else {
-            "noeviction"
-        }
+        self.policy.name()
     }
 }
 
@@ -272,11 +278,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         me: me.clone(),
         topology_json: crate::response::topology_json(&topology, shared_port).into(),
         topology,
-        partition: RefCell::new(if limits.evict && limits.partition_budget > 0 {
-            Partition::evicting(limits.partition_budget)
-        } else {
-            Partition::with_budget(limits.partition_budget)
-        }),
+        partition: RefCell::new(partition_for(&limits)),
         mesh,
         limits,
         bind,

@@ -77,8 +77,24 @@ fn writes_past_maxmemory_are_refused_and_deletes_make_room() {
 
 #[test]
 fn sieve_is_the_default_and_keeps_memory_under_the_limit() {
+    evicting_policy_keeps_memory_under_the_limit(None, "sieve");
+}
+
+#[test]
+fn allkeys_lru_keeps_memory_under_the_limit() {
+    let lru = Some(corekv::config::EvictionPolicy::AllkeysLru);
+    evicting_policy_keeps_memory_under_the_limit(lru, "allkeys-lru");
+}
+
+fn evicting_policy_keeps_memory_under_the_limit(
+    policy: Option<corekv::config::EvictionPolicy>,
+    name: &str,
+) {
     let mut config = common::config(2);
     config.maxmemory = LIMIT;
+    if let Some(policy) = policy {
+        config.eviction_policy = policy;
+    }
     let server = common::start_with(&config);
     let mut c = Client::connect(server.shared_addr());
     let value = "v".repeat(1000);
@@ -110,6 +126,6 @@ fn sieve_is_the_default_and_keeps_memory_under_the_limit() {
     let mut r = RespConn::connect(server.shared_addr());
     assert_eq!(
         r.cmd(&["CONFIG", "GET", "maxmemory-policy"]),
-        Value::Array(vec![Value::bulk("maxmemory-policy"), Value::bulk("sieve")])
+        Value::Array(vec![Value::bulk("maxmemory-policy"), Value::bulk(name)])
     );
 }

@@ -23,6 +23,7 @@ mod batch;
 mod entry;
 mod expiry;
 mod locks;
+mod lru;
 mod ops;
 mod sieve;
 mod store;
@@ -208,12 +209,12 @@ impl Partition {
         }
     }
 
-    /// A partition limited to `budget` bytes that evicts keys in SIEVE
-    /// order to make room for writes.
-    pub fn evicting(budget: usize) -> Self {
+    /// A partition limited to `budget` bytes that evicts keys to make room
+    /// for writes: in SIEVE order, or (`lru`) by sampled LRU.
+    pub fn evicting(budget: usize, lru: bool) -> Self {
         let mut p = Self::with_budget(budget);
         p.evicting = true;
-        p.store.enable_sieve();
+        p.store.enable_eviction(lru);
         p
     }
 

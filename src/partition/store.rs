@@ -9,7 +9,50 @@
 //! per key.
 
 use super::entry::Entry;
+use super::lru::SampledLru;
 use super::sieve::Sieve;
+
+/// The order in which keys are evicted, when a policy evicts.
+pub enum Order {
+    Sieve(Sieve),
+    Lru(SampledLru),
+}
+
+impl Order {
+    fn insert(&mut self, pos: u32) {
+        match self {
+            Self::Sieve(s) => s.insert(pos),
+            Self::Lru(l) => l.insert(pos),
+        }
+    }
+
+    fn touch(&self, pos: u32) {
+        match self {
+            Self::Sieve(s) => s.touch(pos),
+            Self::Lru(l) => l.touch(pos),
+        }
+    }
+
+    fn remove(&mut self, pos: u32) {
+        if let Self::Sieve(s) = self {
+            s.remove(pos);
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Self::Sieve(s) => s.clear(),
+            Self::Lru(l) => l.clear(),
+        }
+    }
+
+    fn memory(&self) -> usize {
+        match self {
+            Self::Sieve(s) => s.memory(),
+            Self::Lru(l) => l.memory(),
+        }
+    }
+}
 use hashbrown::hash_table::{Entry as IndexEntry, HashTable};
 
 pub struct Store {
@@ -20,7 +63,7 @@ pub struct Store {
     /// Bytes of all entry allocations, as the allocator sizes them.
     entry_bytes: usize,
     /// The eviction order, when a policy that evicts is on.
-    sieve: Option<Sieve>,
+    order: Option<Order>,
 }
 
 impl Default for Store {
@@ -31,7 +74,7 @@ impl Default for Store {
             free: Vec::new(),
             hasher: ahash::RandomState::new(),
             entry_bytes: 0,
-            sieve: None,
+            order: None,
         }
     }
 }
@@ -73,32 +116,40 @@ impl Store {
 
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         let i = self.position(key)?;
-        if let Some(sieve) = &self.sieve {
-            sieve.touch(i);
+        if let Some(order) = &self.order {
+            order.touch(i);
         }
         self.slab[i as usize].as_ref().map(Entry::value)
     }
 
-    /// Keeps the SIEVE eviction order from now on.
-    pub fn enable_sieve(&mut self) {
-        let mut sieve = Sieve::default();
+    /// Keeps an eviction order (`lru`: sampled LRU, else SIEVE) from now on.
+    pub fn enable_eviction(&mut self, lru: bool) {
+        let mut order = if lru {
+            Order::Lru(SampledLru::default())
+        } else {
+            Order::Sieve(Sieve::default())
+        };
         for (pos, e) in self.slab.iter().enumerate() {
             if e.is_some() {
-                sieve.insert(pos as u32);
+                order.insert(pos as u32);
             }
         }
-        self.sieve = Some(sieve);
+        self.order = Some(order);
     }
 
-    /// The key SIEVE would evict next, skipping keys for which `skip` says
-    /// so; `None` when there is none.
+    /// The key the eviction order would evict next, skipping keys for which
+    /// `skip` says so; `None` when there is none.
     pub fn victim(&mut self, mut skip: impl FnMut(&[u8]) -> bool) -> Option<Box<[u8]>> {
         let len = self.len();
         let slab = &self.slab;
-        let pos = self
-            .sieve
-            .as_mut()?
-            .victim(len, |p| skip(key_of(slab, p)))?;
+        let pos = match self.order.as_mut()? {
+            Order::Sieve(s) => s.victim(len, |p| skip(key_of(slab, p)))?,
+            Order::Lru(l) => l.victim(
+                slab.len(),
+                |p| slab[p as usize].is_some(),
+                |p| skip(key_of(slab, p)),
+            )?,
+        };
         Some(key_of(&self.slab, pos).into())
     }
 
@@ -144,8 +195,8 @@ impl Store {
                 (self.slab.len() - 1) as u32
             }
         };
-        if let Some(sieve) = &mut self.sieve {
-            sieve.insert(pos);
+        if let Some(order) = &mut self.order {
+            order.insert(pos);
         }
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.index
@@ -164,8 +215,8 @@ impl Store {
             return false;
         };
         let (pos, _) = entry.remove();
-        if let Some(sieve) = &mut self.sieve {
-            sieve.remove(pos);
+        if let Some(order) = &mut self.order {
+            order.remove(pos);
         }
         if let Some(old) = self.slab[pos as usize].take() {
             self.entry_bytes -= old.footprint();
@@ -189,7 +240,7 @@ impl Store {
             + self.slab.capacity() * std::mem::size_of::<Option<Entry>>()
             + self.free.capacity() * 4
             + self.index.allocation_size()
-            + self.sieve.as_ref().map_or(0, Sieve::memory)
+            + self.order.as_ref().map_or(0, Order::memory)
     }
 
     /// Bytes the slab and index would grow by if one more key were added
@@ -211,8 +262,8 @@ impl Store {
 
     /// Removes every key and returns the memory.
     pub fn clear(&mut self) {
-        if let Some(sieve) = &mut self.sieve {
-            sieve.clear();
+        if let Some(order) = &mut self.order {
+            order.clear();
         }
         self.entry_bytes = 0;
         self.index = HashTable::new();

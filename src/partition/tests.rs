@@ -335,7 +335,7 @@ fn a_transaction_that_does_not_fit_fails_whole_in_prepare() {
 
 #[test]
 fn sieve_evicts_to_stay_under_budget_and_keeps_the_hot_keys() {
-    let mut p = Partition::evicting(128 * 1024);
+    let mut p = Partition::evicting(128 * 1024, false);
     let value = "v".repeat(100);
     for i in 0..100 {
         assert_eq!(
@@ -364,7 +364,7 @@ fn sieve_evicts_to_stay_under_budget_and_keeps_the_hot_keys() {
 
 #[test]
 fn sieve_never_evicts_locked_keys() {
-    let mut p = Partition::evicting(32 * 1024);
+    let mut p = Partition::evicting(32 * 1024, false);
     exec(&mut p, OpKind::Put, "locked", "v");
     let _vote = prepare(&mut p, 1, part(&[("locked", Some("txn"))]));
     for i in 0..2_000 {
@@ -373,4 +373,48 @@ fn sieve_never_evicts_locked_keys() {
     assert!(p.store.contains(b"locked"));
     p.handle(Request::Commit(1, None));
     assert_eq!(value(&p, "locked").as_deref(), Some("txn"));
+}
+
+/// Cache-aside over a zipfian key popularity (s = 0.99): GET, and PUT on a
+/// miss. Returns the hit ratio of the second half (after warm-up).
+fn zipf_hit_ratio(mut p: Partition, keys: usize, requests: usize) -> f64 {
+    let weights: Vec<f64> = (1..=keys).map(|r| 1.0 / (r as f64).powf(0.99)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cdf = Vec::with_capacity(keys);
+    let mut acc = 0.0;
+    for w in &weights {
+        acc += w / total;
+        cdf.push(acc);
+    }
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let value = "v".repeat(100);
+    let (mut hits, mut counted) = (0u64, 0u64);
+    for i in 0..requests {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let u = (rng >> 11) as f64 / (1u64 << 53) as f64;
+        let rank = cdf.partition_point(|&c| c < u).min(keys - 1);
+        let key = format!("key:{rank:08}");
+        let hit = exec(&mut p, OpKind::Get, &key, "") != "$-1\r\n";
+        if !hit {
+            exec(&mut p, OpKind::Put, &key, &value);
+        }
+        if i >= requests / 2 {
+            counted += 1;
+            hits += u64::from(hit);
+        }
+    }
+    hits as f64 / counted as f64
+}
+
+#[test]
+fn sieve_hit_ratio_is_at_least_sampled_lrus_on_a_zipfian_workload() {
+    // Room for roughly a tenth of the 20,000 keys.
+    let budget = 2_000 * 140;
+    let sieve = zipf_hit_ratio(Partition::evicting(budget, false), 20_000, 200_000);
+    let lru = zipf_hit_ratio(Partition::evicting(budget, true), 20_000, 200_000);
+    println!("zipfian hit ratio: sieve {sieve:.4}, allkeys-lru {lru:.4}");
+    assert!(sieve > 0.3 && lru > 0.3, "sieve {sieve}, lru {lru}");
+    assert!(sieve >= lru, "sieve {sieve:.4} < allkeys-lru {lru:.4}");
 }
