@@ -470,3 +470,54 @@ fn invalid_flags_are_rejected() {
     assert!(!status.success(), "--workers 0 must fail:\n{log}");
     assert!(log.contains("--workers"), "{log}");
 }
+
+/// The process's resident memory, from `/proc/<pid>/status`, in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// Filled far beyond `--maxmemory 64mb` (4x, with 1 KB values), the process
+/// stays within the documented margin: 1.3x the limit plus a fixed 32 MiB
+/// for the runtime, buffers and allocator caches (README "Memory and
+/// eviction").
+#[test]
+fn rss_stays_within_the_documented_margin_of_maxmemory() {
+    const LIMIT: u64 = 64 * 1024 * 1024;
+    let mut kv = spawn_with(&["--maxmemory", "64mb"]);
+    let ready = kv.wait_ready();
+    let base = rss_bytes(kv.child.id());
+    let value = "v".repeat(1000);
+    let mut c = Client::connect(ready.shared);
+    let total = 4 * LIMIT as usize / 1000;
+    let batch = 2_000;
+    for start in (0..total).step_by(batch) {
+        let mut lines = String::with_capacity(batch * 1024);
+        for i in start..(start + batch).min(total) {
+            lines.push_str(&format!("PUT fill:{i:09} {value}\n"));
+        }
+        c.send(lines.as_bytes());
+        for _ in start..(start + batch).min(total) {
+            assert_eq!(c.read_response(), OK);
+        }
+    }
+    let rss = rss_bytes(kv.child.id());
+    let stats: serde_json::Value = serde_json::from_str(&c.cmd("STATS")).unwrap();
+    let used = stats["result"]["total"]["memory_bytes"].as_u64().unwrap();
+    println!(
+        "maxmemory 64 MiB: accounted {used} B, RSS {rss} B, base {base} B, (RSS - base) / limit = {:.3}",
+        (rss - base) as f64 / LIMIT as f64
+    );
+    assert!(used <= LIMIT, "accounting {used} > limit");
+    let fixed = 32 * 1024 * 1024;
+    assert!(
+        rss <= LIMIT * 13 / 10 + fixed,
+        "RSS {rss} > 1.3 x {LIMIT} + {fixed} (started at {base})"
+    );
+}

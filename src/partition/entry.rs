@@ -72,12 +72,22 @@ impl Entry {
 }
 
 impl Entry {
-    /// Bytes the allocation takes, rounded up to the allocator's 8-byte
-    /// granularity.
+    /// Bytes the allocation really takes: rounded up to the allocator's size
+    /// class (8-byte steps up to 64 bytes, then four classes per doubling,
+    /// as mimalloc's bins), so the memory budget matches resident memory.
     pub fn footprint(&self) -> usize {
         let (k, v) = self.lens();
-        (HEADER + k + v).next_multiple_of(8)
+        size_class(HEADER + k + v)
     }
+}
+
+/// The size class an allocation of `n` bytes lands in.
+pub fn size_class(n: usize) -> usize {
+    if n <= 64 {
+        return n.next_multiple_of(8);
+    }
+    let power = 1usize << (usize::BITS - 1 - n.leading_zeros());
+    n.next_multiple_of(power / 4)
 }
 
 fn layout(key_len: usize, value_len: usize) -> Layout {
@@ -113,6 +123,17 @@ mod tests {
         e.value_mut().copy_from_slice(&[b'z'; 32]);
         assert_eq!(e.value(), &[b'z'; 32]);
         assert_eq!(e.key(), b"key:0000000000001");
+    }
+
+    #[test]
+    fn size_classes() {
+        assert_eq!(size_class(1), 8);
+        assert_eq!(size_class(56), 56);
+        assert_eq!(size_class(57), 64);
+        assert_eq!(size_class(65), 80);
+        assert_eq!(size_class(1032), 1280);
+        assert_eq!(size_class(1024), 1024);
+        assert_eq!(size_class(2049), 2560);
     }
 
     #[test]
