@@ -82,7 +82,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
     if let Some(id) = id {
         let _ = write!(s, "\"id\": {id}, ");
     }
-    let fields: [(&str, u64); 17] = [
+    let fields: [(&str, u64); 18] = [
         ("keys", st.keys),
         ("keys_with_ttl", st.expires),
         ("memory_bytes", st.memory),
@@ -97,7 +97,8 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
         ("forwarded_in", st.forwarded_in),
         ("txn_committed_single", st.txn_commits_single),
         ("txn_committed_cross", st.txn_commits_cross),
-        ("txn_failed", st.txn_failed),
+        ("txn_aborted_single", st.txn_aborted_single),
+        ("txn_aborted_cross", st.txn_aborted_cross),
         ("connections", st.connections_open),
         ("connections_total", st.connections_total),
     ];

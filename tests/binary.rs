@@ -489,14 +489,21 @@ fn rss_bytes(pid: u32) -> u64 {
 /// eviction").
 #[test]
 fn rss_stays_within_the_documented_margin_of_maxmemory() {
+    for policy in ["sieve", "allkeys-lru", "noeviction"] {
+        fill_far_beyond_maxmemory(policy);
+    }
+}
+
+fn fill_far_beyond_maxmemory(policy: &str) {
     const LIMIT: u64 = 64 * 1024 * 1024;
-    let mut kv = spawn_with(&["--maxmemory", "64mb"]);
+    let mut kv = spawn_with(&["--maxmemory", "64mb", "--eviction-policy", policy]);
     let ready = kv.wait_ready();
     let base = rss_bytes(kv.child.id());
     let value = "v".repeat(1000);
     let mut c = Client::connect(ready.shared);
     let total = 4 * LIMIT as usize / 1000;
     let batch = 2_000;
+    let mut refused = 0;
     for start in (0..total).step_by(batch) {
         let mut lines = String::with_capacity(batch * 1024);
         for i in start..(start + batch).min(total) {
@@ -504,20 +511,34 @@ fn rss_stays_within_the_documented_margin_of_maxmemory() {
         }
         c.send(lines.as_bytes());
         for _ in start..(start + batch).min(total) {
-            assert_eq!(c.read_response(), OK);
+            let reply = c.read_response();
+            if reply != OK {
+                assert!(
+                    policy == "noeviction" && reply.contains("out of memory"),
+                    "{policy}: {reply}"
+                );
+                refused += 1;
+            }
         }
     }
+    assert_eq!(
+        refused > 0,
+        policy == "noeviction",
+        "{policy}: {refused} refused"
+    );
     let rss = rss_bytes(kv.child.id());
     let stats: serde_json::Value = serde_json::from_str(&c.cmd("STATS")).unwrap();
     let used = stats["result"]["total"]["memory_bytes"].as_u64().unwrap();
     println!(
-        "maxmemory 64 MiB: accounted {used} B, RSS {rss} B, base {base} B, (RSS - base) / limit = {:.3}",
+        "{policy}: maxmemory 64 MiB, accounted {used} B, RSS {rss} B, base {base} B, (RSS - base) / limit = {:.3}",
         (rss - base) as f64 / LIMIT as f64
     );
-    assert!(used <= LIMIT, "accounting {used} > limit");
+    assert!(used <= LIMIT, "{policy}: accounting {used} > limit");
     let fixed = 32 * 1024 * 1024;
     assert!(
         rss <= LIMIT * 13 / 10 + fixed,
-        "RSS {rss} > 1.3 x {LIMIT} + {fixed} (started at {base})"
+        "{policy}: RSS {rss} > 1.3 x {LIMIT} + {fixed} (started at {base})"
     );
+    // Still serving.
+    assert_eq!(c.cmd("PING"), PONG);
 }

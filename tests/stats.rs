@@ -37,6 +37,13 @@ fn stats_dbsize_and_flush() {
     assert_eq!(c.cmd("PUT b 2"), OK);
     assert_eq!(c.cmd("PUT c 3"), OK);
     assert_eq!(c.cmd("COMMIT"), OK);
+    // A transaction whose watched key changed applies nothing.
+    assert_eq!(c.cmd("WATCH a"), OK);
+    assert_eq!(c.cmd("PUT a 9"), OK);
+    assert_eq!(c.cmd("START"), OK);
+    assert_eq!(c.cmd("PUT a 1"), OK);
+    assert_eq!(c.cmd("PUT foo 2"), OK);
+    assert!(c.cmd("COMMIT").contains("watched key changed"));
     assert_eq!(c.cmd("DBSIZE"), ok_result("104"));
     let s = stats(&mut c);
     let total = &s["total"];
@@ -45,6 +52,8 @@ fn stats_dbsize_and_flush() {
     assert_eq!(total["hits"], 100);
     assert_eq!(total["misses"], 10);
     assert_eq!(total["txn_committed_cross"], 1, "a, b, c span partitions");
+    assert_eq!(total["txn_aborted_cross"], 1, "a and foo span partitions");
+    assert_eq!(total["txn_aborted_single"], 0);
     assert!(total["memory_bytes"].as_u64().unwrap() > 104 * 24);
     assert!(total["commands"].as_u64().unwrap() >= 216);
     assert_eq!(total["connections"], 1);

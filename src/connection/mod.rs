@@ -229,7 +229,8 @@ impl Connection {
         match (&outcome, cross) {
             (Outcome::Committed(_), false) => p.stats.txn_commits_single += 1,
             (Outcome::Committed(_), true) => p.stats.txn_commits_cross += 1,
-            _ => p.stats.txn_failed += 1,
+            (_, false) => p.stats.txn_aborted_single += 1,
+            (_, true) => p.stats.txn_aborted_cross += 1,
         }
         Ok(outcome)
     }

@@ -124,8 +124,11 @@ pub struct Stats {
     pub txn_commits_single: u64,
     /// … and across partitions (two-phase commit).
     pub txn_commits_cross: u64,
-    /// … that applied nothing (a watched key changed, a check failed).
-    pub txn_failed: u64,
+    /// … that applied nothing (a watched key changed, a check failed, out
+    /// of memory), on one partition …
+    pub txn_aborted_single: u64,
+    /// … and across partitions.
+    pub txn_aborted_cross: u64,
     /// Bytes of data this partition holds (entries, slab, index, TTLs).
     pub memory: u64,
     /// This partition's share of `--maxmemory` (0: no limit).
@@ -151,7 +154,8 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.txn_aborted += o.txn_aborted;
         self.txn_commits_single += o.txn_commits_single;
         self.txn_commits_cross += o.txn_commits_cross;
-        self.txn_failed += o.txn_failed;
+        self.txn_aborted_single += o.txn_aborted_single;
+        self.txn_aborted_cross += o.txn_aborted_cross;
         self.memory += o.memory;
         self.memory_limit += o.memory_limit;
         self.connections_total += o.connections_total;

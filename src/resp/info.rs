@@ -89,7 +89,8 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("txn_aborted", &total.txn_aborted);
             line("txn_committed_single", &total.txn_commits_single);
             line("txn_committed_cross", &total.txn_commits_cross);
-            line("txn_failed", &total.txn_failed);
+            line("txn_aborted_single", &total.txn_aborted_single);
+            line("txn_aborted_cross", &total.txn_aborted_cross);
         }
         "keyspace" => {
             line("# Keyspace", &"");
