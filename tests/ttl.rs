@@ -19,6 +19,11 @@ fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+fn stats_total(c: &mut Client) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&c.cmd("STATS")).unwrap();
+    v["result"]["total"].clone()
+}
+
 fn dbsize(r: &mut RespConn) -> i64 {
     match r.cmd(&["DBSIZE"]) {
         Value::Int(n) => n,
@@ -83,6 +88,7 @@ fn short_ttls_expire_on_read_and_in_the_background() {
         assert!(line == OK || line == ok_result("1"), "{line}");
     }
     assert_eq!(dbsize(&mut r), 401);
+    let memory_before = stats_total(&mut c)["memory_bytes"].as_u64().unwrap();
     assert_eq!(
         info_field(&mut r, "keyspace", "db0"),
         "keys=401,expires=400,avg_ttl=0"
@@ -97,6 +103,16 @@ fn short_ttls_expire_on_read_and_in_the_background() {
         dbsize(&mut r)
     );
     assert_eq!(info_field(&mut r, "stats", "expired_keys"), "400");
+    let total = stats_total(&mut c);
+    assert_eq!(total["expired"], 400, "STATS counts the expirations");
+    assert_eq!(total["keys_with_ttl"], 0);
+    let memory_after = total["memory_bytes"].as_u64().unwrap();
+    // The 400 entries' allocations (24 bytes each here) are given back;
+    // table capacity stays, as a hash table's does.
+    assert!(
+        memory_before - memory_after >= 400 * 24,
+        "memory returns: {memory_before} -> {memory_after}"
+    );
     assert_eq!(c.cmd("GET stays"), ok_result("v"));
 }
 
