@@ -287,12 +287,20 @@ impl Partition {
         if let OpKind::Watch(id) = op.kind {
             self.watches.watch(id, op.key);
         }
-        let now = self.now();
+        // The clock is read only when a TTL is involved: most operations on a
+        // partition without TTLs never need it.
+        let now = if self.expiry.is_empty() && !op.kind.sets_deadline() {
+            0
+        } else {
+            self.now()
+        };
         self.expire_if_due(op.key, now);
-        let growth = self.growth(&op);
-        if growth > 0 && self.over_budget(growth) && !self.make_room(growth, &[op.key]) {
-            reply::encode(dialect, &Outcome::OutOfMemory, out);
-            return;
+        if self.budget != 0 {
+            let growth = self.growth(&op);
+            if growth > 0 && self.over_budget(growth) && !self.make_room(growth, &[op.key]) {
+                reply::encode(dialect, &Outcome::OutOfMemory, out);
+                return;
+            }
         }
         let watches = &mut self.watches;
         let mut touched = |k: &[u8]| watches.touch(k);

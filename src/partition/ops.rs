@@ -69,6 +69,20 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// True if the operation compares a deadline with the clock even when
+    /// no key has a TTL yet.
+    pub fn sets_deadline(self) -> bool {
+        matches!(
+            self,
+            Self::Expire(_)
+                | Self::Set {
+                    ttl: TtlMode::At(_),
+                    ..
+                }
+                | Self::GetEx(TtlMode::At(_))
+        )
+    }
+
     /// True if the operation never changes the store.
     pub fn is_read(self) -> bool {
         matches!(

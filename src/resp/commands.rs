@@ -435,10 +435,24 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 /// The spec of `name` (any case).
+/// The spec of `name` (any case): one hash lookup per request, on a
+/// lower-cased copy kept on the stack.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    static BY_NAME: std::sync::OnceLock<hashbrown::HashMap<&'static [u8], usize>> =
+        std::sync::OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes(), i))
+            .collect()
+    });
+    let mut buf = [0u8; 24];
+    let lower = buf.get_mut(..name.len())?;
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    by_name.get(&lower[..]).map(|&i| &COMMANDS[i])
 }
 
 impl CommandSpec {
