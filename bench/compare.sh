@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compares corekv with Redis (and memcached's memory use, when installed) on
-# this machine, and writes docs/BENCHMARKS.md.
+# this machine, and writes docs/BENCHMARKS.md and its chart docs/benchmarks.svg
+# (drawn by corekv-chart, bench/src/bin/corekv-chart.rs).
 #
 #   bench/compare.sh           full run: 3 rounds, 5 s measurements, memory at
 #                              1M and 5M keys (about 10-12 minutes on 2 cores)
@@ -11,11 +12,15 @@
 # --workers 2). Every load runs against each server in turn (corekv, Redis,
 # corekv, Redis, ...), and the tables show the median over rounds and the
 # corekv/Redis ratio. Needs root (or sudo) only to apt-get install
-# redis-server/redis-tools (and memcached) when they are missing.
+# redis-server/redis-tools, GNU time (and memcached) when they are missing.
+# If bench/gaps.md exists, the report includes it after the targets table
+# (hand-written: where the gaps to the targets come from).
 #
 # Environment:
 #   COMPARE_ROUNDS=N      rounds (default 3, --quick 1)
-#   COMPARE_OUT=FILE      report path (default docs/BENCHMARKS.md)
+#   COMPARE_OUT=FILE      report path (default docs/BENCHMARKS.md); the chart
+#                         goes to benchmarks.svg in the same directory
+#   COMPARE_GAPS=FILE     the targets' commentary (default bench/gaps.md)
 #   COMPARE_NO_PIN=1      start corekv with --no-pin (workers not pinned)
 #   COMPARE_MEMCACHED=0   do not install/measure memcached
 set -euo pipefail
@@ -29,7 +34,7 @@ for arg in "$@"; do
     case $arg in
         --quick) QUICK=1 ;;
         -h | --help)
-            sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -83,6 +88,12 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
     log "installing redis-server and redis-tools"
     apt_install redis-server redis-tools || die "cannot install Redis"
 fi
+# GNU time reports redis-benchmark's own CPU (user+sys) to a file.
+GNU_TIME=/usr/bin/time
+if [[ ! -x $GNU_TIME ]]; then
+    log "installing GNU time"
+    apt_install time || die "cannot install GNU time ($GNU_TIME)"
+fi
 if [[ ${COMPARE_MEMCACHED:-1} != 0 ]] && ! command -v memcached >/dev/null; then
     log "installing memcached (optional)"
     apt_install memcached || log "memcached not installed; its memory row is skipped"
@@ -93,10 +104,11 @@ done
 HAVE_MEMCACHED=0
 if [[ ${COMPARE_MEMCACHED:-1} != 0 ]] && command -v memcached >/dev/null; then HAVE_MEMCACHED=1; fi
 
-log "building corekv and corekv-bench (release)"
+log "building corekv, corekv-bench and corekv-chart (release)"
 cargo build --release -q -p corekv -p corekv-bench || die "build failed"
 COREKV=$ROOT/target/release/corekv
 BENCH=$ROOT/target/release/corekv-bench
+CHART=$ROOT/target/release/corekv-chart
 
 # ---------------------------------------------------------------- servers
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/corekv-compare.XXXXXX")
@@ -230,20 +242,23 @@ cb() {
 }
 
 # rb SECTION ROW SERVER PID PORT N ARGS...: one redis-benchmark run (GET and
-# SET), its CSV recorded with the server CPU over the whole run.
+# SET), its CSV recorded with the server CPU over the whole run and
+# redis-benchmark's own CPU (user+sys, GNU time), also over the whole run.
 rb() {
     local section=$1 row=$2 server=$3 pid=$4 port=$5 n=$6 csv t0 t1
     shift 6
-    note_cmd "redis-benchmark -h 127.0.0.1 -p <port> $* -n $n --csv"
+    note_cmd "$GNU_TIME -f '%U %S' -o <file> redis-benchmark -h 127.0.0.1 -p <port> $* -n $n --csv"
     t0=$(cpu_ticks "$pid")
-    csv=$(timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" "$@" -n "$n" --csv 2>/dev/null) ||
+    csv=$(timeout 600 "$GNU_TIME" -f '%U %S' -o "$WORK/rb-time" \
+        redis-benchmark -h 127.0.0.1 -p "$port" "$@" -n "$n" --csv 2>/dev/null) ||
         die "redis-benchmark failed: $*"
     t1=$(cpu_ticks "$pid")
-    python3 - "$section" "$row" "$server" "$n" "$t0" "$t1" "$CLK_TCK" "$csv" <<'EOF' >>"$RESULTS"
+    python3 - "$section" "$row" "$server" "$n" "$t0" "$t1" "$CLK_TCK" "$csv" "$(tail -n 1 "$WORK/rb-time")" <<'EOF' >>"$RESULTS"
 import csv, io, json, sys
-section, row, server, n, t0, t1, hz, text = sys.argv[1:]
+section, row, server, n, t0, t1, hz, text, client = sys.argv[1:]
 rows = [r for r in csv.reader(io.StringIO(text)) if r and r[0] != "test"]
 cpu = (int(float(t1)) - int(float(t0))) / int(hz)
+client_cpu = sum(float(x) for x in client.split())
 ops_total = int(n) * len(rows)
 for r in rows:
     test = r[0]
@@ -253,6 +268,9 @@ for r in rows:
         "p50_us": float(r[4]) * 1000 if len(r) > 4 else None,
         "p99_us": float(r[6]) * 1000 if len(r) > 6 else None,
         "cpu_mop": cpu * 1e6 / ops_total if ops_total else None,
+        # redis-benchmark's own CPU, over all its tests (like cpu_mop).
+        "client_cpu_secs": client_cpu,
+        "client_cpu_us_per_op": client_cpu * 1e6 / ops_total if ops_total else None,
     }
     print(json.dumps(rec))
     print(f"  {row} {test} [{server}]: {float(r[1]):.0f} ops/s", file=sys.stderr)
@@ -372,12 +390,15 @@ stop_server "$RD_PID"
 
 # ---------------------------------------------------------------- report
 ELAPSED=$((SECONDS - START_SECONDS))
+SVG_OUT=$(dirname "$OUT")/benchmarks.svg
 python3 - "$RESULTS" "$WORK/machine.txt" "$COMMANDS" "$OUT" "$QUICK" "$ROUNDS" "$WARMUP" "$DURATION" \
-    "$RATE_DURATION" "$RATE" "$REDIS_PEAK" "$ELAPSED" "$LOAD_BEFORE" "$LOAD_AFTER" "${COMPARE_NO_PIN:-0}" <<'EOF'
-import json, statistics, sys
+    "$RATE_DURATION" "$RATE" "$REDIS_PEAK" "$ELAPSED" "$LOAD_BEFORE" "$LOAD_AFTER" "${COMPARE_NO_PIN:-0}" \
+    "${COMPARE_GAPS:-$ROOT/bench/gaps.md}" "$WORK/chart.json" "$CHART" "$SVG_OUT" <<'EOF'
+import json, os, statistics, subprocess, sys
 
 (results, machine, commands, out, quick, rounds, warmup, duration, rate_duration,
- rate, redis_peak, elapsed, load_before, load_after, no_pin) = sys.argv[1:]
+ rate, redis_peak, elapsed, load_before, load_after, no_pin, gaps, chart_json, chart_bin,
+ svg_out) = sys.argv[1:]
 quick = quick == "1"
 recs = [json.loads(l) for l in open(results)]
 
@@ -398,11 +419,13 @@ def pick(section, row, server):
 def metric(r, name):
     if r["kind"] == "rb":
         return {"ops": r["ops_per_sec"], "p50": r["p50_us"], "p99": r["p99_us"],
-                "p999": None, "cpu": r["cpu_mop"], "errors": 0}[name]
+                "p999": None, "cpu": r["cpu_mop"], "ccpu": r.get("client_cpu_us_per_op"),
+                "errors": 0}[name]
     rep = r["report"]
     return {"ops": rep["ops_per_sec"], "p50": rep["latency_us"]["p50"],
             "p99": rep["latency_us"]["p99"], "p999": rep["latency_us"]["p99_9"],
-            "cpu": rep["server_cpu_secs_per_mop"], "errors": rep["errors"]}[name]
+            "cpu": rep["server_cpu_secs_per_mop"], "ccpu": rep["client_cpu_us_per_op"],
+            "errors": rep["errors"]}[name]
 
 def m(section, row, server, name):
     return med([metric(r, name) for r in pick(section, row, server)])
@@ -413,11 +436,18 @@ def f0(x):
 def f1(x):
     return "–" if x is None else f"{x:,.1f}"
 
-def ratio(a, b):
-    return "–" if a is None or b in (None, 0) else f"{a / b:.2f}"
+def f2(x):
+    return "–" if x is None else f"{x:,.2f}"
 
-def n_runs(section, row, server):
-    return len(pick(section, row, server))
+def fus(x):
+    return f1(x) if x is not None and x < 100 else f0(x)
+
+def div(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+def ratio(a, b):
+    q = div(a, b)
+    return "–" if q is None else f"{q:.2f}"
 
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -428,7 +458,7 @@ errors = sum(metric(r, "errors") or 0 for r in recs if r["kind"] in ("bench", "r
 
 vs_header = ["load", "corekv ops/s", "Redis ops/s", "corekv/Redis",
              "p50 µs corekv / Redis", "p99 µs corekv / Redis",
-             "server CPU s/M ops corekv / Redis"]
+             "server CPU s/M ops corekv / Redis", "load generator CPU µs/op vs corekv / Redis"]
 def vs_rows(section):
     rows = []
     for row in rows_of(section):
@@ -436,7 +466,8 @@ def vs_rows(section):
         rows.append([row, f0(a), f0(b), ratio(a, b),
                      f"{f0(m(section, row, 'corekv', 'p50'))} / {f0(m(section, row, 'redis', 'p50'))}",
                      f"{f0(m(section, row, 'corekv', 'p99'))} / {f0(m(section, row, 'redis', 'p99'))}",
-                     f"{f1(m(section, row, 'corekv', 'cpu'))} / {f1(m(section, row, 'redis', 'cpu'))}"])
+                     f"{f1(m(section, row, 'corekv', 'cpu'))} / {f1(m(section, row, 'redis', 'cpu'))}",
+                     f"{f2(m(section, row, 'corekv', 'ccpu'))} / {f2(m(section, row, 'redis', 'ccpu'))}"])
     return rows
 
 t1 = table(vs_header, vs_rows("1"))
@@ -453,11 +484,13 @@ for row in rows_of("3"):
     elif row.endswith(", smart") and key in base:
         rel = ratio(ops, base[key])
     rows3.append([row, f0(ops), rel, f0(m("3", row, "corekv", "p50")),
-                  f0(m("3", row, "corekv", "p99")), f1(m("3", row, "corekv", "cpu"))])
+                  f0(m("3", row, "corekv", "p99")), f1(m("3", row, "corekv", "cpu")),
+                  f2(m("3", row, "corekv", "ccpu"))])
 t3 = table(["load (corekv only)", "ops/s", "smart/shared", "p50 µs", "p99 µs",
-            "server CPU s/M ops"], rows3)
+            "server CPU s/M ops", "load generator CPU µs/op"], rows3)
 
 rows4 = []
+mem_per_key = {}  # row -> corekv bytes/key
 for row in rows_of("4"):
     cells = [row]
     per = {}
@@ -470,6 +503,7 @@ for row in rows_of("4"):
         else:
             cells.append("not measured")
     cells.append(ratio(per.get("corekv"), per.get("redis")))
+    mem_per_key[row] = per.get("corekv")
     rows4.append(cells)
 t4 = table(["keys loaded", "corekv bytes/key", "Redis bytes/key", "memcached bytes/key",
             "corekv/Redis"], rows4)
@@ -485,6 +519,88 @@ for row in rows_of("5"):
 t5 = table(["load", "server", "achieved ops/s", "p50 µs", "p99 µs", "p99.9 µs",
             "server CPU s/M ops"], rows5)
 
+# 6. The load generators' own CPU: redis-benchmark (section 1, over its SET
+# and GET tests) vs corekv-bench (section 2, get:set 1:1), same settings.
+def rb_ccpu(p, server):
+    return med([metric(r, "ccpu") for test in ("SET", "GET")
+                for r in pick("1", f"redis-benchmark -P {p} {test}", server)])
+
+def cb_ccpu(p, server):
+    return m("2", f"RESP get:set 1:1, P={p}", server, "ccpu")
+
+rows6 = []
+for server, name in (("redis", "Redis"), ("corekv", "corekv")):
+    for p in (1, 16):
+        a, b = rb_ccpu(p, server), cb_ccpu(p, server)
+        rows6.append([f"{name}, 50 connections, pipeline {p}", f2(a), f2(b), ratio(b, a)])
+t6 = table(["server, settings", "redis-benchmark µs/op (SET and GET tests)",
+            "corekv-bench µs/op (RESP get:set 1:1)", "corekv-bench/redis-benchmark"], rows6)
+
+# ---- targets
+def judge(x, goal, higher, gap_fmt):
+    if x is None:
+        return "not measured"
+    if (x >= goal) if higher else (x <= goal):
+        return "met"
+    gap = gap_fmt(goal - x if higher else x - goal)
+    need = f", {goal / x - 1:+.0%} needed" if x > 0 else ""
+    return f"not met (gap: {gap}{need})"
+
+times = lambda d: f"{d:.2f}×"
+targets = []
+def target_ratio(what, a, b, goal, higher, detail):
+    q = div(a, b)
+    measured = "–" if q is None else f"{q:.2f}× ({detail(a, b)})"
+    targets.append([what, measured, f"{'≥' if higher else '≤'} {goal:.2f}×",
+                    judge(q, goal, higher, times)])
+
+ops = lambda unit: (lambda a, b: f"{f0(a)} vs {f0(b)} {unit}")
+for p, goal in ((16, 1.3), (1, 1.1)):
+    for test in ("SET", "GET"):
+        row = f"redis-benchmark -P {p} {test}"
+        target_ratio(f"RESP {test} throughput vs Redis, `redis-benchmark -c 50 -P {p}`",
+                     m("1", row, "corekv", "ops"), m("1", row, "redis", "ops"), goal, True,
+                     ops("ops/s"))
+for p in (1, 16):
+    rs = lambda server: med([metric(r, "cpu") for test in ("SET", "GET")
+                             for r in pick("1", f"redis-benchmark -P {p} {test}", server)])
+    target_ratio(f"Server CPU per operation vs Redis, `redis-benchmark -P {p}` (SET+GET)",
+                 rs("corekv"), rs("redis"), 0.7, False,
+                 lambda a, b: f"{f1(a)} vs {f1(b)} s/M ops")
+for row in rows_of("5"):
+    if row.startswith("RESP "):
+        target_ratio(f"p99 latency vs Redis at a fixed rate ({row})",
+                     m("5", row, "corekv", "p99"), m("5", row, "redis", "p99"), 1.0, False,
+                     lambda a, b: f"{fus(a)} vs {fus(b)} µs")
+for p in (1, 16):
+    target_ratio(f"Text protocol with smart routing vs RESP on corekv, P={p}",
+                 m("3", f"text get:put 1:1, P={p}, smart", "corekv", "ops"),
+                 m("2", f"RESP get:set 1:1, P={p}", "corekv", "ops"), 1.0, True, ops("ops/s"))
+target_ratio("Shared-port forwarding vs smart routing, text, P=16 (costs ≤ 25%)",
+             m("3", "text get:put 1:1, P=16, shared", "corekv", "ops"),
+             m("3", "text get:put 1:1, P=16, smart", "corekv", "ops"), 0.75, True, ops("ops/s"))
+target_ratio("Cross- vs single-partition 4-key transactions, text (`START`…`COMMIT`, smart)",
+             m("3", "text START, 4 PUTs, COMMIT, 100% cross-partition, smart", "corekv", "ops"),
+             m("3", "text START, 4 PUTs, COMMIT, 0% cross-partition, smart", "corekv", "ops"),
+             0.4, True, ops("txns/s"))
+target_ratio("Cross- vs single-partition 4-key transactions, RESP (`MULTI`…`EXEC`) on corekv",
+             m("2", "RESP MULTI/EXEC 4 SETs, 100% cross-partition", "corekv", "ops"),
+             m("2", "RESP MULTI/EXEC 4 SETs, 0% cross-partition", "corekv", "ops"),
+             0.4, True, ops("txns/s"))
+for row, per in mem_per_key.items():
+    targets.append([f"Memory: RSS per key, {f0(float(row.split()[0]))} keys loaded",
+                    "–" if per is None else f"{per:.1f} bytes/key", "≤ 80 bytes/key",
+                    judge(per, 80.0, False, lambda d: f"{d:.1f} bytes/key")])
+for p in (1, 16):
+    target_ratio(f"Load generator CPU per operation: corekv-bench vs redis-benchmark, P={p}, against Redis",
+                 cb_ccpu(p, "redis"), rb_ccpu(p, "redis"), 1.0, False,
+                 lambda a, b: f"{f2(a)} vs {f2(b)} µs/op")
+met = sum(1 for t in targets if t[3] == "met")
+t_targets = table(["target", "measured", "goal", "status"], targets)
+gaps_md = ""
+if os.path.exists(gaps):
+    gaps_md = "\n### Where the gaps come from\n\n" + open(gaps).read().rstrip() + "\n"
+
 cmds = open(commands).read().rstrip()
 mach = open(machine).read().rstrip()
 mode = "`bench/compare.sh --quick`" if quick else "`bench/compare.sh`"
@@ -495,7 +611,40 @@ if max(float(load_before), float(load_after)) > 0.7:
              "other processes shared the two cores, so treat the absolute numbers as noisy. "
              "Both servers saw the same conditions in alternation.\n")
 
-results_md = f"""### 1. redis-benchmark (same command against both)
+# ---- the chart (sections 1-3), next to the report
+def chart_label(section, row):
+    if section == "1":
+        return row
+    s = (row.replace(" 1:1", "").replace("START, 4 PUTs, COMMIT", "txn of 4 PUTs")
+         .replace("MULTI/EXEC 4 SETs", "MULTI/EXEC of 4 SETs")
+         .replace("cross-partition", "cross"))
+    return "corekv-bench " + s
+
+chart_rows = []
+for section in ("1", "2", "3"):
+    for row in rows_of(section):
+        have_redis = bool(pick(section, row, "redis"))
+        chart_rows.append({
+            "section": section, "label": chart_label(section, row),
+            "corekv_ops": m(section, row, "corekv", "ops"),
+            "redis_ops": m(section, row, "redis", "ops") if have_redis else None,
+            "corekv_p99_us": m(section, row, "corekv", "p99"),
+            "redis_p99_us": m(section, row, "redis", "p99") if have_redis else None,
+        })
+info = dict(l.split(":", 1) for l in mach.splitlines() if ":" in l)
+commit = info.get("corekv", "unknown").strip()
+date = info.get("date", "").strip()
+with open(chart_json, "w") as f:
+    json.dump({
+        "title": "corekv vs Redis: throughput and p99 latency by configuration",
+        "subtitle": (f"{date}, corekv {commit} · {mode.strip('`')}: median of {rounds} "
+                     f"round{'s' if rounds != '1' else ''}; server and load generator share 2 cores"),
+        "rows": chart_rows,
+    }, f, indent=1)
+
+results_md = f"""![corekv vs Redis: throughput and p99](benchmarks.svg)
+
+### 1. redis-benchmark (same command against both)
 
 {t1}
 
@@ -514,13 +663,17 @@ results_md = f"""### 1. redis-benchmark (same command against both)
 ### 5. Latency at a fixed rate ({int(rate):,} ops/s = 50% of Redis's measured RESP P=1 peak of {int(redis_peak):,} ops/s)
 
 {t5}
+
+### 6. Load generators' own CPU (against the same server, same settings)
+
+{t6}
 """
 
 doc = f"""# Benchmarks: corekv vs Redis
 
-Generated by {mode} (in {int(elapsed) // 60} min {int(elapsed) % 60} s). Re-run it to refresh this file;
-`bench/compare.sh --quick` takes about two minutes once built, the full run
-about ten.
+Generated by {mode} (in {int(elapsed) // 60} min {int(elapsed) % 60} s). Re-run it to refresh this file
+and its chart `benchmarks.svg`; `bench/compare.sh --quick` takes about two
+minutes once built, the full run about ten.
 {noisy}
 ## Method
 
@@ -542,6 +695,10 @@ about ten.
 * **Server CPU** is the server's utime+stime (`/proc/PID/stat`) over the
   measured interval, per million operations (for redis-benchmark rows: over
   the whole command, both tests).
+* **Load generator CPU** is the client's own user+system CPU per
+  operation: corekv-bench's getrusage over the measured interval, and
+  redis-benchmark's as GNU `time` reports it for the whole command (both
+  tests, connection setup included). µs/op and s/M ops are the same unit.
 * **Memory**: a fresh server of each kind, RSS (`VmRSS`) before and after
   loading N keys with `corekv-bench --load`, one second after the load.
 * **Fixed rate**: `--rate` paces each client's sends; latency counts from
@@ -571,15 +728,24 @@ a port for, once per round.
 {cmds}
 ```
 
+## Targets
+
+Computed from the medians below ({met} of {len(targets)} met). Ratios are
+corekv/Redis unless the row says otherwise; a gap is how far the measured
+value is from the goal, and the change in it that would close the gap.
+
+{t_targets}
+{gaps_md}
 ## Results
 
 {results_md}"""
 
-import os
 os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
 with open(out, "w") as f:
     f.write(doc)
+subprocess.run([chart_bin, chart_json, svg_out], check=True)
+print("## Targets\n\n" + t_targets + "\n")
 print(results_md)
-print(f"(written to {out})")
+print(f"(written to {out} and {svg_out})")
 EOF
 log "done in $((SECONDS - START_SECONDS)) s"
