@@ -32,6 +32,7 @@
 //!   other partition: one batched message per owner, reply by oneshot.
 //! ```
 
+pub mod alloc;
 pub mod config;
 pub mod connection;
 pub mod glob;

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: fast small allocations, no per-object header (entries are one
-/// allocation each), and memory handed back to the OS as pages empty.
+/// allocation each), and memory handed back to the OS as pages empty;
+/// called through `corekv::alloc::CoreAlloc` so small blocks keep their
+/// exact size class.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: corekv::alloc::CoreAlloc = corekv::alloc::CoreAlloc;
 
 fn main() -> ExitCode {
     let config = Config::parse();

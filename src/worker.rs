@@ -354,15 +354,48 @@ const RECLAIM_EVERY: Duration = Duration::from_millis(100);
 const RECLAIM_PER_TICK: usize = 2_000;
 
 /// Removes expired keys in the background, a bounded number per tick
-/// (more ticks follow at once while a backlog remains).
+/// (more ticks follow at once while a backlog remains), and hands memory
+/// back to the OS once the worker has gone idle
+/// ([`crate::alloc::release_free_memory`]).
 async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
     let mut tick = tokio::time::interval(RECLAIM_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle = IdleRelease::default();
     loop {
         tick.tick().await;
         while ctx.with_partition(|p| p.reclaim_expired(RECLAIM_PER_TICK)) == RECLAIM_PER_TICK {
             tokio::task::yield_now().await;
         }
+        let activity = ctx.with_partition(|p| {
+            let s = &p.stats;
+            (s.commands, s.ops, s.connections_total, s.connections_open)
+        });
+        if idle.should_release(activity) {
+            crate::alloc::release_free_memory();
+            tracing::debug!(worker = ctx.id, "idle: returned freed memory to the OS");
+        }
+    }
+}
+
+/// Decides when a worker is idle enough to return freed memory: its
+/// activity counters have not moved for a whole tick, and they did move
+/// since the last release. So a release happens once per burst of work,
+/// never under load, and never twice for nothing.
+#[derive(Default)]
+struct IdleRelease {
+    last_tick: (u64, u64, u64, u64),
+    released_at: (u64, u64, u64, u64),
+}
+
+impl IdleRelease {
+    fn should_release(&mut self, activity: (u64, u64, u64, u64)) -> bool {
+        let quiet = activity == self.last_tick;
+        self.last_tick = activity;
+        if quiet && activity != self.released_at {
+            self.released_at = activity;
+            return true;
+        }
+        false
     }
 }
 
@@ -392,5 +425,22 @@ async fn serve_inbox(
     inbox.close();
     while let Ok(letter) = inbox.try_recv() {
         ctx.receive(letter);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdleRelease;
+
+    #[test]
+    fn releases_once_per_burst_and_never_under_load() {
+        let mut idle = IdleRelease::default();
+        assert!(!idle.should_release((0, 0, 0, 0)), "nothing happened yet");
+        assert!(!idle.should_release((5, 5, 1, 1)), "busy");
+        assert!(!idle.should_release((9, 9, 1, 1)), "still busy");
+        assert!(idle.should_release((9, 9, 1, 1)), "a quiet tick after work");
+        assert!(!idle.should_release((9, 9, 1, 1)), "nothing new to release");
+        assert!(!idle.should_release((9, 9, 1, 0)), "a connection closed");
+        assert!(idle.should_release((9, 9, 1, 0)), "quiet again");
     }
 }
