@@ -26,6 +26,7 @@ mod locks;
 mod lru;
 mod ops;
 mod sieve;
+mod slab;
 mod store;
 mod watch;
 

@@ -1,9 +1,9 @@
 //! The partition's key/value map. Plain data: no locks, no channels.
 //!
 //! Entries (key and value in one allocation, see [`Entry`]) live in a slab
-//! (a `Vec` of thin pointers with a free list) and an index maps each key's
-//! aHash to its slab position. Entries never move in the slab, which
-//! gives `SCAN` the Redis guarantee for free: walking slab positions upward
+//! (chunks of 8-byte words that never move, see [`Slab`], with a free list)
+//! and an index maps each key's aHash to its slab position. Entries never
+//! move in the slab, which gives `SCAN` the Redis guarantee for free: walking slab positions upward
 //! returns every key that was present for the whole walk, whatever was
 //! inserted, deleted or rehashed meanwhile. The index stores only a `u32`
 //! per key.
@@ -11,6 +11,7 @@
 use super::entry::Entry;
 use super::lru::SampledLru;
 use super::sieve::Sieve;
+use super::slab::Slab;
 
 /// The order in which keys are evicted, when a policy evicts.
 pub enum Order {
@@ -57,7 +58,7 @@ use hashbrown::hash_table::{Entry as IndexEntry, HashTable};
 
 pub struct Store {
     index: HashTable<u32>,
-    slab: Vec<Option<Entry>>,
+    slab: Slab<Entry>,
     free: Vec<u32>,
     hasher: ahash::RandomState,
     /// Bytes of all entry allocations, as the allocator sizes them.
@@ -70,7 +71,7 @@ impl Default for Store {
     fn default() -> Self {
         Self {
             index: HashTable::new(),
-            slab: Vec::new(),
+            slab: Slab::default(),
             free: Vec::new(),
             hasher: ahash::RandomState::new(),
             entry_bytes: 0,
@@ -87,7 +88,7 @@ pub struct ScanStep {
     pub next: Option<usize>,
 }
 
-fn key_of(slab: &[Option<Entry>], i: u32) -> &[u8] {
+fn key_of(slab: &Slab<Entry>, i: u32) -> &[u8] {
     match &slab[i as usize] {
         Some(e) => e.key(),
         None => unreachable!("the index only points at live entries"),
@@ -237,18 +238,17 @@ impl Store {
     /// slab and the index. Close to what the allocator really uses.
     pub fn memory(&self) -> usize {
         self.entry_bytes
-            + self.slab.capacity() * std::mem::size_of::<Option<Entry>>()
+            + self.slab.memory()
             + self.free.capacity() * 4
             + self.index.allocation_size()
             + self.order.as_ref().map_or(0, Order::memory)
     }
 
     /// Bytes the slab and index would grow by if one more key were added
-    /// now (they grow by doubling).
+    /// now (the slab by one chunk, the index by doubling).
     pub fn insert_growth(&self) -> usize {
-        let slot = std::mem::size_of::<Option<Entry>>();
-        let slab = if self.free.is_empty() && self.slab.len() == self.slab.capacity() {
-            self.slab.capacity().max(4) * slot
+        let slab = if self.free.is_empty() {
+            self.slab.push_growth()
         } else {
             0
         };
@@ -267,7 +267,7 @@ impl Store {
         }
         self.entry_bytes = 0;
         self.index = HashTable::new();
-        self.slab = Vec::new();
+        self.slab = Slab::default();
         self.free = Vec::new();
     }
 
@@ -330,14 +330,17 @@ mod tests {
             s.put(format!("key:{i:012}").as_bytes(), &[b'v'; 32]);
         }
         let full = s.memory();
-        // 16-byte keys, 32-byte values: 56-byte entries, plus slab and index.
-        assert!(full >= 1000 * (56 + 8 + 4), "{full}");
-        assert!(
-            full <= 1000 * (56 + 8) + 4 * 2048 + 2048 + 64 + 4096 * 4,
-            "{full}"
-        );
+        // 16-byte keys, 32-byte values: 48-byte entries (no header), plus
+        // the slab's 1024 slots and its chunk table, and an index of 2048
+        // buckets (4-byte positions and 1-byte tags).
+        assert!(full >= 1000 * (48 + 8 + 4), "{full}");
+        assert!(full <= 1000 * 48 + 1024 * 8 + 256 + 2048 * 5 + 64, "{full}");
         s.put(b"key:000000000001", &[b'w'; 100]);
-        assert_eq!(s.memory(), full + 72, "a bigger value costs its bytes");
+        assert_eq!(
+            s.memory(),
+            full + 128 - 48,
+            "a bigger value costs its bytes"
+        );
         for i in 0..1000u32 {
             s.del(format!("key:{i:012}").as_bytes());
         }

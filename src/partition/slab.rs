@@ -1,0 +1,182 @@
+//! The store's slots: a segmented array that never moves or copies what it
+//! holds.
+//!
+//! A `Vec` grows by doubling: right after it grows, half its capacity is
+//! unused, and each growth copies everything and frees the old array (at
+//! millions of keys, megabytes the allocator may keep resident). Here the
+//! slots live in chunks instead: the first ones double (64, 64, 128, …,
+//! 2048 slots, so a small store stays small), then every chunk holds
+//! [`CHUNK`] slots. Growing allocates one chunk and touches nothing else,
+//! and at most one chunk is partly unused.
+
+use std::ops::{Index, IndexMut};
+
+/// Slots of every chunk after the doubling ones.
+const CHUNK: usize = 4096;
+/// Slots of the first chunk (the second has as many, then they double).
+const FIRST: usize = 64;
+const FIRST_BITS: u32 = FIRST.trailing_zeros();
+/// Chunks before the fixed-size ones: 64 + 64 + 128 + … + 2048 = 4096.
+const DOUBLING_CHUNKS: usize = (CHUNK.trailing_zeros() - FIRST_BITS) as usize + 1;
+
+pub struct Slab<T> {
+    chunks: Vec<Box<[Option<T>]>>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// The chunk holding slot `pos`, and the slot's offset in it.
+#[inline]
+fn locate(pos: usize) -> (usize, usize) {
+    if pos < FIRST {
+        (0, pos)
+    } else if pos < CHUNK {
+        let top = usize::BITS - 1 - pos.leading_zeros();
+        ((top - FIRST_BITS) as usize + 1, pos - (1 << top))
+    } else {
+        (DOUBLING_CHUNKS - 1 + pos / CHUNK, pos % CHUNK)
+    }
+}
+
+/// Slots of chunk number `chunk`.
+fn chunk_len(chunk: usize) -> usize {
+    match chunk {
+        0 => FIRST,
+        c if c < DOUBLING_CHUNKS => FIRST << (c - 1),
+        _ => CHUNK,
+    }
+}
+
+impl<T> Slab<T> {
+    /// Slots in use or freed: positions `0..len` are valid.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Slots allocated.
+    pub fn capacity(&self) -> usize {
+        (0..self.chunks.len()).map(chunk_len).sum()
+    }
+
+    /// Bytes the slab holds: the slots and the chunk table.
+    pub fn memory(&self) -> usize {
+        self.capacity() * std::mem::size_of::<Option<T>>()
+            + self.chunks.capacity() * std::mem::size_of::<Box<[Option<T>]>>()
+    }
+
+    /// Bytes the next [`push`](Self::push) allocates (0 if it fits).
+    pub fn push_growth(&self) -> usize {
+        if self.len < self.capacity() {
+            0
+        } else {
+            chunk_len(self.chunks.len()) * std::mem::size_of::<Option<T>>()
+        }
+    }
+
+    /// Appends `value` at position `len`.
+    pub fn push(&mut self, value: Option<T>) {
+        let (chunk, offset) = locate(self.len);
+        if chunk == self.chunks.len() {
+            self.chunks
+                .push((0..chunk_len(chunk)).map(|_| None).collect());
+        }
+        self.chunks[chunk][offset] = value;
+        self.len += 1;
+    }
+
+    /// Every slot in position order.
+    pub fn iter(&self) -> impl Iterator<Item = &Option<T>> {
+        self.chunks.iter().flat_map(|c| c.iter()).take(self.len)
+    }
+}
+
+impl<T> Index<usize> for Slab<T> {
+    type Output = Option<T>;
+
+    #[inline]
+    fn index(&self, pos: usize) -> &Option<T> {
+        assert!(pos < self.len, "slab position {pos} out of {}", self.len);
+        let (chunk, offset) = locate(pos);
+        &self.chunks[chunk][offset]
+    }
+}
+
+impl<T> IndexMut<usize> for Slab<T> {
+    #[inline]
+    fn index_mut(&mut self, pos: usize) -> &mut Option<T> {
+        assert!(pos < self.len, "slab position {pos} out of {}", self.len);
+        let (chunk, offset) = locate(pos);
+        &mut self.chunks[chunk][offset]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_map_to_consecutive_slots() {
+        // Every position lands in its own slot, chunk by chunk, in order.
+        let mut expected = (0, 0);
+        for pos in 0..3 * CHUNK + 7 {
+            assert_eq!(locate(pos), expected, "position {pos}");
+            expected.1 += 1;
+            if expected.1 == chunk_len(expected.0) {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+        assert_eq!(locate(CHUNK), (DOUBLING_CHUNKS, 0));
+        assert_eq!((0..DOUBLING_CHUNKS).map(chunk_len).sum::<usize>(), CHUNK);
+    }
+
+    #[test]
+    fn push_index_iterate() {
+        let mut s = Slab::default();
+        assert_eq!((s.len(), s.capacity(), s.memory()), (0, 0, 0));
+        assert_eq!(s.push_growth(), FIRST * std::mem::size_of::<Option<u64>>());
+        for i in 0..10_000u64 {
+            s.push(Some(i));
+        }
+        assert_eq!(s.len(), 10_000);
+        assert_eq!(s.capacity(), 3 * CHUNK, "three chunks' worth, no doubling");
+        assert_eq!(s.push_growth(), 0);
+        for i in 0..10_000u64 {
+            assert_eq!(s[i as usize], Some(i));
+        }
+        s[77] = None;
+        s[9_999] = Some(1);
+        let all: Vec<_> = s.iter().collect();
+        assert_eq!(all.len(), 10_000);
+        assert_eq!((all[77], all[9_999], all[5]), (&None, &Some(1), &Some(5)));
+    }
+
+    #[test]
+    fn growth_is_one_chunk() {
+        let mut s = Slab::default();
+        let mut pushes = 0;
+        while s.len() < 5 * CHUNK {
+            let (cap, growth) = (s.capacity(), s.push_growth());
+            s.push(Some(0u32));
+            pushes += 1;
+            let grown = (s.capacity() - cap) * std::mem::size_of::<Option<u32>>();
+            assert_eq!(grown, growth, "after {pushes} pushes");
+            assert!(growth <= CHUNK * std::mem::size_of::<Option<u32>>());
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of")]
+    fn reading_past_the_end_panics() {
+        let mut s = Slab::default();
+        s.push(Some(1u8));
+        let _ = &s[1];
+    }
+}
