@@ -46,6 +46,8 @@ pub struct Plan {
     /// Where each client connects: one address (shared) or one per partition.
     pub addrs: Vec<SocketAddr>,
     smart: bool,
+    /// Routing::Pinned: client `i` talks to partition `i % partitions` only.
+    pinned: bool,
     txn_size: usize,
     cross_threshold: u64,
     pipeline: usize,
@@ -82,12 +84,16 @@ impl Plan {
     /// the keys. `warn` receives non-fatal notes.
     pub fn new(opts: &Opts, warn: &mut dyn FnMut(String)) -> Result<Self> {
         let shared_addr = resolve(&opts.host, opts.port)?;
-        let needs_topology = opts.routing == Routing::Smart || opts.txn_size > 1;
+        let routed = matches!(opts.routing, Routing::Smart | Routing::Pinned);
+        let needs_topology = routed || opts.txn_size > 1;
         let topology: Option<Topology> = if needs_topology {
             match topo::fetch(&opts.host, opts.port, opts.protocol) {
                 Ok(t) => Some(t),
-                Err(e) if opts.routing == Routing::Smart => {
-                    return Err(e.context("smart routing needs the server's topology"))
+                Err(e) if routed => {
+                    return Err(e.context(format!(
+                        "{} routing needs the server's topology",
+                        opts.routing
+                    )))
                 }
                 Err(e) => {
                     if opts.cross_fraction > 0.0 || opts.txn_size > 1 {
@@ -111,14 +117,15 @@ impl Plan {
             _ => Vec::new(),
         };
         let mut by_partition = Vec::new();
-        if opts.txn_size > 1 && partitions > 1 {
+        let pinned = opts.routing == Routing::Pinned;
+        if (opts.txn_size > 1 || pinned) && partitions > 1 {
             by_partition = vec![Vec::new(); partitions];
             for (i, &p) in owners.iter().enumerate() {
                 by_partition[usize::from(p)].push(i as u32);
             }
         }
         let smart = opts.routing == Routing::Smart;
-        let addrs = match (&topology, smart) {
+        let addrs = match (&topology, routed) {
             (Some(t), true) => t
                 .partitions()
                 .iter()
@@ -149,6 +156,7 @@ impl Plan {
             partitions,
             addrs,
             smart,
+            pinned,
             txn_size: opts.txn_size,
             cross_threshold: probability_threshold(opts.cross_fraction),
             pipeline: opts.pipeline,
@@ -172,6 +180,11 @@ impl Plan {
         } else {
             usize::from(self.owners[i as usize])
         }
+    }
+
+    /// The partition client `index` sticks to (Routing::Pinned).
+    fn home_of(&self, index: usize) -> Option<usize> {
+        (self.pinned && self.partitions > 1).then(|| index % self.partitions)
     }
 
     /// The connection (index into a client's connections) for key `i`.
@@ -459,6 +472,8 @@ struct Client {
     shared: Arc<Shared>,
     conns: Vec<Conn>,
     rng: Rng,
+    /// The only partition this client asks for (Routing::Pinned).
+    home: Option<usize>,
     /// Scratch for transaction keys.
     txn_keys: Vec<u64>,
 }
@@ -485,9 +500,18 @@ impl Client {
         u64::from(list[self.rng.below(list.len() as u64) as usize])
     }
 
+    /// A key for the next operation: any key, or one of the home
+    /// partition's for a pinned client.
+    fn next_key(&mut self) -> u64 {
+        match self.home {
+            Some(home) => self.key_where(|p| p == home),
+            None => self.plan.sampler.sample(&mut self.rng),
+        }
+    }
+
     fn add_txn(&mut self) {
         let k = self.plan.txn_size;
-        let first = self.plan.sampler.sample(&mut self.rng);
+        let first = self.next_key();
         let home = self.plan.owner(first);
         let cross = self.plan.partitions > 1 && k > 1 && self.rng.chance(self.plan.cross_threshold);
         self.txn_keys.clear();
@@ -521,13 +545,13 @@ impl Client {
                 self.add_txn();
                 continue;
             }
-            let plan = &*self.plan;
-            let (key, get) = if plan.load {
+            let (key, get) = if self.plan.load {
                 (first + i as u64, false)
             } else {
-                let key = plan.sampler.sample(&mut self.rng);
-                (key, self.rng.chance(plan.get_threshold))
+                let key = self.next_key();
+                (key, self.rng.chance(self.plan.get_threshold))
             };
+            let plan = &*self.plan;
             let conn = &mut self.conns[plan.route(key)];
             if get {
                 plan.encoder.get(&mut conn.wbuf, plan.key(key));
@@ -642,10 +666,15 @@ pub fn thread_main(
         .context("build the runtime")?;
     let connected: Result<Vec<Vec<Conn>>> = rt.block_on(async {
         let mut all = Vec::with_capacity(clients.len());
-        for _ in &clients {
+        for &index in &clients {
             let mut conns = Vec::with_capacity(plan.addrs.len());
-            for &addr in &plan.addrs {
-                conns.push(Conn::connect(addr).await?);
+            match plan.home_of(index) {
+                Some(home) => conns.push(Conn::connect(plan.addrs[home]).await?),
+                None => {
+                    for &addr in &plan.addrs {
+                        conns.push(Conn::connect(addr).await?);
+                    }
+                }
             }
             all.push(conns);
         }
@@ -668,6 +697,7 @@ pub fn thread_main(
                 shared: Arc::clone(&shared),
                 conns,
                 rng: Rng::new(plan.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64),
+                home: plan.home_of(index),
                 txn_keys: Vec::with_capacity(plan.txn_size),
             };
             local.spawn_local(client.run(index, Rc::clone(&stats)))

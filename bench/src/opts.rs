@@ -12,8 +12,14 @@ pub enum Routing {
     /// Every connection goes to --port; the server forwards.
     Shared,
     /// Read the topology once (TOPOLOGY or CLUSTER SLOTS); each client holds
-    /// one connection per partition and sends each key to its owner.
+    /// one connection per partition and sends each key to its owner (a
+    /// pipelined batch is split between them).
     Smart,
+    /// Smart routing by an asynchronous client that groups its requests by
+    /// owner: each client holds one connection, to one partition's core
+    /// port (clients spread over the partitions in turn), and asks only for
+    /// that partition's keys, a full pipeline per connection.
+    Pinned,
 }
 
 impl fmt::Display for Routing {
@@ -21,6 +27,7 @@ impl fmt::Display for Routing {
         f.write_str(match self {
             Self::Shared => "shared",
             Self::Smart => "smart",
+            Self::Pinned => "pinned",
         })
     }
 }
@@ -87,7 +94,9 @@ pub struct Opts {
     pub protocol: Protocol,
 
     /// shared: all connections to --port; smart: one connection per
-    /// partition per client, each key sent to its owner's core port.
+    /// partition per client, each key sent to its owner's core port;
+    /// pinned: one connection per client, to one partition's core port,
+    /// carrying only that partition's keys.
     #[arg(long, value_enum, default_value_t = Routing::Shared)]
     pub routing: Routing,
 
@@ -222,8 +231,11 @@ impl Opts {
             if self.txn_size > 0 {
                 return Err("memcache has no transactions (--txn-size)".into());
             }
-            if self.routing == Routing::Smart {
-                return Err("memcache has no topology (--routing smart)".into());
+            if self.routing != Routing::Shared {
+                return Err(format!(
+                    "memcache has no topology (--routing {})",
+                    self.routing
+                ));
             }
         }
         if self.load && self.txn_size > 0 {
@@ -366,12 +378,28 @@ mod tests {
             &["--requests", "0"],
             &["--protocol", "memcache", "--txn-size", "2"],
             &["--protocol", "memcache", "--routing", "smart"],
+            &["--protocol", "memcache", "--routing", "pinned"],
             &["--protocol", "http"],
             &["--distribution", "normal"],
             &["--load", "--txn-size", "2"],
             &["--zipf-exponent", "1.0"],
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn routing_modes() {
+        for (arg, routing) in [
+            ("shared", Routing::Shared),
+            ("smart", Routing::Smart),
+            ("pinned", Routing::Pinned),
+        ] {
+            let o = parse(&["--routing", arg]).unwrap();
+            assert_eq!(
+                (o.routing, o.routing.to_string()),
+                (routing, arg.to_string())
+            );
         }
     }
 

@@ -83,6 +83,33 @@ fn loads_against_an_in_process_server() {
     check("resp smart", &r);
     assert_eq!(r.partitions, 4);
 
+    // Pinned clients each stick to one partition and ask only for its keys:
+    // the server forwards nothing for them (and does for shared clients).
+    let before = forwarded(port);
+    for proto in ["text", "resp"] {
+        let r = run(&opts(
+            port,
+            &[
+                "--protocol",
+                proto,
+                "--routing",
+                "pinned",
+                "--pipeline",
+                "8",
+            ],
+        ))
+        .unwrap();
+        check(&format!("{proto} pinned"), &r);
+        assert_eq!(r.partitions, 4);
+        assert!(r.gets > 0 && r.puts > 0);
+    }
+    assert_eq!(forwarded(port), before, "pinned clients caused forwarding");
+    check(
+        "shared again",
+        &run(&opts(port, &["--pipeline", "4"])).unwrap(),
+    );
+    assert!(forwarded(port) > before, "shared clients are forwarded");
+
     for cross in ["0", "1"] {
         let r = run(&opts(
             port,
@@ -145,4 +172,17 @@ fn smart_routing_without_a_topology_fails_cleanly() {
     });
     let err = run(&opts(port, &["--routing", "smart"])).unwrap_err();
     assert!(format!("{err:#}").contains("topology"), "{err:#}");
+}
+
+/// The server's count of operations forwarded between workers (`STATS`).
+fn forwarded(port: u16) -> u64 {
+    use std::io::{BufRead, BufReader, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"STATS\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(conn).read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    v["result"]["total"]["forwarded_out"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no forwarded_out in {line}"))
 }
