@@ -176,15 +176,16 @@ stop_server() { # pid
     SERVER_PIDS=("${keep[@]}")
 }
 
-# Starts corekv; sets CK_PID, CK_PORT (shared port).
+# Starts corekv with WORKERS workers (default 2, one per core); sets
+# CK_PID, CK_PORT (shared port).
 start_corekv() {
-    local base pin=()
-    base=$(free_ports 3)
+    local workers=${1:-2} base pin=()
+    base=$(free_ports $((workers + 1)))
     CK_PORT=$base
     if [[ ${COMPARE_NO_PIN:-0} == 1 ]]; then pin=(--no-pin); fi
-    note_cmd "taskset -c $CPUS target/release/corekv --bind 127.0.0.1 --port <port> --core-port-base <port+1> --workers 2 ${pin[*]} --log warn"
+    note_cmd "taskset -c $CPUS target/release/corekv --bind 127.0.0.1 --port <port> --core-port-base <port+1> --workers $workers ${pin[*]} --log warn"
     taskset -c $CPUS "$COREKV" --bind 127.0.0.1 --port "$base" --core-port-base $((base + 1)) \
-        --workers 2 "${pin[@]}" --log warn >>"$WORK/corekv.log" 2>&1 &
+        --workers "$workers" "${pin[@]}" --log warn >>"$WORK/corekv.log" 2>&1 &
     CK_PID=$!
     SERVER_PIDS+=("$CK_PID")
     wait_ready "$CK_PORT"
@@ -218,6 +219,8 @@ start_memcached() {
 }
 
 cpu_ticks() { cut -d')' -f2- "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# Context switches (voluntary and involuntary) of all the process's threads.
+ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches:/ {n += $2} END {print n + 0}'; }
 rss_bytes() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -245,17 +248,20 @@ cb() {
 # SET), its CSV recorded with the server CPU over the whole run and
 # redis-benchmark's own CPU (user+sys, GNU time), also over the whole run.
 rb() {
-    local section=$1 row=$2 server=$3 pid=$4 port=$5 n=$6 csv t0 t1
+    local section=$1 row=$2 server=$3 pid=$4 port=$5 n=$6 csv t0 t1 c0 c1
     shift 6
     note_cmd "$GNU_TIME -f '%U %S' -o <file> redis-benchmark -h 127.0.0.1 -p <port> $* -n $n --csv"
     t0=$(cpu_ticks "$pid")
+    c0=$(ctx_switches "$pid")
     csv=$(timeout 600 "$GNU_TIME" -f '%U %S' -o "$WORK/rb-time" \
         redis-benchmark -h 127.0.0.1 -p "$port" "$@" -n "$n" --csv 2>/dev/null) ||
         die "redis-benchmark failed: $*"
     t1=$(cpu_ticks "$pid")
-    python3 - "$section" "$row" "$server" "$n" "$t0" "$t1" "$CLK_TCK" "$csv" "$(tail -n 1 "$WORK/rb-time")" <<'EOF' >>"$RESULTS"
+    c1=$(ctx_switches "$pid")
+    python3 - "$section" "$row" "$server" "$n" "$t0" "$t1" "$CLK_TCK" "$csv" "$(tail -n 1 "$WORK/rb-time")" \
+        "$((c1 - c0))" <<'EOF' >>"$RESULTS"
 import csv, io, json, sys
-section, row, server, n, t0, t1, hz, text, client = sys.argv[1:]
+section, row, server, n, t0, t1, hz, text, client, switches = sys.argv[1:]
 rows = [r for r in csv.reader(io.StringIO(text)) if r and r[0] != "test"]
 cpu = (int(float(t1)) - int(float(t0))) / int(hz)
 client_cpu = sum(float(x) for x in client.split())
@@ -268,6 +274,8 @@ for r in rows:
         "p50_us": float(r[4]) * 1000 if len(r) > 4 else None,
         "p99_us": float(r[6]) * 1000 if len(r) > 6 else None,
         "cpu_mop": cpu * 1e6 / ops_total if ops_total else None,
+        # The server's context switches per operation, over both tests.
+        "ctxsw_per_op": int(switches) / ops_total if ops_total else None,
         # redis-benchmark's own CPU, over all its tests (like cpu_mop).
         "client_cpu_secs": client_cpu,
         "client_cpu_us_per_op": client_cpu * 1e6 / ops_total if ops_total else None,
@@ -325,11 +333,16 @@ for keys in "${MEM_KEYS[@]}"; do
 done
 
 # ---------------------------------------------------------------- rounds
+# corekv with one worker too: the same per-request path without the hop
+# between workers (section 1b), to tell the two costs apart.
+start_corekv 1
+CK1_PID=$CK_PID CK1_PORT=$CK_PORT
 start_corekv
 start_redis
-log "corekv on port $CK_PORT (pid $CK_PID), Redis on port $RD_PORT (pid $RD_PID)"
+log "corekv on port $CK_PORT (pid $CK_PID), Redis on port $RD_PORT (pid $RD_PID), corekv --workers 1 on port $CK1_PORT"
 log "preloading $KEYS keys into each"
 "$BENCH" --port "$CK_PORT" --load --keyspace $KEYS --pipeline 64 --quiet >/dev/null || die "preload corekv"
+"$BENCH" --port "$CK1_PORT" --load --keyspace $KEYS --pipeline 64 --quiet >/dev/null || die "preload corekv --workers 1"
 "$BENCH" --protocol resp --port "$RD_PORT" --load --keyspace $KEYS --pipeline 64 --quiet >/dev/null || die "preload redis"
 
 COMMON=(--keyspace "$KEYS" --value-size 32 --connections 50 --warmup "$WARMUP" --duration "$DURATION")
@@ -343,6 +356,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         if ((p == 16)); then n=$RB_N_P16; fi
         rb 1 "redis-benchmark -P $p" corekv "$CK_PID" "$CK_PORT" "$n" "${RB_COMMON[@]}" -P $p
         rb 1 "redis-benchmark -P $p" redis "$RD_PID" "$RD_PORT" "$n" "${RB_COMMON[@]}" -P $p
+        rb 1b "redis-benchmark -P $p" corekv "$CK1_PID" "$CK1_PORT" "$n" "${RB_COMMON[@]}" -P $p
     done
     # 2. corekv-bench over RESP, the same load against both.
     for p in 1 16; do
@@ -355,9 +369,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
         cb 2 "RESP MULTI/EXEC 4 SETs, $((cross * 100))% cross-partition" corekv "$CK_PID" --protocol resp --port "$CK_PORT" "${COMMON[@]}" --txn-size 4 --cross-fraction $cross
         cb 2 "RESP MULTI/EXEC 4 SETs, $((cross * 100))% cross-partition" redis "$RD_PID" --protocol resp --port "$RD_PORT" "${COMMON[@]}" --txn-size 4 --cross-fraction $cross
     done
-    # 3. corekv's text protocol: shared port vs smart routing; transactions.
+    # 3. corekv's text protocol: shared port vs smart routing (batches split
+    # per owner, or pinned clients); transactions.
     for p in 1 16; do
-        for routing in shared smart; do
+        for routing in shared smart pinned; do
             cb 3 "text get:put 1:1, P=$p, $routing" corekv "$CK_PID" --protocol text --routing $routing --port "$CK_PORT" "${COMMON[@]}" --pipeline $p
         done
     done
@@ -386,6 +401,7 @@ done
 LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
 
 stop_server "$CK_PID"
+stop_server "$CK1_PID"
 stop_server "$RD_PID"
 
 # ---------------------------------------------------------------- report
@@ -420,12 +436,12 @@ def metric(r, name):
     if r["kind"] == "rb":
         return {"ops": r["ops_per_sec"], "p50": r["p50_us"], "p99": r["p99_us"],
                 "p999": None, "cpu": r["cpu_mop"], "ccpu": r.get("client_cpu_us_per_op"),
-                "errors": 0}[name]
+                "cs": r.get("ctxsw_per_op"), "errors": 0}[name]
     rep = r["report"]
     return {"ops": rep["ops_per_sec"], "p50": rep["latency_us"]["p50"],
             "p99": rep["latency_us"]["p99"], "p999": rep["latency_us"]["p99_9"],
             "cpu": rep["server_cpu_secs_per_mop"], "ccpu": rep["client_cpu_us_per_op"],
-            "errors": rep["errors"]}[name]
+            "cs": None, "errors": rep["errors"]}[name]
 
 def m(section, row, server, name):
     return med([metric(r, name) for r in pick(section, row, server)])
@@ -470,7 +486,22 @@ def vs_rows(section):
                      f"{f2(m(section, row, 'corekv', 'ccpu'))} / {f2(m(section, row, 'redis', 'ccpu'))}"])
     return rows
 
-t1 = table(vs_header, vs_rows("1"))
+t1 = table(vs_header + ["server context switches/op corekv / Redis"],
+           [r + [f"{f2(m('1', r[0], 'corekv', 'cs'))} / {f2(m('1', r[0], 'redis', 'cs'))}"]
+            for r in vs_rows("1")])
+
+# 1b. corekv with one worker (no forwarding) vs the same Redis runs.
+rows1b = []
+for row in rows_of("1b"):
+    a, b = m("1b", row, "corekv", "ops"), m("1", row, "redis", "ops")
+    rows1b.append([row, f0(a), f0(b), ratio(a, b),
+                   f"{f1(m('1b', row, 'corekv', 'cpu'))} / {f1(m('1', row, 'redis', 'cpu'))}",
+                   f"{f2(m('1b', row, 'corekv', 'cs'))} / {f2(m('1', row, 'redis', 'cs'))}",
+                   ratio(m("1", row, "corekv", "ops"), a)])
+t1b = table(["load", "corekv --workers 1 ops/s", "Redis ops/s", "corekv 1 worker/Redis",
+             "server CPU s/M ops corekv 1 worker / Redis",
+             "server context switches/op corekv 1 worker / Redis",
+             "corekv 2 workers / 1 worker"], rows1b)
 t2 = table(vs_header, vs_rows("2"))
 
 rows3 = []
@@ -481,12 +512,12 @@ for row in rows_of("3"):
     rel = "–"
     if row.endswith(", shared"):
         base[key] = ops
-    elif row.endswith(", smart") and key in base:
+    elif row.endswith((", smart", ", pinned")) and key in base:
         rel = ratio(ops, base[key])
     rows3.append([row, f0(ops), rel, f0(m("3", row, "corekv", "p50")),
                   f0(m("3", row, "corekv", "p99")), f1(m("3", row, "corekv", "cpu")),
                   f2(m("3", row, "corekv", "ccpu"))])
-t3 = table(["load (corekv only)", "ops/s", "smart/shared", "p50 µs", "p99 µs",
+t3 = table(["load (corekv only)", "ops/s", "vs shared", "p50 µs", "p99 µs",
             "server CPU s/M ops", "load generator CPU µs/op"], rows3)
 
 rows4 = []
@@ -573,12 +604,19 @@ for row in rows_of("5"):
                      m("5", row, "corekv", "p99"), m("5", row, "redis", "p99"), 1.0, False,
                      lambda a, b: f"{fus(a)} vs {fus(b)} µs")
 for p in (1, 16):
-    target_ratio(f"Text protocol with smart routing vs RESP on corekv, P={p}",
-                 m("3", f"text get:put 1:1, P={p}, smart", "corekv", "ops"),
+    target_ratio(f"Text protocol vs RESP on corekv, shared port, P={p} (JSON encoding not the bottleneck)",
+                 m("3", f"text get:put 1:1, P={p}, shared", "corekv", "ops"),
                  m("2", f"RESP get:set 1:1, P={p}", "corekv", "ops"), 1.0, True, ops("ops/s"))
-target_ratio("Shared-port forwarding vs smart routing, text, P=16 (costs ≤ 25%)",
-             m("3", "text get:put 1:1, P=16, shared", "corekv", "ops"),
-             m("3", "text get:put 1:1, P=16, smart", "corekv", "ops"), 0.75, True, ops("ops/s"))
+for p in (1, 16):
+    for routing, how in (("pinned", "pinned clients"), ("smart", "batches split per owner")):
+        target_ratio(f"Text protocol with smart routing ({how}) vs RESP on corekv, P={p}",
+                     m("3", f"text get:put 1:1, P={p}, {routing}", "corekv", "ops"),
+                     m("2", f"RESP get:set 1:1, P={p}", "corekv", "ops"), 1.0, True, ops("ops/s"))
+for routing, how in (("pinned", "pinned clients"), ("smart", "batches split per owner")):
+    target_ratio(f"Shared-port forwarding vs smart routing ({how}), text, P=16 (costs ≤ 25%)",
+                 m("3", "text get:put 1:1, P=16, shared", "corekv", "ops"),
+                 m("3", f"text get:put 1:1, P=16, {routing}", "corekv", "ops"), 0.75, True,
+                 ops("ops/s"))
 target_ratio("Cross- vs single-partition 4-key transactions, text (`START`…`COMMIT`, smart)",
              m("3", "text START, 4 PUTs, COMMIT, 100% cross-partition, smart", "corekv", "ops"),
              m("3", "text START, 4 PUTs, COMMIT, 0% cross-partition, smart", "corekv", "ops"),
@@ -648,6 +686,14 @@ results_md = f"""![corekv vs Redis: throughput and p99](benchmarks.svg)
 
 {t1}
 
+### 1b. The same against corekv with one worker (no hop between workers)
+
+Not a configuration to deploy on two cores, but it isolates the cost of
+the request path itself from the cost of forwarding half of the keys to the
+other worker. Redis columns are the runs of table 1.
+
+{t1b}
+
 ### 2. corekv-bench, RESP (same load against both)
 
 {t2}
@@ -689,12 +735,26 @@ minutes once built, the full run about ten.
   latencies (write of the batch to the read of each response, HDR
   histogram) only after the warmup. A transaction (`START`, 4 `PUT`s,
   `COMMIT`, or `MULTI`, 4 `SET`s, `EXEC`) counts as one operation.
+* **Routing** (corekv-bench, table 3). *shared*: every connection to the
+  shared port; the worker that accepted it forwards other workers' keys.
+  *smart*: each client holds one connection per worker's core port and
+  splits every pipelined batch by owner (a synchronous pipeline; each
+  connection carries about P/2 requests per round trip). *pinned*: each
+  client holds one connection, to one worker's port (clients take the
+  workers in turn), and asks only for that worker's keys, P per round trip:
+  an asynchronous smart client grouping requests by owner. Same 50
+  connections and pipeline depth as shared; nothing is forwarded.
 * **Alternation.** Every load runs against corekv, then Redis, then corekv,
   … for {rounds} round{'s' if rounds != '1' else ''}; tables show the **median** over rounds
   and the corekv/Redis ratio of the medians (> 1: corekv faster).
 * **Server CPU** is the server's utime+stime (`/proc/PID/stat`) over the
   measured interval, per million operations (for redis-benchmark rows: over
   the whole command, both tests).
+* **Context switches** (redis-benchmark rows) are the server's voluntary
+  and involuntary switches, all threads (`/proc/PID/task/*/status`), per
+  operation: a worker that runs out of work sleeps in `epoll_wait` and
+  costs a switch to wake, so they show how often the server idles between
+  requests.
 * **Load generator CPU** is the client's own user+system CPU per
   operation: corekv-bench's getrusage over the measured interval, and
   redis-benchmark's as GNU `time` reports it for the whole command (both
