@@ -383,12 +383,16 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
 /// never under load, and never twice for nothing.
 #[derive(Default)]
 struct IdleRelease {
-    last_tick: (u64, u64, u64, u64),
-    released_at: (u64, u64, u64, u64),
+    last_tick: Activity,
+    released_at: Activity,
 }
 
+/// A worker's activity counters: commands, operations, connections
+/// accepted, connections open.
+type Activity = (u64, u64, u64, u64);
+
 impl IdleRelease {
-    fn should_release(&mut self, activity: (u64, u64, u64, u64)) -> bool {
+    fn should_release(&mut self, activity: Activity) -> bool {
         let quiet = activity == self.last_tick;
         self.last_tick = activity;
         if quiet && activity != self.released_at {

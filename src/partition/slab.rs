@@ -61,9 +61,14 @@ impl<T> Slab<T> {
         self.len
     }
 
-    /// Slots allocated.
+    /// Slots allocated: O(1), as the write path's budget checks ask for it.
     pub fn capacity(&self) -> usize {
-        (0..self.chunks.len()).map(chunk_len).sum()
+        match self.chunks.len() {
+            0 => 0,
+            // The doubling chunks sum to twice the last one.
+            n if n <= DOUBLING_CHUNKS => FIRST << (n - 1),
+            n => CHUNK + (n - DOUBLING_CHUNKS) * CHUNK,
+        }
     }
 
     /// Bytes the slab holds: the slots and the chunk table.
@@ -135,6 +140,20 @@ mod tests {
         }
         assert_eq!(locate(CHUNK), (DOUBLING_CHUNKS, 0));
         assert_eq!((0..DOUBLING_CHUNKS).map(chunk_len).sum::<usize>(), CHUNK);
+    }
+
+    #[test]
+    fn capacity_is_the_sum_of_the_chunks() {
+        let mut s = Slab::default();
+        for pos in 0..3 * CHUNK + 5 {
+            let chunks = s.chunks.len();
+            assert_eq!(
+                s.capacity(),
+                (0..chunks).map(chunk_len).sum::<usize>(),
+                "{pos}"
+            );
+            s.push(Some(pos));
+        }
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! Entries (key and value in one allocation, see [`Entry`]) live in a slab
 //! (chunks of 8-byte words that never move, see [`Slab`], with a free list)
 //! and an index maps each key's aHash to its slab position. Entries never
-//! move in the slab, which gives `SCAN` the Redis guarantee for free: walking slab positions upward
-//! returns every key that was present for the whole walk, whatever was
-//! inserted, deleted or rehashed meanwhile. The index stores only a `u32`
-//! per key.
+//! move in the slab, which gives `SCAN` the Redis guarantee for free:
+//! walking slab positions upward returns every key that was present for
+//! the whole walk, whatever was inserted, deleted or rehashed meanwhile.
+//! The index stores only a `u32` per key.
 
 use super::entry::Entry;
 use super::lru::SampledLru;
