@@ -1,7 +1,15 @@
 # corekv container image.
 #
 #   docker build -t corekv .
-#   docker run --rm --cpus 2 -p 9888-9890:9888-9890 corekv
+#   docker run --rm --cpus 2 -e COREKV_REQUIREPASS="$(openssl rand -hex 24)" \
+#       -p 127.0.0.1:9888-9890:9888-9890 corekv
+#
+# Security: like Redis's official image, the image listens on all interfaces
+# of the container (COREKV_BIND=0.0.0.0) with protected mode OFF
+# (COREKV_PROTECTED_MODE=no): the container's network is the boundary. So
+# set a password (COREKV_REQUIREPASS, or COREKV_REQUIREPASS_FILE pointing at
+# a mounted secret) or an ACL file (COREKV_ACLFILE) before publishing a port
+# beyond the host, and publish on 127.0.0.1 unless clients elsewhere need it.
 #
 # Ports: 9888 is the shared port (every worker accepts on it, SO_REUSEPORT);
 # worker i also listens on 9889 + i. By default the server starts one worker
@@ -65,8 +73,13 @@ RUN groupadd --gid 10001 corekv \
 
 COPY --from=builder /app/target/release/corekv /usr/local/bin/corekv
 
-# Listen on all interfaces inside the container (also the server's default).
-ENV COREKV_BIND=0.0.0.0
+# Listen on all interfaces inside the container, with protected mode off, as
+# Redis's official image does (the bare binary binds loopback only and, bound
+# elsewhere without a password, refuses non-loopback clients). Set
+# COREKV_REQUIREPASS / COREKV_REQUIREPASS_FILE / COREKV_ACLFILE to require
+# authentication.
+ENV COREKV_BIND=0.0.0.0 \
+    COREKV_PROTECTED_MODE=no
 
 # 9888: shared port. 9889-9952: per-worker core ports (9889 + worker index),
 # room for 64 workers.

@@ -86,3 +86,10 @@ CPU quota, i.e. resources.limits.cpu rounded down, at least 1 ("2" -> 2,
 {{- max 1 (div $milli 1000) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Secret holding the password: auth.existingSecret, else the chart's own.
+*/}}
+{{- define "corekv.secretName" -}}
+{{- default (include "corekv.fullname" .) .Values.auth.existingSecret }}
+{{- end }}
