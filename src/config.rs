@@ -32,17 +32,33 @@ use std::net::IpAddr;
     about = "In-memory key/value cache server: one pinned worker per core, each owning a hash partition"
 )]
 pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "COREKV_BIND", default_value = "0.0.0.0")]
-    pub bind: IpAddr,
+    /// Addresses to listen on: repeat the flag, or give a comma/space
+    /// separated list (`COREKV_BIND="127.0.0.1 -::1"`). A leading `-` marks
+    /// an address that is skipped (with a log line) when the machine lacks
+    /// it, as in Redis. Default: loopback only, `127.0.0.1 -::1`; use
+    /// `0.0.0.0` (and `::`) to serve other machines.
+    #[arg(long, env = "COREKV_BIND", default_value = "127.0.0.1 -::1", value_parser = parse_bind_list)]
+    pub bind: Vec<BindList>,
 
-    /// The shared port, served by every worker (SO_REUSEPORT). 0 picks a free port.
+    /// The shared plain-text port, served by every worker (SO_REUSEPORT).
+    /// 0 turns the plain ports off (shared and core ports), as Redis's `port 0`.
     #[arg(long, env = "COREKV_PORT", default_value_t = 9888)]
     pub port: u16,
 
-    /// Worker i also listens on core-port-base + i. 0 gives each worker a free port.
+    /// Worker i also listens on core-port-base + i (plain text). Must not be
+    /// 0 while the plain ports are on.
     #[arg(long, env = "COREKV_CORE_PORT_BASE", default_value_t = 9889)]
     pub core_port_base: u16,
+
+    /// For tests: every port given as 0 picks a free port instead of
+    /// turning its listeners off (the ready log line names the ports).
+    #[arg(long, hide = true)]
+    pub ephemeral_ports: bool,
+
+    /// With `ephemeral_ports`: turn the plain ports off anyway (what `--port
+    /// 0` means for the binary). Not a flag.
+    #[arg(skip)]
+    pub no_plain_ports: bool,
 
     /// Number of workers (= partitions). Default: the CPUs this process may use.
     #[arg(long, env = "COREKV_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -97,8 +113,29 @@ impl Config {
         let mut config = Self::parse_from(["corekv", "--bind", "127.0.0.1"]);
         config.port = 0;
         config.core_port_base = 0;
+        config.ephemeral_ports = true;
         config.workers = Some(workers);
         config
+    }
+
+    /// The addresses to listen on, in the order given, without repeats.
+    pub fn bind_addrs(&self) -> Vec<BindAddr> {
+        let mut addrs: Vec<BindAddr> = Vec::new();
+        for a in self.bind.iter().flat_map(|list| &list.0) {
+            if !addrs.iter().any(|b| b.ip == a.ip) {
+                addrs.push(*a);
+            }
+        }
+        addrs
+    }
+
+    /// Listens on exactly these addresses (each one required).
+    pub fn set_bind(&mut self, ips: &[IpAddr]) {
+        let addrs = ips.iter().map(|&ip| BindAddr {
+            ip,
+            optional: false,
+        });
+        self.bind = vec![BindList(addrs.collect())];
     }
 
     /// The number of workers to start: `--workers`, else the CPUs available
@@ -109,6 +146,43 @@ impl Config {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
+}
+
+/// One listen address; `optional` ones (written `-addr`) are skipped when
+/// the machine does not have them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindAddr {
+    pub ip: IpAddr,
+    pub optional: bool,
+}
+
+/// The addresses one `--bind` (or `COREKV_BIND`) names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindList(pub Vec<BindAddr>);
+
+/// Parses `127.0.0.1,::1` or `127.0.0.1 -::1`: addresses separated by
+/// commas and/or spaces, each optionally prefixed by `-`.
+pub fn parse_bind_list(s: &str) -> Result<BindList, String> {
+    let addrs = s
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            let (optional, ip) = match a.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, a),
+            };
+            let ip = ip
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| format!("'{a}' is not an IP address"))?;
+            Ok(BindAddr { ip, optional })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if addrs.is_empty() {
+        return Err("no address given".into());
+    }
+    Ok(BindList(addrs))
 }
 
 /// Parses a byte size as Redis's config does: `k`/`m`/`g` are powers of
@@ -160,7 +234,10 @@ mod tests {
         assert_eq!(c.port, 9888);
         assert_eq!(c.core_port_base, 9889);
         assert_eq!(c.max_line_bytes, 1 << 20);
-        assert_eq!(c.bind.to_string(), "0.0.0.0");
+        let ips: Vec<String> = c.bind_addrs().iter().map(|a| a.ip.to_string()).collect();
+        assert_eq!(ips, ["127.0.0.1", "::1"]);
+        assert!(!c.bind_addrs()[0].optional && c.bind_addrs()[1].optional);
+        assert!(!c.ephemeral_ports);
         assert!(!c.no_pin);
         assert!(c.worker_count() >= 1);
     }
@@ -172,5 +249,36 @@ mod tests {
         assert!(c.no_pin);
         assert_eq!(c.port, 7000);
         assert!(Config::try_parse_from(["corekv", "--workers", "0"]).is_err());
+    }
+
+    #[test]
+    fn bind_lists() {
+        let ips = |args: &[&str]| -> Vec<(String, bool)> {
+            let mut argv = vec!["corekv"];
+            argv.extend_from_slice(args);
+            let c = Config::try_parse_from(argv).unwrap();
+            c.bind_addrs()
+                .iter()
+                .map(|a| (a.ip.to_string(), a.optional))
+                .collect()
+        };
+        let want = |list: &[(&str, bool)]| -> Vec<(String, bool)> {
+            list.iter().map(|(ip, o)| (ip.to_string(), *o)).collect()
+        };
+        assert_eq!(
+            ips(&["--bind", "127.0.0.1", "--bind", "::1"]),
+            want(&[("127.0.0.1", false), ("::1", false)])
+        );
+        assert_eq!(
+            ips(&["--bind", "127.0.0.1, -::1 10.0.0.1"]),
+            want(&[("127.0.0.1", false), ("::1", true), ("10.0.0.1", false)])
+        );
+        assert_eq!(
+            ips(&["--bind", "0.0.0.0", "--bind", "0.0.0.0,[::]"]),
+            want(&[("0.0.0.0", false), ("::", false)])
+        );
+        assert!(parse_bind_list("localhost").is_err());
+        assert!(parse_bind_list(" , ").is_err());
+        assert!(parse_bind_list("-").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! mesh, starts one worker thread per partition, and stops them in order.
 
 use crate::config::Config;
-use crate::listener::{self, BindError};
+use crate::listener::{self, BindError, BoundPorts, Transport};
 use crate::mesh::Mesh;
 use crate::worker::{self, Limits, WorkerSetup};
 use corekv_router::{Topology, TopologyError};
@@ -39,10 +39,19 @@ impl Server {
     /// Binds all ports and starts the workers; returns once they accept.
     pub fn start(config: &Config) -> Result<Self, Error> {
         let n = config.worker_count();
-        let listeners = listener::bind_all(config.bind, config.port, config.core_port_base, n)?;
-        let shared_port = listeners.shared_port();
-        let core_ports = listeners.core_ports();
-        let topology = Arc::new(Topology::even(n)?.with_ports(&core_ports)?);
+        let plans: Vec<_> = listener::plain_plan(config)?.into_iter().collect();
+        let listeners = listener::bind_all(&config.bind_addrs(), &plans, n)?;
+        let plain = listeners.plain.clone().unwrap_or(BoundPorts {
+            shared: 0,
+            core: Vec::new(),
+        });
+        let (shared_port, core_ports) = (plain.shared, plain.core);
+        let mut topology = Topology::even(n)?;
+        if !core_ports.is_empty() {
+            topology = topology.with_ports(&core_ports)?;
+        }
+        let topology = Arc::new(topology);
+        let ip = listeners.addrs[0];
         let (mesh, inboxes) = Mesh::new(n);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (stop, stop_rx) = watch::channel(false);
@@ -63,31 +72,27 @@ impl Server {
         let client_ids = Arc::new(AtomicU64::new(1));
         let started = std::time::Instant::now();
         let mut server = Self {
-            shared_addr: SocketAddr::new(config.bind, shared_port),
-            core_addrs: core_ports
-                .iter()
-                .map(|&p| SocketAddr::new(config.bind, p))
-                .collect(),
+            shared_addr: SocketAddr::new(ip, shared_port),
+            core_addrs: core_ports.iter().map(|&p| SocketAddr::new(ip, p)).collect(),
             topology: Arc::clone(&topology),
             shutdown,
             stop,
             drained,
             threads: Vec::with_capacity(n),
         };
-        let sockets = listeners.shared.into_iter().zip(listeners.own);
-        for ((id, inbox), (shared, own)) in inboxes.into_iter().enumerate().zip(sockets) {
+        let bind = listeners.addrs.clone();
+        for ((id, inbox), sockets) in inboxes.into_iter().enumerate().zip(listeners.workers) {
             let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
-            log_worker(&topology, id, core, shared_port, core_ports[id]);
+            log_worker(&topology, id, core, &sockets);
             let setup = WorkerSetup {
                 id,
                 core,
-                shared,
-                own,
+                sockets,
                 inbox,
                 mesh: mesh.clone(),
                 topology: Arc::clone(&topology),
                 shared_port,
-                bind: config.bind,
+                bind: bind.clone(),
                 announce_host: config.announce_host.clone(),
                 started,
                 limits,
@@ -101,20 +106,26 @@ impl Server {
                 .threads
                 .push(worker::spawn(setup).map_err(Error::Spawn)?);
         }
-        tracing::info!(
-            "corekv ready: {n} workers, shared port {}, core ports {}",
-            server.shared_addr,
-            ports_list(&core_ports)
-        );
+        tracing::info!("listening on {}", ips_list(&bind));
+        match listeners.plain {
+            Some(_) => tracing::info!(
+                "corekv ready: {n} workers, shared port {}, core ports {}",
+                server.shared_addr,
+                ports_list(&core_ports)
+            ),
+            None => tracing::info!("corekv ready: {n} workers, plain ports off (--port 0)"),
+        }
         Ok(server)
     }
 
-    /// The shared port's address (every worker accepts there).
+    /// The shared port's address (every worker accepts there) on the first
+    /// bound address; port 0 when the plain ports are off.
     pub fn shared_addr(&self) -> SocketAddr {
         self.shared_addr
     }
 
-    /// Each worker's own address, in partition order.
+    /// Each worker's own address, in partition order (empty when the plain
+    /// ports are off).
     pub fn core_addrs(&self) -> &[SocketAddr] {
         &self.core_addrs
     }
@@ -189,8 +200,7 @@ fn log_worker(
     topology: &Topology,
     id: usize,
     core: Option<core_affinity::CoreId>,
-    shared: u16,
-    own: u16,
+    sockets: &[(std::net::TcpListener, Transport)],
 ) {
     let slots: Vec<String> = topology.partitions()[id]
         .slots
@@ -201,10 +211,29 @@ fn log_worker(
         || "not pinned (--no-pin)".to_string(),
         |c| format!("pinned to core {}", c.id),
     );
+    let mut ports: Vec<String> = Vec::new();
+    for (socket, transport) in sockets {
+        let Ok(addr) = socket.local_addr() else {
+            continue;
+        };
+        let name = match transport {
+            Transport::Plain => addr.port().to_string(),
+            Transport::Tls => format!("{} (TLS)", addr.port()),
+        };
+        if !ports.contains(&name) {
+            ports.push(name);
+        }
+    }
     tracing::info!(
-        "worker {id}: {core}, owns slots {}, listens on shared port {shared} and core port {own}",
-        slots.join(",")
+        "worker {id}: {core}, owns slots {}, listens on ports {}",
+        slots.join(","),
+        ports.join(", ")
     );
+}
+
+fn ips_list(ips: &[std::net::IpAddr]) -> String {
+    let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    list.join(", ")
 }
 
 fn ports_list(ports: &[u16]) -> String {

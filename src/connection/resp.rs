@@ -719,7 +719,7 @@ impl Connection {
         }
         let ctx = &self.ctx;
         let settings: Vec<(&str, String)> = vec![
-            ("bind", ctx.bind.to_string()),
+            ("bind", bind_list(&ctx.bind)),
             ("port", ctx.shared_port.to_string()),
             ("databases", "1".into()),
             (
@@ -758,13 +758,14 @@ impl Connection {
     }
 
     /// The host clients should use for the nodes: `--announce-host`, else
-    /// the bound address, else the address this connection reached.
+    /// the first bound address, else (bound to a wildcard) the address this
+    /// connection reached.
     fn announce_host(&self) -> String {
         if let Some(h) = &self.ctx.announce_host {
             return h.to_string();
         }
-        if !self.ctx.bind.is_unspecified() {
-            return self.ctx.bind.to_string();
+        if let Some(ip) = self.ctx.bind.first().filter(|ip| !ip.is_unspecified()) {
+            return ip.to_string();
         }
         self.local_addr
             .map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string())
@@ -1065,4 +1066,10 @@ fn count(reply: &AdminReply) -> usize {
 
 fn is_flush_mode(a: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b"ASYNC") || a.eq_ignore_ascii_case(b"SYNC")
+}
+
+/// `CONFIG GET bind`: the bound addresses, space separated, as Redis.
+fn bind_list(ips: &[std::net::IpAddr]) -> String {
+    let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    list.join(" ")
 }
