@@ -24,6 +24,15 @@ impl EvictionPolicy {
     }
 }
 use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Whether TLS clients must present a certificate (`--tls-auth-clients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthClients {
+    Yes,
+    No,
+    Optional,
+}
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -59,6 +68,38 @@ pub struct Config {
     /// 0` means for the binary). Not a flag.
     #[arg(skip)]
     pub no_plain_ports: bool,
+
+    /// The shared TLS port, served by every worker (SO_REUSEPORT). 0
+    /// (default): no TLS. Needs --tls-cert-file and --tls-key-file.
+    #[arg(long, env = "COREKV_TLS_PORT", default_value_t = 0)]
+    pub tls_port: u16,
+
+    /// Each worker also serves TLS on its own TLS core port, and CLUSTER
+    /// SLOTS/NODES give TLS clients those ports (Redis's `tls-cluster yes`).
+    #[arg(long, env = "COREKV_TLS_CLUSTER")]
+    pub tls_cluster: bool,
+
+    /// With --tls-cluster, worker i listens for TLS on tls-core-port-base + i.
+    /// Default: tls-port + 1. These ports must not overlap the plain ones.
+    #[arg(long, env = "COREKV_TLS_CORE_PORT_BASE")]
+    pub tls_core_port_base: Option<u16>,
+
+    /// The server's certificate chain (PEM), leaf first.
+    #[arg(long, env = "COREKV_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "COREKV_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to.
+    #[arg(long, env = "COREKV_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+
+    /// Client certificates: `yes` (required), `optional` (checked if sent)
+    /// or `no`. Default: `yes` when --tls-ca-cert-file is given, else `no`.
+    #[arg(long, env = "COREKV_TLS_AUTH_CLIENTS", value_enum)]
+    pub tls_auth_clients: Option<AuthClients>,
 
     /// Number of workers (= partitions). Default: the CPUs this process may use.
     #[arg(long, env = "COREKV_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]

@@ -28,8 +28,10 @@ pub enum BindError {
         first: String,
         second: String,
     },
-    #[error("--core-port-base 0 is not a port (use --port 0 to turn the plain ports off)")]
-    CoreBaseZero,
+    #[error("{0} 0 is not a port (--port 0 / --tls-port 0 turn those listeners off)")]
+    CoreBaseZero(&'static str),
+    #[error("--tls-cluster needs --tls-port")]
+    TlsClusterWithoutPort,
     #[error("nothing to listen on: {0}")]
     NoListener(&'static str),
 }
@@ -85,12 +87,47 @@ pub fn plain_plan(config: &Config) -> Result<Option<PortPlan>, BindError> {
         return Ok(None);
     }
     if config.core_port_base == 0 && !ephemeral {
-        return Err(BindError::CoreBaseZero);
+        return Err(BindError::CoreBaseZero("--core-port-base"));
     }
     Ok(Some(PortPlan {
         transport: Transport::Plain,
         shared: config.port,
         core_base: Some(config.core_port_base),
+    }))
+}
+
+/// The TLS ports: none with `--tls-port 0` (unless ephemeral and a
+/// certificate is given); core ports only with `--tls-cluster`, from
+/// `--tls-core-port-base` (default: the TLS port + 1).
+pub fn tls_plan(config: &Config) -> Result<Option<PortPlan>, BindError> {
+    let ephemeral = config.ephemeral_ports;
+    let on = config.tls_port != 0 || (ephemeral && config.tls_cert_file.is_some());
+    if !on {
+        if config.tls_cluster {
+            return Err(BindError::TlsClusterWithoutPort);
+        }
+        return Ok(None);
+    }
+    let core_base = if config.tls_cluster {
+        let base = match (config.tls_core_port_base, config.tls_port) {
+            (Some(base), _) => base,
+            (None, 0) => 0,
+            (None, port) => port.checked_add(1).ok_or(BindError::PortRange {
+                worker: 0,
+                port: u32::from(port) + 1,
+            })?,
+        };
+        if base == 0 && !ephemeral {
+            return Err(BindError::CoreBaseZero("--tls-core-port-base"));
+        }
+        Some(base)
+    } else {
+        None
+    };
+    Ok(Some(PortPlan {
+        transport: Transport::Tls,
+        shared: config.tls_port,
+        core_base,
     }))
 }
 
@@ -393,6 +430,45 @@ mod tests {
             err.contains("9889") && err.contains("TLS core port of worker 0"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tls_ports_from_flags() {
+        use clap::Parser;
+        let plan = |args: &[&str]| {
+            let mut argv = vec!["corekv"];
+            argv.extend_from_slice(args);
+            tls_plan(&Config::parse_from(argv))
+        };
+        assert_eq!(plan(&[]).unwrap(), None);
+        let p = plan(&["--tls-port", "6380"]).unwrap().unwrap();
+        assert_eq!((p.shared, p.core_base), (6380, None));
+        let p = plan(&["--tls-port", "6380", "--tls-cluster"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((p.shared, p.core_base), (6380, Some(6381)));
+        let p = plan(&[
+            "--tls-port",
+            "6380",
+            "--tls-cluster",
+            "--tls-core-port-base",
+            "7000",
+        ]);
+        assert_eq!(p.unwrap().unwrap().core_base, Some(7000));
+        assert!(matches!(
+            plan(&["--tls-cluster"]),
+            Err(BindError::TlsClusterWithoutPort)
+        ));
+        assert!(matches!(
+            plan(&[
+                "--tls-port",
+                "1",
+                "--tls-cluster",
+                "--tls-core-port-base",
+                "0"
+            ]),
+            Err(BindError::CoreBaseZero(_))
+        ));
     }
 
     #[test]

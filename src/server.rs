@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::listener::{self, BindError, BoundPorts, Transport};
 use crate::mesh::Mesh;
-use crate::worker::{self, Limits, WorkerSetup};
+use crate::worker::{self, Limits, TlsSetup, WorkerSetup};
 use corekv_router::{Topology, TopologyError};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -16,6 +16,8 @@ use tokio::sync::watch;
 pub enum Error {
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("invalid topology: {0}")]
     Topology(#[from] TopologyError),
     #[error("cannot start worker thread: {0}")]
@@ -28,6 +30,8 @@ pub enum Error {
 pub struct Server {
     shared_addr: SocketAddr,
     core_addrs: Vec<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    tls_core_addrs: Vec<SocketAddr>,
     topology: Arc<Topology>,
     shutdown: watch::Sender<bool>,
     stop: watch::Sender<bool>,
@@ -39,8 +43,23 @@ impl Server {
     /// Binds all ports and starts the workers; returns once they accept.
     pub fn start(config: &Config) -> Result<Self, Error> {
         let n = config.worker_count();
-        let plans: Vec<_> = listener::plain_plan(config)?.into_iter().collect();
+        let tls_plan = listener::tls_plan(config)?;
+        // Certificates first: a bad file fails before any port is taken.
+        let acceptor = tls_plan.map(|_| crate::tls::acceptor(config)).transpose()?;
+        let plans: Vec<_> = listener::plain_plan(config)?
+            .into_iter()
+            .chain(tls_plan)
+            .collect();
         let listeners = listener::bind_all(&config.bind_addrs(), &plans, n)?;
+        let tls = acceptor
+            .zip(listeners.tls.clone())
+            .map(|(acceptor, ports)| {
+                Arc::new(TlsSetup {
+                    acceptor,
+                    shared_port: ports.shared,
+                    core_ports: ports.core,
+                })
+            });
         let plain = listeners.plain.clone().unwrap_or(BoundPorts {
             shared: 0,
             core: Vec::new(),
@@ -74,6 +93,13 @@ impl Server {
         let mut server = Self {
             shared_addr: SocketAddr::new(ip, shared_port),
             core_addrs: core_ports.iter().map(|&p| SocketAddr::new(ip, p)).collect(),
+            tls_addr: tls.as_ref().map(|t| SocketAddr::new(ip, t.shared_port)),
+            tls_core_addrs: tls.as_ref().map_or_else(Vec::new, |t| {
+                t.core_ports
+                    .iter()
+                    .map(|&p| SocketAddr::new(ip, p))
+                    .collect()
+            }),
             topology: Arc::clone(&topology),
             shutdown,
             stop,
@@ -94,6 +120,7 @@ impl Server {
                 shared_port,
                 bind: bind.clone(),
                 announce_host: config.announce_host.clone(),
+                tls: tls.clone(),
                 started,
                 limits,
                 txn_clock: Arc::clone(&txn_clock),
@@ -107,6 +134,17 @@ impl Server {
                 .push(worker::spawn(setup).map_err(Error::Spawn)?);
         }
         tracing::info!("listening on {}", ips_list(&bind));
+        if let Some(t) = &tls {
+            tracing::info!(
+                "TLS port {}, TLS core ports {}",
+                t.shared_port,
+                if t.core_ports.is_empty() {
+                    "none (no --tls-cluster)".to_string()
+                } else {
+                    ports_list(&t.core_ports)
+                }
+            );
+        }
         match listeners.plain {
             Some(_) => tracing::info!(
                 "corekv ready: {n} workers, shared port {}, core ports {}",
@@ -128,6 +166,17 @@ impl Server {
     /// ports are off).
     pub fn core_addrs(&self) -> &[SocketAddr] {
         &self.core_addrs
+    }
+
+    /// The shared TLS port's address, when TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// Each worker's TLS core address (with `--tls-cluster`), in partition
+    /// order.
+    pub fn tls_core_addrs(&self) -> &[SocketAddr] {
+        &self.tls_core_addrs
     }
 
     pub fn topology(&self) -> &Topology {

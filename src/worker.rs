@@ -9,7 +9,7 @@
 //! has drained does the server send `stop`, and the inbox (which other
 //! workers' commits may still need until then) is emptied and closed.
 
-use crate::connection;
+use crate::connection::{self, Stream};
 use crate::listener::Transport;
 use crate::mesh::{Letter, Mail, Mesh, Outbox};
 use crate::partition::{BatchReply, OpBatch, Partition, ReplyTo, Request};
@@ -70,6 +70,8 @@ pub struct WorkerCtx {
     /// The plain shared port; 0 when the plain ports are off.
     pub shared_port: u16,
     pub announce_host: Option<String>,
+    /// TLS, when configured: the acceptor and the TLS ports.
+    pub tls: Option<Arc<TlsSetup>>,
     pub started: std::time::Instant,
     outbox: Outbox,
     /// This context itself, for spawning flush tasks from `&self`.
@@ -201,6 +203,15 @@ impl Participants for WorkerCtx {
     }
 }
 
+/// What every worker shares about TLS.
+pub struct TlsSetup {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// The shared TLS port.
+    pub shared_port: u16,
+    /// Each worker's TLS core port; empty without `--tls-cluster`.
+    pub core_ports: Vec<u16>,
+}
+
 /// Everything a worker thread is started with.
 pub struct WorkerSetup {
     pub id: usize,
@@ -214,6 +225,7 @@ pub struct WorkerSetup {
     pub shared_port: u16,
     pub bind: Vec<std::net::IpAddr>,
     pub announce_host: Option<String>,
+    pub tls: Option<Arc<TlsSetup>>,
     pub started: std::time::Instant,
     pub limits: Limits,
     pub txn_clock: Arc<AtomicU64>,
@@ -265,6 +277,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         shared_port,
         bind,
         announce_host,
+        tls,
         started,
         limits,
         txn_clock,
@@ -279,7 +292,8 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         id,
         outbox: Outbox::new(workers),
         me: me.clone(),
-        topology_json: crate::response::topology_json(&topology, shared_port).into(),
+        topology_json: crate::response::topology_json(&topology, shared_port, tls.as_deref())
+            .into(),
         topology,
         partition: RefCell::new(partition_for(&limits)),
         mesh,
@@ -287,6 +301,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         bind,
         shared_port,
         announce_host,
+        tls,
         started,
         txn_clock,
         client_ids,
@@ -375,12 +390,48 @@ fn spawn_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let ctx = Rc::clone(ctx);
-    let shutdown = shutdown.clone();
+    let mut shutdown = shutdown.clone();
     tokio::task::spawn_local(async move {
-        debug_assert_eq!(transport, Transport::Plain);
+        let stream = match (transport, &ctx.tls) {
+            (Transport::Plain, _) => Stream::Plain(stream),
+            (Transport::Tls, Some(tls)) => {
+                match handshake(&tls.acceptor, stream, &mut shutdown).await {
+                    Some(tls) => Stream::Tls(Box::new(tls)),
+                    None => return,
+                }
+            }
+            (Transport::Tls, None) => return,
+        };
         connection::serve(ctx, stream, shutdown).await;
         drop(alive);
     });
+}
+
+/// The TLS handshake, in the connection's own task: bounded by
+/// [`crate::tls::HANDSHAKE_TIMEOUT`] and cut short by shutdown. A failed
+/// one closes just this connection.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let peer = stream.peer_addr().ok();
+    let accept = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    let outcome = tokio::select! {
+        r = accept => r,
+        _ = shutdown.changed() => return None,
+    };
+    match outcome {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(?peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(?peer, "TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// How often, and how many expired keys at most per tick, the partition
