@@ -174,7 +174,11 @@ struct TlsClient {
 
 impl TlsClient {
     fn connect(port: u16, config: Arc<ClientConfig>) -> Self {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Self::connect_to(std::net::SocketAddr::from(([127, 0, 0, 1], port)), config)
+    }
+
+    fn connect_to(addr: std::net::SocketAddr, config: Arc<ClientConfig>) -> Self {
+        let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         tcp.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         let name = pki_types::ServerName::try_from("localhost").unwrap();
@@ -472,4 +476,25 @@ fn start_up_errors_name_the_file() {
     config.tls_cert_file = Some(certs.path("server.key"));
     let err = Server::start(&config).err().expect("must fail").to_string();
     assert!(err.contains("server.key"), "{err}");
+}
+
+/// Every port, TLS ones included, on every `--bind` address.
+#[test]
+fn every_port_on_every_bound_address() {
+    let certs = Certs::new("addrs");
+    let mut config = tls_config(&certs, 2);
+    let second = std::net::IpAddr::from([127, 0, 0, 2]);
+    config.set_bind(&[std::net::IpAddr::from([127, 0, 0, 1]), second]);
+    let server = start(&config);
+    let mut ports = vec![tls_port(&server)];
+    ports.extend(tls_core_ports(&server));
+    for port in ports {
+        let addr = std::net::SocketAddr::new(second, port);
+        let mut c = TlsClient::connect_to(addr, client_config(&certs, None));
+        assert!(c.cmd("PING").contains("PONG"), "127.0.0.2:{port}");
+    }
+    for addr in common::all_addrs(&server) {
+        let addr = std::net::SocketAddr::new(second, addr.port());
+        assert!(Client::connect(addr).cmd("PING").contains("PONG"), "{addr}");
+    }
 }
