@@ -61,7 +61,7 @@ pub struct PortPlan {
 }
 
 /// The ports one [`PortPlan`] ended up on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BoundPorts {
     pub shared: u16,
     /// One per worker, in worker order; empty without core ports.

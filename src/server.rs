@@ -2,7 +2,7 @@
 //! mesh, starts one worker thread per partition, and stops them in order.
 
 use crate::config::Config;
-use crate::listener::{self, BindError, BoundPorts, Transport};
+use crate::listener::{self, BindError, Listeners, Transport};
 use crate::mesh::Mesh;
 use crate::worker::{self, Limits, TlsSetup, WorkerSetup};
 use corekv_router::{Topology, TopologyError};
@@ -43,27 +43,8 @@ impl Server {
     /// Binds all ports and starts the workers; returns once they accept.
     pub fn start(config: &Config) -> Result<Self, Error> {
         let n = config.worker_count();
-        let tls_plan = listener::tls_plan(config)?;
-        // Certificates first: a bad file fails before any port is taken.
-        let acceptor = tls_plan.map(|_| crate::tls::acceptor(config)).transpose()?;
-        let plans: Vec<_> = listener::plain_plan(config)?
-            .into_iter()
-            .chain(tls_plan)
-            .collect();
-        let listeners = listener::bind_all(&config.bind_addrs(), &plans, n)?;
-        let tls = acceptor
-            .zip(listeners.tls.clone())
-            .map(|(acceptor, ports)| {
-                Arc::new(TlsSetup {
-                    acceptor,
-                    shared_port: ports.shared,
-                    core_ports: ports.core,
-                })
-            });
-        let plain = listeners.plain.clone().unwrap_or(BoundPorts {
-            shared: 0,
-            core: Vec::new(),
-        });
+        let (listeners, tls) = bind(config, n)?;
+        let plain = listeners.plain.clone().unwrap_or_default();
         let (shared_port, core_ports) = (plain.shared, plain.core);
         let mut topology = Topology::even(n)?;
         if !core_ports.is_empty() {
@@ -133,26 +114,7 @@ impl Server {
                 .threads
                 .push(worker::spawn(setup).map_err(Error::Spawn)?);
         }
-        tracing::info!("listening on {}", ips_list(&bind));
-        if let Some(t) = &tls {
-            tracing::info!(
-                "TLS port {}, TLS core ports {}",
-                t.shared_port,
-                if t.core_ports.is_empty() {
-                    "none (no --tls-cluster)".to_string()
-                } else {
-                    ports_list(&t.core_ports)
-                }
-            );
-        }
-        match listeners.plain {
-            Some(_) => tracing::info!(
-                "corekv ready: {n} workers, shared port {}, core ports {}",
-                server.shared_addr,
-                ports_list(&core_ports)
-            ),
-            None => tracing::info!("corekv ready: {n} workers, plain ports off (--port 0)"),
-        }
+        log_ready(&server, n, &bind, tls.as_deref());
         Ok(server)
     }
 
@@ -237,6 +199,54 @@ impl Server {
         server.shutdown();
         Ok(())
     }
+}
+
+/// Loads the TLS configuration (first: a bad file fails before any port
+/// is taken) and binds every listener.
+fn bind(config: &Config, workers: usize) -> Result<(Listeners, Option<Arc<TlsSetup>>), Error> {
+    let tls_plan = listener::tls_plan(config)?;
+    let acceptor = tls_plan.map(|_| crate::tls::acceptor(config)).transpose()?;
+    let plans: Vec<_> = listener::plain_plan(config)?
+        .into_iter()
+        .chain(tls_plan)
+        .collect();
+    let listeners = listener::bind_all(&config.bind_addrs(), &plans, workers)?;
+    let tls = acceptor
+        .zip(listeners.tls.clone())
+        .map(|(acceptor, ports)| {
+            Arc::new(TlsSetup {
+                acceptor,
+                shared_port: ports.shared,
+                core_ports: ports.core,
+            })
+        });
+    Ok((listeners, tls))
+}
+
+/// The start-up summary; the `corekv ready` line comes last.
+fn log_ready(server: &Server, n: usize, bind: &[std::net::IpAddr], tls: Option<&TlsSetup>) {
+    tracing::info!("listening on {}", ips_list(bind));
+    if let Some(t) = tls {
+        let cores = if t.core_ports.is_empty() {
+            "none (no --tls-cluster)".to_string()
+        } else {
+            ports_list(&t.core_ports)
+        };
+        tracing::info!("TLS port {}, TLS core ports {cores}", t.shared_port);
+    }
+    if server.shared_addr.port() == 0 {
+        tracing::info!("corekv ready: {n} workers, plain ports off (--port 0)");
+    } else {
+        tracing::info!(
+            "corekv ready: {n} workers, shared port {}, core ports {}",
+            server.shared_addr,
+            ports_list(&core_ports_of(server))
+        );
+    }
+}
+
+fn core_ports_of(server: &Server) -> Vec<u16> {
+    server.core_addrs.iter().map(SocketAddr::port).collect()
 }
 
 impl Drop for Server {
