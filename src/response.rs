@@ -39,7 +39,7 @@ pub fn error(out: &mut Vec<u8>, mesg: &str) {
 pub fn topology_json(
     topology: &corekv_router::Topology,
     shared_port: u16,
-    tls: Option<&crate::worker::TlsSetup>,
+    tls: Option<&crate::tls::TlsSetup>,
 ) -> String {
     use std::fmt::Write;
     let mut s = format!(

@@ -4,7 +4,8 @@
 use crate::config::Config;
 use crate::listener::{self, BindError, Listeners, Transport};
 use crate::mesh::Mesh;
-use crate::worker::{self, Limits, TlsSetup, WorkerSetup};
+use crate::tls::TlsSetup;
+use crate::worker::{self, Limits, WorkerSetup};
 use corekv_router::{Topology, TopologyError};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;

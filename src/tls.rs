@@ -17,6 +17,15 @@ use tokio_rustls::TlsAcceptor;
 /// A handshake that has not finished by then is dropped (hang guard).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What every worker shares about TLS.
+pub struct TlsSetup {
+    pub acceptor: TlsAcceptor,
+    /// The shared TLS port.
+    pub shared_port: u16,
+    /// Each worker's TLS core port; empty without `--tls-cluster`.
+    pub core_ports: Vec<u16>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("TLS needs {0}")]

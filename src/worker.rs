@@ -13,6 +13,7 @@ use crate::connection::{self, Stream};
 use crate::listener::Transport;
 use crate::mesh::{Letter, Mail, Mesh, Outbox};
 use crate::partition::{BatchReply, OpBatch, Partition, ReplyTo, Request};
+use crate::tls::TlsSetup;
 use crate::txn::coordinator::Participants;
 use crate::txn::{TxnError, TxnId};
 use corekv_router::Topology;
@@ -201,15 +202,6 @@ impl Participants for WorkerCtx {
     fn next_txn_id(&self) -> TxnId {
         self.txn_clock.fetch_add(1, Ordering::Relaxed)
     }
-}
-
-/// What every worker shares about TLS.
-pub struct TlsSetup {
-    pub acceptor: tokio_rustls::TlsAcceptor,
-    /// The shared TLS port.
-    pub shared_port: u16,
-    /// Each worker's TLS core port; empty without `--tls-cluster`.
-    pub core_ports: Vec<u16>,
 }
 
 /// Everything a worker thread is started with.
