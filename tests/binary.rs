@@ -535,6 +535,51 @@ fn port_0_turns_the_plain_ports_off() {
     assert!(log.contains("--core-port-base 0"), "{log}");
 }
 
+/// The TLS flags on the command line: a shared TLS port and TLS core ports
+/// (free ports here), served next to the plain ones.
+#[test]
+fn tls_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("corekv-binary-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sans = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let certified = rcgen::generate_simple_self_signed(sans).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+    let mut kv = spawn_with(&[
+        "--tls-cluster",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+    ]);
+    let ready = kv.wait_ready();
+    let _ = std::fs::remove_dir_all(&dir);
+    let tls_line = kv
+        .log
+        .iter()
+        .find_map(|l| l.split("TLS port ").nth(1))
+        .unwrap_or_else(|| panic!("no TLS line:\n{}", kv.log()))
+        .to_string();
+    let (shared, cores) = tls_line.split_once(", TLS core ports ").unwrap();
+    let mut ports: Vec<&str> = vec![shared];
+    ports.extend(cores.trim().split(','));
+    assert_eq!(ports.len(), 3, "{tls_line}");
+    let tls = ["--tls", "--insecure"];
+    for port in &ports {
+        let port: u16 = port.parse().unwrap();
+        assert_eq!(
+            common::resp::cli_with(port, &tls, &["PING"]),
+            "PONG",
+            "{port}"
+        );
+    }
+    let slots = common::resp::cli_with(ports[1].parse().unwrap(), &tls, &["CLUSTER", "SLOTS"]);
+    assert!(slots.contains(ports[2]), "{slots}");
+    assert_eq!(Client::connect(ready.shared).cmd("PING"), PONG);
+}
+
 /// The process's resident memory, from `/proc/<pid>/status`, in bytes.
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
