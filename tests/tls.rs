@@ -238,6 +238,15 @@ fn text_and_resp_over_the_tls_ports() {
     let mut r = TlsClient::connect(tls_port(&server), Arc::clone(&config));
     assert_eq!(r.resp(&["SET", "b", "2"]), "+OK");
     assert_eq!(r.resp(&["GET", "a"]), "$1 1");
+    // Replies far larger than the socket buffers (partial TLS writes).
+    let big = "v".repeat(1_000_000);
+    assert_eq!(r.resp(&["SET", "big", &big]), "+OK");
+    let get = "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(8);
+    r.send(get.as_bytes()).unwrap();
+    for _ in 0..8 {
+        assert_eq!(r.line().unwrap(), "$1000000");
+        assert!(r.line().unwrap() == big, "a whole value");
+    }
     // Every TLS core port serves too, and so do the plain ports.
     for port in tls_core_ports(&server) {
         let mut c = TlsClient::connect(port, Arc::clone(&config));
@@ -461,6 +470,14 @@ fn bad_handshakes_disturb_no_one() {
     assert_eq!(
         Client::connect(server.shared_addr()).cmd("GET a"),
         ok_result("1")
+    );
+    // Shutdown does not wait out a stalled handshake's time limit.
+    let started = std::time::Instant::now();
+    server.shutdown();
+    assert!(
+        started.elapsed() < corekv::tls::HANDSHAKE_TIMEOUT - Duration::from_secs(1),
+        "shutdown took {:?}",
+        started.elapsed()
     );
 }
 
