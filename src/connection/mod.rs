@@ -131,9 +131,11 @@ impl Connection {
             let flow = self.process().await?;
             if !self.out.is_empty() {
                 self.stream.write_all(&self.out).await?;
-                // TLS may hold the last records back until flushed; for a
-                // plain socket this is a no-op.
-                self.stream.flush().await?;
+                if self.stream.is_tls() {
+                    // tokio-rustls may keep the last records in the session
+                    // when the socket is full; only a flush sends them.
+                    self.stream.flush().await?;
+                }
                 self.out.clear();
                 shrink(&mut self.out);
             }
