@@ -24,6 +24,15 @@ impl EvictionPolicy {
     }
 }
 use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Whether TLS clients must present a certificate (`--tls-auth-clients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthClients {
+    Yes,
+    No,
+    Optional,
+}
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -32,17 +41,65 @@ use std::net::IpAddr;
     about = "In-memory key/value cache server: one pinned worker per core, each owning a hash partition"
 )]
 pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "COREKV_BIND", default_value = "0.0.0.0")]
-    pub bind: IpAddr,
+    /// Addresses to listen on: repeat the flag, or give a comma/space
+    /// separated list (`COREKV_BIND="127.0.0.1 -::1"`). A leading `-` marks
+    /// an address that is skipped (with a log line) when the machine lacks
+    /// it, as in Redis. Default: loopback only, `127.0.0.1 -::1`; use
+    /// `0.0.0.0` (and `::`) to serve other machines.
+    #[arg(long, env = "COREKV_BIND", default_value = "127.0.0.1 -::1", value_parser = parse_bind_list)]
+    pub bind: Vec<BindList>,
 
-    /// The shared port, served by every worker (SO_REUSEPORT). 0 picks a free port.
+    /// The shared plain-text port, served by every worker (SO_REUSEPORT).
+    /// 0 turns the plain ports off (shared and core ports), as Redis's `port 0`.
     #[arg(long, env = "COREKV_PORT", default_value_t = 9888)]
     pub port: u16,
 
-    /// Worker i also listens on core-port-base + i. 0 gives each worker a free port.
+    /// Worker i also listens on core-port-base + i (plain text). Must not be
+    /// 0 while the plain ports are on.
     #[arg(long, env = "COREKV_CORE_PORT_BASE", default_value_t = 9889)]
     pub core_port_base: u16,
+
+    /// For tests: every port given as 0 picks a free port instead of
+    /// turning its listeners off (the ready log line names the ports).
+    #[arg(long, hide = true)]
+    pub ephemeral_ports: bool,
+
+    /// With `ephemeral_ports`: turn the plain ports off anyway (what `--port
+    /// 0` means for the binary). Not a flag.
+    #[arg(skip)]
+    pub no_plain_ports: bool,
+
+    /// The shared TLS port, served by every worker (SO_REUSEPORT). 0
+    /// (default): no TLS. Needs --tls-cert-file and --tls-key-file.
+    #[arg(long, env = "COREKV_TLS_PORT", default_value_t = 0)]
+    pub tls_port: u16,
+
+    /// Each worker also serves TLS on its own TLS core port, and CLUSTER
+    /// SLOTS/NODES give TLS clients those ports (Redis's `tls-cluster yes`).
+    #[arg(long, env = "COREKV_TLS_CLUSTER")]
+    pub tls_cluster: bool,
+
+    /// With --tls-cluster, worker i listens for TLS on tls-core-port-base + i.
+    /// Default: tls-port + 1. These ports must not overlap the plain ones.
+    #[arg(long, env = "COREKV_TLS_CORE_PORT_BASE")]
+    pub tls_core_port_base: Option<u16>,
+
+    /// The server's certificate chain (PEM), leaf first.
+    #[arg(long, env = "COREKV_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "COREKV_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to.
+    #[arg(long, env = "COREKV_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+
+    /// Client certificates: `yes` (required), `optional` (checked if sent)
+    /// or `no`. Default: `yes` when --tls-ca-cert-file is given, else `no`.
+    #[arg(long, env = "COREKV_TLS_AUTH_CLIENTS", value_enum)]
+    pub tls_auth_clients: Option<AuthClients>,
 
     /// Number of workers (= partitions). Default: the CPUs this process may use.
     #[arg(long, env = "COREKV_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -97,8 +154,29 @@ impl Config {
         let mut config = Self::parse_from(["corekv", "--bind", "127.0.0.1"]);
         config.port = 0;
         config.core_port_base = 0;
+        config.ephemeral_ports = true;
         config.workers = Some(workers);
         config
+    }
+
+    /// The addresses to listen on, in the order given, without repeats.
+    pub fn bind_addrs(&self) -> Vec<BindAddr> {
+        let mut addrs: Vec<BindAddr> = Vec::new();
+        for a in self.bind.iter().flat_map(|list| &list.0) {
+            if !addrs.iter().any(|b| b.ip == a.ip) {
+                addrs.push(*a);
+            }
+        }
+        addrs
+    }
+
+    /// Listens on exactly these addresses (each one required).
+    pub fn set_bind(&mut self, ips: &[IpAddr]) {
+        let addrs = ips.iter().map(|&ip| BindAddr {
+            ip,
+            optional: false,
+        });
+        self.bind = vec![BindList(addrs.collect())];
     }
 
     /// The number of workers to start: `--workers`, else the CPUs available
@@ -109,6 +187,43 @@ impl Config {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
+}
+
+/// One listen address; `optional` ones (written `-addr`) are skipped when
+/// the machine does not have them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindAddr {
+    pub ip: IpAddr,
+    pub optional: bool,
+}
+
+/// The addresses one `--bind` (or `COREKV_BIND`) names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindList(pub Vec<BindAddr>);
+
+/// Parses `127.0.0.1,::1` or `127.0.0.1 -::1`: addresses separated by
+/// commas and/or spaces, each optionally prefixed by `-`.
+pub fn parse_bind_list(s: &str) -> Result<BindList, String> {
+    let addrs = s
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            let (optional, ip) = match a.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, a),
+            };
+            let ip = ip
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| format!("'{a}' is not an IP address"))?;
+            Ok(BindAddr { ip, optional })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if addrs.is_empty() {
+        return Err("no address given".into());
+    }
+    Ok(BindList(addrs))
 }
 
 /// Parses a byte size as Redis's config does: `k`/`m`/`g` are powers of
@@ -160,7 +275,10 @@ mod tests {
         assert_eq!(c.port, 9888);
         assert_eq!(c.core_port_base, 9889);
         assert_eq!(c.max_line_bytes, 1 << 20);
-        assert_eq!(c.bind.to_string(), "0.0.0.0");
+        let ips: Vec<String> = c.bind_addrs().iter().map(|a| a.ip.to_string()).collect();
+        assert_eq!(ips, ["127.0.0.1", "::1"]);
+        assert!(!c.bind_addrs()[0].optional && c.bind_addrs()[1].optional);
+        assert!(!c.ephemeral_ports);
         assert!(!c.no_pin);
         assert!(c.worker_count() >= 1);
     }
@@ -172,5 +290,36 @@ mod tests {
         assert!(c.no_pin);
         assert_eq!(c.port, 7000);
         assert!(Config::try_parse_from(["corekv", "--workers", "0"]).is_err());
+    }
+
+    #[test]
+    fn bind_lists() {
+        let ips = |args: &[&str]| -> Vec<(String, bool)> {
+            let mut argv = vec!["corekv"];
+            argv.extend_from_slice(args);
+            let c = Config::try_parse_from(argv).unwrap();
+            c.bind_addrs()
+                .iter()
+                .map(|a| (a.ip.to_string(), a.optional))
+                .collect()
+        };
+        let want = |list: &[(&str, bool)]| -> Vec<(String, bool)> {
+            list.iter().map(|(ip, o)| (ip.to_string(), *o)).collect()
+        };
+        assert_eq!(
+            ips(&["--bind", "127.0.0.1", "--bind", "::1"]),
+            want(&[("127.0.0.1", false), ("::1", false)])
+        );
+        assert_eq!(
+            ips(&["--bind", "127.0.0.1, -::1 10.0.0.1"]),
+            want(&[("127.0.0.1", false), ("::1", true), ("10.0.0.1", false)])
+        );
+        assert_eq!(
+            ips(&["--bind", "0.0.0.0", "--bind", "0.0.0.0,[::]"]),
+            want(&[("0.0.0.0", false), ("::", false)])
+        );
+        assert!(parse_bind_list("localhost").is_err());
+        assert!(parse_bind_list(" , ").is_err());
+        assert!(parse_bind_list("-").is_err());
     }
 }

@@ -4,9 +4,11 @@
 //! A request flows through the modules in this order:
 //!
 //! * [`listener`] — the sockets: a `SO_REUSEPORT` socket per worker on the
-//!   shared port, plus each worker's own core port.
+//!   shared port, plus each worker's own core port (plain and TLS), on every
+//!   `--bind` address.
 //! * [`worker`] — a pinned thread with a single-threaded runtime: accepts,
-//!   spawns connections, serves its inbox.
+//!   spawns connections (after the TLS handshake, [`tls`], on TLS ports),
+//!   serves its inbox.
 //! * [`connection`] — bytes → lines, batching, routing, and responses back
 //!   in command order.
 //! * [`protocol`] — lines → [`protocol::Command`]s (the text protocol).
@@ -44,6 +46,7 @@ pub mod reply;
 pub mod resp;
 pub mod response;
 pub mod server;
+pub mod tls;
 pub mod txn;
 pub mod worker;
 

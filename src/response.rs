@@ -36,17 +36,29 @@ pub fn error(out: &mut Vec<u8>, mesg: &str) {
 
 /// The `TOPOLOGY` result object: how keys map to partitions and where each
 /// partition's worker listens, for clients that route keys themselves.
-pub fn topology_json(topology: &corekv_router::Topology, shared_port: u16) -> String {
+pub fn topology_json(
+    topology: &corekv_router::Topology,
+    shared_port: u16,
+    tls: Option<&crate::tls::TlsSetup>,
+) -> String {
     use std::fmt::Write;
     let mut s = format!(
-        "{{\"slots\": {}, \"hash\": \"{}\", \"shared_port\": {shared_port}, \"partitions\": [",
+        "{{\"slots\": {}, \"hash\": \"{}\", \"shared_port\": {shared_port}, ",
         corekv_router::SLOT_COUNT,
         corekv_router::HASH_NAME
     );
+    if let Some(tls) = tls {
+        let _ = write!(s, "\"tls_shared_port\": {}, ", tls.shared_port);
+    }
+    s.push_str("\"partitions\": [");
     for (i, p) in topology.partitions().iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
         let port = p.port.map_or("null".to_string(), |p| p.to_string());
-        let _ = write!(s, "{sep}{{\"id\": {}, \"port\": {port}, \"slots\": [", p.id);
+        let _ = write!(s, "{sep}{{\"id\": {}, \"port\": {port}, ", p.id);
+        if let Some(tls_port) = tls.and_then(|t| t.core_ports.get(p.id)) {
+            let _ = write!(s, "\"tls_port\": {tls_port}, ");
+        }
+        s.push_str("\"slots\": [");
         for (j, r) in p.slots.iter().enumerate() {
             let sep = if j == 0 { "" } else { ", " };
             let _ = write!(s, "{sep}[{}, {}]", r.start, r.end);
@@ -212,7 +224,7 @@ mod tests {
             .unwrap()
             .with_ports(&[7001, 7002])
             .unwrap();
-        let json = topology_json(&t, 7000);
+        let json = topology_json(&t, 7000, None);
         assert_eq!(
             json,
             "{\"slots\": 16384, \"hash\": \"crc16-xmodem\", \"shared_port\": 7000, \"partitions\": [\

@@ -2,8 +2,9 @@
 //! mesh, starts one worker thread per partition, and stops them in order.
 
 use crate::config::Config;
-use crate::listener::{self, BindError};
+use crate::listener::{self, BindError, Listeners, Transport};
 use crate::mesh::Mesh;
+use crate::tls::TlsSetup;
 use crate::worker::{self, Limits, WorkerSetup};
 use corekv_router::{Topology, TopologyError};
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ use tokio::sync::watch;
 pub enum Error {
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("invalid topology: {0}")]
     Topology(#[from] TopologyError),
     #[error("cannot start worker thread: {0}")]
@@ -28,6 +31,8 @@ pub enum Error {
 pub struct Server {
     shared_addr: SocketAddr,
     core_addrs: Vec<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    tls_core_addrs: Vec<SocketAddr>,
     topology: Arc<Topology>,
     shutdown: watch::Sender<bool>,
     stop: watch::Sender<bool>,
@@ -39,10 +44,15 @@ impl Server {
     /// Binds all ports and starts the workers; returns once they accept.
     pub fn start(config: &Config) -> Result<Self, Error> {
         let n = config.worker_count();
-        let listeners = listener::bind_all(config.bind, config.port, config.core_port_base, n)?;
-        let shared_port = listeners.shared_port();
-        let core_ports = listeners.core_ports();
-        let topology = Arc::new(Topology::even(n)?.with_ports(&core_ports)?);
+        let (listeners, tls) = bind(config, n)?;
+        let plain = listeners.plain.clone().unwrap_or_default();
+        let (shared_port, core_ports) = (plain.shared, plain.core);
+        let mut topology = Topology::even(n)?;
+        if !core_ports.is_empty() {
+            topology = topology.with_ports(&core_ports)?;
+        }
+        let topology = Arc::new(topology);
+        let ip = listeners.addrs[0];
         let (mesh, inboxes) = Mesh::new(n);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (stop, stop_rx) = watch::channel(false);
@@ -63,32 +73,36 @@ impl Server {
         let client_ids = Arc::new(AtomicU64::new(1));
         let started = std::time::Instant::now();
         let mut server = Self {
-            shared_addr: SocketAddr::new(config.bind, shared_port),
-            core_addrs: core_ports
-                .iter()
-                .map(|&p| SocketAddr::new(config.bind, p))
-                .collect(),
+            shared_addr: SocketAddr::new(ip, shared_port),
+            core_addrs: core_ports.iter().map(|&p| SocketAddr::new(ip, p)).collect(),
+            tls_addr: tls.as_ref().map(|t| SocketAddr::new(ip, t.shared_port)),
+            tls_core_addrs: tls.as_ref().map_or_else(Vec::new, |t| {
+                t.core_ports
+                    .iter()
+                    .map(|&p| SocketAddr::new(ip, p))
+                    .collect()
+            }),
             topology: Arc::clone(&topology),
             shutdown,
             stop,
             drained,
             threads: Vec::with_capacity(n),
         };
-        let sockets = listeners.shared.into_iter().zip(listeners.own);
-        for ((id, inbox), (shared, own)) in inboxes.into_iter().enumerate().zip(sockets) {
+        let bind = listeners.addrs.clone();
+        for ((id, inbox), sockets) in inboxes.into_iter().enumerate().zip(listeners.workers) {
             let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
-            log_worker(&topology, id, core, shared_port, core_ports[id]);
+            log_worker(&topology, id, core, &sockets);
             let setup = WorkerSetup {
                 id,
                 core,
-                shared,
-                own,
+                sockets,
                 inbox,
                 mesh: mesh.clone(),
                 topology: Arc::clone(&topology),
                 shared_port,
-                bind: config.bind,
+                bind: bind.clone(),
                 announce_host: config.announce_host.clone(),
+                tls: tls.clone(),
                 started,
                 limits,
                 txn_clock: Arc::clone(&txn_clock),
@@ -101,22 +115,31 @@ impl Server {
                 .threads
                 .push(worker::spawn(setup).map_err(Error::Spawn)?);
         }
-        tracing::info!(
-            "corekv ready: {n} workers, shared port {}, core ports {}",
-            server.shared_addr,
-            ports_list(&core_ports)
-        );
+        log_ready(&server, n, &bind, tls.as_deref());
         Ok(server)
     }
 
-    /// The shared port's address (every worker accepts there).
+    /// The shared port's address (every worker accepts there) on the first
+    /// bound address; port 0 when the plain ports are off.
     pub fn shared_addr(&self) -> SocketAddr {
         self.shared_addr
     }
 
-    /// Each worker's own address, in partition order.
+    /// Each worker's own address, in partition order (empty when the plain
+    /// ports are off).
     pub fn core_addrs(&self) -> &[SocketAddr] {
         &self.core_addrs
+    }
+
+    /// The shared TLS port's address, when TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// Each worker's TLS core address (with `--tls-cluster`), in partition
+    /// order.
+    pub fn tls_core_addrs(&self) -> &[SocketAddr] {
+        &self.tls_core_addrs
     }
 
     pub fn topology(&self) -> &Topology {
@@ -179,6 +202,54 @@ impl Server {
     }
 }
 
+/// Loads the TLS configuration (first: a bad file fails before any port
+/// is taken) and binds every listener.
+fn bind(config: &Config, workers: usize) -> Result<(Listeners, Option<Arc<TlsSetup>>), Error> {
+    let tls_plan = listener::tls_plan(config)?;
+    let acceptor = tls_plan.map(|_| crate::tls::acceptor(config)).transpose()?;
+    let plans: Vec<_> = listener::plain_plan(config)?
+        .into_iter()
+        .chain(tls_plan)
+        .collect();
+    let listeners = listener::bind_all(&config.bind_addrs(), &plans, workers)?;
+    let tls = acceptor
+        .zip(listeners.tls.clone())
+        .map(|(acceptor, ports)| {
+            Arc::new(TlsSetup {
+                acceptor,
+                shared_port: ports.shared,
+                core_ports: ports.core,
+            })
+        });
+    Ok((listeners, tls))
+}
+
+/// The start-up summary; the `corekv ready` line comes last.
+fn log_ready(server: &Server, n: usize, bind: &[std::net::IpAddr], tls: Option<&TlsSetup>) {
+    tracing::info!("listening on {}", ips_list(bind));
+    if let Some(t) = tls {
+        let cores = if t.core_ports.is_empty() {
+            "none (no --tls-cluster)".to_string()
+        } else {
+            ports_list(&t.core_ports)
+        };
+        tracing::info!("TLS port {}, TLS core ports {cores}", t.shared_port);
+    }
+    if server.shared_addr.port() == 0 {
+        tracing::info!("corekv ready: {n} workers, plain ports off (--port 0)");
+    } else {
+        tracing::info!(
+            "corekv ready: {n} workers, shared port {}, core ports {}",
+            server.shared_addr,
+            ports_list(&core_ports_of(server))
+        );
+    }
+}
+
+fn core_ports_of(server: &Server) -> Vec<u16> {
+    server.core_addrs.iter().map(SocketAddr::port).collect()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop_workers();
@@ -189,8 +260,7 @@ fn log_worker(
     topology: &Topology,
     id: usize,
     core: Option<core_affinity::CoreId>,
-    shared: u16,
-    own: u16,
+    sockets: &[(std::net::TcpListener, Transport)],
 ) {
     let slots: Vec<String> = topology.partitions()[id]
         .slots
@@ -201,10 +271,29 @@ fn log_worker(
         || "not pinned (--no-pin)".to_string(),
         |c| format!("pinned to core {}", c.id),
     );
+    let mut ports: Vec<String> = Vec::new();
+    for (socket, transport) in sockets {
+        let Ok(addr) = socket.local_addr() else {
+            continue;
+        };
+        let name = match transport {
+            Transport::Plain => addr.port().to_string(),
+            Transport::Tls => format!("{} (TLS)", addr.port()),
+        };
+        if !ports.contains(&name) {
+            ports.push(name);
+        }
+    }
     tracing::info!(
-        "worker {id}: {core}, owns slots {}, listens on shared port {shared} and core port {own}",
-        slots.join(",")
+        "worker {id}: {core}, owns slots {}, listens on ports {}",
+        slots.join(","),
+        ports.join(", ")
     );
+}
+
+fn ips_list(ips: &[std::net::IpAddr]) -> String {
+    let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    list.join(", ")
 }
 
 fn ports_list(ports: &[u16]) -> String {

@@ -9,9 +9,11 @@
 //! has drained does the server send `stop`, and the inbox (which other
 //! workers' commits may still need until then) is emptied and closed.
 
-use crate::connection;
+use crate::connection::{self, Stream};
+use crate::listener::Transport;
 use crate::mesh::{Letter, Mail, Mesh, Outbox};
 use crate::partition::{BatchReply, OpBatch, Partition, ReplyTo, Request};
+use crate::tls::TlsSetup;
 use crate::txn::coordinator::Participants;
 use crate::txn::{TxnError, TxnId};
 use corekv_router::Topology;
@@ -64,9 +66,13 @@ pub struct WorkerCtx {
     pub limits: Limits,
     /// The `TOPOLOGY` result, built once.
     pub topology_json: Rc<str>,
-    pub bind: std::net::IpAddr,
+    /// The addresses the server listens on, in `--bind` order.
+    pub bind: Vec<std::net::IpAddr>,
+    /// The plain shared port; 0 when the plain ports are off.
     pub shared_port: u16,
     pub announce_host: Option<String>,
+    /// TLS, when configured: the acceptor and the TLS ports.
+    pub tls: Option<Arc<TlsSetup>>,
     pub started: std::time::Instant,
     outbox: Outbox,
     /// This context itself, for spawning flush tasks from `&self`.
@@ -202,14 +208,16 @@ impl Participants for WorkerCtx {
 pub struct WorkerSetup {
     pub id: usize,
     pub core: Option<core_affinity::CoreId>,
-    pub shared: StdListener,
-    pub own: StdListener,
+    /// Every socket this worker accepts on (shared and core ports, on
+    /// every address).
+    pub sockets: Vec<(StdListener, Transport)>,
     pub inbox: mpsc::Receiver<Letter>,
     pub mesh: Mesh,
     pub topology: Arc<Topology>,
     pub shared_port: u16,
-    pub bind: std::net::IpAddr,
+    pub bind: Vec<std::net::IpAddr>,
     pub announce_host: Option<String>,
+    pub tls: Option<Arc<TlsSetup>>,
     pub started: std::time::Instant,
     pub limits: Limits,
     pub txn_clock: Arc<AtomicU64>,
@@ -254,14 +262,14 @@ pub fn run(setup: WorkerSetup) -> io::Result<()> {
 async fn serve(setup: WorkerSetup) -> io::Result<()> {
     let WorkerSetup {
         id,
-        shared,
-        own,
+        sockets,
         inbox,
         mesh,
         topology,
         shared_port,
         bind,
         announce_host,
+        tls,
         started,
         limits,
         txn_clock,
@@ -276,7 +284,8 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         id,
         outbox: Outbox::new(workers),
         me: me.clone(),
-        topology_json: crate::response::topology_json(&topology, shared_port).into(),
+        topology_json: crate::response::topology_json(&topology, shared_port, tls.as_deref())
+            .into(),
         topology,
         partition: RefCell::new(partition_for(&limits)),
         mesh,
@@ -284,15 +293,18 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         bind,
         shared_port,
         announce_host,
+        tls,
         started,
         txn_clock,
         client_ids,
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));
-    let listeners = [TcpListener::from_std(shared)?, TcpListener::from_std(own)?];
-    accept_until_shutdown(&ctx, &listeners, shutdown).await;
-    drop(listeners);
+    let listeners = sockets
+        .into_iter()
+        .map(|(s, t)| Ok((TcpListener::from_std(s)?, t)))
+        .collect::<io::Result<Vec<_>>>()?;
+    accept_until_shutdown(&ctx, listeners, shutdown).await;
     // Letters posted by the last connections (commits, unwatches) leave
     // before this worker reports drained.
     while ctx.outbox.is_busy() {
@@ -304,24 +316,54 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         .map_err(|e| io::Error::other(format!("inbox task: {e}")))
 }
 
-/// Accepts on both listeners until shutdown, then waits for the open
-/// connections to finish.
+/// Accepts on every listener until shutdown (one accept task each, so the
+/// number of addresses and ports is free), then waits for the open
+/// connections to finish. The listeners are closed when this returns.
 async fn accept_until_shutdown(
     ctx: &Rc<WorkerCtx>,
-    listeners: &[TcpListener; 2],
-    mut shutdown: watch::Receiver<bool>,
+    listeners: Vec<(TcpListener, Transport)>,
+    shutdown: watch::Receiver<bool>,
 ) {
     // Each connection holds a clone of `alive`; recv() returns None once
     // all of them (and ours) are dropped.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
-    while !*shutdown.borrow() {
+    let tasks: Vec<_> = listeners
+        .into_iter()
+        .map(|(listener, transport)| {
+            let accept = accept_loop(
+                Rc::clone(ctx),
+                listener,
+                transport,
+                shutdown.clone(),
+                alive.clone(),
+            );
+            tokio::task::spawn_local(accept)
+        })
+        .collect();
+    drop(alive);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let _ = all_closed.recv().await;
+}
+
+/// Accepts on one listener until shutdown; drops (closes) it on return.
+async fn accept_loop(
+    ctx: Rc<WorkerCtx>,
+    listener: TcpListener,
+    transport: Transport,
+    mut shutdown: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+) {
+    while !*shutdown.borrow_and_update() {
         let accepted = tokio::select! {
-            r = listeners[0].accept() => r,
-            r = listeners[1].accept() => r,
+            r = listener.accept() => r,
             _ = shutdown.changed() => break,
         };
         match accepted {
-            Ok((stream, _)) => spawn_connection(ctx, stream, &shutdown, alive.clone()),
+            Ok((stream, _)) => {
+                spawn_connection(&ctx, stream, transport, &shutdown, alive.clone());
+            }
             Err(e) => {
                 // Typically EMFILE: back off instead of spinning.
                 tracing::warn!(worker = ctx.id, error = %e, "accept failed");
@@ -329,23 +371,59 @@ async fn accept_until_shutdown(
             }
         }
     }
-    drop(alive);
-    let _ = all_closed.recv().await;
 }
 
 fn spawn_connection(
     ctx: &Rc<WorkerCtx>,
     stream: TcpStream,
+    transport: Transport,
     shutdown: &watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
     let _ = stream.set_nodelay(true);
     let ctx = Rc::clone(ctx);
-    let shutdown = shutdown.clone();
+    let mut shutdown = shutdown.clone();
     tokio::task::spawn_local(async move {
+        let stream = match (transport, &ctx.tls) {
+            (Transport::Plain, _) => Stream::Plain(stream),
+            (Transport::Tls, Some(tls)) => {
+                match handshake(&tls.acceptor, stream, &mut shutdown).await {
+                    Some(tls) => Stream::Tls(Box::new(tls)),
+                    None => return,
+                }
+            }
+            (Transport::Tls, None) => return,
+        };
         connection::serve(ctx, stream, shutdown).await;
         drop(alive);
     });
+}
+
+/// The TLS handshake, in the connection's own task: bounded by
+/// [`crate::tls::HANDSHAKE_TIMEOUT`] and cut short by shutdown. A failed
+/// one closes just this connection.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let peer = stream.peer_addr().ok();
+    let accept = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    let outcome = tokio::select! {
+        r = accept => r,
+        _ = shutdown.changed() => return None,
+    };
+    match outcome {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(?peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(?peer, "TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// How often, and how many expired keys at most per tick, the partition

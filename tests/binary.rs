@@ -156,6 +156,7 @@ fn parse_ready(line: &str) -> Option<Ready> {
 }
 
 const EPHEMERAL_2: &[&str] = &[
+    "--ephemeral-ports",
     "--port",
     "0",
     "--core-port-base",
@@ -257,7 +258,7 @@ fn logs_one_line_per_worker_then_ready() {
         );
         assert!(
             line.contains(&format!(
-                "listens on shared port {} and core port {}",
+                "listens on ports {}, {}",
                 ready.shared.port(),
                 ready.core_ports[i]
             )),
@@ -336,6 +337,7 @@ fn refuses_a_port_in_use_with_exit_1() {
     let holder = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let mut kv = Corekv::spawn(&[
+        "--ephemeral-ports",
         "--port",
         &port,
         "--core-port-base",
@@ -375,6 +377,7 @@ fn second_corekv_on_the_same_port_is_refused() {
     let ready = first.wait_ready();
     let port = ready.shared.port().to_string();
     let mut second = Corekv::spawn(&[
+        "--ephemeral-ports",
         "--port",
         &port,
         "--core-port-base",
@@ -404,6 +407,7 @@ fn port_held_by_a_reuseport_listener_is_refused() {
     let (holder, port) = reuseport_listener();
     let port = port.to_string();
     let mut kv = Corekv::spawn(&[
+        "--ephemeral-ports",
         "--port",
         &port,
         "--core-port-base",
@@ -469,6 +473,111 @@ fn invalid_flags_are_rejected() {
     let log = kv.read_to_eof();
     assert!(!status.success(), "--workers 0 must fail:\n{log}");
     assert!(log.contains("--workers"), "{log}");
+}
+
+/// Without `--bind` the server listens on loopback only: 127.0.0.1, and
+/// ::1 where the machine has IPv6 (skipped with a log line where not).
+#[test]
+fn binds_loopback_by_default() {
+    let mut kv = Corekv::spawn(&[
+        "--ephemeral-ports",
+        "--port",
+        "0",
+        "--core-port-base",
+        "0",
+        "--workers",
+        "1",
+    ]);
+    let ready = kv.wait_ready();
+    assert_eq!(
+        ready.shared.ip(),
+        std::net::IpAddr::from(Ipv4Addr::LOCALHOST)
+    );
+    let listening = kv
+        .log
+        .iter()
+        .find_map(|l| l.split("listening on ").nth(1))
+        .unwrap_or_else(|| panic!("no 'listening on' line:\n{}", kv.log()))
+        .trim()
+        .to_string();
+    let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, ready.shared.port()));
+    if listening == "127.0.0.1, ::1" {
+        assert_eq!(Client::connect(v6).cmd("PING"), PONG);
+        let core = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, ready.core_ports[0]));
+        assert_eq!(Client::connect(core).cmd("PING"), PONG);
+    } else {
+        assert_eq!(listening, "127.0.0.1", "{}", kv.log());
+        assert!(kv.log().contains("not listening on ::1"), "{}", kv.log());
+    }
+    assert_eq!(Client::connect(ready.shared).cmd("PING"), PONG);
+}
+
+/// `--port 0` turns the plain ports off; with nothing else to listen on the
+/// server refuses to start.
+#[test]
+fn port_0_turns_the_plain_ports_off() {
+    let mut kv = Corekv::spawn(&["--port", "0", "--workers", "1", "--bind", "127.0.0.1"]);
+    let status = kv.wait_exit();
+    let log = kv.read_to_eof();
+    assert_eq!(status.code(), Some(1), "log:\n{log}");
+    assert!(log.contains("nothing to listen on"), "{log}");
+    let mut kv = Corekv::spawn(&[
+        "--port",
+        "7000",
+        "--core-port-base",
+        "0",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    let status = kv.wait_exit();
+    let log = kv.read_to_eof();
+    assert_eq!(status.code(), Some(1), "log:\n{log}");
+    assert!(log.contains("--core-port-base 0"), "{log}");
+}
+
+/// The TLS flags on the command line: a shared TLS port and TLS core ports
+/// (free ports here), served next to the plain ones.
+#[test]
+fn tls_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("corekv-binary-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sans = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let certified = rcgen::generate_simple_self_signed(sans).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+    let mut kv = spawn_with(&[
+        "--tls-cluster",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+    ]);
+    let ready = kv.wait_ready();
+    let _ = std::fs::remove_dir_all(&dir);
+    let tls_line = kv
+        .log
+        .iter()
+        .find_map(|l| l.split("TLS port ").nth(1))
+        .unwrap_or_else(|| panic!("no TLS line:\n{}", kv.log()))
+        .to_string();
+    let (shared, cores) = tls_line.split_once(", TLS core ports ").unwrap();
+    let mut ports: Vec<&str> = vec![shared];
+    ports.extend(cores.trim().split(','));
+    assert_eq!(ports.len(), 3, "{tls_line}");
+    let tls = ["--tls", "--insecure"];
+    for port in &ports {
+        let port: u16 = port.parse().unwrap();
+        assert_eq!(
+            common::resp::cli_with(port, &tls, &["PING"]),
+            "PONG",
+            "{port}"
+        );
+    }
+    let slots = common::resp::cli_with(ports[1].parse().unwrap(), &tls, &["CLUSTER", "SLOTS"]);
+    assert!(slots.contains(ports[2]), "{slots}");
+    assert_eq!(Client::connect(ready.shared).cmd("PING"), PONG);
 }
 
 /// The process's resident memory, from `/proc/<pid>/status`, in bytes.

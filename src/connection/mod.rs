@@ -21,7 +21,10 @@
 
 mod plan;
 mod resp;
+mod stream;
 mod text;
+
+pub use stream::Stream;
 
 use crate::partition::{Admin, AdminReply, Request};
 use crate::reply::Dialect;
@@ -33,7 +36,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
 /// Most commands executed between two writes to the socket.
@@ -45,9 +47,9 @@ const READ_CHUNK: usize = 16 * 1024;
 const KEEP_BUFFER: usize = 256 * 1024;
 
 /// Serves one client until it quits, disconnects, or the worker shuts down.
-pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, shutdown: watch::Receiver<bool>) {
-    let peer = stream.peer_addr().ok();
+pub async fn serve(ctx: Rc<WorkerCtx>, stream: Stream, shutdown: watch::Receiver<bool>) {
     let mut conn = Connection::new(ctx, stream);
+    let peer = conn.peer_addr;
     conn.ctx.partition.borrow_mut().stats.connections_total += 1;
     conn.ctx.partition.borrow_mut().stats.connections_open += 1;
     if let Err(e) = conn.run(shutdown).await {
@@ -83,8 +85,10 @@ pub const TOO_MANY_WATCHES: &str =
 
 pub(crate) struct Connection {
     ctx: Rc<WorkerCtx>,
-    stream: TcpStream,
+    stream: Stream,
     local_addr: Option<SocketAddr>,
+    /// The client's address, captured at accept.
+    peer_addr: Option<SocketAddr>,
     rbuf: BytesMut,
     out: Vec<u8>,
     plan: Plan,
@@ -97,11 +101,12 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    fn new(ctx: Rc<WorkerCtx>, stream: TcpStream) -> Self {
+    fn new(ctx: Rc<WorkerCtx>, stream: Stream) -> Self {
         let plan = Plan::new(ctx.topology.len(), Dialect::Text);
         let client_id = ctx.next_client_id();
         Self {
-            local_addr: stream.local_addr().ok(),
+            local_addr: stream.local_addr(),
+            peer_addr: stream.peer_addr(),
             ctx,
             stream,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -126,6 +131,11 @@ impl Connection {
             let flow = self.process().await?;
             if !self.out.is_empty() {
                 self.stream.write_all(&self.out).await?;
+                if self.stream.is_tls() {
+                    // tokio-rustls may keep the last records in the session
+                    // when the socket is full; only a flush sends them.
+                    self.stream.flush().await?;
+                }
                 self.out.clear();
                 shrink(&mut self.out);
             }

@@ -618,9 +618,7 @@ impl Connection {
                 let line = format!(
                     "id={} addr={} name={} db=0 cmd=client|info\n",
                     self.client_id,
-                    self.stream
-                        .peer_addr()
-                        .map_or_else(|_| "?".into(), |a| a.to_string()),
+                    self.peer_addr.map_or_else(|| "?".into(), |a| a.to_string()),
                     String::from_utf8_lossy(self.resp.name.as_deref().unwrap_or_default())
                 );
                 self.emit(|o| enc::bulk(o, line.as_bytes()));
@@ -719,8 +717,20 @@ impl Connection {
         }
         let ctx = &self.ctx;
         let settings: Vec<(&str, String)> = vec![
-            ("bind", ctx.bind.to_string()),
+            ("bind", bind_list(&ctx.bind)),
             ("port", ctx.shared_port.to_string()),
+            (
+                "tls-port",
+                ctx.tls.as_ref().map_or(0, |t| t.shared_port).to_string(),
+            ),
+            (
+                "tls-cluster",
+                if ctx.tls.as_ref().is_some_and(|t| !t.core_ports.is_empty()) {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ),
             ("databases", "1".into()),
             (
                 "maxmemory",
@@ -758,16 +768,23 @@ impl Connection {
     }
 
     /// The host clients should use for the nodes: `--announce-host`, else
-    /// the bound address, else the address this connection reached.
+    /// the first bound address, else (bound to a wildcard) the address this
+    /// connection reached.
     fn announce_host(&self) -> String {
         if let Some(h) = &self.ctx.announce_host {
             return h.to_string();
         }
-        if !self.ctx.bind.is_unspecified() {
-            return self.ctx.bind.to_string();
+        if let Some(ip) = self.ctx.bind.first().filter(|ip| !ip.is_unspecified()) {
+            return ip.to_string();
         }
         self.local_addr
             .map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string())
+    }
+
+    /// The plain core ports, per partition; empty when they are off.
+    fn plain_core_ports(&self) -> Vec<u16> {
+        let partitions = self.ctx.topology.partitions();
+        partitions.iter().filter_map(|p| p.port).collect()
     }
 
     async fn cluster(&mut self, args: Args<'_>) -> Result<(), TxnError> {
@@ -775,11 +792,20 @@ impl Connection {
         let ctx = Rc::clone(&self.ctx);
         let topo = &ctx.topology;
         let host = self.announce_host();
+        let plain = self.plain_core_ports();
+        let tls = ctx.tls.as_ref().map_or(&[][..], |t| &t.core_ports[..]);
+        // As Redis: TLS clients get the TLS ports when there are TLS core
+        // ports (`--tls-cluster`), everyone else the plain ones.
+        let mine = if self.stream.is_tls() && !tls.is_empty() {
+            tls
+        } else {
+            &plain[..]
+        };
         match (&sub[..], args.len()) {
-            (b"SLOTS", 2) => self.emit(|o| cluster::slots(o, topo, &host)),
-            (b"SHARDS", 2) => self.emit(|o| cluster::shards(o, topo, &host)),
+            (b"SLOTS", 2) => self.emit(|o| cluster::slots(o, topo, &host, mine)),
+            (b"SHARDS", 2) => self.emit(|o| cluster::shards(o, topo, &host, &plain, tls)),
             (b"NODES", 2) => {
-                let text = cluster::nodes(topo, &host, ctx.id);
+                let text = cluster::nodes(topo, &host, mine, ctx.id);
                 self.emit(|o| enc::bulk(o, text.as_bytes()));
             }
             (b"INFO", 2) => {
@@ -1065,4 +1091,10 @@ fn count(reply: &AdminReply) -> usize {
 
 fn is_flush_mode(a: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b"ASYNC") || a.eq_ignore_ascii_case(b"SYNC")
+}
+
+/// `CONFIG GET bind`: the bound addresses, space separated, as Redis.
+fn bind_list(ips: &[std::net::IpAddr]) -> String {
+    let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    list.join(" ")
 }

@@ -1,6 +1,10 @@
 //! `CLUSTER …` replies: every worker presented as a master node that owns
 //! its partition's slots and listens on its core port, so cluster-aware
 //! clients send each key straight to the core that owns it.
+//!
+//! With TLS core ports (`--tls-cluster`), SLOTS and NODES give a client the
+//! ports of its own kind (TLS to TLS clients, plain to plain ones), and
+//! SHARDS lists both as `port` and `tls-port`, as Redis 7 does.
 
 use super::encode;
 use corekv_router::{PartitionInfo, Topology, SLOT_COUNT};
@@ -11,12 +15,14 @@ pub fn node_id(p: &PartitionInfo) -> String {
     format!("c07e{:020x}{:08x}{:08x}", 0, p.port.unwrap_or(0), p.id)
 }
 
-fn port(p: &PartitionInfo) -> u16 {
-    p.port.unwrap_or(0)
+/// Partition `p`'s port in `ports` (one per partition), 0 if none.
+fn port(ports: &[u16], p: &PartitionInfo) -> u16 {
+    ports.get(p.id).copied().unwrap_or(0)
 }
 
-/// `CLUSTER SLOTS`: `[start, end, [host, port, id]]` per slot range.
-pub fn slots(out: &mut Vec<u8>, topology: &Topology, host: &str) {
+/// `CLUSTER SLOTS`: `[start, end, [host, port, id]]` per slot range, with
+/// `ports` the core ports for this client's kind of connection.
+pub fn slots(out: &mut Vec<u8>, topology: &Topology, host: &str, ports: &[u16]) {
     let ranges: usize = topology.partitions().iter().map(|p| p.slots.len()).sum();
     encode::array(out, ranges);
     for p in topology.partitions() {
@@ -26,14 +32,16 @@ pub fn slots(out: &mut Vec<u8>, topology: &Topology, host: &str) {
             encode::int(out, i64::from(r.end));
             encode::array(out, 3);
             encode::bulk(out, host.as_bytes());
-            encode::int(out, i64::from(port(p)));
+            encode::int(out, i64::from(port(ports, p)));
             encode::bulk(out, node_id(p).as_bytes());
         }
     }
 }
 
-/// `CLUSTER SHARDS`: one shard (one master, no replicas) per partition.
-pub fn shards(out: &mut Vec<u8>, topology: &Topology, host: &str) {
+/// `CLUSTER SHARDS`: one shard (one master, no replicas) per partition;
+/// `port` is the plain core port (left out when the plain ports are off),
+/// `tls-port` the TLS one (only with TLS core ports).
+pub fn shards(out: &mut Vec<u8>, topology: &Topology, host: &str, plain: &[u16], tls: &[u16]) {
     encode::array(out, topology.len());
     for p in topology.partitions() {
         encode::array(out, 4);
@@ -45,16 +53,21 @@ pub fn shards(out: &mut Vec<u8>, topology: &Topology, host: &str) {
         }
         encode::bulk(out, b"nodes");
         encode::array(out, 1);
-        let fields: [(&str, NodeField); 8] = [
-            ("id", NodeField::Str(node_id(p))),
-            ("port", NodeField::Int(i64::from(port(p)))),
+        let mut fields: Vec<(&str, NodeField)> = vec![("id", NodeField::Str(node_id(p)))];
+        if let Some(&port) = plain.get(p.id) {
+            fields.push(("port", NodeField::Int(i64::from(port))));
+        }
+        if let Some(&port) = tls.get(p.id) {
+            fields.push(("tls-port", NodeField::Int(i64::from(port))));
+        }
+        fields.extend([
             ("ip", NodeField::Str(host.to_string())),
             ("endpoint", NodeField::Str(host.to_string())),
             ("role", NodeField::Str("master".into())),
             ("replication-offset", NodeField::Int(0)),
             ("health", NodeField::Str("online".into())),
             ("hostname", NodeField::Str(String::new())),
-        ];
+        ]);
         encode::array(out, fields.len() * 2);
         for (name, value) in fields {
             encode::bulk(out, name.as_bytes());
@@ -71,9 +84,10 @@ enum NodeField {
     Int(i64),
 }
 
-/// `CLUSTER NODES`: the text table, one line per node; `myself` marks the
+/// `CLUSTER NODES`: the text table, one line per node, with `ports` the
+/// core ports for this client's kind of connection; `myself` marks the
 /// worker serving this connection.
-pub fn nodes(topology: &Topology, host: &str, myself: usize) -> String {
+pub fn nodes(topology: &Topology, host: &str, ports: &[u16], myself: usize) -> String {
     let mut s = String::new();
     for p in topology.partitions() {
         let flags = if p.id == myself {
@@ -81,7 +95,7 @@ pub fn nodes(topology: &Topology, host: &str, myself: usize) -> String {
         } else {
             "master"
         };
-        let bus = u32::from(port(p)) + 10000;
+        let bus = u32::from(port(ports, p)) + 10000;
         let bus = if bus > 65535 { 0 } else { bus };
         let ranges: Vec<String> = p
             .slots
@@ -97,7 +111,7 @@ pub fn nodes(topology: &Topology, host: &str, myself: usize) -> String {
         s.push_str(&format!(
             "{} {host}:{}@{bus} {flags} - 0 0 {} connected {}\n",
             node_id(p),
-            port(p),
+            port(ports, p),
             p.id + 1,
             ranges.join(" ")
         ));
@@ -141,7 +155,7 @@ mod tests {
 
     #[test]
     fn nodes_table() {
-        let s = nodes(&topo(), "127.0.0.1", 1);
+        let s = nodes(&topo(), "127.0.0.1", &[7001, 7002], 1);
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(
@@ -155,11 +169,37 @@ mod tests {
     #[test]
     fn slots_reply() {
         let mut out = Vec::new();
-        slots(&mut out, &topo(), "h");
+        slots(&mut out, &topo(), "h", &[7001, 7002]);
         let s = String::from_utf8(out).unwrap();
         assert!(
             s.starts_with("*2\r\n*3\r\n:0\r\n:8191\r\n*3\r\n$1\r\nh\r\n:7001\r\n$40\r\n"),
             "{s}"
         );
+        let mut out = Vec::new();
+        slots(&mut out, &topo(), "h", &[8001, 8002]);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains(":8002\r\n") && !s.contains(":7002"), "{s}");
+    }
+
+    #[test]
+    fn shards_list_plain_and_tls_ports() {
+        let text = |plain: &[u16], tls: &[u16]| {
+            let mut out = Vec::new();
+            shards(&mut out, &topo(), "h", plain, tls);
+            String::from_utf8(out).unwrap()
+        };
+        let both = text(&[7001, 7002], &[8001, 8002]);
+        assert!(
+            both.contains("$4\r\nport\r\n:7002\r\n$8\r\ntls-port\r\n:8002\r\n$2\r\nip\r\n"),
+            "{both}"
+        );
+        assert!(both.contains("*18\r\n"), "nine fields: {both}");
+        let plain = text(&[7001, 7002], &[]);
+        assert!(
+            !plain.contains("tls-port") && plain.contains("*16\r\n"),
+            "{plain}"
+        );
+        let tls_only = text(&[], &[8001, 8002]);
+        assert!(!tls_only.contains("$4\r\nport"), "{tls_only}");
     }
 }

@@ -238,6 +238,20 @@ mod tests {
         assert_eq!(t.partition_of_key(b"bar"), 0); // slot 5061
     }
 
+    /// A server with TLS adds `tls_shared_port` and per-partition
+    /// `tls_port`; this (plain-text) client routes by the plain ports.
+    #[test]
+    fn tls_fields_are_tolerated() {
+        let t = topology(
+            r#"{"slots": 16384, "hash": "crc16-xmodem", "shared_port": 9888,
+                "tls_shared_port": 6380, "partitions": [
+                {"id": 0, "port": 9889, "tls_port": 6381, "slots": [[0, 8191]]},
+                {"id": 1, "port": 9890, "tls_port": 6382, "slots": [[8192, 16383]]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(t.partition(1).unwrap().port, Some(9890));
+    }
+
     #[test]
     fn bad_topologies() {
         let protocol = |json: &str| matches!(topology(json), Err(Error::Protocol(_)));
