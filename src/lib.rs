@@ -8,7 +8,9 @@
 //! * [`worker`] — a pinned thread with a single-threaded runtime: accepts,
 //!   spawns connections, serves its inbox.
 //! * [`connection`] — bytes → lines, batching, routing, and responses back
-//!   in command order.
+//!   in command order; the authentication and ACL gate per command.
+//! * [`acl`] — users, passwords, command categories and key patterns
+//!   (immutable snapshots, swapped by version), protected mode.
 //! * [`protocol`] — lines → [`protocol::Command`]s (the text protocol).
 //! * routing — [`corekv_router`]: key → slot (CRC16, hash tags) → partition.
 //! * [`mesh`] — batched messages to the workers that own other partitions.
@@ -32,6 +34,7 @@
 //!   other partition: one batched message per owner, reply by oneshot.
 //! ```
 
+pub mod acl;
 pub mod alloc;
 pub mod config;
 pub mod connection;
