@@ -65,8 +65,13 @@ RUN groupadd --gid 10001 corekv \
 
 COPY --from=builder /app/target/release/corekv /usr/local/bin/corekv
 
-# Listen on all interfaces inside the container (also the server's default).
+# Listen on all interfaces inside the container (the server's default is
+# loopback). Clients reach it through the container's network, so protected
+# mode (which refuses non-loopback clients while there is no password) is
+# off, as in the official redis image; set COREKV_REQUIREPASS(_FILE) or
+# COREKV_ACLFILE to require authentication.
 ENV COREKV_BIND=0.0.0.0
+ENV COREKV_PROTECTED_MODE=no
 
 # 9888: shared port. 9889-9952: per-worker core ports (9889 + worker index),
 # room for 64 workers.
