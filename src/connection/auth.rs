@@ -21,6 +21,9 @@ pub const NO_PASSWORD: &str = "ERR AUTH <password> called without any password c
 pub const NOPERM_KEY: &str =
     "NOPERM this user has no permissions to access one of the keys used as arguments";
 
+/// Commands whose first argument is a subcommand (besides `ACL`).
+const CONTAINERS: &[&str] = &["client", "command", "config", "cluster"];
+
 pub(super) struct AuthState {
     /// The ACL version `gate` was computed at.
     version: u64,
@@ -155,14 +158,21 @@ impl Connection {
     pub(super) fn check_resp<'a>(
         &mut self,
         spec: &CommandSpec,
-        args: impl Fn(usize) -> &'a [u8],
+        args: impl Fn(usize) -> &'a [u8] + Copy,
         argc: usize,
     ) -> Result<(), Denied> {
         let sub = (argc > 1).then(|| args(1));
         let id = perm::of_request(spec, sub);
         let no_auth = matches!(spec.name, "auth" | "hello" | "quit");
         let keys = crate::resp::commands::key_indexes(spec, argc);
-        self.check(id, spec.name, no_auth, keys.into_iter().map(args))
+        match self.check(id, spec.name, no_auth, keys.into_iter().map(args)) {
+            // Redis names a container's subcommand: 'config|get'.
+            Err(Denied::Command(_)) if CONTAINERS.contains(&spec.name) && argc > 1 => {
+                let sub = String::from_utf8_lossy(args(1)).to_ascii_lowercase();
+                Err(Denied::Command(format!("{}|{sub}", spec.name)))
+            }
+            other => other,
+        }
     }
 
     /// The gate for a text command, by the RESP command it corresponds to.

@@ -155,6 +155,17 @@ impl Connection {
                 if matches!(denied, super::auth::Denied::Gone) {
                     return Ok(false);
                 }
+                if spec.name == "exec" {
+                    // As Redis: a refused EXEC discards the transaction.
+                    self.resp.multi = None;
+                    self.unwatch_all().await;
+                    let mesg = format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        denied.message()
+                    );
+                    self.emit(|o| enc::error(o, &mesg));
+                    return Ok(true);
+                }
                 self.refuse_in_multi();
                 self.emit(|o| enc::error(o, &denied.message()));
                 return Ok(true);
@@ -797,6 +808,15 @@ impl Connection {
                 ctx.limits.max_request_bytes.to_string(),
             ),
             ("io-threads", ctx.topology.len().to_string()),
+            (
+                "protected-mode",
+                if ctx.security.protected_mode {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .into(),
+            ),
         ];
         let mut found: Vec<(&str, &str)> = Vec::new();
         for pattern in args.iter().skip(2) {
