@@ -81,6 +81,21 @@ fn read_only_user_on_a_key_prefix_over_resp() {
     assert_eq!(r.cmd(&["SET", "cache:1", "x"]), noperm("set"));
     assert!(matches!(r.cmd(&["EXEC"]), Value::Error(e) if e.starts_with("EXECABORT")));
     assert_eq!(a.cmd(&["GET", "cache:1"]), Value::bulk("v"));
+    // Rights taken away between queueing and EXEC: that command fails in
+    // place, the others run (Redis checks again at EXEC).
+    setuser(&mut a, &["reader", "+set"]);
+    assert_eq!(r.cmd(&["MULTI"]), Value::ok());
+    assert_eq!(
+        r.cmd(&["SET", "cache:1", "new"]),
+        Value::Simple("QUEUED".into())
+    );
+    assert_eq!(r.cmd(&["GET", "cache:1"]), Value::Simple("QUEUED".into()));
+    setuser(&mut a, &["reader", "-set"]);
+    let changed = "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to execute the command or subcommand";
+    assert_eq!(
+        r.cmd(&["EXEC"]),
+        Value::Array(vec![Value::Error(changed.into()), Value::bulk("v")])
+    );
 }
 
 #[test]

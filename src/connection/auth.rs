@@ -69,6 +69,15 @@ impl Denied {
     }
 }
 
+/// Redis's error for a queued command the ACL no longer allows at `EXEC`.
+pub(super) fn changed_before_exec(denied: &Denied) -> String {
+    let reason = match denied {
+        Denied::Key => "no permission to touch the specified keys",
+        _ => "no permission to execute the command or subcommand",
+    };
+    format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}")
+}
+
 impl AuthState {
     /// A new connection from `peer`: authenticated as `default` if that
     /// needs no password (as Redis does), and the protected-mode verdict.

@@ -323,6 +323,10 @@ impl Connection {
                 frame: &frame,
                 ranges: &ranges,
             };
+            if let Some(mesg) = self.refused_at_exec(args) {
+                plan.emit(&mut self.out, |o| enc::error(o, &mesg));
+                continue;
+            }
             route_in_txn(&mut plan, &ctx, &mut self.out, args);
         }
         let parts = plan.take_parts(true);
@@ -332,6 +336,18 @@ impl Connection {
             Outcome::OutOfMemory => self.emit(|o| enc::error(o, crate::reply::OOM_RESP)),
         }
         Ok(())
+    }
+
+    /// The error for a queued command the ACL no longer allows: it may
+    /// have changed since the command was queued (Redis checks again at
+    /// `EXEC`).
+    fn refused_at_exec(&mut self, args: Args<'_>) -> Option<String> {
+        if self.gate_open() {
+            return None;
+        }
+        let spec = commands::lookup(args.get(0))?;
+        let denied = self.check_resp(spec, |i| args.get(i), args.len()).err()?;
+        Some(super::auth::changed_before_exec(&denied))
     }
 
     async fn other_command(
