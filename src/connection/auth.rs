@@ -237,3 +237,62 @@ fn text_equivalent<'a>(command: &Command<'a>) -> (&'static str, Option<&'a [u8]>
         Command::Auth { .. } => ("auth", None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{parse, Parsed};
+
+    /// Every text command maps to a command of the RESP table, with its key.
+    #[test]
+    fn text_commands_have_resp_equivalents() {
+        let lines = [
+            "GET k",
+            "PUT k v",
+            "DEL k",
+            "WATCH k",
+            "EXPIRE k 1",
+            "TTL k",
+            "PERSIST k",
+            "PUTEX k 1 v",
+            "UNWATCH",
+            "START",
+            "COMMIT",
+            "ROLLBACK",
+            "PING",
+            "HELP",
+            "QUIT",
+            "TOPOLOGY",
+            "STATS",
+            "FLUSH",
+            "DBSIZE",
+            "AUTH pw",
+        ];
+        for line in lines {
+            let with_nl = format!("{line}\n");
+            let Parsed::Complete { command, .. } = parse(with_nl.as_bytes(), 1024) else {
+                panic!("{line} does not parse");
+            };
+            let (name, key) = text_equivalent(&command);
+            let spec = crate::resp::commands::lookup(name.as_bytes())
+                .unwrap_or_else(|| panic!("{line} → {name}: not in the table"));
+            assert_eq!(
+                key.is_some(),
+                spec.first > 0,
+                "{line}: key vs {name}'s spec"
+            );
+        }
+    }
+
+    #[test]
+    fn denied_messages_are_redis_texts() {
+        assert_eq!(Denied::NoAuth.message(), NOAUTH);
+        assert_eq!(
+            Denied::Command("flushall".into()).message(),
+            "NOPERM this user has no permissions to run the 'flushall' command"
+        );
+        assert_eq!(Denied::Key.message(), NOPERM_KEY);
+        assert!(changed_before_exec(&Denied::Key)
+            .ends_with("no permission to touch the specified keys"));
+    }
+}
