@@ -173,8 +173,8 @@ impl Connection {
         let sub = (argc > 1).then(|| args(1));
         let id = perm::of_request(spec, sub);
         let no_auth = matches!(spec.name, "auth" | "hello" | "quit");
-        let keys = crate::resp::commands::key_indexes(spec, argc);
-        match self.check(id, spec.name, no_auth, keys.into_iter().map(args)) {
+        let keys = crate::resp::commands::key_positions(spec, argc).map(args);
+        match self.check(id, spec.name, no_auth, keys) {
             // Redis names a container's subcommand: 'config|get'.
             Err(Denied::Command(_)) if CONTAINERS.contains(&spec.name) && argc > 1 => {
                 let sub = String::from_utf8_lossy(args(1)).to_ascii_lowercase();

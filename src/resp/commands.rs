@@ -608,18 +608,21 @@ impl CommandSpec {
 /// The key arguments of a command (indexes into `args`, name at 0), by its
 /// spec; empty for unknown or keyless commands.
 pub fn key_indexes(spec: &CommandSpec, argc: usize) -> Vec<usize> {
-    if spec.first == 0 || argc <= spec.first as usize {
-        return Vec::new();
-    }
-    let last = if spec.last < 0 {
-        argc as i64 + spec.last
+    key_positions(spec, argc).collect()
+}
+
+/// [`key_indexes`] without allocating (the ACL gate checks every key).
+pub fn key_positions(spec: &CommandSpec, argc: usize) -> impl Iterator<Item = usize> {
+    let (first, last) = if spec.first == 0 || argc <= spec.first as usize {
+        (1, 0)
+    } else if spec.last < 0 {
+        (spec.first, argc as i64 + spec.last)
     } else {
-        spec.last.min(argc as i64 - 1)
+        (spec.first, spec.last.min(argc as i64 - 1))
     };
-    (spec.first..=last)
-        .step_by(spec.step as usize)
+    (first..=last)
+        .step_by(spec.step.max(1) as usize)
         .map(|i| i as usize)
-        .collect()
 }
 
 #[cfg(test)]
