@@ -49,6 +49,8 @@ fn resp_commands_are_refused_until_auth() {
     assert_eq!(c.cmd(&["SET", "k", "v"]), Value::ok());
     assert_eq!(c.cmd(&["GET", "k"]), Value::bulk("v"));
     assert_eq!(c.cmd(&["ACL", "WHOAMI"]), Value::bulk("default"));
+    let info = c.cmd(&["CLIENT", "INFO"]).text();
+    assert!(info.contains(" user=default "), "{info}");
 
     let mut named = RespConn::connect(server.shared_addr());
     assert_eq!(named.cmd(&["AUTH", "default", "s3cret"]), Value::ok());

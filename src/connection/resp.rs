@@ -704,12 +704,13 @@ impl Connection {
             }
             (b"INFO", 2) => {
                 let line = format!(
-                    "id={} addr={} name={} db=0 cmd=client|info\n",
+                    "id={} addr={} name={} db=0 user={} cmd=client|info\n",
                     self.client_id,
                     self.stream
                         .peer_addr()
                         .map_or_else(|_| "?".into(), |a| a.to_string()),
-                    String::from_utf8_lossy(self.resp.name.as_deref().unwrap_or_default())
+                    String::from_utf8_lossy(self.resp.name.as_deref().unwrap_or_default()),
+                    self.user_name()
                 );
                 self.emit(|o| enc::bulk(o, line.as_bytes()));
             }
