@@ -143,6 +143,38 @@ pub struct Config {
     #[arg(long, env = "COREKV_MAX_TXN_BYTES", default_value = "64mib", value_parser = parse_size)]
     pub max_txn_bytes: usize,
 
+    /// Password of the default user: clients must `AUTH <password>` (RESP
+    /// or text) before anything but AUTH, HELLO, PING and QUIT. Default:
+    /// none. Prefer --requirepass-file or the environment variable, which
+    /// stay out of `ps`.
+    #[arg(
+        long,
+        env = "COREKV_REQUIREPASS",
+        hide_env_values = true,
+        conflicts_with = "requirepass_file"
+    )]
+    pub requirepass: Option<String>,
+
+    /// Reads the default user's password from this file (one line; a
+    /// trailing newline is ignored).
+    #[arg(long, env = "COREKV_REQUIREPASS_FILE")]
+    pub requirepass_file: Option<std::path::PathBuf>,
+
+    /// ACL users in Redis's aclfile format (`user <name> <rules...>` per
+    /// line), loaded at start (a bad file stops start-up) and by `ACL LOAD`.
+    /// Default: none (only the `default` user).
+    #[arg(long, env = "COREKV_ACLFILE")]
+    pub aclfile: Option<std::path::PathBuf>,
+
+    /// Protected mode (`yes`/`no`, default `yes`): while the default user
+    /// has no password, clients from non-loopback addresses are refused.
+    #[arg(long, env = "COREKV_PROTECTED_MODE", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub protected_mode: bool,
+
+    /// Test hook: protected mode treats every client as non-loopback.
+    #[arg(skip)]
+    pub protected_mode_all_remote: bool,
+
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `corekv=debug`.
     #[arg(long, env = "COREKV_LOG", default_value = "info")]
     pub log: String,
@@ -226,6 +258,33 @@ pub fn parse_bind_list(s: &str) -> Result<BindList, String> {
     Ok(BindList(addrs))
 }
 
+/// `yes`/`no` (also `true`/`false`), as Redis's boolean options.
+pub fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(format!("'{s}' is not yes or no")),
+    }
+}
+
+impl Config {
+    /// The default user's password from --requirepass or
+    /// --requirepass-file, if any.
+    pub fn password(&self) -> std::io::Result<Option<Vec<u8>>> {
+        if let Some(p) = &self.requirepass {
+            return Ok(Some(p.as_bytes().to_vec()));
+        }
+        let Some(path) = &self.requirepass_file else {
+            return Ok(None);
+        };
+        let mut bytes = std::fs::read(path)?;
+        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            bytes.pop();
+        }
+        Ok(Some(bytes))
+    }
+}
+
 /// Parses a byte size as Redis's config does: `k`/`m`/`g` are powers of
 /// 1000, `kb`/`mb`/`gb` (and `kib`/`mib`/`gib`) powers of 1024.
 pub fn parse_size(s: &str) -> Result<usize, String> {
@@ -279,6 +338,8 @@ mod tests {
         assert_eq!(ips, ["127.0.0.1", "::1"]);
         assert!(!c.bind_addrs()[0].optional && c.bind_addrs()[1].optional);
         assert!(!c.ephemeral_ports);
+        assert!(c.protected_mode);
+        assert!(c.requirepass.is_none() && c.aclfile.is_none());
         assert!(!c.no_pin);
         assert!(c.worker_count() >= 1);
     }
@@ -321,5 +382,20 @@ mod tests {
         assert!(parse_bind_list("localhost").is_err());
         assert!(parse_bind_list(" , ").is_err());
         assert!(parse_bind_list("-").is_err());
+    }
+
+    #[test]
+    fn security_flags() {
+        let c = Config::parse_from(["corekv", "--protected-mode", "no", "--requirepass", "pw"]);
+        assert!(!c.protected_mode);
+        assert_eq!(c.password().unwrap(), Some(b"pw".to_vec()));
+        assert!(Config::try_parse_from(["corekv", "--protected-mode", "maybe"]).is_err());
+        let both = ["corekv", "--requirepass", "a", "--requirepass-file", "/x"];
+        assert!(Config::try_parse_from(both).is_err());
+        let file = std::env::temp_dir().join(format!("corekv-pass-{}", std::process::id()));
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let c = Config::parse_from(["corekv", "--requirepass-file", file.to_str().unwrap()]);
+        assert_eq!(c.password().unwrap(), Some(b"s3cret".to_vec()));
+        let _ = std::fs::remove_file(file);
     }
 }

@@ -10,7 +10,9 @@
 //!   spawns connections (after the TLS handshake, [`tls`], on TLS ports),
 //!   serves its inbox.
 //! * [`connection`] — bytes → lines, batching, routing, and responses back
-//!   in command order.
+//!   in command order; the authentication and ACL gate per command.
+//! * [`acl`] — users, passwords, command categories and key patterns
+//!   (immutable snapshots, swapped by version), protected mode.
 //! * [`protocol`] — lines → [`protocol::Command`]s (the text protocol).
 //! * routing — [`corekv_router`]: key → slot (CRC16, hash tags) → partition.
 //! * [`mesh`] — batched messages to the workers that own other partitions.
@@ -34,6 +36,7 @@
 //!   other partition: one batched message per owner, reply by oneshot.
 //! ```
 
+pub mod acl;
 pub mod alloc;
 pub mod config;
 pub mod connection;

@@ -45,6 +45,11 @@ pub enum Command<'a> {
         secs: i64,
         value: &'a [u8],
     },
+    /// `AUTH password` or `AUTH user password`.
+    Auth {
+        user: Option<&'a [u8]>,
+        password: &'a [u8],
+    },
     Start,
     Commit,
     Rollback,
@@ -114,7 +119,7 @@ pub enum Parsed<'a> {
 /// The text of `HELP`.
 pub const HELP: &str = "commands: PUT key value | GET key | DEL key | START | COMMIT | ROLLBACK | \
 PING | HELP | QUIT | TOPOLOGY | WATCH key | UNWATCH | PUTEX key seconds value | EXPIRE key seconds | \
-PEXPIRE key ms | TTL key | PERSIST key | STATS | DBSIZE | FLUSH. Keys are one token; a PUT value is the rest of the line. START buffers PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them; \
+PEXPIRE key ms | TTL key | PERSIST key | STATS | DBSIZE | FLUSH | AUTH [user] password. Keys are one token; a PUT value is the rest of the line. START buffers PUT/DEL until COMMIT applies them atomically or ROLLBACK discards them; \
 COMMIT fails and applies nothing if a key WATCHed before it changed.";
 
 /// Parses the first line of `buf`. Lines longer than `max_line` bytes
@@ -227,6 +232,20 @@ fn parse_line(line: &[u8]) -> Result<Option<Command<'_>>, ParseError> {
         }
         let secs = parse_int(secs).ok_or(ParseError::InvalidTtl(USAGE))?;
         Command::PutEx { key, secs, value }
+    } else if is("AUTH") {
+        let (first, rest) = token(args);
+        let (second, rest) = token(rest);
+        match (first.is_empty(), second.is_empty(), rest.is_empty()) {
+            (false, true, _) => Command::Auth {
+                user: None,
+                password: first,
+            },
+            (false, false, true) => Command::Auth {
+                user: Some(first),
+                password: second,
+            },
+            _ => return Err(ParseError::WrongArity("AUTH [user] password")),
+        }
     } else if is("WATCH") {
         Command::Watch {
             key: single_key(args, "WATCH key")?,
@@ -471,6 +490,33 @@ mod tests {
             let e = err(line);
             assert!(matches!(e, ParseError::WrongArity(_)), "{e:?}");
             assert!(e.to_string().contains(&format!("'{name}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn auth_with_and_without_user() {
+        assert_eq!(
+            cmd(b"AUTH s3cret\n"),
+            Command::Auth {
+                user: None,
+                password: b"s3cret"
+            }
+        );
+        assert_eq!(
+            cmd(b"auth alice p1\r\n"),
+            Command::Auth {
+                user: Some(b"alice"),
+                password: b"p1"
+            }
+        );
+        for bad in [&b"AUTH\n"[..], b"AUTH a b c\n"] {
+            assert!(matches!(
+                parse(bad, MAX),
+                Parsed::Invalid {
+                    error: ParseError::WrongArity("AUTH [user] password"),
+                    ..
+                }
+            ));
         }
     }
 

@@ -1,6 +1,7 @@
 //! Start-up and shutdown: binds the sockets, builds the topology and the
 //! mesh, starts one worker thread per partition, and stops them in order.
 
+use crate::acl::Security;
 use crate::config::Config;
 use crate::listener::{self, BindError, Listeners, Transport};
 use crate::mesh::Mesh;
@@ -25,6 +26,10 @@ pub enum Error {
     Spawn(std::io::Error),
     #[error("cannot wait for signals: {0}")]
     Signal(std::io::Error),
+    #[error("ACL: {0}")]
+    Acl(#[from] crate::acl::AclError),
+    #[error("cannot read --requirepass-file: {0}")]
+    Password(std::io::Error),
 }
 
 /// A running server. Dropping it shuts it down.
@@ -44,6 +49,7 @@ impl Server {
     /// Binds all ports and starts the workers; returns once they accept.
     pub fn start(config: &Config) -> Result<Self, Error> {
         let n = config.worker_count();
+        let security = Arc::new(security(config)?);
         let (listeners, tls) = bind(config, n)?;
         let plain = listeners.plain.clone().unwrap_or_default();
         let (shared_port, core_ports) = (plain.shared, plain.core);
@@ -107,6 +113,7 @@ impl Server {
                 limits,
                 txn_clock: Arc::clone(&txn_clock),
                 client_ids: Arc::clone(&client_ids),
+                security: Arc::clone(&security),
                 shutdown: shutdown_rx.clone(),
                 stop: stop_rx.clone(),
                 drained: drained_tx.clone(),
@@ -254,6 +261,26 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop_workers();
     }
+}
+
+/// The ACL and protected mode from the flags (reads the password and ACL
+/// files).
+fn security(config: &Config) -> Result<Security, Error> {
+    let password = config.password().map_err(Error::Password)?;
+    let mut security = Security::new(
+        config.aclfile.clone(),
+        password.as_deref(),
+        config.protected_mode,
+    )?;
+    security.peers_are_remote = config.protected_mode_all_remote;
+    let (_, acl) = security.snapshot();
+    let remote_bind = config.bind_addrs().iter().any(|a| !a.ip.is_loopback());
+    if config.protected_mode && remote_bind && !acl.auth_required() {
+        tracing::warn!(
+            "protected mode: no password is set, so clients from addresses other than loopback are refused (set --requirepass, or --protected-mode no)"
+        );
+    }
+    Ok(security)
 }
 
 fn log_worker(

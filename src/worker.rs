@@ -79,9 +79,29 @@ pub struct WorkerCtx {
     me: Weak<WorkerCtx>,
     txn_clock: Arc<AtomicU64>,
     client_ids: Arc<AtomicU64>,
+    /// Users and protected mode, shared by every worker.
+    pub security: Arc<crate::acl::Security>,
+    /// This worker's copy of the live ACL and its version.
+    acl_cache: RefCell<(u64, Arc<crate::acl::Acl>)>,
 }
 
 impl WorkerCtx {
+    /// The version of the live ACL: one atomic load, no lock.
+    #[inline]
+    pub fn acl_version(&self) -> u64 {
+        self.security.version()
+    }
+
+    /// The live ACL, from this worker's cache; the shared mutex is taken
+    /// only when the ACL changed since the worker last looked.
+    pub fn acl(&self) -> (u64, Arc<crate::acl::Acl>) {
+        let mut cache = self.acl_cache.borrow_mut();
+        if cache.0 != self.security.version() {
+            *cache = self.security.snapshot();
+        }
+        (cache.0, Arc::clone(&cache.1))
+    }
+
     /// A connection id, unique across the server (`CLIENT ID`, watches).
     pub fn next_client_id(&self) -> u64 {
         self.client_ids.fetch_add(1, Ordering::Relaxed)
@@ -222,6 +242,7 @@ pub struct WorkerSetup {
     pub limits: Limits,
     pub txn_clock: Arc<AtomicU64>,
     pub client_ids: Arc<AtomicU64>,
+    pub security: Arc<crate::acl::Security>,
     pub shutdown: watch::Receiver<bool>,
     pub stop: watch::Receiver<bool>,
     pub drained: std::sync::mpsc::Sender<usize>,
@@ -274,6 +295,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         limits,
         txn_clock,
         client_ids,
+        security,
         shutdown,
         stop,
         drained,
@@ -297,6 +319,8 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         started,
         txn_clock,
         client_ids,
+        acl_cache: RefCell::new(security.snapshot()),
+        security,
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));

@@ -52,6 +52,20 @@ struct Args {
     /// Never color errors (also: the NO_COLOR environment variable).
     #[arg(long)]
     no_color: bool,
+
+    /// Authenticate with this password first (`AUTH`). Prefer the
+    /// environment variable: arguments are visible in `ps`.
+    #[arg(
+        short = 'a',
+        long = "pass",
+        env = "COREKV_PASSWORD",
+        hide_env_values = true
+    )]
+    pass: Option<String>,
+
+    /// Authenticate as this ACL user (with --pass); default: `default`.
+    #[arg(long, env = "COREKV_USER")]
+    user: Option<String>,
 }
 
 /// Exit status when the server cannot be reached or the connection drops.
@@ -77,6 +91,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONNECTION);
         }
     };
+    if let Some(pass) = &args.pass {
+        if let Err(code) = session.authenticate(args.user.as_deref(), pass) {
+            return code;
+        }
+    }
     let result = if !args.eval.is_empty() {
         session.run_lines(args.eval.iter().map(|c| Ok(c.as_bytes().to_vec())))
     } else if io::stdin().is_terminal() {
@@ -154,6 +173,27 @@ struct Session {
 }
 
 impl Session {
+    /// `AUTH [user] pass` before anything else; the exit code if refused.
+    fn authenticate(&mut self, user: Option<&str>, pass: &str) -> Result<(), ExitCode> {
+        let line = match user {
+            Some(user) => format!("AUTH {user} {pass}"),
+            None => format!("AUTH {pass}"),
+        };
+        let reply = match self.conn.request(line.as_bytes()) {
+            Ok(reply) => reply,
+            Err(e) => {
+                eprintln!("corekv-cli: connection to {} lost: {e}", self.addr);
+                return Err(ExitCode::from(EXIT_CONNECTION));
+            }
+        };
+        let shown = render(&reply, false, false);
+        if shown.is_error {
+            eprintln!("corekv-cli: authentication failed: {}", shown.text);
+            return Err(ExitCode::from(1));
+        }
+        Ok(())
+    }
+
     /// Sends one command, prints its reply; false once the session is over.
     fn execute(&mut self, line: &[u8]) -> Result<bool, Stop> {
         let (command, quit) = match classify(line) {

@@ -19,6 +19,8 @@ fn cli(server: &Server) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_remove("COREKV_HOST")
         .env_remove("COREKV_PORT")
+        .env_remove("COREKV_PASSWORD")
+        .env_remove("COREKV_USER")
         .env_remove("NO_COLOR")
         .args(["--port", &server.shared_addr().port().to_string()]);
     cmd
@@ -261,4 +263,27 @@ fn a_lost_connection_exits_2() {
     assert_eq!(rest, "");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("connection to"), "{}", stderr(&out));
+}
+
+#[test]
+fn pass_and_user_authenticate_first() {
+    let mut config = Config::ephemeral(1);
+    config.no_pin = true;
+    config.requirepass = Some("s3cret".into());
+    let server = Server::start(&config).expect("server starts");
+    let refused = eval(&server, &["GET k"], &[]);
+    assert!(stdout(&refused).contains("NOAUTH"), "{}", stdout(&refused));
+    let ok = eval(&server, &["PUT k v", "GET k"], &["--pass", "s3cret"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(stdout(&ok), "OK\nv\n");
+    let mut by_env = cli(&server);
+    by_env
+        .env("COREKV_PASSWORD", "s3cret")
+        .env("COREKV_USER", "default");
+    let out = script(by_env, "GET k\n");
+    assert_eq!(stdout(&out), "v\n", "{}", stderr(&out));
+    let bad = eval(&server, &["GET k"], &["-a", "wrong"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("WRONGPASS"), "{}", stderr(&bad));
+    assert!(stdout(&bad).is_empty());
 }

@@ -19,6 +19,8 @@
 //! once 1 MiB of responses wait; an open transaction buffers at most
 //! `--max-txn-bytes`.
 
+mod acl;
+mod auth;
 mod plan;
 mod resp;
 mod stream;
@@ -98,13 +100,16 @@ pub(crate) struct Connection {
     watching: Option<Watching>,
     text: text::TextState,
     resp: resp::RespState,
+    auth: auth::AuthState,
 }
 
 impl Connection {
     fn new(ctx: Rc<WorkerCtx>, stream: Stream) -> Self {
         let plan = Plan::new(ctx.topology.len(), Dialect::Text);
         let client_id = ctx.next_client_id();
+        let auth = auth::AuthState::new(&ctx, stream.peer_addr());
         Self {
+            auth,
             local_addr: stream.local_addr(),
             peer_addr: stream.peer_addr(),
             ctx,
@@ -169,6 +174,10 @@ impl Connection {
         if self.dialect.is_none() {
             self.dialect = Some(dialect);
             self.plan = Plan::new(self.ctx.topology.len(), dialect);
+            if self.auth.protected {
+                self.deny_protected(dialect);
+                return Ok(Flow::Quit);
+            }
         }
         let buf = std::mem::take(&mut self.rbuf);
         let result = match dialect {
@@ -184,6 +193,15 @@ impl Connection {
         let flow = flow.map_err(|e| io::Error::other(e.to_string()))?;
         self.count_batch();
         Ok(flow)
+    }
+
+    /// Protected mode refused this client: one error in its dialect (known
+    /// from its first byte), then the connection closes.
+    fn deny_protected(&mut self, dialect: Dialect) {
+        match dialect {
+            Dialect::Resp => crate::resp::encode::error(&mut self.out, crate::acl::DENIED),
+            Dialect::Text => crate::response::error(&mut self.out, crate::acl::DENIED_TEXT),
+        }
     }
 
     fn count_batch(&mut self) {

@@ -31,21 +31,21 @@ struct Multi {
 
 /// The arguments of one request, borrowed from the read buffer.
 #[derive(Clone, Copy)]
-struct Args<'a> {
+pub(super) struct Args<'a> {
     frame: &'a [u8],
     ranges: &'a [Range<usize>],
 }
 
 impl<'a> Args<'a> {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.ranges.len()
     }
 
-    fn get(&self, i: usize) -> &'a [u8] {
+    pub(super) fn get(&self, i: usize) -> &'a [u8] {
         &self.frame[self.ranges[i].clone()]
     }
 
-    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
 }
@@ -149,6 +149,27 @@ impl Connection {
             self.refuse_in_multi();
             self.emit(|o| enc::error(o, &mesg));
             return Ok(true);
+        }
+        if !self.gate_open() {
+            if let Err(denied) = self.check_resp(spec, |i| args.get(i), args.len()) {
+                if matches!(denied, super::auth::Denied::Gone) {
+                    return Ok(false);
+                }
+                if spec.name == "exec" {
+                    // As Redis: a refused EXEC discards the transaction.
+                    self.resp.multi = None;
+                    self.unwatch_all().await;
+                    let mesg = format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        denied.message()
+                    );
+                    self.emit(|o| enc::error(o, &mesg));
+                    return Ok(true);
+                }
+                self.refuse_in_multi();
+                self.emit(|o| enc::error(o, &denied.message()));
+                return Ok(true);
+            }
         }
         if self.resp.multi.is_some()
             && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
@@ -302,6 +323,10 @@ impl Connection {
                 frame: &frame,
                 ranges: &ranges,
             };
+            if let Some(mesg) = self.refused_at_exec(args) {
+                plan.emit(&mut self.out, |o| enc::error(o, &mesg));
+                continue;
+            }
             route_in_txn(&mut plan, &ctx, &mut self.out, args);
         }
         let parts = plan.take_parts(true);
@@ -311,6 +336,18 @@ impl Connection {
             Outcome::OutOfMemory => self.emit(|o| enc::error(o, crate::reply::OOM_RESP)),
         }
         Ok(())
+    }
+
+    /// The error for a queued command the ACL no longer allows: it may
+    /// have changed since the command was queued (Redis checks again at
+    /// `EXEC`).
+    fn refused_at_exec(&mut self, args: Args<'_>) -> Option<String> {
+        if self.gate_open() {
+            return None;
+        }
+        let spec = commands::lookup(args.get(0))?;
+        let denied = self.check_resp(spec, |i| args.get(i), args.len()).err()?;
+        Some(super::auth::changed_before_exec(&denied))
     }
 
     async fn other_command(
@@ -361,6 +398,8 @@ impl Connection {
             },
             "readonly" | "readwrite" | "asking" => self.emit(enc::ok),
             "hello" => self.hello(args),
+            "auth" => self.auth_command(args),
+            "acl" => self.acl_command(args),
             "client" => self.client(args),
             "command" => self.command(args),
             "config" => self.config(args),
@@ -537,6 +576,8 @@ impl Connection {
         Ok(())
     }
 
+    /// `HELLO [2 [AUTH user pass] [SETNAME name]]`: authenticates first,
+    /// then requires an authenticated connection, then names it.
     fn hello(&mut self, args: Args<'_>) {
         if args.len() > 1 && args.get(1) != b"2" {
             let mesg = match parse_i64(args.get(1)) {
@@ -546,18 +587,42 @@ impl Connection {
             self.emit(|o| enc::error(o, mesg));
             return;
         }
+        let mut auth = None;
+        let mut name = None;
         let mut i = 2;
         while i < args.len() {
             match &args.get(i).to_ascii_uppercase()[..] {
                 b"SETNAME" if i + 1 < args.len() => {
-                    self.resp.name = Some(args.get(i + 1).to_vec());
+                    name = Some(args.get(i + 1));
                     i += 2;
                 }
-                b"AUTH" if i + 2 < args.len() => i += 3,
+                b"AUTH" if i + 2 < args.len() => {
+                    auth = Some((args.get(i + 1), args.get(i + 2)));
+                    i += 3;
+                }
                 _ => {
-                    self.emit(|o| enc::error(o, SYNTAX));
+                    let mesg = format!(
+                        "ERR Syntax error in HELLO option '{}'",
+                        String::from_utf8_lossy(args.get(i))
+                    );
+                    self.emit(|o| enc::error(o, &mesg));
                     return;
                 }
+            }
+        }
+        if let Some((user, password)) = auth {
+            if self.authenticate(Some(user), password).is_err() {
+                self.emit(|o| enc::error(o, super::auth::WRONGPASS));
+                return;
+            }
+        }
+        if self.needs_auth() {
+            self.emit(|o| enc::error(o, super::auth::NOAUTH_HELLO));
+            return;
+        }
+        if let Some(name) = name {
+            if !self.set_name(name) {
+                return;
             }
         }
         let id = self.client_id as i64;
@@ -580,17 +645,40 @@ impl Connection {
         });
     }
 
+    /// Names the connection; false (after answering an error) if the name
+    /// is not allowed.
+    fn set_name(&mut self, name: &[u8]) -> bool {
+        if name.iter().any(|&b| b <= b' ' || b > b'~') {
+            self.emit(|o| {
+                enc::error(
+                    o,
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                )
+            });
+            return false;
+        }
+        self.resp.name = (!name.is_empty()).then(|| name.to_vec());
+        true
+    }
+
+    /// `AUTH [user] password`.
+    fn auth_command(&mut self, args: Args<'_>) {
+        let result = match args.len() {
+            2 => self.authenticate(None, args.get(1)),
+            3 => self.authenticate(Some(args.get(1)), args.get(2)),
+            _ => Err(SYNTAX),
+        };
+        match result {
+            Ok(()) => self.emit(enc::ok),
+            Err(mesg) => self.emit(|o| enc::error(o, mesg)),
+        }
+    }
+
     fn client(&mut self, args: Args<'_>) {
         let sub = args.get(1).to_ascii_uppercase();
         match (&sub[..], args.len()) {
             (b"SETNAME", 3) => {
-                let name = args.get(2);
-                if name.iter().any(|&b| b <= b' ' || b > b'~') {
-                    self.emit(|o| {
-                        enc::error(o, "ERR Client names cannot contain spaces, newlines or special characters.")
-                    });
-                } else {
-                    self.resp.name = (!name.is_empty()).then(|| name.to_vec());
+                if self.set_name(args.get(2)) {
                     self.emit(enc::ok);
                 }
             }
@@ -616,10 +704,11 @@ impl Connection {
             }
             (b"INFO", 2) => {
                 let line = format!(
-                    "id={} addr={} name={} db=0 cmd=client|info\n",
+                    "id={} addr={} name={} db=0 user={} cmd=client|info\n",
                     self.client_id,
                     self.peer_addr.map_or_else(|| "?".into(), |a| a.to_string()),
-                    String::from_utf8_lossy(self.resp.name.as_deref().unwrap_or_default())
+                    String::from_utf8_lossy(self.resp.name.as_deref().unwrap_or_default()),
+                    self.user_name()
                 );
                 self.emit(|o| enc::bulk(o, line.as_bytes()));
             }
@@ -746,6 +835,15 @@ impl Connection {
                 ctx.limits.max_request_bytes.to_string(),
             ),
             ("io-threads", ctx.topology.len().to_string()),
+            (
+                "protected-mode",
+                if ctx.security.protected_mode {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .into(),
+            ),
         ];
         let mut found: Vec<(&str, &str)> = Vec::new();
         for pattern in args.iter().skip(2) {

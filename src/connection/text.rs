@@ -76,7 +76,23 @@ impl Connection {
 
     /// Executes one command; false means the connection should close.
     async fn text_command(&mut self, command: Command<'_>) -> Result<bool, TxnError> {
+        if !self.gate_open() {
+            if let Err(denied) = self.check_text(&command) {
+                if matches!(denied, super::auth::Denied::Gone) {
+                    return Ok(false);
+                }
+                self.emit(|o| response::error(o, &denied.message()));
+                return Ok(true);
+            }
+        }
         match command {
+            Command::Auth { user, password } => match self.authenticate(user, password) {
+                Ok(()) => self.emit(response::ok),
+                Err(mesg) => {
+                    let mesg = mesg.strip_prefix("ERR ").unwrap_or(mesg);
+                    self.emit(|o| response::error(o, mesg));
+                }
+            },
             Command::Get { key } => self.text_get(key),
             Command::Put { key, value } => self.text_write(key, Some(value)),
             Command::Del { key } => self.text_write(key, None),

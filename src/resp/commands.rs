@@ -409,6 +409,22 @@ pub static COMMANDS: &[CommandSpec] = &[
         "CLUSTER SLOTS, SHARDS, NODES, INFO, MYID, KEYSLOT, COUNTKEYSINSLOT.",
     ),
     spec(
+        "auth",
+        -2,
+        &["noscript", "loading", "stale", "fast", "no_auth"],
+        NONE,
+        "connection",
+        "Authenticates the connection (AUTH [user] password).",
+    ),
+    spec(
+        "acl",
+        -2,
+        &[],
+        NONE,
+        "server",
+        "ACL WHOAMI, LIST, USERS, GETUSER, SETUSER, DELUSER, CAT, LOAD.",
+    ),
+    spec(
         "readonly",
         1,
         ADMIN,
@@ -466,6 +482,44 @@ impl CommandSpec {
         }
     }
 
+    /// The ACL categories Redis 7 gives the command (without `@`). A
+    /// container's are those of the subcommands corekv serves (`CONFIG GET`
+    /// is `@admin @dangerous`); `ACL`'s own subcommands have their own
+    /// (`crate::acl::perm`).
+    pub fn acl_categories(&self) -> &'static [&'static str] {
+        const STRING_READ: &[&str] = &["read", "string", "fast"];
+        const STRING_WRITE: &[&str] = &["write", "string", "fast"];
+        const STRING_WRITE_SLOW: &[&str] = &["write", "string", "slow"];
+        const KEYSPACE_READ: &[&str] = &["keyspace", "read", "fast"];
+        const KEYSPACE_WRITE: &[&str] = &["keyspace", "write", "fast"];
+        const TRANSACTION: &[&str] = &["fast", "transaction"];
+        const CONNECTION: &[&str] = &["fast", "connection"];
+        match self.name {
+            "get" | "mget" | "strlen" => STRING_READ,
+            "set" | "setex" | "psetex" | "mset" | "msetnx" => STRING_WRITE_SLOW,
+            "getex" | "setnx" | "getdel" | "incr" | "incrby" | "decr" | "decrby" | "append" => {
+                STRING_WRITE
+            }
+            "expire" | "pexpire" | "persist" | "unlink" => KEYSPACE_WRITE,
+            "ttl" | "pttl" | "exists" | "type" | "dbsize" => KEYSPACE_READ,
+            "del" => &["keyspace", "write", "slow"],
+            "multi" | "discard" | "watch" | "unwatch" => TRANSACTION,
+            "exec" => &["slow", "transaction"],
+            "flushall" | "flushdb" => &["keyspace", "write", "slow", "dangerous"],
+            "scan" => &["keyspace", "read", "slow"],
+            "keys" => &["keyspace", "read", "slow", "dangerous"],
+            "client" | "command" => &["slow", "connection"],
+            "config" => &["admin", "slow", "dangerous"],
+            "info" => &["slow", "dangerous"],
+            "cluster" | "acl" => &["slow"],
+            "ping" | "echo" | "hello" | "select" | "quit" | "readonly" | "readwrite" | "asking"
+            | "auth" => CONNECTION,
+            // A command added without an entry here: by its flags.
+            _ if self.is_write() => &["write", "slow"],
+            _ => &["read", "slow"],
+        }
+    }
+
     fn is_write(&self) -> bool {
         self.flags.contains(&"write")
     }
@@ -482,9 +536,11 @@ impl CommandSpec {
         encode::int(out, self.first);
         encode::int(out, self.last);
         encode::int(out, self.step);
-        let category = if self.is_write() { "@write" } else { "@read" };
-        encode::array(out, 1);
-        encode::simple(out, category);
+        let categories = self.acl_categories();
+        encode::array(out, categories.len());
+        for c in categories {
+            encode::simple(out, &format!("@{c}"));
+        }
         encode::array(out, 0);
         self.encode_key_specs(out);
         encode::array(out, 0);
@@ -552,18 +608,21 @@ impl CommandSpec {
 /// The key arguments of a command (indexes into `args`, name at 0), by its
 /// spec; empty for unknown or keyless commands.
 pub fn key_indexes(spec: &CommandSpec, argc: usize) -> Vec<usize> {
-    if spec.first == 0 || argc <= spec.first as usize {
-        return Vec::new();
-    }
-    let last = if spec.last < 0 {
-        argc as i64 + spec.last
+    key_positions(spec, argc).collect()
+}
+
+/// [`key_indexes`] without allocating (the ACL gate checks every key).
+pub fn key_positions(spec: &CommandSpec, argc: usize) -> impl Iterator<Item = usize> {
+    let (first, last) = if spec.first == 0 || argc <= spec.first as usize {
+        (1, 0)
+    } else if spec.last < 0 {
+        (spec.first, argc as i64 + spec.last)
     } else {
-        spec.last.min(argc as i64 - 1)
+        (spec.first, spec.last.min(argc as i64 - 1))
     };
-    (spec.first..=last)
-        .step_by(spec.step as usize)
+    (first..=last)
+        .step_by(spec.step.max(1) as usize)
         .map(|i| i as usize)
-        .collect()
 }
 
 #[cfg(test)]
