@@ -86,6 +86,16 @@ pub struct Config {
     #[arg(long, env = "COREKV_MAX_TXN_BYTES", default_value = "64mib", value_parser = parse_size)]
     pub max_txn_bytes: usize,
 
+    /// Lock lease of a prepared cross-partition transaction, in milliseconds
+    /// (default 30000; 0: no lease). A transaction still holding locks on a
+    /// partition this long after it prepared there is settled by that
+    /// partition: aborted, or committed if its coordinator had already
+    /// decided to commit; a coordinator that was merely slow then gets an
+    /// error. A safety net: a healthy transaction holds locks for
+    /// microseconds.
+    #[arg(long, env = "COREKV_TXN_LEASE_MS", default_value_t = 30_000)]
+    pub txn_lease_ms: u64,
+
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `corekv=debug`.
     #[arg(long, env = "COREKV_LOG", default_value = "info")]
     pub log: String,
@@ -160,6 +170,7 @@ mod tests {
         assert_eq!(c.port, 9888);
         assert_eq!(c.core_port_base, 9889);
         assert_eq!(c.max_line_bytes, 1 << 20);
+        assert_eq!(c.txn_lease_ms, 30_000);
         assert_eq!(c.bind.to_string(), "0.0.0.0");
         assert!(!c.no_pin);
         assert!(c.worker_count() >= 1);

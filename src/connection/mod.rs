@@ -171,9 +171,14 @@ impl Connection {
         if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUFFER {
             self.rbuf = BytesMut::with_capacity(READ_CHUNK);
         }
-        let flow = flow.map_err(|e| io::Error::other(e.to_string()))?;
         self.count_batch();
-        Ok(flow)
+        match flow {
+            Ok(flow) => Ok(flow),
+            Err(e) => {
+                self.fail(dialect, &e);
+                Ok(Flow::Quit)
+            }
+        }
     }
 
     fn count_batch(&mut self) {
@@ -182,6 +187,19 @@ impl Connection {
         let mut p = self.ctx.partition.borrow_mut();
         p.stats.commands += commands;
         p.stats.forwarded_out += forwarded;
+    }
+
+    /// A request could not be completed (a worker is gone, a lease ran
+    /// out): the client gets the responses that are ready and one error,
+    /// then the connection closes, since later replies of the batch are
+    /// lost and the reply order could not be kept.
+    fn fail(&mut self, dialect: Dialect, error: &TxnError) {
+        tracing::warn!(worker = self.ctx.id, %error, "request failed; closing the connection");
+        let mesg = error.to_string();
+        match dialect {
+            Dialect::Text => crate::response::error(&mut self.out, &mesg),
+            Dialect::Resp => crate::resp::encode::error(&mut self.out, &format!("ERR {mesg}")),
+        }
     }
 
     /// True once enough responses wait that the batch should end.
