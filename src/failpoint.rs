@@ -95,7 +95,9 @@ pub fn set_from_env() -> Result<(), String> {
     Ok(())
 }
 
-/// The action of `name` if it is armed (counting one fire).
+/// The action of `name` if it is armed (counting one fire). A `panic`
+/// action panics here, reported at the failpoint's place.
+#[track_caller]
 pub fn eval(name: &str) -> Option<Action> {
     let mut points = points();
     let i = points.iter().position(|p| p.name == name)?;

@@ -87,21 +87,39 @@ pub fn install() {
             default(info);
             return;
         }
+        let what = describe(info);
         if panic_is_recoverable() {
             tracing::error!(
-                "{name}: a connection task panicked: {info}; closing that connection \
+                "{name}: a connection task panicked at {what}; closing that connection \
                  (its transaction is rolled back, or finished past its commit point)"
             );
             return;
         }
         let line = format!(
-            "corekv: {name} panicked: {info}; aborting the process \
+            "corekv: {name} panicked at {what}; aborting the process \
              (a partition's state cannot be trusted after a panic)"
         );
-        tracing::error!("{line}");
-        eprintln!("{line}");
+        if tracing::enabled!(tracing::Level::ERROR) {
+            tracing::error!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
         std::process::abort();
     }));
+}
+
+/// `file:line: message`, on one line.
+fn describe(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    match info.location() {
+        Some(l) => format!("{}:{}: {message}", l.file(), l.line()),
+        None => message.to_string(),
+    }
 }
 
 #[cfg(test)]

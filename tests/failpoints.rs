@@ -315,3 +315,137 @@ fn requests_to_a_worker_whose_inbox_died_fail_instead_of_hanging() {
         assert_eq!(c.get(k).as_deref(), Some("old"), "{k}");
     }
 }
+
+/// The `corekv` binary with failpoints armed through `COREKV_FAILPOINTS`,
+/// for the panic policy (which only the binary installs).
+struct Binary {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+    shared: SocketAddr,
+}
+
+impl Binary {
+    fn spawn(failpoints: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_corekv"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--core-port-base",
+                "0",
+            ])
+            .args(["--workers", "2", "--no-pin", "--log", "info"])
+            .env("COREKV_FAILPOINTS", failpoints)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn corekv");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut binary = Self {
+            child,
+            stderr: rx,
+            log: Vec::new(),
+            shared: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        binary.shared = binary.wait_for("corekv ready: ", |line| {
+            let port = line.split("shared port ").nth(1)?.split(',').next()?;
+            port.trim().parse().ok()
+        });
+        binary
+    }
+
+    /// Reads stderr until `parse` accepts a line; fails after a deadline.
+    fn wait_for<T>(&mut self, what: &str, parse: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(what).then(|| parse(&line)).flatten();
+                    self.log.push(line);
+                    if let Some(found) = found {
+                        return found;
+                    }
+                }
+                Err(e) => panic!("no {what:?} in the log ({e}):\n{}", self.log.join("\n")),
+            }
+        }
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "corekv did not exit");
+            // Polling interval of the exit check, not synchronisation.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One key on each partition of a 2-worker server.
+fn two_keys(prefix: &str) -> Vec<String> {
+    let topology = corekv_router::Topology::even(2).unwrap();
+    keys_by_partition(&topology, prefix, 1)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn binary_aborts_on_a_panic_inside_a_partition() {
+    let mut corekv = Binary::spawn("partition::before_commit=panic");
+    // The process dies mid-commit: the connection just closes.
+    send_until_close(corekv.shared, &text_txn(&two_keys("abort"), "v"));
+    corekv.wait_for("aborting the process", |_| Some(()));
+    let status = corekv.wait_exit();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status}");
+}
+
+#[test]
+fn binary_survives_a_panic_in_a_connection_task() {
+    let mut corekv = Binary::spawn("2pc::between_votes=1*panic");
+    let keys = two_keys("survive");
+    let answer = send_until_close(corekv.shared, &text_txn(&keys, "v1"));
+    assert!(
+        !answer.contains("Error"),
+        "closed without an answer: {answer:?}"
+    );
+    corekv.wait_for("a connection task panicked", |_| Some(()));
+    let mut c = Client::connect(corekv.shared);
+    for k in &keys {
+        assert_eq!(c.get(k), None, "rolled back and unlocked: {k}");
+    }
+    c.send(&text_txn(&keys, "v2"));
+    for _ in 0..lines(&text_txn(&keys, "v2")) {
+        assert_eq!(c.read_response(), OK);
+    }
+    for k in &keys {
+        assert_eq!(c.get(k).as_deref(), Some("v2"));
+    }
+    assert_eq!(corekv.child.try_wait().unwrap(), None, "still running");
+}

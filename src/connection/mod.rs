@@ -303,6 +303,23 @@ impl Connection {
     }
 }
 
+/// A connection task that panicked (or was dropped mid-request) never
+/// reaches `unwatch_all`: its watches are forgotten here instead, without
+/// waiting (see `Participants::post`).
+impl Drop for Connection {
+    fn drop(&mut self) {
+        use crate::txn::coordinator::Participants;
+        let Some(w) = self.watching.take() else {
+            return;
+        };
+        for (p, watched) in w.partitions.iter().enumerate() {
+            if *watched {
+                self.ctx.post(p, Request::Unwatch(w.id));
+            }
+        }
+    }
+}
+
 fn shrink(buf: &mut Vec<u8>) {
     if buf.capacity() > KEEP_BUFFER && buf.is_empty() {
         *buf = Vec::with_capacity(READ_CHUNK);

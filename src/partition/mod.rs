@@ -18,6 +18,10 @@
 //!   all, so a waiting `Prepare` holds nothing here.
 //! * An atomic run of operations (a multi-key command) starts only when none
 //!   of its keys is locked, and then runs whole.
+//! * `Abort` is idempotent and also cancels the transaction's prepare still
+//!   waiting here; a prepare whose coordinator is gone never locks; a
+//!   prepared transaction never holds its locks past the lease
+//!   ([`Partition::expire_leases`]).
 
 mod batch;
 mod entry;

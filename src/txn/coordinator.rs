@@ -20,6 +20,16 @@
 //!      id, so it only grows older relative to newcomers and eventually
 //!      wins; after a failed watch or check the transaction ends, unapplied.
 //!
+//! Failure (see `docs/ARCHITECTURE.md`, "Failure model of two-phase
+//! commit"): a guard owned by the coordinator's future records every
+//! partition a `Prepare` was sent to; however the coordinator stops (an
+//! early return, a lost vote, a panic, its future dropped), dropping the
+//! guard aborts them all, or commits them all once the commit point has
+//! passed. The commit point is a shared [`Decision`], also carried by every
+//! prepared part: a participant whose lock lease runs out decides abort
+//! (or follows a commit already decided), so a lost coordinator never
+//! holds keys forever and a lease never half-applies a transaction.
+//!
 //! Atomicity for readers: between prepare and commit every key of the
 //! transaction is locked, and a locked key cannot be read; so a reader that
 //! saw one of the transaction's values (after its partition committed) and
