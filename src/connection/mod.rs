@@ -54,7 +54,6 @@ pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, shutdown: watch::Recei
         tracing::debug!(?peer, error = %e, "connection closed");
     }
     conn.unwatch_all().await;
-    conn.ctx.partition.borrow_mut().stats.connections_open -= 1;
 }
 
 enum Flow {
@@ -303,12 +302,17 @@ impl Connection {
     }
 }
 
-/// A connection task that panicked (or was dropped mid-request) never
-/// reaches `unwatch_all`: its watches are forgotten here instead, without
-/// waiting (see `Participants::post`).
+/// Also runs for a connection task that panicked (or was dropped
+/// mid-request), which never reaches `unwatch_all`: its watches are
+/// forgotten here instead, without waiting (see `Participants::post`).
 impl Drop for Connection {
     fn drop(&mut self) {
         use crate::txn::coordinator::Participants;
+        // Not borrowable only while a panic unwinds out of the partition,
+        // which aborts the process under the panic policy.
+        if let Some(mut p) = self.ctx.partition.try_borrow_mut() {
+            p.stats.connections_open -= 1;
+        }
         let Some(w) = self.watching.take() else {
             return;
         };
