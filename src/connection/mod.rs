@@ -173,8 +173,15 @@ impl Connection {
         self.count_batch();
         match flow {
             Ok(flow) => Ok(flow),
+            // The transaction was the barrier: everything before it is
+            // answered, so its error takes its place and the batch goes on.
+            Err(e @ TxnError::LeaseExpired) => {
+                self.answer_error(dialect, &e);
+                Ok(Flow::BatchFull)
+            }
             Err(e) => {
-                self.fail(dialect, &e);
+                tracing::warn!(worker = self.ctx.id, error = %e, "request failed; closing the connection");
+                self.answer_error(dialect, &e);
                 Ok(Flow::Quit)
             }
         }
@@ -188,12 +195,10 @@ impl Connection {
         p.stats.forwarded_out += forwarded;
     }
 
-    /// A request could not be completed (a worker is gone, a lease ran
-    /// out): the client gets the responses that are ready and one error,
-    /// then the connection closes, since later replies of the batch are
+    /// Answers a request that could not be completed. After a lost worker
+    /// the connection then closes, since later replies of the batch are
     /// lost and the reply order could not be kept.
-    fn fail(&mut self, dialect: Dialect, error: &TxnError) {
-        tracing::warn!(worker = self.ctx.id, %error, "request failed; closing the connection");
+    fn answer_error(&mut self, dialect: Dialect, error: &TxnError) {
         let mesg = error.to_string();
         match dialect {
             Dialect::Text => crate::response::error(&mut self.out, &mesg),
