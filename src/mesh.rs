@@ -234,6 +234,25 @@ mod tests {
     }
 
     #[test]
+    fn a_letter_to_a_closed_inbox_comes_back() {
+        let (mesh, mut inboxes) = Mesh::new(2);
+        assert!(!mesh.is_closed(1));
+        drop(inboxes.pop());
+        assert!(mesh.is_closed(1) && !mesh.is_closed(0));
+        let letter = vec![Mail::Replies(Vec::new()), Mail::Replies(Vec::new())];
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let lost = runtime.block_on(mesh.send(1, letter)).unwrap_err();
+        assert_eq!(
+            lost.0.len(),
+            2,
+            "the whole letter, for its requests to fail"
+        );
+        assert!(runtime.block_on(mesh.send(0, Vec::new())).is_ok());
+    }
+
+    #[test]
     fn slots_waiting_on_a_lost_worker_fail() {
         let out = Outbox::new(3);
         let (tx1, mut rx1) = oneshot::channel();

@@ -226,7 +226,9 @@ impl WorkerCtx {
     /// is dropped unread).
     fn fail_lost_peers(&self) {
         for to in 0..self.mesh.len() {
-            if self.outbox.awaits(to) && self.mesh.is_closed(to) {
+            // One atomic load per peer; the slots are scanned only for a
+            // lost one.
+            if self.mesh.is_closed(to) && self.outbox.awaits(to) {
                 let failed = self.outbox.fail_slots_to(to);
                 tracing::warn!(
                     worker = self.id,

@@ -54,9 +54,9 @@ pub trait Participants {
         partition: usize,
         request: Request,
     ) -> impl Future<Output = Result<(), TxnError>>;
-    /// Delivers `request` later, without waiting and without touching the
-    /// partition now (even this worker's own): what a [`Drop`] may call,
-    /// also while unwinding from a panic.
+    /// Delivers `request` without waiting: what a [`Drop`] may call. While
+    /// a panic unwinds it must not touch even the worker's own partition in
+    /// place (the panic may come from inside it): it posts the request.
     fn post(&self, partition: usize, request: Request);
     /// A fresh transaction id, unique and increasing across all workers.
     fn next_txn_id(&self) -> TxnId;
