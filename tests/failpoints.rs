@@ -265,7 +265,7 @@ fn lease_frees_the_keys_of_a_stalled_coordinator() {
     for k in &keys {
         c.put(k, "old");
     }
-    arm("2pc::before_commit", "1*sleep(5000)");
+    arm("2pc::before_commit", "1*sleep(3000)");
     let started = Instant::now();
     let addr = server.core_addrs()[0];
     let request = text_txn(&keys, "new");
@@ -285,12 +285,32 @@ fn lease_frees_the_keys_of_a_stalled_coordinator() {
         assert_eq!(reader.get(k).as_deref(), Some("old"), "{k}");
     }
     assert!(
-        started.elapsed() < Duration::from_millis(4500),
+        started.elapsed() < Duration::from_millis(2800),
         "the reads waited for the stalled coordinator, not the lease"
     );
     let answers = writer.join().expect("writer");
     let commit = error_mesg(answers.last().expect("COMMIT answered"));
     assert!(commit.contains("lock lease expired"), "{answers:?}");
+    // RESP: `EXEC` is answered with the error, and the connection goes on.
+    arm("2pc::before_commit", "1*sleep(1500)");
+    let mut r = RespConn::connect(server.core_addrs()[0]);
+    r.send_bytes(&[b"MULTI"]);
+    for k in &keys {
+        r.send(&["SET", k, "new"]);
+    }
+    r.send(&["EXEC"]);
+    assert_eq!(r.read(), Value::ok());
+    for _ in &keys {
+        assert_eq!(r.read(), Value::Simple("QUEUED".into()));
+    }
+    match r.read() {
+        Value::Error(e) => assert!(
+            e.starts_with("ERR transaction aborted: its lock lease"),
+            "{e}"
+        ),
+        other => panic!("EXEC answered {other:?}"),
+    }
+    assert_eq!(r.cmd(&["PING"]), Value::Simple("PONG".into()));
     assert!(!assert_whole_and_unlocked(&server, &keys, "new"));
 }
 
