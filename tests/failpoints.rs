@@ -254,6 +254,19 @@ fn readers_never_see_a_participant_half_committed() {
     stall_with_reader("partition::before_commit", "sleep(200)");
 }
 
+/// A counter of `INFO stats`, summed over the partitions.
+fn txn_stat(conn: &mut RespConn, name: &str) -> u64 {
+    let Value::Bulk(text) = conn.cmd(&["INFO", "stats"]) else {
+        panic!("INFO answers a bulk string")
+    };
+    let text = String::from_utf8(text).expect("UTF-8");
+    let prefix = format!("{name}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in INFO: {text}"))
+}
+
 #[test]
 fn lease_frees_the_keys_of_a_stalled_coordinator() {
     let _serial = exclusive();
@@ -277,9 +290,17 @@ fn lease_frees_the_keys_of_a_stalled_coordinator() {
         c.put("after", "1");
         answers
     });
-    // Give the transaction time to prepare, then read: the keys are
-    // unlocked by the lease long before the coordinator wakes up.
-    std::thread::sleep(Duration::from_millis(300));
+    // Once it prepared everywhere, read: the keys are unlocked by the lease
+    // long before the coordinator wakes up.
+    let mut info = RespConn::connect(server.core_addrs()[3]);
+    while txn_stat(&mut info, "txn_prepared") < keys.len() as u64 {
+        assert!(
+            started.elapsed() < IO_TIMEOUT,
+            "the transaction never prepared"
+        );
+        // Polling interval, not synchronisation.
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut reader = Client::connect(server.core_addrs()[1]);
     for k in &keys {
         assert_eq!(reader.get(k).as_deref(), Some("old"), "{k}");
@@ -287,6 +308,11 @@ fn lease_frees_the_keys_of_a_stalled_coordinator() {
     assert!(
         started.elapsed() < Duration::from_millis(2800),
         "the reads waited for the stalled coordinator, not the lease"
+    );
+    assert_eq!(
+        txn_stat(&mut info, "txn_aborted"),
+        keys.len() as u64,
+        "lease aborts"
     );
     let answers = writer.join().expect("writer");
     let commit = error_mesg(answers.last().expect("COMMIT answered"));
