@@ -175,6 +175,16 @@ pub struct Config {
     #[arg(skip)]
     pub protected_mode_all_remote: bool,
 
+    /// Lock lease of a prepared cross-partition transaction, in milliseconds
+    /// (default 30000; 0: no lease). A transaction still holding locks on a
+    /// partition this long after it prepared there is settled by that
+    /// partition: aborted, or committed if its coordinator had already
+    /// decided to commit; a coordinator that was merely slow then gets an
+    /// error. A safety net: a healthy transaction holds locks for
+    /// microseconds.
+    #[arg(long, env = "COREKV_TXN_LEASE_MS", default_value_t = 30_000)]
+    pub txn_lease_ms: u64,
+
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `corekv=debug`.
     #[arg(long, env = "COREKV_LOG", default_value = "info")]
     pub log: String,
@@ -340,6 +350,7 @@ mod tests {
         assert!(!c.ephemeral_ports);
         assert!(c.protected_mode);
         assert!(c.requirepass.is_none() && c.aclfile.is_none());
+        assert_eq!(c.txn_lease_ms, 30_000);
         assert!(!c.no_pin);
         assert!(c.worker_count() >= 1);
     }

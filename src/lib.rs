@@ -36,13 +36,55 @@
 //!   other partition: one batched message per owner, reply by oneshot.
 //! ```
 
+/// A failpoint in synchronous code: with the `failpoints` feature, panics,
+/// sleeps the thread, or (action `error`) evaluates the optional second
+/// argument, typically an early `return`. Without the feature: nothing.
+#[macro_export]
+macro_rules! fail_point {
+    ($name:literal) => {
+        $crate::fail_point!($name, ())
+    };
+    ($name:literal, $on_error:expr) => {
+        #[cfg(feature = "failpoints")]
+        match $crate::failpoint::eval($name) {
+            Some($crate::failpoint::Action::Error) => {
+                $on_error;
+            }
+            Some(action) => $crate::failpoint::sleep(action),
+            None => {}
+        }
+    };
+}
+
+/// [`fail_point!`] for async code: a `sleep` awaits instead of blocking the
+/// worker thread.
+#[macro_export]
+macro_rules! fail_point_async {
+    ($name:literal) => {
+        $crate::fail_point_async!($name, ())
+    };
+    ($name:literal, $on_error:expr) => {
+        #[cfg(feature = "failpoints")]
+        match $crate::failpoint::eval($name) {
+            Some($crate::failpoint::Action::Error) => {
+                $on_error;
+            }
+            Some(action) => $crate::failpoint::sleep_async(action).await,
+            None => {}
+        }
+    };
+}
+
 pub mod acl;
 pub mod alloc;
 pub mod config;
 pub mod connection;
+#[cfg(feature = "failpoints")]
+pub mod failpoint;
 pub mod glob;
 pub mod listener;
 pub mod mesh;
+pub mod panic_policy;
 pub mod partition;
 pub mod protocol;
 pub mod reply;

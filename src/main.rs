@@ -28,6 +28,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // A panic in a partition (or any worker loop) aborts the process with
+    // one log line; one in a connection task closes that connection.
+    corekv::panic_policy::install();
+    #[cfg(feature = "failpoints")]
+    if let Err(e) = corekv::failpoint::set_from_env() {
+        eprintln!("corekv: COREKV_FAILPOINTS: {e}");
+        return ExitCode::from(2);
+    }
     match Server::run_until_signal(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

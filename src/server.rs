@@ -74,6 +74,7 @@ impl Server {
             max_line_bytes: config.max_line_bytes,
             max_request_bytes: config.max_request_bytes,
             max_txn_bytes: config.max_txn_bytes,
+            txn_lease_ms: config.txn_lease_ms,
         };
         let txn_clock = Arc::new(AtomicU64::new(1));
         let client_ids = Arc::new(AtomicU64::new(1));

@@ -12,12 +12,13 @@
 use crate::connection::{self, Stream};
 use crate::listener::Transport;
 use crate::mesh::{Letter, Mail, Mesh, Outbox};
+use crate::panic_policy::{Critical, Supervised};
 use crate::partition::{BatchReply, OpBatch, Partition, ReplyTo, Request};
 use crate::tls::TlsSetup;
 use crate::txn::coordinator::Participants;
 use crate::txn::{TxnError, TxnId};
 use corekv_router::Topology;
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::rc::{Rc, Weak};
@@ -38,16 +39,21 @@ pub struct Limits {
     pub max_line_bytes: usize,
     pub max_request_bytes: usize,
     pub max_txn_bytes: usize,
+    /// How long a prepared transaction may hold its locks before the
+    /// partition settles it (`--txn-lease-ms`; 0: forever).
+    pub txn_lease_ms: u64,
 }
 
 /// The worker's partition, with its budget and eviction policy.
 fn partition_for(limits: &Limits) -> Partition {
     use crate::config::EvictionPolicy;
-    match (limits.policy, limits.partition_budget) {
+    let mut partition = match (limits.policy, limits.partition_budget) {
         (_, 0) | (EvictionPolicy::Noeviction, _) => Partition::with_budget(limits.partition_budget),
         (EvictionPolicy::Sieve, budget) => Partition::evicting(budget, false),
         (EvictionPolicy::AllkeysLru, budget) => Partition::evicting(budget, true),
-    }
+    };
+    partition.set_lease(limits.txn_lease_ms);
+    partition
 }
 
 impl Limits {
@@ -57,11 +63,62 @@ impl Limits {
     }
 }
 
+/// The worker's partition. Every borrow is a critical section for the
+/// panic policy ([`crate::panic_policy`]): a panic while the partition is
+/// borrowed aborts the process, since its state cannot be trusted after.
+pub struct PartitionCell(RefCell<Partition>);
+
+/// A borrowed partition (see [`PartitionCell`]).
+pub struct PartitionMut<'a> {
+    partition: RefMut<'a, Partition>,
+    _critical: Critical,
+}
+
+impl PartitionCell {
+    fn new(partition: Partition) -> Self {
+        Self(RefCell::new(partition))
+    }
+
+    #[inline]
+    pub fn borrow_mut(&self) -> PartitionMut<'_> {
+        let _critical = Critical::enter();
+        PartitionMut {
+            partition: self.0.borrow_mut(),
+            _critical,
+        }
+    }
+
+    pub fn try_borrow_mut(&self) -> Option<PartitionMut<'_>> {
+        let _critical = Critical::enter();
+        let partition = self.0.try_borrow_mut().ok()?;
+        Some(PartitionMut {
+            partition,
+            _critical,
+        })
+    }
+}
+
+impl std::ops::Deref for PartitionMut<'_> {
+    type Target = Partition;
+
+    #[inline]
+    fn deref(&self) -> &Partition {
+        &self.partition
+    }
+}
+
+impl std::ops::DerefMut for PartitionMut<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Partition {
+        &mut self.partition
+    }
+}
+
 /// What a worker's tasks share. Lives on the worker's thread only.
 pub struct WorkerCtx {
     pub id: usize,
     pub topology: Arc<Topology>,
-    pub partition: RefCell<Partition>,
+    pub partition: PartitionCell,
     pub mesh: Mesh,
     pub limits: Limits,
     /// The `TOPOLOGY` result, built once.
@@ -113,7 +170,7 @@ impl WorkerCtx {
         if partition == self.id {
             self.with_partition(|p| p.handle(request));
         } else {
-            self.post(partition, Mail::Request(request));
+            self.post_mail(partition, Mail::Request(request));
         }
         Ok(())
     }
@@ -129,9 +186,9 @@ impl WorkerCtx {
         if partition == self.id {
             self.with_partition(|p| p.handle(Request::Batch(batch, ReplyTo::Local(tx))));
         } else {
-            let slot = self.outbox.reserve_slot(tx);
+            let slot = self.outbox.reserve_slot(partition, tx);
             let from = self.id;
-            self.post(partition, Mail::Batch { batch, from, slot });
+            self.post_mail(partition, Mail::Batch { batch, from, slot });
         }
         rx
     }
@@ -160,13 +217,13 @@ impl WorkerCtx {
         }
         for (worker, replies) in by_worker.into_iter().enumerate() {
             if !replies.is_empty() {
-                self.post(worker, Mail::Replies(replies));
+                self.post_mail(worker, Mail::Replies(replies));
             }
         }
     }
 
     /// Adds `mail` to this turn's letter for `to`, scheduling a flush.
-    fn post(&self, to: usize, mail: Mail) {
+    fn post_mail(&self, to: usize, mail: Mail) {
         if self.outbox.post(to, mail) {
             if let Some(ctx) = self.me.upgrade() {
                 tokio::task::spawn_local(flush(ctx));
@@ -174,8 +231,44 @@ impl WorkerCtx {
         }
     }
 
+    /// Fails the requests of a letter that could not be delivered: its
+    /// oneshots close as it is dropped; its batches' reply slots are failed
+    /// here. Either way the waiting connection or coordinator gets an error.
+    fn undelivered(&self, to: usize, letter: Letter) {
+        tracing::warn!(
+            worker = self.id,
+            to,
+            "worker unreachable; failing the requests sent to it"
+        );
+        for mail in letter {
+            if let Mail::Batch { slot, .. } = mail {
+                self.outbox.fail_slot(slot);
+            }
+        }
+    }
+
+    /// Fails the batches waiting on workers whose inbox has closed since
+    /// their letters were delivered (a letter queued in an inbox that dies
+    /// is dropped unread).
+    fn fail_lost_peers(&self) {
+        for to in 0..self.mesh.len() {
+            // One atomic load per peer; the slots are scanned only for a
+            // lost one.
+            if self.mesh.is_closed(to) && self.outbox.awaits(to) {
+                let failed = self.outbox.fail_slots_to(to);
+                tracing::warn!(
+                    worker = self.id,
+                    to,
+                    failed,
+                    "worker unreachable; failed its batches"
+                );
+            }
+        }
+    }
+
     /// Serves one letter from another worker.
     fn receive(&self, letter: Letter) {
+        crate::fail_point!("worker::receive");
         let mut partition = self.partition.borrow_mut();
         for mail in letter {
             match mail {
@@ -207,8 +300,8 @@ async fn flush(ctx: Rc<WorkerCtx>) {
             return;
         }
         for (to, letter) in letters {
-            if ctx.mesh.send(to, letter).await.is_err() {
-                tracing::debug!(worker = ctx.id, to, "peer gone; letter dropped");
+            if let Err(lost) = ctx.mesh.send(to, letter).await {
+                ctx.undelivered(to, lost.0);
             }
         }
     }
@@ -217,6 +310,22 @@ async fn flush(ctx: Rc<WorkerCtx>) {
 impl Participants for WorkerCtx {
     async fn send(&self, partition: usize, request: Request) -> Result<(), TxnError> {
         self.send_to(partition, request).await
+    }
+
+    /// This worker's own partition is served in place unless the call
+    /// comes from a panic unwinding (perhaps out of the partition itself):
+    /// then the request goes through the worker's own inbox.
+    fn post(&self, partition: usize, request: Request) {
+        if partition == self.id && !std::thread::panicking() {
+            if let Some(mut p) = self.partition.try_borrow_mut() {
+                p.handle(request);
+                let outgoing = p.take_outgoing();
+                drop(p);
+                self.post_replies(outgoing);
+                return;
+            }
+        }
+        self.post_mail(partition, Mail::Request(request));
     }
 
     fn next_txn_id(&self) -> TxnId {
@@ -309,7 +418,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         topology_json: crate::response::topology_json(&topology, shared_port, tls.as_deref())
             .into(),
         topology,
-        partition: RefCell::new(partition_for(&limits)),
+        partition: PartitionCell::new(partition_for(&limits)),
         mesh,
         limits,
         bind,
@@ -407,7 +516,9 @@ fn spawn_connection(
     let _ = stream.set_nodelay(true);
     let ctx = Rc::clone(ctx);
     let mut shutdown = shutdown.clone();
-    tokio::task::spawn_local(async move {
+    // A panic in the connection's own code ends only this task (see
+    // `panic_policy`); `alive` is dropped by the unwinding too.
+    tokio::task::spawn_local(Supervised::new(async move {
         let stream = match (transport, &ctx.tls) {
             (Transport::Plain, _) => Stream::Plain(stream),
             (Transport::Tls, Some(tls)) => {
@@ -420,7 +531,7 @@ fn spawn_connection(
         };
         connection::serve(ctx, stream, shutdown).await;
         drop(alive);
-    });
+    }));
 }
 
 /// The TLS handshake, in the connection's own task: bounded by
@@ -468,6 +579,8 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
         while ctx.with_partition(|p| p.reclaim_expired(RECLAIM_PER_TICK)) == RECLAIM_PER_TICK {
             tokio::task::yield_now().await;
         }
+        ctx.with_partition(Partition::expire_leases);
+        ctx.fail_lost_peers();
         let activity = ctx.with_partition(|p| {
             let s = &p.stats;
             (s.commands, s.ops, s.connections_total, s.connections_open)

@@ -58,7 +58,6 @@ pub async fn serve(ctx: Rc<WorkerCtx>, stream: Stream, shutdown: watch::Receiver
         tracing::debug!(?peer, error = %e, "connection closed");
     }
     conn.unwatch_all().await;
-    conn.ctx.partition.borrow_mut().stats.connections_open -= 1;
 }
 
 enum Flow {
@@ -190,9 +189,21 @@ impl Connection {
         if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUFFER {
             self.rbuf = BytesMut::with_capacity(READ_CHUNK);
         }
-        let flow = flow.map_err(|e| io::Error::other(e.to_string()))?;
         self.count_batch();
-        Ok(flow)
+        match flow {
+            Ok(flow) => Ok(flow),
+            // The transaction was the barrier: everything before it is
+            // answered, so its error takes its place and the batch goes on.
+            Err(e @ TxnError::LeaseExpired) => {
+                self.answer_error(dialect, &e);
+                Ok(Flow::BatchFull)
+            }
+            Err(e) => {
+                tracing::warn!(worker = self.ctx.id, error = %e, "request failed; closing the connection");
+                self.answer_error(dialect, &e);
+                Ok(Flow::Quit)
+            }
+        }
     }
 
     /// Protected mode refused this client: one error in its dialect (known
@@ -210,6 +221,17 @@ impl Connection {
         let mut p = self.ctx.partition.borrow_mut();
         p.stats.commands += commands;
         p.stats.forwarded_out += forwarded;
+    }
+
+    /// Answers a request that could not be completed. After a lost worker
+    /// the connection then closes, since later replies of the batch are
+    /// lost and the reply order could not be kept.
+    fn answer_error(&mut self, dialect: Dialect, error: &TxnError) {
+        let mesg = error.to_string();
+        match dialect {
+            Dialect::Text => crate::response::error(&mut self.out, &mesg),
+            Dialect::Resp => crate::resp::encode::error(&mut self.out, &format!("ERR {mesg}")),
+        }
     }
 
     /// True once enough responses wait that the batch should end.
@@ -310,6 +332,28 @@ impl Connection {
             .send_to(partition, Request::Admin(admin, tx))
             .await?;
         rx.await.map_err(|_| TxnError::Unavailable)
+    }
+}
+
+/// Also runs for a connection task that panicked (or was dropped
+/// mid-request), which never reaches `unwatch_all`: its watches are
+/// forgotten here instead, without waiting (see `Participants::post`).
+impl Drop for Connection {
+    fn drop(&mut self) {
+        use crate::txn::coordinator::Participants;
+        // Not borrowable only while a panic unwinds out of the partition,
+        // which aborts the process under the panic policy.
+        if let Some(mut p) = self.ctx.partition.try_borrow_mut() {
+            p.stats.connections_open -= 1;
+        }
+        let Some(w) = self.watching.take() else {
+            return;
+        };
+        for (p, watched) in w.partitions.iter().enumerate() {
+            if *watched {
+                self.ctx.post(p, Request::Unwatch(w.id));
+            }
+        }
     }
 }
 

@@ -18,6 +18,10 @@
 //!   all, so a waiting `Prepare` holds nothing here.
 //! * An atomic run of operations (a multi-key command) starts only when none
 //!   of its keys is locked, and then runs whole.
+//! * `Abort` is idempotent and also cancels the transaction's prepare still
+//!   waiting here; a prepare whose coordinator is gone never locks; a
+//!   prepared transaction never holds its locks past the lease
+//!   ([`Partition::expire_leases`]).
 
 mod batch;
 mod entry;
@@ -179,6 +183,9 @@ struct Staged {
     locked: Vec<Box<[u8]>>,
     /// Read-only parts run at prepare time.
     ran: bool,
+    /// When it was prepared (the partition's clock): the lock lease runs
+    /// from here.
+    prepared_at: u64,
 }
 
 #[derive(Default)]
@@ -197,6 +204,9 @@ pub struct Partition {
     evicting: bool,
     /// Replies to other workers' batches, for the worker to send on.
     outgoing: Vec<Outgoing>,
+    /// How long a prepared transaction may hold its locks here before
+    /// [`expire_leases`](Self::expire_leases) settles it (0: forever).
+    lease_ms: u64,
     pub stats: Stats,
 }
 
@@ -243,6 +253,11 @@ impl Partition {
             self.stats.evictions += 1;
         }
         true
+    }
+
+    /// Sets the lock lease of prepared transactions (0: no lease).
+    pub fn set_lease(&mut self, ms: u64) {
+        self.lease_ms = ms;
     }
 
     /// Bytes this partition accounts for: the store and the TTL bookkeeping.
@@ -552,6 +567,11 @@ impl Partition {
         part: Box<TxnPart>,
         reply: oneshot::Sender<Vote>,
     ) -> Option<Waiter> {
+        if reply.is_closed() {
+            // The coordinator is gone (its task died or it gave up): locking
+            // now would hold keys that no one will ever release.
+            return None;
+        }
         let mode = if part.ops.is_read_only() {
             LockMode::Shared
         } else {
@@ -583,6 +603,7 @@ impl Partition {
                     part,
                     locked: keys,
                     ran,
+                    prepared_at: self.now(),
                 },
             );
             let _ = reply.send(Vote::Prepared(early));
@@ -597,9 +618,12 @@ impl Partition {
 
     fn commit(&mut self, txn: TxnId) -> Option<BatchReply> {
         let Some(staged) = self.staged.remove(&txn) else {
-            tracing::error!(txn, "commit for a transaction that is not prepared here");
+            // Its lease ran out after commit was decided: it committed here
+            // already (`expire_leases`).
+            tracing::debug!(txn, "commit for a transaction that is not prepared here");
             return None;
         };
+        crate::fail_point!("partition::before_commit");
         let out = (!staged.ran).then(|| self.run_part(&staged.part));
         self.locks.release(txn, staged.locked.iter().map(|k| &**k));
         if let Some(id) = staged.part.watch {
@@ -608,11 +632,58 @@ impl Partition {
         out.filter(|_| staged.part.want_reply)
     }
 
+    /// Unlocks and drops `txn`'s staged part, or cancels its prepare still
+    /// waiting for locks here. Idempotent: an abort of a transaction that
+    /// holds nothing here does nothing. A prepare cannot arrive after its
+    /// own abort (mail from one worker to another is FIFO, and the
+    /// coordinator's own partition is served in place), so cancelling the
+    /// waiting one is enough for it never to lock after the abort.
     fn abort(&mut self, txn: TxnId) -> Option<Box<TxnPart>> {
-        let staged = self.staged.remove(&txn)?;
+        let Some(staged) = self.staged.remove(&txn) else {
+            self.waiters
+                .retain(|w| !matches!(w, Waiter::Prepare(t, ..) if *t == txn));
+            return None;
+        };
         self.stats.txn_aborted += 1;
         self.locks.release(txn, staged.locked.iter().map(|k| &**k));
         Some(staged.part)
+    }
+
+    /// Settles every prepared transaction that has held its locks here
+    /// longer than the lease: it was lost (its coordinator's task or
+    /// worker died, or it hangs). The shared [`Decision`] is set to abort
+    /// unless the coordinator decided commit first; then this partition
+    /// commits its staged part instead, so the transaction stays whole
+    /// either way. Returns how many were settled.
+    ///
+    /// [`Decision`]: crate::txn::Decision
+    pub fn expire_leases(&mut self) -> usize {
+        if self.lease_ms == 0 || self.staged.is_empty() {
+            return 0;
+        }
+        let deadline = self.now().saturating_sub(self.lease_ms);
+        let expired: Vec<(TxnId, bool)> = self
+            .staged
+            .iter()
+            .filter(|(_, s)| s.prepared_at <= deadline)
+            .filter_map(|(&txn, s)| Some((txn, s.part.decision.as_ref()?.decide(false))))
+            .collect();
+        for &(txn, commit) in &expired {
+            tracing::warn!(
+                txn,
+                commit,
+                "lock lease expired; settling the transaction here"
+            );
+            if commit {
+                self.commit(txn);
+            } else {
+                self.abort(txn);
+            }
+        }
+        if !expired.is_empty() {
+            self.wake();
+        }
+        expired.len()
     }
 
     fn admin(&mut self, admin: Admin) -> AdminReply {

@@ -418,3 +418,133 @@ fn sieve_hit_ratio_is_at_least_sampled_lrus_on_a_zipfian_workload() {
     assert!(sieve > 0.3 && lru > 0.3, "sieve {sieve}, lru {lru}");
     assert!(sieve >= lru, "sieve {sieve:.4} < allkeys-lru {lru:.4}");
 }
+
+#[test]
+fn abort_cancels_a_waiting_prepare_so_it_never_locks() {
+    let mut p = Partition::default();
+    let mut held = prepare(&mut p, 10, part(&[("k", Some("10"))]));
+    assert!(matches!(held.try_recv(), Ok(Vote::Prepared(_))));
+    // Older than the holder: waits.
+    let mut old = prepare(&mut p, 9, part(&[("k", Some("9")), ("j", Some("9"))]));
+    assert_eq!(old.try_recv().unwrap_err(), TryRecvError::Empty);
+    p.handle(Request::Abort(9, None));
+    assert_eq!(
+        old.try_recv().unwrap_err(),
+        TryRecvError::Closed,
+        "the cancelled prepare's vote is dropped"
+    );
+    p.handle(Request::Commit(10, None));
+    assert!(
+        p.is_idle(),
+        "the aborted prepare took no lock after the holder left"
+    );
+    assert_eq!(value(&p, "k").as_deref(), Some("10"));
+    assert_eq!(value(&p, "j"), None);
+    // Aborting again, or a transaction never seen here, is harmless.
+    p.handle(Request::Abort(9, None));
+    p.handle(Request::Abort(1234, None));
+    assert!(p.is_idle());
+}
+
+#[test]
+fn prepare_whose_coordinator_is_gone_does_not_lock() {
+    let mut p = Partition::default();
+    let mut held = prepare(&mut p, 10, part(&[("k", Some("10"))]));
+    assert!(matches!(held.try_recv(), Ok(Vote::Prepared(_))));
+    // A waiting prepare whose coordinator then drops its vote receiver.
+    drop(prepare(
+        &mut p,
+        9,
+        part(&[("k", Some("9")), ("j", Some("9"))]),
+    ));
+    p.handle(Request::Commit(10, None));
+    assert!(p.is_idle(), "nobody would ever release those locks");
+    // And one that arrives after its coordinator gave up.
+    let (tx, rx) = oneshot::channel();
+    drop(rx);
+    p.handle(Request::Prepare(11, part(&[("k", Some("11"))]), tx));
+    assert!(p.is_idle());
+}
+
+fn part_with_decision(
+    pairs: &[(&str, Option<&str>)],
+    decision: &std::sync::Arc<crate::txn::Decision>,
+) -> Box<TxnPart> {
+    let mut p = part(pairs);
+    p.decision = Some(std::sync::Arc::clone(decision));
+    p
+}
+
+#[test]
+fn lease_expiry_aborts_an_undecided_transaction() {
+    let mut p = Partition::default();
+    p.set_lease(1_000);
+    p.freeze_clock(50_000);
+    p.store.put(b"a", b"old");
+    let decision = std::sync::Arc::default();
+    let _vote = prepare(
+        &mut p,
+        5,
+        part_with_decision(&[("a", Some("new"))], &decision),
+    );
+    let mut reader = batch(&mut p, get_batch(&["a"]));
+    p.freeze_clock(50_999);
+    assert_eq!(p.expire_leases(), 0, "the lease has not run out yet");
+    assert_eq!(reader.try_recv().unwrap_err(), TryRecvError::Empty);
+    p.freeze_clock(51_000);
+    assert_eq!(p.expire_leases(), 1);
+    assert!(p.is_idle());
+    let got = replies(reader.try_recv().expect("the reader is served"));
+    assert_eq!(got, ["{\"status\": \"Ok\", \"result\": \"old\"}\n"]);
+    assert!(
+        !decision.decide(true),
+        "the coordinator can no longer commit"
+    );
+    // Its late commit changes nothing.
+    p.handle(Request::Commit(5, None));
+    assert_eq!(value(&p, "a").as_deref(), Some("old"));
+}
+
+#[test]
+fn lease_expiry_after_the_commit_decision_commits() {
+    let mut p = Partition::default();
+    p.set_lease(1_000);
+    p.freeze_clock(50_000);
+    let decision = std::sync::Arc::new(crate::txn::Decision::default());
+    let _vote = prepare(
+        &mut p,
+        5,
+        part_with_decision(&[("a", Some("new"))], &decision),
+    );
+    assert!(decision.decide(true), "the coordinator decided commit");
+    p.freeze_clock(60_000);
+    assert_eq!(p.expire_leases(), 1);
+    assert_eq!(
+        value(&p, "a").as_deref(),
+        Some("new"),
+        "settled as committed"
+    );
+    assert!(p.is_idle());
+    // The coordinator's commit arriving later is a no-op.
+    p.handle(Request::Commit(5, None));
+    assert_eq!(value(&p, "a").as_deref(), Some("new"));
+}
+
+#[test]
+fn no_lease_without_a_decision_or_with_lease_off() {
+    let mut p = Partition::default();
+    p.freeze_clock(50_000);
+    let decision = std::sync::Arc::default();
+    let _v = prepare(
+        &mut p,
+        5,
+        part_with_decision(&[("a", Some("1"))], &decision),
+    );
+    p.freeze_clock(u64::MAX / 2);
+    assert_eq!(p.expire_leases(), 0, "lease 0 means none");
+    p.set_lease(1);
+    let _v = prepare(&mut p, 6, part(&[("b", Some("1"))]));
+    p.freeze_clock(u64::MAX);
+    assert_eq!(p.expire_leases(), 1, "only the one with a decision");
+    assert!(p.blocks(OpKind::Get, b"b"));
+}

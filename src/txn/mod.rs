@@ -8,6 +8,7 @@ use crate::partition::{BatchReply, OpBatch, OpKind, WatchId};
 use crate::reply::Dialect;
 use corekv_router::Topology;
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A transaction's identity and its wait-die priority: smaller is older.
 pub type TxnId = u64;
@@ -32,6 +33,10 @@ pub struct TxnPart {
     pub check: Check,
     /// Whether the coordinator needs the encoded replies of the operations.
     pub want_reply: bool,
+    /// The transaction's shared decision (two-phase commit only): lets a
+    /// participant whose lock lease ran out settle the transaction without
+    /// its coordinator (see [`Decision`]). `None`: the lease never expires.
+    pub decision: Option<std::sync::Arc<Decision>>,
 }
 
 impl TxnPart {
@@ -41,7 +46,42 @@ impl TxnPart {
             watch: None,
             check: Check::None,
             want_reply: false,
+            decision: None,
         }
+    }
+}
+
+/// The one decision of a cross-partition transaction, shared by its
+/// coordinator and every participant: undecided, then commit or abort,
+/// exactly once (compare-and-swap). The coordinator decides commit before
+/// it sends the first `Commit`; a participant whose lock lease ran out
+/// decides abort, unless commit was decided already, in which case it
+/// commits its staged part itself. Whoever loses the race follows the
+/// winner, so a lease can never half-apply a transaction.
+#[derive(Debug, Default)]
+pub struct Decision(AtomicU8);
+
+const UNDECIDED: u8 = 0;
+const COMMIT: u8 = 1;
+const ABORT: u8 = 2;
+
+impl Decision {
+    /// Decides `commit` (or abort) unless already decided; returns the
+    /// decision in force afterwards: true for commit.
+    pub fn decide(&self, commit: bool) -> bool {
+        let want = if commit { COMMIT } else { ABORT };
+        match self
+            .0
+            .compare_exchange(UNDECIDED, want, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => commit,
+            Err(current) => current == COMMIT,
+        }
+    }
+
+    /// True once commit has been decided.
+    pub fn is_commit(&self) -> bool {
+        self.0.load(Ordering::Acquire) == COMMIT
     }
 }
 
@@ -90,8 +130,12 @@ pub enum TxnError {
     /// The buffered writes passed `--max-txn-bytes`; the transaction can
     /// only be rolled back.
     TooLarge(usize),
-    /// A worker stopped while the transaction was committing.
+    /// A worker stopped (shutdown) or failed while serving the request;
+    /// a transaction was rolled back (or, past its commit point, finished).
     Unavailable,
+    /// A participant's lock lease (`--txn-lease-ms`) ran out before the
+    /// transaction could commit; nothing was applied.
+    LeaseExpired,
 }
 
 impl fmt::Display for TxnError {
@@ -101,7 +145,14 @@ impl fmt::Display for TxnError {
                 f,
                 "transaction too large (max {max} bytes); it can only be rolled back"
             ),
-            Self::Unavailable => write!(f, "server is shutting down; transaction not applied"),
+            Self::Unavailable => write!(
+                f,
+                "a worker is unavailable (shutting down or failed); request not completed"
+            ),
+            Self::LeaseExpired => write!(
+                f,
+                "transaction aborted: its lock lease expired before commit; nothing was applied"
+            ),
         }
     }
 }
@@ -250,5 +301,18 @@ mod tests {
         // Later writes fail too, and commit refuses, even if they are small.
         assert!(t.put(b"c", b"1", 100).is_err());
         assert_eq!(t.into_parts(&Topology::even(1).unwrap()).unwrap_err(), e);
+    }
+
+    #[test]
+    fn decision_is_taken_once() {
+        let d = Decision::default();
+        assert!(!d.is_commit());
+        assert!(d.decide(true), "first decision wins");
+        assert!(d.decide(false), "a later abort follows the commit");
+        assert!(d.is_commit());
+        let d = Decision::default();
+        assert!(!d.decide(false));
+        assert!(!d.decide(true), "a later commit follows the abort");
+        assert!(!d.is_commit());
     }
 }

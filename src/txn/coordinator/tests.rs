@@ -11,6 +11,12 @@ struct Local {
     parts: Vec<RefCell<Partition>>,
     clock: Cell<TxnId>,
     sent: RefCell<Vec<(usize, &'static str)>>,
+    /// This partition prepares, but its vote never reaches the coordinator.
+    lose_vote_of: Cell<Option<usize>>,
+    /// The next abort is served, but its answer is lost.
+    lose_abort_reply: Cell<bool>,
+    /// Sending a commit never finishes once this many were sent.
+    stall_after_commits: Cell<Option<usize>>,
 }
 
 impl Local {
@@ -19,6 +25,9 @@ impl Local {
             parts: (0..n).map(|_| RefCell::default()).collect(),
             clock: Cell::new(100),
             sent: RefCell::default(),
+            lose_vote_of: Cell::new(None),
+            lose_abort_reply: Cell::new(false),
+            stall_after_commits: Cell::new(None),
         }
     }
 
@@ -42,8 +51,38 @@ impl Local {
     }
 }
 
+impl Local {
+    fn all_idle(&self) -> bool {
+        self.parts.iter().all(|p| p.borrow().is_idle())
+    }
+
+    /// Applies the configured losses to `request`.
+    fn sabotage(&self, partition: usize, request: Request) -> Request {
+        match request {
+            Request::Prepare(txn, part, _) if self.lose_vote_of.get() == Some(partition) => {
+                Request::Prepare(txn, part, oneshot::channel().0)
+            }
+            Request::Abort(txn, Some(_)) if self.lose_abort_reply.replace(false) => {
+                Request::Abort(txn, None)
+            }
+            other => other,
+        }
+    }
+}
+
 impl Participants for Local {
     async fn send(&self, partition: usize, request: Request) -> Result<(), TxnError> {
+        if matches!(request, Request::Commit(..))
+            && self.stall_after_commits.get() == Some(self.count("commit"))
+        {
+            std::future::pending::<()>().await;
+        }
+        let request = self.sabotage(partition, request);
+        self.post(partition, request);
+        Ok(())
+    }
+
+    fn post(&self, partition: usize, request: Request) {
         let kind = match &request {
             Request::Batch(..) => "batch",
             Request::Apply(..) => "apply",
@@ -55,7 +94,6 @@ impl Participants for Local {
         };
         self.sent.borrow_mut().push((partition, kind));
         self.parts[partition].borrow_mut().handle(request);
-        Ok(())
     }
 
     fn next_txn_id(&self) -> TxnId {
@@ -242,4 +280,131 @@ fn wanted_replies_come_back_per_partition() {
     for (_, r) in &replies {
         assert_eq!(r.segments().next(), Some(&b"{\"status\": \"Ok\"}\n"[..]));
     }
+}
+
+#[test]
+fn lost_vote_aborts_every_partition_even_those_not_yet_heard() {
+    let local = Local::new(4);
+    // The first vote collected is lost; the other three are never read.
+    local.lose_vote_of.set(Some(0));
+    let p = parts(&local, &SPREAD, "v");
+    assert_eq!(block_on(run(&local, p)).unwrap_err(), TxnError::Unavailable);
+    assert_eq!(local.count("abort"), 4, "every prepared partition aborted");
+    assert!(local.all_idle(), "no key stays locked");
+    for k in SPREAD {
+        assert_eq!(local.get(k), None);
+    }
+}
+
+#[test]
+fn lost_answer_on_the_retry_path_still_aborts_everything() {
+    let local = Local::new(4);
+    let foo_part = local.topo().partition_of_key(b"foo");
+    // An older transaction holds "foo": ours must die and retry.
+    let mut older = TxnPart::new(Dialect::Text);
+    older.ops.push(OpKind::Put, b"foo", b"old");
+    local.parts[foo_part].borrow_mut().handle(Request::Prepare(
+        1,
+        Box::new(older),
+        oneshot::channel().0,
+    ));
+    local.lose_abort_reply.set(true);
+    let p = parts(&local, &SPREAD, "v");
+    assert_eq!(block_on(run(&local, p)).unwrap_err(), TxnError::Unavailable);
+    local.parts[foo_part]
+        .borrow_mut()
+        .handle(Request::Commit(1, None));
+    assert!(
+        local.all_idle(),
+        "the aborts after the lost answer were sent"
+    );
+    assert_eq!(local.get("a"), None);
+}
+
+#[test]
+fn dropping_the_coordinator_before_commit_aborts_and_cancels_waiting_prepares() {
+    let local = Local::new(4);
+    let foo_part = local.topo().partition_of_key(b"foo");
+    // A younger transaction holds "foo": ours (older) waits for it there.
+    let mut younger = TxnPart::new(Dialect::Text);
+    younger.ops.push(OpKind::Put, b"foo", b"younger");
+    local.parts[foo_part].borrow_mut().handle(Request::Prepare(
+        10_000,
+        Box::new(younger),
+        oneshot::channel().0,
+    ));
+    block_on(async {
+        let p = parts(&local, &SPREAD, "v");
+        tokio::select! {
+            _ = run(&local, p) => panic!("cannot commit while waiting"),
+            _ = async { for _ in 0..10 { tokio::task::yield_now().await } } => {}
+        }
+    });
+    assert_eq!(local.count("abort"), 4, "the waiting partition too");
+    local.parts[foo_part]
+        .borrow_mut()
+        .handle(Request::Commit(10_000, None));
+    assert!(local.all_idle(), "the cancelled prepare never locked");
+    assert_eq!(local.get("foo").as_deref(), Some("younger"));
+    assert_eq!(local.get("a"), None);
+}
+
+#[test]
+fn dropping_the_coordinator_during_commit_commits_everywhere() {
+    let local = Local::new(4);
+    local.stall_after_commits.set(Some(1));
+    block_on(async {
+        let p = parts(&local, &SPREAD, "v");
+        tokio::select! {
+            _ = run(&local, p) => panic!("the second commit never completes"),
+            _ = async { for _ in 0..10 { tokio::task::yield_now().await } } => {}
+        }
+    });
+    assert_eq!(local.count("commit"), 4, "the guard sent the other three");
+    assert_eq!(local.count("abort"), 0);
+    assert!(local.all_idle());
+    for k in SPREAD {
+        assert_eq!(local.get(k).as_deref(), Some("v"), "{k}");
+    }
+}
+
+#[test]
+fn panic_unwinding_through_the_coordinator_aborts() {
+    let local = Local::new(4);
+    let foo_part = local.topo().partition_of_key(b"foo");
+    let mut younger = TxnPart::new(Dialect::Text);
+    younger.ops.push(OpKind::Put, b"foo", b"younger");
+    local.parts[foo_part].borrow_mut().handle(Request::Prepare(
+        10_000,
+        Box::new(younger),
+        oneshot::channel().0,
+    ));
+    let p = parts(&local, &SPREAD, "v");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        block_on(async {
+            let coordinator = run(&local, p);
+            tokio::pin!(coordinator);
+            for _ in 0..10 {
+                assert!(poll_once(coordinator.as_mut()).await.is_none());
+            }
+            panic!("a bug elsewhere in the connection task");
+        })
+    }));
+    assert!(result.is_err());
+    local.parts[foo_part]
+        .borrow_mut()
+        .handle(Request::Commit(10_000, None));
+    assert!(local.all_idle(), "no key stays locked after the unwinding");
+    assert_eq!(local.get("a"), None);
+}
+
+/// Polls `f` once.
+async fn poll_once<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
