@@ -15,7 +15,10 @@ use std::rc::Rc;
 pub struct RespState {
     /// Bytes the next request needs before it is worth parsing again.
     need: usize,
+    /// The arguments of the request being parsed; while it is incomplete,
+    /// those read so far, with `progress` saying where parsing resumes.
     args: Vec<Range<usize>>,
+    progress: resp::Progress,
     multi: Option<Multi>,
     name: Option<Vec<u8>>,
 }
@@ -86,7 +89,10 @@ impl Connection {
                 flow = Flow::NeedInput;
                 break;
             }
-            match resp::parse(&buf[pos..], limits, &mut args) {
+            // An incomplete request is always the last in `buf`; the caller
+            // keeps it at the front of the read buffer, so the next call
+            // resumes it at `pos == 0` with its offsets still valid.
+            match resp::parse_resume(&buf[pos..], limits, &mut args, &mut self.resp.progress) {
                 Parsed::Incomplete { need } => {
                     self.resp.need = need.unwrap_or(0);
                     flow = Flow::NeedInput;
