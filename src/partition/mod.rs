@@ -84,7 +84,6 @@ pub enum Admin {
         count: usize,
         pattern: Option<Box<[u8]>>,
     },
-    Keys(Box<[u8]>),
     CountKeysInSlot(u16),
     Stats,
 }
@@ -94,7 +93,6 @@ pub enum AdminReply {
     Count(usize),
     Done,
     Scan(ScanStep),
-    Keys(Vec<Box<[u8]>>),
     Stats(Stats),
 }
 
@@ -632,18 +630,6 @@ impl Partition {
                             .as_deref()
                             .is_none_or(|p| crate::glob::matches(p, k))
                 }))
-            }
-            Admin::Keys(pattern) => {
-                let now = self.now();
-                AdminReply::Keys(
-                    self.store
-                        .keys()
-                        .filter(|k| {
-                            !self.expiry.is_due(k, now) && crate::glob::matches(&pattern, k)
-                        })
-                        .map(Box::from)
-                        .collect(),
-                )
             }
             Admin::CountKeysInSlot(slot) => AdminReply::Count(
                 self.store
