@@ -175,3 +175,82 @@ fn keys_in_steps_returns_every_key_once_across_partitions() {
     );
     assert!(keys_reply(&mut conn, "nothing*").is_empty());
 }
+
+fn error_of(v: Value) -> String {
+    match v {
+        Value::Error(e) => e,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn countkeysinslot_and_getkeysinslot_follow_writes_deletes_and_flush() {
+    let server = common::start(2);
+    let mut conn = RespConn::connect(server.shared_addr());
+    let tag_slot = corekv_router::hash_slot(b"{t}");
+    let slot = tag_slot.to_string();
+    for i in 0..3000 {
+        conn.cmd(&["SET", &format!("{{t}}{i}"), "v"]);
+        let other = format!("other{i}");
+        if corekv_router::hash_slot(other.as_bytes()) != tag_slot {
+            conn.cmd(&["SET", &other, "v"]);
+        }
+    }
+    for i in 0..1000 {
+        conn.cmd(&["DEL", &format!("{{t}}{i}")]);
+    }
+    conn.cmd(&["SET", "{t}1500", "overwritten"]);
+    let count = |conn: &mut RespConn| conn.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]);
+    assert_eq!(count(&mut conn), Value::Int(2000));
+    // Every key of the slot, each once, and nothing else.
+    let Value::Array(all) = conn.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "100000"]) else {
+        panic!("not an array");
+    };
+    let mut all: Vec<String> = all.iter().map(Value::text).collect();
+    all.sort();
+    let mut expected: Vec<String> = (1000..3000).map(|i| format!("{{t}}{i}")).collect();
+    expected.sort();
+    assert_eq!(all, expected);
+    let Value::Array(some) = conn.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "7"]) else {
+        panic!("not an array");
+    };
+    assert_eq!(some.len(), 7);
+    assert_eq!(
+        conn.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "0"]),
+        Value::Array(vec![])
+    );
+    let used: std::collections::HashSet<u16> = (0..3000)
+        .map(|i| corekv_router::hash_slot(format!("other{i}").as_bytes()))
+        .collect();
+    let empty = (0..16384u16).find(|s| !used.contains(s) && *s != tag_slot);
+    let empty = empty.expect("a slot with no key").to_string();
+    assert_eq!(
+        conn.cmd(&["CLUSTER", "GETKEYSINSLOT", &empty, "10"]),
+        Value::Array(vec![]),
+        "an empty slot"
+    );
+    // Redis 7.0's errors, byte for byte.
+    for (args, mesg) in [
+        (["15495", "-1"], "ERR Invalid slot or number of keys"),
+        (["16384", "1"], "ERR Invalid slot or number of keys"),
+        (["-1", "1"], "ERR Invalid slot or number of keys"),
+        (["x", "1"], "ERR value is not an integer or out of range"),
+        (["1", "01"], "ERR value is not an integer or out of range"),
+    ] {
+        let reply = conn.cmd(&["CLUSTER", "GETKEYSINSLOT", args[0], args[1]]);
+        assert_eq!(error_of(reply), mesg, "{args:?}");
+    }
+    let reply = conn.cmd(&["CLUSTER", "COUNTKEYSINSLOT", "x"]);
+    assert_eq!(
+        error_of(reply),
+        "ERR value is not an integer or out of range"
+    );
+    let reply = conn.cmd(&["CLUSTER", "COUNTKEYSINSLOT", "16384"]);
+    assert_eq!(error_of(reply), "ERR Invalid slot");
+    assert!(error_of(conn.cmd(&["CLUSTER", "GETKEYSINSLOT", "1"]))
+        .starts_with("ERR unknown subcommand"));
+    conn.cmd(&["FLUSHALL"]);
+    assert_eq!(count(&mut conn), Value::Int(0));
+    conn.cmd(&["SET", "{t}again", "v"]);
+    assert_eq!(count(&mut conn), Value::Int(1));
+}

@@ -74,6 +74,13 @@ enum KeyCmd<'a> {
 const KEYS_STEP: usize = 500;
 /// Bytes of a `KEYS` reply copied to the output between two yields.
 const KEYS_COPY: usize = 1 << 20;
+/// Keys found by a stepped scan, already encoded as bulk strings.
+#[derive(Default)]
+struct Found {
+    n: usize,
+    body: Vec<u8>,
+}
+
 /// Largest `SCAN … COUNT` honoured per step.
 const MAX_SCAN_COUNT: usize = 10_000;
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
@@ -420,7 +427,7 @@ impl Connection {
                     .admin_all(|| Admin::Dbsize)
                     .await?
                     .iter()
-                    .map(count)
+                    .map(count_of)
                     .sum();
                 self.emit(|o| enc::int(o, n as i64));
             }
@@ -451,35 +458,83 @@ impl Connection {
     /// returned twice, and one written meanwhile may or may not be.
     async fn keys(&mut self, pattern: &[u8]) -> Result<(), TxnError> {
         let pattern: Option<Box<[u8]>> = (pattern != b"*").then(|| pattern.into());
-        let mut body = Vec::new();
-        let mut n = 0;
+        let mut found = Found::default();
         for partition in 0..self.ctx.topology.len() {
-            let mut from = Some(0);
-            while let Some(pos) = from {
-                let scan = Admin::Scan {
-                    from: pos,
-                    count: KEYS_STEP,
-                    pattern: pattern.clone(),
-                };
-                let AdminReply::Scan(step) = self.admin_one(partition, scan).await? else {
-                    return Err(TxnError::Unavailable);
-                };
-                n += step.keys.len();
-                step.keys.iter().for_each(|k| enc::bulk(&mut body, k));
-                from = step.next;
-                // The own partition answers in place: let others run.
-                tokio::task::yield_now().await;
-            }
+            self.scan_steps(partition, &pattern, None, usize::MAX, &mut found)
+                .await?;
         }
-        // Copying tens of megabytes at once would be a stall of its own.
+        self.emit_found(found).await;
+        Ok(())
+    }
+
+    /// Scans `partition` in bounded steps, a yield after each, encoding up
+    /// to `limit` keys (matching `pattern`, in `slot`) into `found`.
+    async fn scan_steps(
+        &mut self,
+        partition: usize,
+        pattern: &Option<Box<[u8]>>,
+        slot: Option<u16>,
+        limit: usize,
+        found: &mut Found,
+    ) -> Result<(), TxnError> {
+        let mut from = Some(0);
+        while let Some(pos) = from.filter(|_| found.n < limit) {
+            let scan = Admin::Scan {
+                from: pos,
+                count: KEYS_STEP,
+                pattern: pattern.clone(),
+                slot,
+            };
+            let AdminReply::Scan(step) = self.admin_one(partition, scan).await? else {
+                return Err(TxnError::Unavailable);
+            };
+            let wanted = step.keys.len().min(limit - found.n);
+            found.n += wanted;
+            let keys = step.keys[..wanted].iter();
+            keys.for_each(|k| enc::bulk(&mut found.body, k));
+            from = step.next;
+            // The own partition answers in place: let others run.
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
+    /// Emits the keys found as an array, copying them to the output in
+    /// pieces: tens of megabytes at once would be a stall of its own.
+    async fn emit_found(&mut self, found: Found) {
         self.emit(|o| {
-            enc::array(o, n);
-            o.reserve(body.len());
+            enc::array(o, found.n);
+            o.reserve(found.body.len());
         });
-        for piece in body.chunks(KEYS_COPY) {
+        for piece in found.body.chunks(KEYS_COPY) {
             self.emit(|o| o.extend_from_slice(piece));
             tokio::task::yield_now().await;
         }
+    }
+
+    /// `CLUSTER GETKEYSINSLOT slot count`: bounded scan steps over the
+    /// owner's partition (see [`keys`](Self::keys)), ending once the slot's
+    /// keys (counted in O(1)) or `count` of them are found.
+    async fn get_keys_in_slot(&mut self, slot: &[u8], count: &[u8]) -> Result<(), TxnError> {
+        let (Some(slot), Some(count)) = (parse_i64(slot), parse_i64(count)) else {
+            self.emit(|o| enc::error(o, NOT_INTEGER));
+            return Ok(());
+        };
+        if !(0..i64::from(corekv_router::SLOT_COUNT)).contains(&slot) || count < 0 {
+            self.emit(|o| enc::error(o, "ERR Invalid slot or number of keys"));
+            return Ok(());
+        }
+        self.finish_plan().await?;
+        let slot = slot as u16;
+        let owner = self.ctx.topology.partition_of_slot(slot);
+        let stored = count_of(&self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?);
+        let limit = stored.min(usize::try_from(count).unwrap_or(usize::MAX));
+        let mut found = Found::default();
+        if limit > 0 {
+            self.scan_steps(owner, &None, Some(slot), limit, &mut found)
+                .await?;
+        }
+        self.emit_found(found).await;
         Ok(())
     }
 
@@ -535,6 +590,7 @@ impl Connection {
                     from,
                     count,
                     pattern,
+                    slot: None,
                 },
             )
             .await?;
@@ -841,11 +897,14 @@ impl Connection {
                     self.finish_plan().await?;
                     let slot = slot as u16;
                     let owner = topo.partition_of_slot(slot);
-                    let n = count(&self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?);
+                    let reply = self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?;
+                    let n = count_of(&reply);
                     self.emit(|o| enc::int(o, n as i64));
                 }
-                _ => self.emit(|o| enc::error(o, "ERR Invalid slot")),
+                Some(_) => self.emit(|o| enc::error(o, "ERR Invalid slot")),
+                None => self.emit(|o| enc::error(o, NOT_INTEGER)),
             },
+            (b"GETKEYSINSLOT", 4) => self.get_keys_in_slot(args.get(2), args.get(3)).await?,
             _ => {
                 let mesg = format!(
                     "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
@@ -1098,7 +1157,7 @@ fn owned_ranges(args: &[Box<[u8]>]) -> Vec<Range<usize>> {
         .collect()
 }
 
-fn count(reply: &AdminReply) -> usize {
+fn count_of(reply: &AdminReply) -> usize {
     match reply {
         AdminReply::Count(n) => *n,
         _ => 0,

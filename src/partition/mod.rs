@@ -78,11 +78,13 @@ pub enum Request {
 pub enum Admin {
     Dbsize,
     Flush,
-    /// Keys from slab position `from`; `pattern` is a glob.
+    /// Keys from slab position `from`; `pattern` is a glob, `slot` a
+    /// hash slot they must be in.
     Scan {
         from: usize,
         count: usize,
         pattern: Option<Box<[u8]>>,
+        slot: Option<u16>,
     },
     CountKeysInSlot(u16),
     Stats,
@@ -621,22 +623,19 @@ impl Partition {
                 from,
                 count,
                 pattern,
+                slot,
             } => {
                 let now = self.now();
                 let expiry = &self.expiry;
                 AdminReply::Scan(self.store.scan(from, count, |k| {
                     !expiry.is_due(k, now)
+                        && slot.is_none_or(|s| corekv_router::hash_slot(k) == s)
                         && pattern
                             .as_deref()
                             .is_none_or(|p| crate::glob::matches(p, k))
                 }))
             }
-            Admin::CountKeysInSlot(slot) => AdminReply::Count(
-                self.store
-                    .keys()
-                    .filter(|k| corekv_router::hash_slot(k) == slot)
-                    .count(),
-            ),
+            Admin::CountKeysInSlot(slot) => AdminReply::Count(self.store.keys_in_slot(slot)),
             Admin::Stats => {
                 let mut stats = self.stats.clone();
                 stats.keys = self.store.len() as u64;
