@@ -434,10 +434,17 @@ impl Partition {
                 }
             }
             Waiter::Apply(part, reply) => {
-                if part.ops.ops().any(|op| self.blocks(op.kind, op.key)) {
+                if self.flush_waiting() || part.ops.ops().any(|op| self.blocks(op.kind, op.key)) {
                     return Some(Waiter::Apply(part, reply));
                 }
                 let _ = reply.send(self.apply(part));
+            }
+            Waiter::Prepare(_, part, reply) if self.flush_waiting() => {
+                // Admitting it would keep the flush waiting for ever under
+                // steady traffic. Waiting behind the flush could deadlock
+                // (the flush waits for a transaction that waits, elsewhere,
+                // for this one), so it dies and retries, as under wait-die.
+                let _ = reply.send(Vote::Conflict(part));
             }
             Waiter::Prepare(txn, part, reply) => return self.try_prepare(txn, part, reply),
             Waiter::Flush(reply) => {
@@ -451,6 +458,12 @@ impl Partition {
             }
         }
         None
+    }
+
+    /// True if a `FLUSHALL` queued ahead waits for locks: transactions
+    /// that come after it take their turn after it.
+    fn flush_waiting(&self) -> bool {
+        self.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)))
     }
 
     /// Executes the batch's atomic runs in order until one needs a locked

@@ -215,6 +215,32 @@ fn writes_dirty_watches_and_flush_waits_for_locks() {
     assert!(p.store.is_empty());
 }
 
+#[test]
+fn a_waiting_flush_is_not_starved_by_new_transactions() {
+    let mut p = Partition::default();
+    let _held = prepare(&mut p, 1, part(&[("x", Some("1"))]));
+    let (tx, mut flushed) = oneshot::channel();
+    p.handle(Request::Admin(Admin::Flush, tx));
+    assert_eq!(flushed.try_recv().unwrap_err(), TryRecvError::Empty);
+    // A new prepare on other keys would be granted at once; with a flush
+    // waiting it is not admitted (it dies and retries), so no stream of
+    // them can hold the flush off.
+    let mut late = prepare(&mut p, 2, part(&[("y", Some("2"))]));
+    assert!(matches!(late.try_recv(), Ok(Vote::Conflict(_))));
+    assert!(p.locks.blocks(b"x", true) && !p.locks.blocks(b"y", true));
+    // A single-partition transaction queues behind the flush.
+    let (tx, mut applied) = oneshot::channel();
+    p.handle(Request::Apply(part(&[("z", Some("3"))]), tx));
+    assert_eq!(applied.try_recv().unwrap_err(), TryRecvError::Empty);
+    p.handle(Request::Commit(1, None));
+    assert!(flushed.try_recv().is_ok(), "the flush ran once txn 1 ended");
+    assert!(matches!(applied.try_recv(), Ok(Applied::Done(_))));
+    assert_eq!((value(&p, "x"), value(&p, "z")), (None, Some("3".into())));
+    // After the flush, the retried prepare is admitted.
+    let mut retried = prepare(&mut p, 2, part(&[("y", Some("2"))]));
+    assert!(matches!(retried.try_recv(), Ok(Vote::Prepared(None))));
+}
+
 fn exec(p: &mut Partition, kind: OpKind, key: &str, value: &str) -> String {
     let mut out = Vec::new();
     let op = OpRef {
