@@ -254,3 +254,35 @@ fn countkeysinslot_and_getkeysinslot_follow_writes_deletes_and_flush() {
     conn.cmd(&["SET", "{t}again", "v"]);
     assert_eq!(count(&mut conn), Value::Int(1));
 }
+
+#[test]
+fn a_big_request_arriving_in_small_pieces_is_parsed_whole() {
+    let server = common::start(2);
+    let addr = server.core_addrs()[0];
+    let keys = keys_of_worker_0(&server, 50_000);
+    let mut args: Vec<&[u8]> = vec![b"MSET"];
+    for k in &keys {
+        args.extend([k.as_bytes(), b"v"]);
+    }
+    let request = RespConn::encode(&args);
+    let mut slow = TcpStream::connect(addr).expect("connect");
+    slow.set_nodelay(true).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut other = RespConn::connect(addr);
+    for (i, piece) in request.chunks(1000).enumerate() {
+        slow.write_all(piece).unwrap();
+        if i % 100 == 0 {
+            // The half-sent request holds nobody else up.
+            assert_eq!(other.cmd(&["PING"]), Value::Simple("PONG".into()));
+        }
+    }
+    let mut reply = [0; 5];
+    slow.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"+OK\r\n");
+    assert_eq!(other.cmd(&["DBSIZE"]), Value::Int(50_000));
+    assert_eq!(
+        other.cmd(&["GET", &keys[49_999]]),
+        Value::Bulk(b"v".to_vec())
+    );
+}
