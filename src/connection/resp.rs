@@ -74,11 +74,13 @@ enum KeyCmd<'a> {
 const KEYS_STEP: usize = 500;
 /// Bytes of a `KEYS` reply copied to the output between two yields.
 const KEYS_COPY: usize = 1 << 20;
-/// Keys found by a stepped scan, already encoded as bulk strings.
+/// Keys found by a stepped scan, encoded as bulk strings, one piece per
+/// step (one growing buffer would copy itself as it doubles).
 #[derive(Default)]
 struct Found {
     n: usize,
-    body: Vec<u8>,
+    bytes: usize,
+    pieces: Vec<Vec<u8>>,
 }
 
 /// Largest `SCAN … COUNT` honoured per step.
@@ -490,8 +492,12 @@ impl Connection {
             };
             let wanted = step.keys.len().min(limit - found.n);
             found.n += wanted;
-            let keys = step.keys[..wanted].iter();
-            keys.for_each(|k| enc::bulk(&mut found.body, k));
+            let mut piece = Vec::new();
+            step.keys[..wanted]
+                .iter()
+                .for_each(|k| enc::bulk(&mut piece, k));
+            found.bytes += piece.len();
+            found.pieces.push(piece);
             from = step.next;
             // The own partition answers in place: let others run.
             tokio::task::yield_now().await;
@@ -499,16 +505,22 @@ impl Connection {
         Ok(())
     }
 
-    /// Emits the keys found as an array, copying them to the output in
-    /// pieces: tens of megabytes at once would be a stall of its own.
+    /// Emits the keys found as an array, copying them to the output with a
+    /// yield every [`KEYS_COPY`] bytes: tens of megabytes at once would be
+    /// a stall of its own.
     async fn emit_found(&mut self, found: Found) {
         self.emit(|o| {
             enc::array(o, found.n);
-            o.reserve(found.body.len());
+            o.reserve(found.bytes);
         });
-        for piece in found.body.chunks(KEYS_COPY) {
-            self.emit(|o| o.extend_from_slice(piece));
-            tokio::task::yield_now().await;
+        let mut copied = 0;
+        for piece in found.pieces {
+            self.emit(|o| o.extend_from_slice(&piece));
+            copied += piece.len();
+            if copied >= KEYS_COPY {
+                copied = 0;
+                tokio::task::yield_now().await;
+            }
         }
     }
 
