@@ -4,7 +4,8 @@
 Starts `BINARY --workers 1` on loopback, loads 1M small keys, then measures:
   * the worst PING round trip on the worker while `redis-cli KEYS *` runs;
   * server CPU to parse one ~8.4 MB MSET sent at once vs in 4 KiB pieces;
-  * the mean time of CLUSTER COUNTKEYSINSLOT.
+  * the mean time of CLUSTER COUNTKEYSINSLOT;
+  * FLUSHALL's time and the worst PING meanwhile.
 Usage: bench/stalls.py path/to/corekv [port]. Needs redis-cli. Bounded:
 stops by itself in about a minute; the server is killed at the end.
 """
@@ -62,12 +63,16 @@ def load(port, n):
 
 
 def ping_during_keys(port):
-    s = connect(port)
     keys = subprocess.Popen(
         ["redis-cli", "-p", str(port), "KEYS", "*"], stdout=subprocess.DEVNULL
     )
+    return ping_while(port, lambda: keys.poll() is None)
+
+
+def ping_while(port, going):
+    s = connect(port)
     worst, pings = 0.0, 0
-    while keys.poll() is None:
+    while going():
         t = time.perf_counter()
         s.sendall(b"*1\r\n$4\r\nPING\r\n")
         read_replies(s, 1)
@@ -91,6 +96,27 @@ def mset_cpu(port, pid, pieces):
         s.sendall(req)
     read_replies(s, 1)
     return len(req), cpu_seconds(pid) - before
+
+
+def ping_during_flushall(port):
+    s = connect(port)
+    flush = connect(port)
+    t = time.perf_counter()
+    flush.sendall(enc("FLUSHALL"))
+    flush.setblocking(False)
+    worst, pings, took = 0.0, 0, None
+    while took is None or pings < 5:
+        p = time.perf_counter()
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        read_replies(s, 1)
+        worst = max(worst, time.perf_counter() - p)
+        pings += 1
+        try:
+            if took is None and flush.recv(16):
+                took = time.perf_counter() - t
+        except BlockingIOError:
+            pass
+    return took, worst
 
 
 def countkeysinslot(port):
@@ -118,14 +144,21 @@ def main():
             except OSError:
                 time.sleep(0.05)
         print(f"load 1M keys: {load(port, 1_000_000):.1f} s")
+        until = time.time() + 3
+        worst, pings = ping_while(port, lambda: time.time() < until)
+        print(f"no KEYS (baseline, 3 s): worst PING {worst * 1e3:.2f} ms over {pings} PINGs")
         for round in range(3):
+            t = time.time()
             worst, pings = ping_during_keys(port)
+            print(f"KEYS * took {time.time() - t:.2f} s")
             print(f"KEYS * (1M keys), round {round}: worst PING {worst * 1e3:.2f} ms over {pings} PINGs")
         print(f"COUNTKEYSINSLOT: {countkeysinslot(port) * 1e3:.3f} ms per call")
         for pieces in (False, True):
             size, cpu = mset_cpu(port, server.pid, pieces)
             how = "in 4 KiB pieces" if pieces else "at once"
             print(f"MSET of {size / 1e6:.1f} MB {how}: {cpu:.2f} s server CPU")
+        took, worst = ping_during_flushall(port)
+        print(f"FLUSHALL (1.2M keys): {took * 1e3:.1f} ms; worst PING meanwhile {worst * 1e3:.1f} ms")
     finally:
         server.kill()
         server.wait()

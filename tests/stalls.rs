@@ -308,3 +308,32 @@ fn a_big_request_arriving_in_small_pieces_is_parsed_whole() {
         Value::Bulk(b"v".to_vec())
     );
 }
+
+#[test]
+fn a_scan_step_is_bounded_whatever_count_asks() {
+    let server = common::start(1);
+    let mut conn = RespConn::connect(server.shared_addr());
+    let keys: Vec<String> = (0..30_000).map(|i| format!("s:{i}")).collect();
+    for batch in keys.chunks(1000) {
+        let mut args: Vec<&str> = vec!["MSET"];
+        batch.iter().for_each(|k| args.extend([k.as_str(), "v"]));
+        assert_eq!(conn.cmd(&args), Value::ok());
+    }
+    let mut cursor = "0".to_string();
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let Value::Array(reply) = conn.cmd(&["SCAN", &cursor, "COUNT", "1000000"]) else {
+            panic!("SCAN did not answer an array");
+        };
+        let Value::Array(found) = &reply[1] else {
+            panic!("no keys array");
+        };
+        assert!(found.len() <= 10_000, "one step returned {}", found.len());
+        seen.extend(found.iter().map(Value::text));
+        cursor = reply[0].text();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), keys.len());
+}
