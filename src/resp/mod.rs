@@ -117,40 +117,55 @@ pub fn parse_resume(
     args: &mut Vec<Range<usize>>,
     progress: &mut Progress,
 ) -> Parsed {
-    if !progress.is_started() {
+    // Locals in the loop; `progress` is written once, on the way out.
+    let mut examined = progress.examined;
+    let (count, mut pos) = if progress.is_started() {
+        (progress.count, progress.pos)
+    } else {
         args.clear();
-        match array_header(buf, progress) {
-            Ok(()) => {}
-            Err(parsed @ Parsed::Complete { .. }) | Err(parsed @ Parsed::Invalid(_)) => {
-                return progress.finish(parsed)
+        match array_header(buf, &mut examined) {
+            Ok(header) => header,
+            Err(parsed) => {
+                progress.examined = examined;
+                return parsed;
             }
-            Err(incomplete) => return incomplete,
         }
-    }
-    while args.len() < progress.count {
-        match bulk(buf, limits, progress.pos, &mut progress.examined) {
+    };
+    let mut result = Parsed::Complete { consumed: 0 };
+    while args.len() < count {
+        match bulk(buf, limits, pos, &mut examined) {
             Ok(range) => {
-                progress.pos = range.end + 2;
+                pos = range.end + 2;
                 args.push(range);
             }
-            Err(incomplete @ Parsed::Incomplete { .. }) => return incomplete,
-            Err(invalid) => return progress.finish(invalid),
+            Err(stop) => {
+                result = stop;
+                break;
+            }
         }
     }
-    let consumed = progress.pos;
-    progress.finish(Parsed::Complete { consumed })
+    progress.examined = examined;
+    match result {
+        Parsed::Incomplete { .. } => {
+            (progress.count, progress.pos) = (count, pos);
+            result
+        }
+        Parsed::Invalid(_) => progress.finish(result),
+        Parsed::Complete { .. } => progress.finish(Parsed::Complete { consumed: pos }),
+    }
 }
 
-/// Reads `*<n>\r\n`: on success the request has `n` arguments; an empty
-/// array comes back as `Err(Complete)`, so do errors and incompleteness.
-fn array_header(buf: &[u8], progress: &mut Progress) -> Result<(), Parsed> {
+/// Reads `*<n>\r\n`: the argument count and where the first bulk starts;
+/// an empty array comes back as `Err(Complete)`, as do errors and
+/// incompleteness.
+fn array_header(buf: &[u8], examined: &mut usize) -> Result<(usize, usize), Parsed> {
     let Some(&first) = buf.first() else {
         return Err(Parsed::Incomplete { need: None });
     };
     if first != b'*' {
         return Err(Parsed::Invalid(ProtocolError::ExpectedArray(first)));
     }
-    let (count, pos) = match header(buf, 1, &mut progress.examined) {
+    let (count, pos) = match header(buf, 1, examined) {
         Header::Incomplete => return Err(Parsed::Incomplete { need: None }),
         Header::Invalid => return Err(Parsed::Invalid(ProtocolError::BadCount)),
         Header::Done(n, pos) => (n, pos),
@@ -161,12 +176,11 @@ fn array_header(buf: &[u8], progress: &mut Progress) -> Result<(), Parsed> {
     if count as usize > MAX_ARGS {
         return Err(Parsed::Invalid(ProtocolError::BadCount));
     }
-    progress.count = count as usize;
-    progress.pos = pos;
-    Ok(())
+    Ok((count as usize, pos))
 }
 
 /// Reads one `$<len>\r\n<bytes>\r\n` at `pos`; its bytes' range, or why not.
+#[inline]
 fn bulk(
     buf: &[u8],
     limits: Limits,
