@@ -360,9 +360,12 @@ fn spawn_connection(
 /// reclaims: bounded work, so a mass expiry never stalls the worker.
 const RECLAIM_EVERY: Duration = Duration::from_millis(100);
 const RECLAIM_PER_TICK: usize = 2_000;
+/// Slab chunks (4096 entries each) of flushed entries freed per step.
+const FREE_PER_STEP: usize = 4;
 
 /// Removes expired keys in the background, a bounded number per tick
-/// (more ticks follow at once while a backlog remains), and hands memory
+/// (more ticks follow at once while a backlog remains), frees what a
+/// `FLUSHALL` removed in steps of the same kind, and hands memory
 /// back to the OS once the worker has gone idle
 /// ([`crate::alloc::release_free_memory`]).
 async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
@@ -372,6 +375,9 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
     loop {
         tick.tick().await;
         while ctx.with_partition(|p| p.reclaim_expired(RECLAIM_PER_TICK)) == RECLAIM_PER_TICK {
+            tokio::task::yield_now().await;
+        }
+        while ctx.with_partition(|p| p.free_flushed(FREE_PER_STEP)) {
             tokio::task::yield_now().await;
         }
         let activity = ctx.with_partition(|p| {

@@ -337,3 +337,36 @@ fn a_scan_step_is_bounded_whatever_count_asks() {
     }
     assert_eq!(seen.len(), keys.len());
 }
+
+/// `used_memory` from `INFO memory`.
+fn used_memory(conn: &mut RespConn) -> u64 {
+    let text = conn.cmd(&["INFO", "memory"]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no used_memory in {text:?}"))
+}
+
+#[test]
+fn flushall_of_many_keys_returns_their_memory_in_the_background() {
+    let server = common::start(1);
+    let mut conn = RespConn::connect(server.shared_addr());
+    let keys: Vec<String> = (0..50_000).map(|i| format!("f:{i}")).collect();
+    for batch in keys.chunks(1000) {
+        let mut args: Vec<&str> = vec!["MSET"];
+        batch
+            .iter()
+            .for_each(|k| args.extend([k.as_str(), "value"]));
+        assert_eq!(conn.cmd(&args), Value::ok());
+    }
+    let full = used_memory(&mut conn);
+    assert_eq!(conn.cmd(&["FLUSHALL"]), Value::ok());
+    assert_eq!(conn.cmd(&["DBSIZE"]), Value::Int(0));
+    assert_eq!(conn.cmd(&["GET", "f:1"]), Value::Nil);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while used_memory(&mut conn) > 0 {
+        assert!(Instant::now() < deadline, "flushed memory never returned");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(full > 50_000 * 16, "{full}");
+}

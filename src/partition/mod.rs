@@ -44,6 +44,10 @@ use std::collections::VecDeque;
 use tokio::sync::oneshot;
 use watch::Watches;
 
+/// Most keys a `FLUSHALL` frees at once on a partition (about 0.1 ms);
+/// more are freed in the worker's steps.
+const FREE_AT_ONCE: usize = 8192;
+
 /// Where a batch's reply goes: a oneshot on this thread, or back to the
 /// worker that sent it, batched with that worker's other replies.
 #[derive(Debug)]
@@ -197,6 +201,10 @@ pub struct Partition {
     evicting: bool,
     /// Replies to other workers' batches, for the worker to send on.
     outgoing: Vec<Outgoing>,
+    /// Entries a `FLUSHALL` removed, freed a chunk at a time
+    /// ([`free_flushed`](Self::free_flushed)), and the bytes they hold.
+    flushed: Vec<slab::Slab<entry::Entry>>,
+    flushed_bytes: usize,
     pub stats: Stats,
 }
 
@@ -226,6 +234,11 @@ impl Partition {
     /// Evicts keys (SIEVE order; never a locked key nor one of `keep`)
     /// until `added` more bytes fit. False if they cannot be made to fit.
     fn make_room(&mut self, added: usize, keep: &[&[u8]]) -> bool {
+        // Flushed entries go first, as much as the write needs.
+        while self.over_budget(added) && self.free_flushed(1) {}
+        if !self.over_budget(added) {
+            return true;
+        }
         if !self.evicting {
             return false;
         }
@@ -247,7 +260,32 @@ impl Partition {
 
     /// Bytes this partition accounts for: the store and the TTL bookkeeping.
     pub fn memory(&self) -> usize {
-        self.store.memory() + self.expiry.memory()
+        self.store.memory() + self.expiry.memory() + self.flushed_bytes
+    }
+
+    /// Frees up to `chunks` slab chunks (4096 entries each) of flushed
+    /// entries; true while some remain. The worker calls it in steps with
+    /// yields between them.
+    pub fn free_flushed(&mut self, chunks: usize) -> bool {
+        for _ in 0..chunks {
+            let Some(slab) = self.flushed.last_mut() else {
+                break;
+            };
+            let Some(chunk) = slab.pop_chunk() else {
+                self.flushed.pop();
+                continue;
+            };
+            let entries: usize = chunk.iter().flatten().map(entry::Entry::footprint).sum();
+            let slots = std::mem::size_of_val(&*chunk);
+            self.flushed_bytes = self.flushed_bytes.saturating_sub(entries + slots);
+        }
+        while self.flushed.last().is_some_and(|s| s.capacity() == 0) {
+            self.flushed.pop();
+        }
+        if self.flushed.is_empty() {
+            self.flushed_bytes = 0;
+        }
+        !self.flushed.is_empty()
     }
 
     /// True if writing `added` more bytes would pass the budget.
@@ -451,7 +489,15 @@ impl Partition {
                 if !self.locks.is_empty() {
                     return Some(Waiter::Flush(reply));
                 }
-                self.store.clear();
+                // A small store is freed at once; a big one in the
+                // worker's later steps.
+                if self.store.len() <= FREE_AT_ONCE {
+                    self.store.clear();
+                } else {
+                    let (entries, bytes) = self.store.take_entries();
+                    self.flushed.push(entries);
+                    self.flushed_bytes += bytes;
+                }
                 self.expiry.clear_all();
                 self.watches.touch_all();
                 let _ = reply.send(AdminReply::Done);
