@@ -185,6 +185,9 @@ impl Connection {
         };
         self.rbuf = buf;
         let (consumed, flow) = result;
+        // Only whole requests are consumed: a partial one stays at the front
+        // of `rbuf` (growing it moves bytes, never this front), which is what
+        // lets the RESP parser resume it by offsets relative to that front.
         self.rbuf.advance(consumed.min(self.rbuf.len()));
         if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUFFER {
             self.rbuf = BytesMut::with_capacity(READ_CHUNK);

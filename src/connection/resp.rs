@@ -15,7 +15,10 @@ use std::rc::Rc;
 pub struct RespState {
     /// Bytes the next request needs before it is worth parsing again.
     need: usize,
+    /// The arguments of the request being parsed; while it is incomplete,
+    /// those read so far, with `progress` saying where parsing resumes.
     args: Vec<Range<usize>>,
+    progress: resp::Progress,
     multi: Option<Multi>,
     name: Option<Vec<u8>>,
 }
@@ -66,6 +69,20 @@ enum KeyCmd<'a> {
     SetAllAbsent(Vec<(&'a [u8], &'a [u8])>),
 }
 
+/// Keys one `KEYS` step collects (visiting at most ten times as many slab
+/// positions): tens of microseconds of a worker's time in a release build.
+const KEYS_STEP: usize = 500;
+/// Bytes of a `KEYS` reply copied to the output between two yields.
+const KEYS_COPY: usize = 1 << 20;
+/// Keys found by a stepped scan, encoded as bulk strings, one piece per
+/// step (one growing buffer would copy itself as it doubles).
+#[derive(Default)]
+struct Found {
+    n: usize,
+    bytes: usize,
+    pieces: Vec<Vec<u8>>,
+}
+
 /// Largest `SCAN … COUNT` honoured per step.
 const MAX_SCAN_COUNT: usize = 10_000;
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
@@ -86,7 +103,10 @@ impl Connection {
                 flow = Flow::NeedInput;
                 break;
             }
-            match resp::parse(&buf[pos..], limits, &mut args) {
+            // An incomplete request is always the last in `buf`; the caller
+            // keeps it at the front of the read buffer, so the next call
+            // resumes it at `pos == 0` with its offsets still valid.
+            match resp::parse_resume(&buf[pos..], limits, &mut args, &mut self.resp.progress) {
                 Parsed::Incomplete { need } => {
                     self.resp.need = need.unwrap_or(0);
                     flow = Flow::NeedInput;
@@ -448,7 +468,7 @@ impl Connection {
                     .admin_all(|| Admin::Dbsize)
                     .await?
                     .iter()
-                    .map(count)
+                    .map(count_of)
                     .sum();
                 self.emit(|o| enc::int(o, n as i64));
             }
@@ -460,16 +480,7 @@ impl Connection {
                 self.admin_all(|| Admin::Flush).await?;
                 self.emit(enc::ok);
             }
-            "keys" => {
-                let pattern: Box<[u8]> = args.get(1).into();
-                let mut keys = Vec::new();
-                for reply in self.admin_all(|| Admin::Keys(pattern.clone())).await? {
-                    if let AdminReply::Keys(k) = reply {
-                        keys.extend(k);
-                    }
-                }
-                self.emit(|o| enc::bulk_array(o, keys.iter().map(|k| &**k)));
-            }
+            "keys" => self.keys(args.get(1)).await?,
             "scan" => self.scan(args).await?,
             "info" => self.info(args).await?,
             other => {
@@ -477,6 +488,104 @@ impl Connection {
                 self.emit(|o| enc::error(o, &mesg));
             }
         }
+        Ok(())
+    }
+
+    /// `KEYS pattern`, as bounded scan steps over each partition with a
+    /// yield between them, so a big keyspace never stalls the worker's
+    /// other clients (Redis runs KEYS atomically instead). Entries never
+    /// move in the slab, so a key present for the whole command is
+    /// returned exactly once; one deleted and re-created meanwhile may be
+    /// returned twice, and one written meanwhile may or may not be.
+    async fn keys(&mut self, pattern: &[u8]) -> Result<(), TxnError> {
+        let pattern: Option<Box<[u8]>> = (pattern != b"*").then(|| pattern.into());
+        let mut found = Found::default();
+        for partition in 0..self.ctx.topology.len() {
+            self.scan_steps(partition, &pattern, None, usize::MAX, &mut found)
+                .await?;
+        }
+        self.emit_found(found).await;
+        Ok(())
+    }
+
+    /// Scans `partition` in bounded steps, a yield after each, encoding up
+    /// to `limit` keys (matching `pattern`, in `slot`) into `found`.
+    async fn scan_steps(
+        &mut self,
+        partition: usize,
+        pattern: &Option<Box<[u8]>>,
+        slot: Option<u16>,
+        limit: usize,
+        found: &mut Found,
+    ) -> Result<(), TxnError> {
+        let mut from = Some(0);
+        while let Some(pos) = from.filter(|_| found.n < limit) {
+            let scan = Admin::Scan {
+                from: pos,
+                count: KEYS_STEP,
+                pattern: pattern.clone(),
+                slot,
+            };
+            let AdminReply::Scan(step) = self.admin_one(partition, scan).await? else {
+                return Err(TxnError::Unavailable);
+            };
+            let wanted = step.keys.len().min(limit - found.n);
+            found.n += wanted;
+            let mut piece = Vec::new();
+            step.keys[..wanted]
+                .iter()
+                .for_each(|k| enc::bulk(&mut piece, k));
+            found.bytes += piece.len();
+            found.pieces.push(piece);
+            from = step.next;
+            // The own partition answers in place: let others run.
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
+    /// Emits the keys found as an array, copying them to the output with a
+    /// yield every [`KEYS_COPY`] bytes: tens of megabytes at once would be
+    /// a stall of its own.
+    async fn emit_found(&mut self, found: Found) {
+        self.emit(|o| {
+            enc::array(o, found.n);
+            o.reserve(found.bytes);
+        });
+        let mut copied = 0;
+        for piece in found.pieces {
+            self.emit(|o| o.extend_from_slice(&piece));
+            copied += piece.len();
+            if copied >= KEYS_COPY {
+                copied = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// `CLUSTER GETKEYSINSLOT slot count`: bounded scan steps over the
+    /// owner's partition (see [`keys`](Self::keys)), ending once the slot's
+    /// keys (counted in O(1)) or `count` of them are found.
+    async fn get_keys_in_slot(&mut self, slot: &[u8], count: &[u8]) -> Result<(), TxnError> {
+        let (Some(slot), Some(count)) = (parse_i64(slot), parse_i64(count)) else {
+            self.emit(|o| enc::error(o, NOT_INTEGER));
+            return Ok(());
+        };
+        if !(0..i64::from(corekv_router::SLOT_COUNT)).contains(&slot) || count < 0 {
+            self.emit(|o| enc::error(o, "ERR Invalid slot or number of keys"));
+            return Ok(());
+        }
+        self.finish_plan().await?;
+        let slot = slot as u16;
+        let owner = self.ctx.topology.partition_of_slot(slot);
+        let stored = count_of(&self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?);
+        let limit = stored.min(usize::try_from(count).unwrap_or(usize::MAX));
+        let mut found = Found::default();
+        if limit > 0 {
+            self.scan_steps(owner, &None, Some(slot), limit, &mut found)
+                .await?;
+        }
+        self.emit_found(found).await;
         Ok(())
     }
 
@@ -532,6 +641,7 @@ impl Connection {
                     from,
                     count,
                     pattern,
+                    slot: None,
                 },
             )
             .await?;
@@ -923,11 +1033,14 @@ impl Connection {
                     self.finish_plan().await?;
                     let slot = slot as u16;
                     let owner = topo.partition_of_slot(slot);
-                    let n = count(&self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?);
+                    let reply = self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?;
+                    let n = count_of(&reply);
                     self.emit(|o| enc::int(o, n as i64));
                 }
-                _ => self.emit(|o| enc::error(o, "ERR Invalid slot")),
+                Some(_) => self.emit(|o| enc::error(o, "ERR Invalid slot")),
+                None => self.emit(|o| enc::error(o, NOT_INTEGER)),
             },
+            (b"GETKEYSINSLOT", 4) => self.get_keys_in_slot(args.get(2), args.get(3)).await?,
             _ => {
                 let mesg = format!(
                     "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
@@ -1180,7 +1293,7 @@ fn owned_ranges(args: &[Box<[u8]>]) -> Vec<Range<usize>> {
         .collect()
 }
 
-fn count(reply: &AdminReply) -> usize {
+fn count_of(reply: &AdminReply) -> usize {
     match reply {
         AdminReply::Count(n) => *n,
         _ => 0,

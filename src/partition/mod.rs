@@ -48,6 +48,10 @@ use std::collections::VecDeque;
 use tokio::sync::oneshot;
 use watch::Watches;
 
+/// Most keys a `FLUSHALL` frees at once on a partition (about 0.1 ms);
+/// more are freed in the worker's steps.
+const FREE_AT_ONCE: usize = 8192;
+
 /// Where a batch's reply goes: a oneshot on this thread, or back to the
 /// worker that sent it, batched with that worker's other replies.
 #[derive(Debug)]
@@ -82,13 +86,14 @@ pub enum Request {
 pub enum Admin {
     Dbsize,
     Flush,
-    /// Keys from slab position `from`; `pattern` is a glob.
+    /// Keys from slab position `from`; `pattern` is a glob, `slot` a
+    /// hash slot they must be in.
     Scan {
         from: usize,
         count: usize,
         pattern: Option<Box<[u8]>>,
+        slot: Option<u16>,
     },
-    Keys(Box<[u8]>),
     CountKeysInSlot(u16),
     Stats,
 }
@@ -98,7 +103,6 @@ pub enum AdminReply {
     Count(usize),
     Done,
     Scan(ScanStep),
-    Keys(Vec<Box<[u8]>>),
     Stats(Stats),
 }
 
@@ -207,6 +211,10 @@ pub struct Partition {
     /// How long a prepared transaction may hold its locks here before
     /// [`expire_leases`](Self::expire_leases) settles it (0: forever).
     lease_ms: u64,
+    /// Entries a `FLUSHALL` removed, freed a chunk at a time
+    /// ([`free_flushed`](Self::free_flushed)), and the bytes they hold.
+    flushed: Vec<slab::Slab<entry::Entry>>,
+    flushed_bytes: usize,
     pub stats: Stats,
 }
 
@@ -236,6 +244,11 @@ impl Partition {
     /// Evicts keys (SIEVE order; never a locked key nor one of `keep`)
     /// until `added` more bytes fit. False if they cannot be made to fit.
     fn make_room(&mut self, added: usize, keep: &[&[u8]]) -> bool {
+        // Flushed entries go first, as much as the write needs.
+        while self.over_budget(added) && self.free_flushed(1) {}
+        if !self.over_budget(added) {
+            return true;
+        }
         if !self.evicting {
             return false;
         }
@@ -262,7 +275,32 @@ impl Partition {
 
     /// Bytes this partition accounts for: the store and the TTL bookkeeping.
     pub fn memory(&self) -> usize {
-        self.store.memory() + self.expiry.memory()
+        self.store.memory() + self.expiry.memory() + self.flushed_bytes
+    }
+
+    /// Frees up to `chunks` slab chunks (4096 entries each) of flushed
+    /// entries; true while some remain. The worker calls it in steps with
+    /// yields between them.
+    pub fn free_flushed(&mut self, chunks: usize) -> bool {
+        for _ in 0..chunks {
+            let Some(slab) = self.flushed.last_mut() else {
+                break;
+            };
+            let Some(chunk) = slab.pop_chunk() else {
+                self.flushed.pop();
+                continue;
+            };
+            let entries: usize = chunk.iter().flatten().map(entry::Entry::footprint).sum();
+            let slots = std::mem::size_of_val(&*chunk);
+            self.flushed_bytes = self.flushed_bytes.saturating_sub(entries + slots);
+        }
+        while self.flushed.last().is_some_and(|s| s.capacity() == 0) {
+            self.flushed.pop();
+        }
+        if self.flushed.is_empty() {
+            self.flushed_bytes = 0;
+        }
+        !self.flushed.is_empty()
     }
 
     /// True if writing `added` more bytes would pass the budget.
@@ -449,23 +487,44 @@ impl Partition {
                 }
             }
             Waiter::Apply(part, reply) => {
-                if part.ops.ops().any(|op| self.blocks(op.kind, op.key)) {
+                if self.flush_waiting() || part.ops.ops().any(|op| self.blocks(op.kind, op.key)) {
                     return Some(Waiter::Apply(part, reply));
                 }
                 let _ = reply.send(self.apply(part));
+            }
+            Waiter::Prepare(_, part, reply) if self.flush_waiting() => {
+                // Admitting it would keep the flush waiting for ever under
+                // steady traffic. Waiting behind the flush could deadlock
+                // (the flush waits for a transaction that waits, elsewhere,
+                // for this one), so it dies and retries, as under wait-die.
+                let _ = reply.send(Vote::Conflict(part));
             }
             Waiter::Prepare(txn, part, reply) => return self.try_prepare(txn, part, reply),
             Waiter::Flush(reply) => {
                 if !self.locks.is_empty() {
                     return Some(Waiter::Flush(reply));
                 }
-                self.store.clear();
+                // A small store is freed at once; a big one in the
+                // worker's later steps.
+                if self.store.len() <= FREE_AT_ONCE {
+                    self.store.clear();
+                } else {
+                    let (entries, bytes) = self.store.take_entries();
+                    self.flushed.push(entries);
+                    self.flushed_bytes += bytes;
+                }
                 self.expiry.clear_all();
                 self.watches.touch_all();
                 let _ = reply.send(AdminReply::Done);
             }
         }
         None
+    }
+
+    /// True if a `FLUSHALL` queued ahead waits for locks: transactions
+    /// that come after it take their turn after it.
+    fn flush_waiting(&self) -> bool {
+        self.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)))
     }
 
     /// Executes the batch's atomic runs in order until one needs a locked
@@ -694,34 +753,19 @@ impl Partition {
                 from,
                 count,
                 pattern,
+                slot,
             } => {
                 let now = self.now();
                 let expiry = &self.expiry;
                 AdminReply::Scan(self.store.scan(from, count, |k| {
                     !expiry.is_due(k, now)
+                        && slot.is_none_or(|s| corekv_router::hash_slot(k) == s)
                         && pattern
                             .as_deref()
                             .is_none_or(|p| crate::glob::matches(p, k))
                 }))
             }
-            Admin::Keys(pattern) => {
-                let now = self.now();
-                AdminReply::Keys(
-                    self.store
-                        .keys()
-                        .filter(|k| {
-                            !self.expiry.is_due(k, now) && crate::glob::matches(&pattern, k)
-                        })
-                        .map(Box::from)
-                        .collect(),
-                )
-            }
-            Admin::CountKeysInSlot(slot) => AdminReply::Count(
-                self.store
-                    .keys()
-                    .filter(|k| corekv_router::hash_slot(k) == slot)
-                    .count(),
-            ),
+            Admin::CountKeysInSlot(slot) => AdminReply::Count(self.store.keys_in_slot(slot)),
             Admin::Stats => {
                 let mut stats = self.stats.clone();
                 stats.keys = self.store.len() as u64;

@@ -97,6 +97,14 @@ impl<T> Slab<T> {
         self.len += 1;
     }
 
+    /// Takes the last chunk off (its slots are no longer positions): lets
+    /// a big slab be freed a chunk at a time.
+    pub fn pop_chunk(&mut self) -> Option<Box<[Option<T>]>> {
+        let chunk = self.chunks.pop()?;
+        self.len = self.len.min(self.capacity());
+        Some(chunk)
+    }
+
     /// Every slot in position order.
     pub fn iter(&self) -> impl Iterator<Item = &Option<T>> {
         self.chunks.iter().flat_map(|c| c.iter()).take(self.len)
@@ -189,6 +197,20 @@ mod tests {
             assert_eq!(grown, growth, "after {pushes} pushes");
             assert!(growth <= CHUNK * std::mem::size_of::<Option<u32>>());
         }
+    }
+
+    #[test]
+    fn popping_chunks_empties_the_slab() {
+        let mut s = Slab::default();
+        for i in 0..2 * CHUNK + 10 {
+            s.push(Some(i));
+        }
+        let mut slots = 0;
+        while let Some(chunk) = s.pop_chunk() {
+            slots += chunk.len();
+            assert!(s.len() <= s.capacity());
+        }
+        assert_eq!((slots, s.len(), s.capacity()), (3 * CHUNK, 0, 0));
     }
 
     #[test]

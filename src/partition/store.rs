@@ -6,7 +6,10 @@
 //! move in the slab, which gives `SCAN` the Redis guarantee for free:
 //! walking slab positions upward returns every key that was present for
 //! the whole walk, whatever was inserted, deleted or rehashed meanwhile.
-//! The index stores only a `u32` per key.
+//! The index stores only a `u32` per key. A count of keys per hash slot
+//! that holds keys (a small map: a partition owns a range of slots) makes
+//! `CLUSTER COUNTKEYSINSLOT` O(1); it costs a CRC16 of the key and a map
+//! update when a key is added or removed.
 
 use super::entry::Entry;
 use super::lru::SampledLru;
@@ -65,6 +68,8 @@ pub struct Store {
     entry_bytes: usize,
     /// The eviction order, when a policy that evicts is on.
     order: Option<Order>,
+    /// Keys per hash slot, for the slots that hold any.
+    slot_keys: hashbrown::HashMap<u16, u32, ahash::RandomState>,
 }
 
 impl Default for Store {
@@ -76,6 +81,7 @@ impl Default for Store {
             hasher: ahash::RandomState::new(),
             entry_bytes: 0,
             order: None,
+            slot_keys: hashbrown::HashMap::default(),
         }
     }
 }
@@ -102,6 +108,24 @@ impl Store {
 
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
+    }
+
+    /// Keys stored in hash slot `slot`: O(1).
+    pub fn keys_in_slot(&self, slot: u16) -> usize {
+        self.slot_keys.get(&slot).map_or(0, |&n| n as usize)
+    }
+
+    /// Counts a key of `key`'s slot in (`added`) or out.
+    fn count_in_slot(&mut self, key: &[u8], added: bool) {
+        let slot = corekv_router::hash_slot(key);
+        if added {
+            *self.slot_keys.entry(slot).or_insert(0) += 1;
+        } else if let hashbrown::hash_map::Entry::Occupied(mut n) = self.slot_keys.entry(slot) {
+            *n.get_mut() -= 1;
+            if *n.get() == 0 {
+                n.remove();
+            }
+        }
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
@@ -199,6 +223,7 @@ impl Store {
         if let Some(order) = &mut self.order {
             order.insert(pos);
         }
+        self.count_in_slot(key, true);
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.index
             .insert_unique(hash, pos, |&i| hasher.hash_one(key_of(slab, i)));
@@ -219,6 +244,7 @@ impl Store {
         if let Some(order) = &mut self.order {
             order.remove(pos);
         }
+        self.count_in_slot(key, false);
         if let Some(old) = self.slab[pos as usize].take() {
             self.entry_bytes -= old.footprint();
         }
@@ -242,6 +268,7 @@ impl Store {
             + self.free.capacity() * 4
             + self.index.allocation_size()
             + self.order.as_ref().map_or(0, Order::memory)
+            + self.slot_keys.allocation_size()
     }
 
     /// Bytes the slab and index would grow by if one more key were added
@@ -252,12 +279,27 @@ impl Store {
         } else {
             0
         };
+        let slots = if self.slot_keys.len() >= self.slot_keys.capacity() {
+            self.slot_keys.allocation_size().max(64)
+        } else {
+            0
+        };
         let index = if self.index.len() >= self.index.capacity() {
             self.index.allocation_size().max(64)
         } else {
             0
         };
-        slab + index
+        slab + index + slots
+    }
+
+    /// Removes every key like [`clear`](Self::clear), but hands the
+    /// entries back instead of freeing them (a million frees is a stall;
+    /// `FLUSHALL` frees them in steps), with the bytes they hold.
+    pub fn take_entries(&mut self) -> (Slab<Entry>, usize) {
+        let bytes = self.entry_bytes + self.slab.memory();
+        let slab = std::mem::take(&mut self.slab);
+        self.clear();
+        (slab, bytes)
     }
 
     /// Removes every key and returns the memory.
@@ -269,6 +311,7 @@ impl Store {
         self.index = HashTable::new();
         self.slab = Slab::default();
         self.free = Vec::new();
+        self.slot_keys = hashbrown::HashMap::default();
     }
 
     /// Up to `count` keys from slab position `from` on, visiting at most
@@ -334,7 +377,12 @@ mod tests {
         // the slab's 1024 slots and its chunk table, and an index of 2048
         // buckets (4-byte positions and 1-byte tags).
         assert!(full >= 1000 * (48 + 8 + 4), "{full}");
-        assert!(full <= 1000 * 48 + 1024 * 8 + 256 + 2048 * 5 + 64, "{full}");
+        // And the per-slot key counts (1000 slots at most: 2048 buckets of
+        // 8 bytes and a 1-byte tag).
+        assert!(
+            full <= 1000 * 48 + 1024 * 8 + 256 + 2048 * 5 + 64 + 2048 * 9 + 64,
+            "{full}"
+        );
         s.put(b"key:000000000001", &[b'w'; 100]);
         assert_eq!(
             s.memory(),
@@ -400,6 +448,35 @@ mod tests {
                 "stay{i} missed"
             );
         }
+    }
+
+    #[test]
+    fn slot_counts_follow_inserts_deletes_and_clear() {
+        let mut s = Store::default();
+        let slot = |k: &str| corekv_router::hash_slot(k.as_bytes());
+        for i in 0..300 {
+            s.put(format!("{{tag}}{i}").as_bytes(), b"v");
+            s.put(format!("k{i}").as_bytes(), b"v");
+        }
+        s.put(b"{tag}0", b"overwrite: no new key");
+        assert_eq!(s.keys_in_slot(slot("{tag}")), 300);
+        for i in 0..100 {
+            assert!(s.del(format!("{{tag}}{i}").as_bytes()));
+        }
+        assert!(!s.del(b"{tag}0"), "already gone: not counted twice");
+        assert_eq!(s.keys_in_slot(slot("{tag}")), 200);
+        // Every slot's count matches a full recount.
+        let mut recount = vec![0usize; 16384];
+        for k in s.keys() {
+            recount[usize::from(corekv_router::hash_slot(k))] += 1;
+        }
+        for (slot, n) in recount.iter().enumerate() {
+            assert_eq!(s.keys_in_slot(slot as u16), *n, "slot {slot}");
+        }
+        s.clear();
+        assert_eq!(s.keys_in_slot(slot("{tag}")), 0);
+        s.put(b"{tag}x", b"v");
+        assert_eq!(s.keys_in_slot(slot("{tag}")), 1);
     }
 
     #[test]

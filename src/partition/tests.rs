@@ -215,6 +215,79 @@ fn writes_dirty_watches_and_flush_waits_for_locks() {
     assert!(p.store.is_empty());
 }
 
+#[test]
+fn a_waiting_flush_is_not_starved_by_new_transactions() {
+    let mut p = Partition::default();
+    let _held = prepare(&mut p, 1, part(&[("x", Some("1"))]));
+    let (tx, mut flushed) = oneshot::channel();
+    p.handle(Request::Admin(Admin::Flush, tx));
+    assert_eq!(flushed.try_recv().unwrap_err(), TryRecvError::Empty);
+    // A new prepare on other keys would be granted at once; with a flush
+    // waiting it is not admitted (it dies and retries), so no stream of
+    // them can hold the flush off.
+    let mut late = prepare(&mut p, 2, part(&[("y", Some("2"))]));
+    assert!(matches!(late.try_recv(), Ok(Vote::Conflict(_))));
+    assert!(p.locks.blocks(b"x", true) && !p.locks.blocks(b"y", true));
+    // A single-partition transaction queues behind the flush.
+    let (tx, mut applied) = oneshot::channel();
+    p.handle(Request::Apply(part(&[("z", Some("3"))]), tx));
+    assert_eq!(applied.try_recv().unwrap_err(), TryRecvError::Empty);
+    p.handle(Request::Commit(1, None));
+    assert!(flushed.try_recv().is_ok(), "the flush ran once txn 1 ended");
+    assert!(matches!(applied.try_recv(), Ok(Applied::Done(_))));
+    assert_eq!((value(&p, "x"), value(&p, "z")), (None, Some("3".into())));
+    // After the flush, the retried prepare is admitted.
+    let mut retried = prepare(&mut p, 2, part(&[("y", Some("2"))]));
+    assert!(matches!(retried.try_recv(), Ok(Vote::Prepared(None))));
+}
+
+#[test]
+fn flushed_entries_are_freed_in_steps_and_counted_until_then() {
+    let mut p = Partition::default();
+    for i in 0..20_000 {
+        p.store.put(format!("key:{i}").as_bytes(), b"value");
+    }
+    let full = p.memory();
+    let (tx, mut flushed) = oneshot::channel();
+    p.handle(Request::Admin(Admin::Flush, tx));
+    assert!(flushed.try_recv().is_ok());
+    assert!(p.store.is_empty() && p.store.get(b"key:1").is_none());
+    // The index is freed at once (one allocation); the entries and the
+    // slab are still counted until freed.
+    let after = p.memory();
+    assert!(after > full / 2 && after < full, "{after} of {full}");
+    let mut steps = 0;
+    while p.free_flushed(1) {
+        steps += 1;
+        assert!(p.memory() < after);
+    }
+    assert!(steps >= 2, "a 4096-entry chunk per step: {steps}");
+    assert_eq!(p.memory(), 0);
+}
+
+#[test]
+fn a_write_at_the_budget_frees_flushed_entries_first() {
+    let budget = 4 << 20;
+    let mut p = Partition::with_budget(budget);
+    for i in 0..20_000 {
+        p.store.put(format!("key:{i:06}").as_bytes(), &[b'v'; 64]);
+    }
+    let (tx, _flushed) = oneshot::channel();
+    p.handle(Request::Admin(Admin::Flush, tx));
+    assert!(p.memory() > budget / 4, "the flushed entries are counted");
+    // Without freeing what the flush removed, this would not fit.
+    let mut reply = Vec::new();
+    let big = vec![b'x'; budget - p.memory() + 1024];
+    let op = OpRef {
+        kind: OpKind::Put,
+        key: b"big",
+        value: &big,
+    };
+    p.execute(Dialect::Resp, op, &mut reply);
+    assert_eq!(reply, b"+OK\r\n");
+    assert!(p.memory() <= budget);
+}
+
 fn exec(p: &mut Partition, kind: OpKind, key: &str, value: &str) -> String {
     let mut out = Vec::new();
     let op = OpRef {

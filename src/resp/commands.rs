@@ -406,7 +406,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         &["loading", "stale"],
         NONE,
         "cluster",
-        "CLUSTER SLOTS, SHARDS, NODES, INFO, MYID, KEYSLOT, COUNTKEYSINSLOT.",
+        "CLUSTER SLOTS, SHARDS, NODES, INFO, MYID, KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT.",
     ),
     spec(
         "auth",
