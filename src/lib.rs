@@ -33,6 +33,7 @@
 //! ```
 
 pub mod alloc;
+pub mod clients;
 pub mod config;
 pub mod connection;
 pub mod glob;

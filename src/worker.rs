@@ -9,7 +9,8 @@
 //! has drained does the server send `stop`, and the inbox (which other
 //! workers' commits may still need until then) is emptied and closed.
 
-use crate::connection;
+use crate::clients::{ClientLimits, MAX_CLIENTS_REPLY};
+use crate::connection::{self, BufferPool, Stops};
 use crate::mesh::{Letter, Mail, Mesh, Outbox};
 use crate::partition::{BatchReply, OpBatch, Partition, ReplyTo, Request};
 use crate::txn::coordinator::Participants;
@@ -38,14 +39,16 @@ pub struct Limits {
     pub max_txn_bytes: usize,
 }
 
-/// The worker's partition, with its budget and eviction policy.
-fn partition_for(limits: &Limits) -> Partition {
+/// The worker's partition, with its budget, eviction policy and value cap.
+fn partition_for(limits: &Limits, clients: &ClientLimits) -> Partition {
     use crate::config::EvictionPolicy;
-    match (limits.policy, limits.partition_budget) {
+    let mut partition = match (limits.policy, limits.partition_budget) {
         (_, 0) | (EvictionPolicy::Noeviction, _) => Partition::with_budget(limits.partition_budget),
         (EvictionPolicy::Sieve, budget) => Partition::evicting(budget, false),
         (EvictionPolicy::AllkeysLru, budget) => Partition::evicting(budget, true),
-    }
+    };
+    partition.set_max_value(clients.max_value_cell());
+    partition
 }
 
 impl Limits {
@@ -68,6 +71,10 @@ pub struct WorkerCtx {
     pub shared_port: u16,
     pub announce_host: Option<String>,
     pub started: std::time::Instant,
+    /// Per-client limits, live (`CONFIG SET`), shared by all workers.
+    pub clients: Arc<ClientLimits>,
+    /// Spare connection buffers (idle connections hold none).
+    pub buffers: RefCell<BufferPool>,
     outbox: Outbox,
     /// This context itself, for spawning flush tasks from `&self`.
     me: Weak<WorkerCtx>,
@@ -214,6 +221,9 @@ pub struct WorkerSetup {
     pub limits: Limits,
     pub txn_clock: Arc<AtomicU64>,
     pub client_ids: Arc<AtomicU64>,
+    pub clients: Arc<ClientLimits>,
+    /// How long connections may drain after `shutdown` before they are closed.
+    pub shutdown_timeout: Duration,
     pub shutdown: watch::Receiver<bool>,
     pub stop: watch::Receiver<bool>,
     pub drained: std::sync::mpsc::Sender<usize>,
@@ -266,6 +276,8 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         limits,
         txn_clock,
         client_ids,
+        clients,
+        shutdown_timeout,
         shutdown,
         stop,
         drained,
@@ -278,7 +290,9 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         me: me.clone(),
         topology_json: crate::response::topology_json(&topology, shared_port).into(),
         topology,
-        partition: RefCell::new(partition_for(&limits)),
+        partition: RefCell::new(partition_for(&limits, &clients)),
+        clients,
+        buffers: RefCell::default(),
         mesh,
         limits,
         bind,
@@ -291,7 +305,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));
     let listeners = [TcpListener::from_std(shared)?, TcpListener::from_std(own)?];
-    accept_until_shutdown(&ctx, &listeners, shutdown).await;
+    accept_until_shutdown(&ctx, &listeners, shutdown, shutdown_timeout).await;
     drop(listeners);
     // Letters posted by the last connections (commits, unwatches) leave
     // before this worker reports drained.
@@ -304,46 +318,129 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         .map_err(|e| io::Error::other(format!("inbox task: {e}")))
 }
 
-/// Accepts on both listeners until shutdown, then waits for the open
-/// connections to finish.
+/// Accepts on both listeners until shutdown, then lets the open
+/// connections drain for `drain` at most and closes the rest.
 async fn accept_until_shutdown(
     ctx: &Rc<WorkerCtx>,
     listeners: &[TcpListener; 2],
     mut shutdown: watch::Receiver<bool>,
+    drain: Duration,
 ) {
     // Each connection holds a clone of `alive`; recv() returns None once
     // all of them (and ours) are dropped.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
+    let (kill, kill_rx) = watch::channel(false);
+    let mut gate = Gate::new();
     while !*shutdown.borrow() {
-        let accepted = tokio::select! {
-            r = listeners[0].accept() => r,
-            r = listeners[1].accept() => r,
+        let (i, accepted) = tokio::select! {
+            r = listeners[0].accept() => (0, r),
+            r = listeners[1].accept() => (1, r),
             _ = shutdown.changed() => break,
         };
         match accepted {
-            Ok((stream, _)) => spawn_connection(ctx, stream, &shutdown, alive.clone()),
-            Err(e) => {
-                // Typically EMFILE: back off instead of spinning.
-                tracing::warn!(worker = ctx.id, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok((stream, _)) => {
+                let Some(slot) = ctx.clients.admit() else {
+                    gate.refuse(ctx, &stream, "maxclients reached");
+                    continue;
+                };
+                let stops = Stops {
+                    shutdown: shutdown.clone(),
+                    kill: kill_rx.clone(),
+                };
+                spawn_connection(ctx, stream, stops, slot, alive.clone());
             }
+            Err(e) => gate.accept_failed(ctx, &listeners[i], e).await,
         }
     }
     drop(alive);
-    let _ = all_closed.recv().await;
+    if tokio::time::timeout(drain, all_closed.recv())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            worker = ctx.id,
+            "shutdown: drain window over; closing the remaining connections"
+        );
+        let _ = kill.send(true);
+        let _ = all_closed.recv().await;
+    }
+}
+
+/// What the accept loop does when it cannot serve a client: at `maxclients`
+/// or without file descriptors, the client gets Redis's error and is closed
+/// (a spare descriptor is kept for that), and the log line is rate-limited.
+struct Gate {
+    /// Held open so that at the descriptor limit one is free for refusing.
+    spare: Option<std::fs::File>,
+    last_log: Option<std::time::Instant>,
+    quiet: u64,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Self {
+            spare: open_spare(),
+            last_log: None,
+            quiet: 0,
+        }
+    }
+
+    /// Sends the maxclients error (a new socket's buffer is empty, so this
+    /// never blocks) and closes the connection.
+    fn refuse(&mut self, ctx: &WorkerCtx, stream: &TcpStream, why: &str) {
+        let _ = stream.try_write(MAX_CLIENTS_REPLY);
+        ctx.partition.borrow_mut().stats.rejected_connections += 1;
+        self.log(ctx.id, why);
+    }
+
+    /// At the descriptor limit, frees the spare, accepts the waiting
+    /// client to refuse it, and takes the spare again; any other failure is
+    /// logged and backed off.
+    async fn accept_failed(&mut self, ctx: &WorkerCtx, listener: &TcpListener, e: io::Error) {
+        let no_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        if no_fds && self.spare.take().is_some() {
+            let waiting = tokio::time::timeout(Duration::from_millis(10), listener.accept()).await;
+            if let Ok(Ok((stream, _))) = waiting {
+                self.refuse(ctx, &stream, "out of file descriptors (raise ulimit -n)");
+            }
+            self.spare = open_spare();
+            return;
+        }
+        self.log(ctx.id, &format!("accept failed: {e}"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    /// Logs at most once a second, with the count of lines held back.
+    fn log(&mut self, worker: usize, why: &str) {
+        let now = std::time::Instant::now();
+        if self
+            .last_log
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.quiet += 1;
+            return;
+        }
+        let suppressed = std::mem::take(&mut self.quiet);
+        tracing::warn!(worker, suppressed, "client refused: {why}");
+        self.last_log = Some(now);
+    }
+}
+
+fn open_spare() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }
 
 fn spawn_connection(
     ctx: &Rc<WorkerCtx>,
     stream: TcpStream,
-    shutdown: &watch::Receiver<bool>,
+    stops: Stops,
+    slot: crate::clients::ClientSlot,
     alive: mpsc::Sender<()>,
 ) {
     let _ = stream.set_nodelay(true);
     let ctx = Rc::clone(ctx);
-    let shutdown = shutdown.clone();
     tokio::task::spawn_local(async move {
-        connection::serve(ctx, stream, shutdown).await;
+        connection::serve(ctx, stream, stops, slot).await;
         drop(alive);
     });
 }
@@ -371,6 +468,7 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
             (s.commands, s.ops, s.connections_total, s.connections_open)
         });
         if idle.should_release(activity) {
+            ctx.buffers.borrow_mut().clear();
             crate::alloc::release_free_memory();
             tracing::debug!(worker = ctx.id, "idle: returned freed memory to the OS");
         }

@@ -19,42 +19,80 @@
 //! once 1 MiB of responses wait; an open transaction buffers at most
 //! `--max-txn-bytes`.
 
+mod buffers;
+mod config;
 mod plan;
 mod resp;
 mod text;
 
+pub use buffers::BufferPool;
+
+use crate::clients::ClientSlot;
 use crate::partition::{Admin, AdminReply, Request};
 use crate::reply::Dialect;
 use crate::txn::{coordinator, Outcome, TxnError, TxnPart};
 use crate::worker::WorkerCtx;
+use buffers::BUFFER_SIZE;
 use bytes::{Buf, BytesMut};
 use plan::Plan;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
 /// Most commands executed between two writes to the socket.
 pub const MAX_BATCH: usize = 512;
 /// A batch also ends once this much response data is waiting locally.
 const OUT_BUDGET: usize = 1024 * 1024;
-const READ_CHUNK: usize = 16 * 1024;
+/// … or once this many bytes of keys and values wait to be forwarded (so
+/// an `OpBatch`, whose offsets are `u32`, stays far below 4 GiB: requests
+/// are at most `--max-request-bytes`, itself at most 2 GiB).
+const DATA_BUDGET: usize = 64 * 1024 * 1024;
 /// Buffers that grew past this (a huge value) are released after use.
 const KEEP_BUFFER: usize = 256 * 1024;
 
+/// The signals a connection obeys: `shutdown` (finish the batch in hand,
+/// then close) and `kill` (the drain window is over: abandon blocked
+/// writes and reads too).
+pub struct Stops {
+    pub shutdown: watch::Receiver<bool>,
+    pub kill: watch::Receiver<bool>,
+}
+
+/// Why a connection ended, when it was the server's doing.
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error("output limit passed")]
+    OutputLimit,
+    #[error("idle timeout")]
+    Idle,
+    #[error("shutdown drain window over")]
+    Killed,
+}
+
 /// Serves one client until it quits, disconnects, or the worker shuts down.
-pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, shutdown: watch::Receiver<bool>) {
+pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, stops: Stops, slot: ClientSlot) {
     let peer = stream.peer_addr().ok();
     let mut conn = Connection::new(ctx, stream);
     conn.ctx.partition.borrow_mut().stats.connections_total += 1;
     conn.ctx.partition.borrow_mut().stats.connections_open += 1;
-    if let Err(e) = conn.run(shutdown).await {
+    if let Err(e) = conn.run(stops).await {
+        conn.count_close(&e);
         tracing::debug!(?peer, error = %e, "connection closed");
     }
+    conn.park_buffers();
     conn.unwatch_all().await;
     conn.ctx.partition.borrow_mut().stats.connections_open -= 1;
+    drop(slot);
+}
+
+/// What a read without waiting found.
+enum Read {
+    Data,
+    Eof,
+    Empty,
 }
 
 enum Flow {
@@ -85,8 +123,12 @@ pub(crate) struct Connection {
     ctx: Rc<WorkerCtx>,
     stream: TcpStream,
     local_addr: Option<SocketAddr>,
+    /// Read and write buffers: unallocated while the client is idle
+    /// (`buffers.rs`).
     rbuf: BytesMut,
     out: Vec<u8>,
+    /// Buffer bytes this connection last reported in `client_buffers`.
+    buffer_bytes: usize,
     plan: Plan,
     dialect: Option<Dialect>,
     /// Unique across the server: `CLIENT ID`, and the watch id.
@@ -104,8 +146,9 @@ impl Connection {
             local_addr: stream.local_addr().ok(),
             ctx,
             stream,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
-            out: Vec::with_capacity(READ_CHUNK),
+            rbuf: BytesMut::new(),
+            out: Vec::new(),
+            buffer_bytes: 0,
             plan,
             dialect: None,
             client_id,
@@ -115,36 +158,167 @@ impl Connection {
         }
     }
 
-    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
-        if *shutdown.borrow_and_update() {
+    async fn run(&mut self, mut stops: Stops) -> io::Result<()> {
+        if *stops.shutdown.borrow_and_update() {
             return Ok(());
         }
         // One shutdown future for the connection's life, not one per read.
-        let stop = shutdown.changed();
+        let stop = stops.shutdown.changed();
         tokio::pin!(stop);
         loop {
             let flow = self.process().await?;
+            self.check_output_limit()?;
             if !self.out.is_empty() {
-                self.stream.write_all(&self.out).await?;
-                self.out.clear();
-                shrink(&mut self.out);
+                self.write_out(&mut stops.kill).await?;
             }
+            self.note_buffers();
             match flow {
                 Flow::Quit => return Ok(()),
                 Flow::BatchFull => continue,
                 Flow::NeedInput => {}
             }
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            tokio::select! {
-                n = self.stream.read_buf(&mut self.rbuf) => {
-                    if n? == 0 {
-                        return Ok(());
-                    }
+            let idle = self.ctx.clients.timeout().map(|t| Instant::now() + t);
+            loop {
+                match self.try_read()? {
+                    Read::Data => break,
+                    Read::Eof => return Ok(()),
+                    Read::Empty => {}
                 }
-                _ = &mut stop => return Ok(()),
+                tokio::select! {
+                    r = self.stream.readable() => r?,
+                    _ = &mut stop => return Ok(()),
+                    _ = sleep_until(idle) => return Err(io::Error::other(Closed::Idle)),
+                }
             }
+        }
+    }
+
+    /// Reads what the socket holds without waiting. With nothing to read
+    /// and nothing buffered, the buffers go back to the worker's pool.
+    fn try_read(&mut self) -> io::Result<Read> {
+        if self.rbuf.capacity() == 0 {
+            let mut pool = self.ctx.buffers.borrow_mut();
+            self.rbuf = pool.take_read();
+            if self.out.capacity() == 0 {
+                self.out = pool.take_write();
+            }
+        } else if self.rbuf.capacity() - self.rbuf.len() < BUFFER_SIZE / 4 {
+            self.rbuf.reserve(BUFFER_SIZE);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => Ok(Read::Eof),
+            Ok(_) => Ok(Read::Data),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if self.rbuf.is_empty() {
+                    self.park_buffers();
+                }
+                Ok(Read::Empty)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the (empty) buffers back to the worker's pool.
+    fn park_buffers(&mut self) {
+        let mut pool = self.ctx.buffers.borrow_mut();
+        if self.rbuf.is_empty() {
+            pool.give_read(std::mem::take(&mut self.rbuf));
+        }
+        if self.out.is_empty() {
+            pool.give_write(std::mem::take(&mut self.out));
+        }
+        drop(pool);
+        self.note_buffers();
+    }
+
+    /// Reports this connection's buffer bytes in the worker's stats.
+    fn note_buffers(&mut self) {
+        let now = self.rbuf.capacity() + self.out.capacity() + self.plan.side_capacity();
+        if now != self.buffer_bytes {
+            let mut p = self.ctx.partition.borrow_mut();
+            p.stats.client_buffers =
+                (p.stats.client_buffers + now as u64).saturating_sub(self.buffer_bytes as u64);
+            self.buffer_bytes = now;
+        }
+    }
+
+    /// Closes a client whose queued output passed the hard limit.
+    fn check_output_limit(&mut self) -> io::Result<()> {
+        let hard = self.ctx.clients.output().hard;
+        if hard > 0 && self.out.len() > hard {
+            self.out = Vec::new();
+            return Err(io::Error::other(Closed::OutputLimit));
+        }
+        Ok(())
+    }
+
+    /// Writes `out` whole. Gives up when the client stays above the soft
+    /// output limit for its seconds, makes no progress for `--timeout`, or
+    /// the shutdown drain window ends.
+    async fn write_out(&mut self, kill: &mut watch::Receiver<bool>) -> io::Result<()> {
+        let mut pos = 0;
+        let mut soft_since: Option<Instant> = None;
+        while pos < self.out.len() {
+            match self.stream.try_write(&self.out[pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    pos += n;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            let (at, why) = self
+                .write_deadline(self.out.len() - pos, &mut soft_since)
+                .unzip();
+            tokio::select! {
+                r = self.stream.writable() => r?,
+                _ = kill.wait_for(|k| *k) => return Err(io::Error::other(Closed::Killed)),
+                () = sleep_until(at) => {
+                    return Err(io::Error::other(why.unwrap_or(Closed::Idle)));
+                }
+            }
+        }
+        self.out.clear();
+        shrink(&mut self.out);
+        Ok(())
+    }
+
+    /// When a blocked write is abandoned: the soft limit's window (from
+    /// when the queue first stayed above it) or the idle timeout.
+    fn write_deadline(
+        &self,
+        queued: usize,
+        soft_since: &mut Option<Instant>,
+    ) -> Option<(Instant, Closed)> {
+        let now = Instant::now();
+        let limit = self.ctx.clients.output();
+        let soft = if limit.soft > 0 && limit.soft_secs > 0 && queued > limit.soft {
+            let since = *soft_since.get_or_insert(now);
+            Some(since + std::time::Duration::from_secs(limit.soft_secs))
+        } else {
+            *soft_since = None;
+            None
+        };
+        let idle = self.ctx.clients.timeout().map(|t| now + t);
+        match (soft, idle) {
+            (Some(s), Some(i)) if i < s => Some((i, Closed::Idle)),
+            (Some(s), _) => Some((s, Closed::OutputLimit)),
+            (None, Some(i)) => Some((i, Closed::Idle)),
+            (None, None) => None,
+        }
+    }
+
+    /// Counts a close the server decided.
+    fn count_close(&self, e: &io::Error) {
+        let Some(why) = e.get_ref().and_then(|e| e.downcast_ref::<Closed>()) else {
+            return;
+        };
+        let mut p = self.ctx.partition.borrow_mut();
+        match why {
+            Closed::OutputLimit => p.stats.output_limit_disconnections += 1,
+            Closed::Idle => p.stats.idle_timeouts += 1,
+            Closed::Killed => {}
         }
     }
 
@@ -169,7 +343,11 @@ impl Connection {
         let (consumed, flow) = result;
         self.rbuf.advance(consumed.min(self.rbuf.len()));
         if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUFFER {
-            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+            self.rbuf = BytesMut::new();
+        }
+        if self.plan.over_limit {
+            self.out = Vec::new();
+            return Err(io::Error::other(Closed::OutputLimit));
         }
         let flow = flow.map_err(|e| io::Error::other(e.to_string()))?;
         self.count_batch();
@@ -186,7 +364,7 @@ impl Connection {
 
     /// True once enough responses wait that the batch should end.
     fn batch_is_full(&self) -> bool {
-        self.out.len() + self.plan.side_len() > OUT_BUDGET
+        self.out.len() + self.plan.side_len() > OUT_BUDGET || self.plan.data_len() > DATA_BUDGET
     }
 
     /// Encodes a response produced on this connection (not by a partition).
@@ -196,8 +374,18 @@ impl Connection {
 
     /// Sends the grouped operations, awaits every reply and appends all the
     /// batch's responses to `out` in command order.
+    /// The partitions' replies may use what is left of the client's hard
+    /// output limit; past it the batch stops (`plan.over_limit`) and the
+    /// connection closes.
     async fn finish_plan(&mut self) -> Result<(), TxnError> {
-        self.plan.finish(&self.ctx, &mut self.out).await
+        let hard = self.ctx.clients.output().hard;
+        let queued = self.out.len() + self.plan.side_len();
+        let limit = (hard > 0).then(|| hard.saturating_sub(queued));
+        self.plan.finish(&self.ctx, &mut self.out, limit).await?;
+        if self.plan.over_limit {
+            return Err(TxnError::Unavailable);
+        }
+        Ok(())
     }
 
     /// Runs a transaction's parts through the coordinator, adding the
@@ -287,6 +475,14 @@ impl Connection {
 
 fn shrink(buf: &mut Vec<u8>) {
     if buf.capacity() > KEEP_BUFFER && buf.is_empty() {
-        *buf = Vec::with_capacity(READ_CHUNK);
+        *buf = Vec::new();
+    }
+}
+
+/// Sleeps until `deadline`; never wakes without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
