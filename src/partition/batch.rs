@@ -299,4 +299,14 @@ mod tests {
         let segs: Vec<_> = r.segments().collect();
         assert_eq!(segs, [&b"one\n"[..], b"", b"three\n"]);
     }
+
+    #[test]
+    fn budget_is_shared_and_never_overdrawn() {
+        let budget = ReplyBudget::default();
+        budget.reset(100);
+        assert!(budget.take(60));
+        assert!(!budget.take(41), "only 40 left");
+        assert!(budget.take(40));
+        assert!(!budget.take(1));
+    }
 }
