@@ -1,6 +1,9 @@
-//! Shutdown always finishes: SIGTERM drains for at most
-//! `--shutdown-timeout`, blocked writes included, then exits 0; a second
-//! signal exits at once. Runs the real binary (as `tests/binary.rs` does).
+//! The binary's process-level limits. Shutdown always finishes: SIGTERM
+//! drains for at most `--shutdown-timeout`, blocked writes included, then
+//! exits 0; a second signal exits at once. The open-files limit is raised
+//! for `--maxclients` or lowers it, and a client past the descriptors left
+//! gets Redis's error instead of a hang. Runs the real binary (as
+//! `tests/binary.rs` does).
 
 mod common;
 
@@ -22,7 +25,32 @@ struct Corekv {
 
 impl Corekv {
     fn spawn(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
+        Self::spawn_cmd(Command::new(env!("CARGO_BIN_EXE_corekv")), extra)
+    }
+
+    /// Spawns with the open-files limit (soft and hard) set to `nofile`.
+    fn spawn_with_nofile(nofile: u64, extra: &[&str]) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_corekv"));
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the
+        // child between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn_cmd(cmd, extra)
+    }
+
+    fn spawn_cmd(mut cmd: Command, extra: &[&str]) -> Self {
+        let mut child = cmd
             .args(["--port", "0", "--core-port-base", "0", "--workers", "2"])
             .args(["--bind", "127.0.0.1", "--no-pin", "--log", "info"])
             .args(extra)
@@ -166,4 +194,46 @@ fn second_signal_exits_at_once() {
     let status = kv.wait_exit();
     assert_eq!(status.code(), Some(1), "{status}");
     kv.wait_for("second signal");
+}
+
+#[test]
+fn open_files_limit_lowers_maxclients_and_refuses_past_it() {
+    let mut kv = Corekv::spawn_with_nofile(100, &["--maxclients", "10000"]);
+    let lowered = kv.wait_for("maxclients lowered");
+    assert!(lowered.contains("to 52 "), "{lowered}");
+    let core = kv.core_addrs();
+    let mut admin = RespConn::connect(core[0]);
+    assert_eq!(
+        admin.cmd(&["CONFIG", "GET", "maxclients"]),
+        Value::Array(vec![Value::bulk("maxclients"), Value::bulk("52")])
+    );
+    // Past the descriptors left (maxclients raised live beyond them), a
+    // client is refused with the error, not left hanging.
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "maxclients", "1000"]),
+        Value::ok()
+    );
+    let mut held = Vec::new();
+    let refused = (0..200).find_map(|_| {
+        let mut c = RespConn::connect(core[0]);
+        c.send(&["PING"]);
+        match c.read() {
+            Value::Simple(_) => {
+                held.push(c);
+                None
+            }
+            other => Some(other),
+        }
+    });
+    assert_eq!(
+        refused,
+        Some(Value::Error("ERR max number of clients reached".into()))
+    );
+    assert!(
+        held.len() < 100,
+        "{} clients on 100 descriptors",
+        held.len()
+    );
+    assert_eq!(admin.cmd(&["PING"]), Value::Simple("PONG".into()));
+    kv.wait_for("out of file descriptors");
 }
