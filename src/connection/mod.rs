@@ -16,8 +16,12 @@
 //! text line over `--max-line-bytes` is answered with one error and
 //! discarded as it streams in; a RESP request over its limits is refused on
 //! its header; a batch holds at most `MAX_BATCH` commands and stops early
-//! once 1 MiB of responses wait; an open transaction buffers at most
-//! `--max-txn-bytes`.
+//! once 1 MiB of responses or 64 MiB of forwarded data wait; an open
+//! transaction buffers at most `--max-txn-bytes`; replies (forwarded ones
+//! included, through the batch's `ReplyBudget`) are bounded by the client
+//! output limit, and a write blocked on a client that does not read is
+//! abandoned after the soft limit's window, `--timeout`, or the shutdown
+//! drain window. An idle connection holds no buffer (`buffers.rs`).
 
 mod buffers;
 mod config;
