@@ -275,3 +275,46 @@ fn idle_connections_hold_no_buffers() {
     busy.writer().write_all(b"PING\n").unwrap();
     assert_eq!(busy.read_response(), common::PONG);
 }
+
+fn info_field(c: &mut RespConn, section: &str, field: &str) -> u64 {
+    let text = c.cmd(&["INFO", section]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+}
+
+#[test]
+fn blocked_client_output_counts_toward_maxmemory() {
+    let mut config = common::config(1);
+    config.maxmemory = 2250 * 1024;
+    config.eviction_policy = corekv::config::EvictionPolicy::Noeviction;
+    config.client_output_buffer_limit = OutputLimit::parse("0 0 0").unwrap();
+    let server = common::start_with(&config);
+    let addr = server.shared_addr();
+    store_big(addr, "big", 1 << 20);
+    let mut c = RespConn::connect(addr);
+    assert_eq!(c.cmd(&["SET", "small", "1"]), Value::ok());
+    // A client that never reads holds a blocked reply of over 1 MiB.
+    let greedy = pipeline_gets(addr, "big", 64);
+    let deadline = Instant::now() + GUARD;
+    while info_field(&mut c, "memory", "mem_clients_normal") < 1 << 20 {
+        assert!(Instant::now() < deadline, "the reply never blocked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mem = c.cmd(&["INFO", "memory"]).text();
+    assert_eq!(
+        c.cmd(&["SET", "small2", "1"]),
+        Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into()),
+        "{mem}"
+    );
+    drop(greedy);
+    let deadline = Instant::now() + GUARD;
+    while c.cmd(&["SET", "small2", "1"]) != Value::ok() {
+        assert!(
+            Instant::now() < deadline,
+            "client memory was never given back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

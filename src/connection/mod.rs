@@ -86,7 +86,10 @@ pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, stops: Stops, slot: Cl
         conn.count_close(&e);
         tracing::debug!(?peer, error = %e, "connection closed");
     }
+    conn.rbuf.clear();
+    conn.out.clear();
     conn.park_buffers();
+    conn.report_buffers(0);
     conn.unwatch_all().await;
     conn.ctx.partition.borrow_mut().stats.connections_open -= 1;
     drop(slot);
@@ -172,6 +175,7 @@ impl Connection {
         loop {
             let flow = self.process().await?;
             self.check_output_limit()?;
+            self.note_buffers();
             if !self.out.is_empty() {
                 self.write_out(&mut stops.kill).await?;
             }
@@ -235,9 +239,14 @@ impl Connection {
         self.note_buffers();
     }
 
-    /// Reports this connection's buffer bytes in the worker's stats.
+    /// Reports this connection's buffer bytes in the worker's stats (they
+    /// count toward the partition's `--maxmemory` share).
     fn note_buffers(&mut self) {
         let now = self.rbuf.capacity() + self.out.capacity() + self.plan.side_capacity();
+        self.report_buffers(now);
+    }
+
+    fn report_buffers(&mut self, now: usize) {
         if now != self.buffer_bytes {
             let mut p = self.ctx.partition.borrow_mut();
             p.stats.client_buffers =

@@ -286,8 +286,11 @@ impl Partition {
     }
 
     /// True if writing `added` more bytes would pass the budget.
+    /// The worker's client buffers count too (as Redis counts client
+    /// output buffers in `used_memory`).
     fn over_budget(&self, added: usize) -> bool {
-        self.budget != 0 && self.memory() + added > self.budget
+        let used = self.memory() + self.stats.client_buffers as usize;
+        self.budget != 0 && used + added > self.budget
     }
 
     /// Upper bound of the bytes `op` may add (0 for operations that never
