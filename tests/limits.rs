@@ -318,3 +318,36 @@ fn blocked_client_output_counts_toward_maxmemory() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn shutdown_finishes_while_a_client_floods_commands() {
+    let server = common::start(1);
+    let addr = server.shared_addr();
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = stream;
+    std::thread::spawn(move || {
+        let pings = b"PING\n".repeat(4096);
+        while writer.write_all(&pings).is_ok() {}
+    });
+    std::thread::spawn(move || {
+        let mut buf = vec![0; 1 << 16];
+        while matches!(std::io::Read::read(&mut reader, &mut buf), Ok(n) if n > 0) {}
+    });
+    // The flood is being served…
+    let deadline = Instant::now() + GUARD;
+    while total_stat(addr, "commands") < 100_000 {
+        assert!(Instant::now() < deadline, "the flood was never served");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // …and shutdown still ends: the connection stops after its batch.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        server.shutdown();
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(GUARD).is_ok(),
+        "shutdown hung behind a client that never stops sending"
+    );
+}

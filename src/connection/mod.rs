@@ -169,10 +169,17 @@ impl Connection {
         if *stops.shutdown.borrow_and_update() {
             return Ok(());
         }
+        // A second handle, so that a client that keeps the batch full
+        // (never waiting for input) still stops at shutdown.
+        let shutting_down = stops.shutdown.clone();
         // One shutdown future for the connection's life, not one per read.
         let stop = stops.shutdown.changed();
         tokio::pin!(stop);
         loop {
+            // `try_read`/`try_write` bypass tokio's cooperative budget; this
+            // puts it back, so a client that always has input ready cannot
+            // starve the worker's other tasks.
+            tokio::task::coop::consume_budget().await;
             let flow = self.process().await?;
             self.check_output_limit()?;
             self.note_buffers();
@@ -180,6 +187,10 @@ impl Connection {
                 self.write_out(&mut stops.kill).await?;
             }
             self.note_buffers();
+            // An atomic load, not a lock: shutdown is only ever set once.
+            if shutting_down.has_changed().unwrap_or(true) {
+                return Ok(());
+            }
             match flow {
                 Flow::Quit => return Ok(()),
                 Flow::BatchFull => continue,
