@@ -131,7 +131,12 @@ impl OpBatch {
             return true;
         }
         if !budget.take(new) {
-            self.reply.over_limit = true;
+            // Nobody reads a cut reply: free it here, on the thread that
+            // allocated it, so the idle release can return it to the OS.
+            self.reply = BatchReply {
+                over_limit: true,
+                ..BatchReply::default()
+            };
             self.next = self.ops.len();
             return false;
         }
