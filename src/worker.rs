@@ -398,6 +398,10 @@ impl Gate {
     /// logged and backed off.
     async fn accept_failed(&mut self, ctx: &WorkerCtx, listener: &TcpListener, e: io::Error) {
         let no_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        if self.spare.is_none() {
+            // Lost at an earlier limit: take it again once one is free.
+            self.spare = open_spare();
+        }
         if no_fds && self.spare.take().is_some() {
             let waiting = tokio::time::timeout(Duration::from_millis(10), listener.accept()).await;
             if let Ok(Ok((stream, _))) = waiting {
