@@ -19,7 +19,7 @@ pub struct OutputLimit {
 }
 
 impl OutputLimit {
-    /// Parses `"<hard> <soft> <soft-seconds>"` (sizes as `--maxmemory`).
+    /// Parses `"HARD SOFT SOFT-SECONDS"` (sizes as `--maxmemory`).
     pub fn parse(s: &str) -> Result<Self, String> {
         let words: Vec<&str> = s.split_whitespace().collect();
         let [hard, soft, secs] = words[..] else {

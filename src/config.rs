@@ -101,8 +101,8 @@ pub struct Config {
     pub timeout: u64,
 
     /// Output limit per client, as Redis's `client-output-buffer-limit normal`:
-    /// "<hard> <soft> <soft-seconds>". A client whose queued replies (forwarded
-    /// ones included) pass <hard>, or stay above <soft> for <soft-seconds>, is
+    /// "HARD SOFT SOFT-SECONDS". A client whose queued replies (forwarded
+    /// ones included) pass HARD, or stay above SOFT for SOFT-SECONDS, is
     /// disconnected. 0 disables a part. Default "256mb 64mb 60" (Redis: no limit).
     #[arg(long, env = "COREKV_CLIENT_OUTPUT_BUFFER_LIMIT", default_value = "256mb 64mb 60", value_parser = crate::clients::OutputLimit::parse)]
     pub client_output_buffer_limit: crate::clients::OutputLimit,

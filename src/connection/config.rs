@@ -93,7 +93,7 @@ fn bulk_len(value: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-/// Redis's form: `<class> <hard> <soft> <secs>` repeated. Only the
+/// Redis's form: `<class> HARD SOFT <secs>` repeated. Only the
 /// `normal` class exists in corekv (no replicas, no pub/sub): the others
 /// are accepted and ignored. The last `normal` group wins.
 fn output_limit(value: &str) -> Result<Option<OutputLimit>, String> {

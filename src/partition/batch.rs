@@ -21,7 +21,7 @@ pub const MAX_BATCH_BYTES: usize = u32::MAX as usize;
 
 /// Reply bytes a connection may still receive before its output limit: one
 /// per connection, shared by the batches it has in flight (on any worker).
-/// Partitions take from it in [`CHARGE_CHUNK`] steps, so a reply costs at
+/// Partitions take from it in `CHARGE_CHUNK` steps, so a reply costs at
 /// most one atomic operation per 64 KiB.
 #[derive(Debug, Default)]
 pub struct ReplyBudget {
