@@ -351,3 +351,23 @@ fn shutdown_finishes_while_a_client_floods_commands() {
         "shutdown hung behind a client that never stops sending"
     );
 }
+
+#[test]
+fn escaped_text_replies_count_at_their_encoded_size() {
+    let mut config = common::config(2);
+    config.client_output_buffer_limit = OutputLimit::parse("1mb 0 0").unwrap();
+    let server = common::start_with(&config);
+    let key = key_on(&server, 1);
+    // 256 KiB of control bytes: each is `\u0001` (6 bytes) in a JSON reply.
+    let mut owner = RespConn::connect(server.core_addrs()[1]);
+    owner.send_bytes(&[b"SET", key.as_bytes(), &vec![1u8; 256 * 1024]]);
+    assert_eq!(owner.read(), Value::ok());
+    let mut text = Client::connect(server.core_addrs()[0]);
+    text.send(format!("GET {key}\n").repeat(4).as_bytes());
+    wait_stat(
+        server.shared_addr(),
+        "client_output_limit_disconnections",
+        1,
+    );
+    text.expect_eof();
+}
