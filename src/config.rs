@@ -114,7 +114,8 @@ pub struct Config {
     pub max_line_bytes: usize,
 
     /// Largest RESP request (all its arguments together).
-    #[arg(long, env = "COREKV_MAX_REQUEST_BYTES", default_value = "64mb", value_parser = parse_size)]
+    /// At most 2gb (batch offsets are 32-bit).
+    #[arg(long, env = "COREKV_MAX_REQUEST_BYTES", default_value = "64mb", value_parser = parse_size_2g)]
     pub max_request_bytes: usize,
 
     /// Host name or address that CLUSTER SLOTS/NODES/SHARDS advertise for the
@@ -140,7 +141,8 @@ pub struct Config {
     pub eviction_policy: EvictionPolicy,
 
     /// Most bytes one open transaction may buffer before it must be rolled back.
-    #[arg(long, env = "COREKV_MAX_TXN_BYTES", default_value = "64mib", value_parser = parse_size)]
+    /// At most 2gb (batch offsets are 32-bit).
+    #[arg(long, env = "COREKV_MAX_TXN_BYTES", default_value = "64mib", value_parser = parse_size_2g)]
     pub max_txn_bytes: usize,
 
     /// Password of the default user: clients must `AUTH <password>` (RESP
@@ -184,6 +186,35 @@ pub struct Config {
     /// microseconds.
     #[arg(long, env = "COREKV_TXN_LEASE_MS", default_value_t = 30_000)]
     pub txn_lease_ms: u64,
+
+    /// Most clients connected at once (Redis `maxclients`); past it a new
+    /// client gets `-ERR max number of clients reached` and is closed. The
+    /// open-file limit is raised to fit at start (the value obtained is logged,
+    /// and maxclients lowered if it cannot be).
+    #[arg(long, env = "COREKV_MAXCLIENTS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub maxclients: u64,
+
+    /// Close a client idle (no command, no write progress) for this many
+    /// seconds (Redis `timeout`); 0 = never.
+    #[arg(long, env = "COREKV_TIMEOUT", default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Output limit per client, as Redis's `client-output-buffer-limit normal`:
+    /// "HARD SOFT SOFT-SECONDS". A client whose queued replies (forwarded
+    /// ones included) pass HARD, or stay above SOFT for SOFT-SECONDS, is
+    /// disconnected. 0 disables a part. Default "256mb 64mb 60" (Redis: no limit).
+    #[arg(long, env = "COREKV_CLIENT_OUTPUT_BUFFER_LIMIT", default_value = "256mb 64mb 60", value_parser = crate::clients::OutputLimit::parse)]
+    pub client_output_buffer_limit: crate::clients::OutputLimit,
+
+    /// Largest value (and RESP bulk argument): SET, APPEND and INCR results
+    /// included (Redis `proto-max-bulk-len`, default 512mb, at least 1mb).
+    #[arg(long, env = "COREKV_PROTO_MAX_BULK_LEN", default_value = "512mb", value_parser = parse_bulk_len)]
+    pub proto_max_bulk_len: usize,
+
+    /// Seconds SIGTERM/SIGINT waits for clients to finish (blocked writes
+    /// included) before closing the rest; a second signal exits at once.
+    #[arg(long, env = "COREKV_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout: u64,
 
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `corekv=debug`.
     #[arg(long, env = "COREKV_LOG", default_value = "info")]
@@ -295,6 +326,25 @@ impl Config {
     }
 }
 
+/// A size of at most 2 GiB: what one request or transaction may carry,
+/// so that an `OpBatch`'s `u32` offsets can never wrap.
+pub fn parse_size_2g(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    if n > 2 << 30 {
+        return Err(format!("'{s}' is over the maximum, 2gb"));
+    }
+    Ok(n)
+}
+
+/// A `proto-max-bulk-len`: a size of at least 1 MiB, as Redis requires.
+pub fn parse_bulk_len(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    if n < crate::clients::MIN_PROTO_MAX_BULK_LEN {
+        return Err(format!("'{s}' is under the minimum, 1mb"));
+    }
+    Ok(n)
+}
+
 /// Parses a byte size as Redis's config does: `k`/`m`/`g` are powers of
 /// 1000, `kb`/`mb`/`gb` (and `kib`/`mib`/`gib`) powers of 1024.
 pub fn parse_size(s: &str) -> Result<usize, String> {
@@ -336,6 +386,9 @@ mod tests {
         assert!(parse_size("12parsecs").is_err());
         assert!(parse_size("").is_err());
         assert!(parse_size("-1").is_err());
+        assert_eq!(parse_size_2g("2gb"), Ok(2 << 30));
+        assert!(parse_size_2g("3gb").is_err());
+        assert!(parse_bulk_len("1000").is_err());
     }
 
     #[test]
@@ -353,6 +406,11 @@ mod tests {
         assert_eq!(c.txn_lease_ms, 30_000);
         assert!(!c.no_pin);
         assert!(c.worker_count() >= 1);
+        assert_eq!(c.maxclients, 10_000);
+        assert_eq!(c.timeout, 0);
+        assert_eq!(c.client_output_buffer_limit.hard, 256 << 20);
+        assert_eq!(c.proto_max_bulk_len, 512 << 20);
+        assert_eq!(c.shutdown_timeout, 10);
     }
 
     #[test]

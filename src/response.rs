@@ -94,7 +94,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
     if let Some(id) = id {
         let _ = write!(s, "\"id\": {id}, ");
     }
-    let fields: [(&str, u64); 18] = [
+    let fields: [(&str, u64); 22] = [
         ("keys", st.keys),
         ("keys_with_ttl", st.expires),
         ("memory_bytes", st.memory),
@@ -113,6 +113,13 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
         ("txn_aborted_cross", st.txn_aborted_cross),
         ("connections", st.connections_open),
         ("connections_total", st.connections_total),
+        ("rejected_connections", st.rejected_connections),
+        (
+            "client_output_limit_disconnections",
+            st.output_limit_disconnections,
+        ),
+        ("client_idle_timeouts", st.idle_timeouts),
+        ("client_buffer_bytes", st.client_buffers),
     ];
     for (i, (name, value)) in fields.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };

@@ -2,6 +2,7 @@
 //! mesh, starts one worker thread per partition, and stops them in order.
 
 use crate::acl::Security;
+use crate::clients::ClientLimits;
 use crate::config::Config;
 use crate::listener::{self, BindError, Listeners, Transport};
 use crate::mesh::Mesh;
@@ -76,6 +77,13 @@ impl Server {
             max_txn_bytes: config.max_txn_bytes,
             txn_lease_ms: config.txn_lease_ms,
         };
+        let maxclients = fd_limit::fit_maxclients(config.maxclients, n);
+        let clients = Arc::new(ClientLimits::new(
+            maxclients,
+            config.timeout,
+            config.client_output_buffer_limit,
+            config.proto_max_bulk_len,
+        ));
         let txn_clock = Arc::new(AtomicU64::new(1));
         let client_ids = Arc::new(AtomicU64::new(1));
         let started = std::time::Instant::now();
@@ -115,6 +123,8 @@ impl Server {
                 txn_clock: Arc::clone(&txn_clock),
                 client_ids: Arc::clone(&client_ids),
                 security: Arc::clone(&security),
+                clients: Arc::clone(&clients),
+                shutdown_timeout: std::time::Duration::from_secs(config.shutdown_timeout),
                 shutdown: shutdown_rx.clone(),
                 stop: stop_rx.clone(),
                 drained: drained_tx.clone(),
@@ -182,8 +192,11 @@ impl Server {
     }
 
     /// Starts the server, runs until SIGINT or SIGTERM, then shuts down
-    /// cleanly. The signal handlers are installed before the server starts
-    /// (and says it is ready), so an early signal still shuts it down.
+    /// cleanly (connections drain for `--shutdown-timeout` at most). The
+    /// signal handlers are installed before the server starts (and says it
+    /// is ready), so an early signal still shuts it down. A second signal
+    /// during the shutdown exits at once with status 1, as Redis does on a
+    /// second SIGINT.
     pub fn run_until_signal(config: &Config) -> Result<(), Error> {
         use tokio::signal::unix::{signal, SignalKind};
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -203,9 +216,14 @@ impl Server {
                 _ = term.recv() => {},
                 _ = int.recv() => {},
             }
+            tracing::info!("signal received; shutting down (a second signal exits at once)");
+            let stopping = tokio::task::spawn_blocking(move || server.shutdown());
+            tokio::select! {
+                _ = stopping => {},
+                _ = term.recv() => exit_now(),
+                _ = int.recv() => exit_now(),
+            }
         });
-        tracing::info!("signal received; shutting down");
-        server.shutdown();
         Ok(())
     }
 }
@@ -256,6 +274,12 @@ fn log_ready(server: &Server, n: usize, bind: &[std::net::IpAddr], tls: Option<&
 
 fn core_ports_of(server: &Server) -> Vec<u16> {
     server.core_addrs.iter().map(SocketAddr::port).collect()
+}
+
+/// The second signal: no more waiting.
+fn exit_now() -> ! {
+    tracing::warn!("second signal: exiting now without finishing the shutdown");
+    std::process::exit(1)
 }
 
 impl Drop for Server {
@@ -327,4 +351,56 @@ fn ips_list(ips: &[std::net::IpAddr]) -> String {
 fn ports_list(ports: &[u16]) -> String {
     let list: Vec<String> = ports.iter().map(ToString::to_string).collect();
     list.join(",")
+}
+
+/// The open-file limit: raised to fit `maxclients`, as Redis does at start.
+mod fd_limit {
+    /// Descriptors the server needs besides clients: listeners, the
+    /// runtime's, logs, each worker's spare, some slack.
+    fn reserved(workers: usize) -> u64 {
+        32 + 8 * workers as u64
+    }
+
+    /// Raises `RLIMIT_NOFILE` to fit `maxclients` (up to the hard limit)
+    /// and returns the `maxclients` that fits what was obtained.
+    pub fn fit_maxclients(maxclients: u64, workers: usize) -> usize {
+        let want = maxclients + reserved(workers);
+        let Some(got) = raise(want) else {
+            return usize::try_from(maxclients).unwrap_or(usize::MAX);
+        };
+        if got >= want {
+            tracing::info!("open files limit {got}: fits maxclients {maxclients}");
+            return usize::try_from(maxclients).unwrap_or(usize::MAX);
+        }
+        let fits = got.saturating_sub(reserved(workers)).max(1);
+        tracing::warn!(
+            "open files limit is {got} (wanted {want}); maxclients lowered from {maxclients} to {fits} (raise ulimit -n)"
+        );
+        usize::try_from(fits).unwrap_or(usize::MAX)
+    }
+
+    /// Sets the soft limit to `min(want, hard)` if it is lower; returns the
+    /// soft limit now in force (`None` if it cannot be read).
+    fn raise(want: u64) -> Option<u64> {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit through a valid pointer.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return None;
+        }
+        let target = want.min(lim.rlim_max);
+        if lim.rlim_cur < target {
+            let raised = libc::rlimit {
+                rlim_cur: target,
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: setrlimit reads one rlimit through a valid pointer.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim.rlim_cur = target;
+            }
+        }
+        Some(lim.rlim_cur)
+    }
 }

@@ -9,7 +9,8 @@
 //! has drained does the server send `stop`, and the inbox (which other
 //! workers' commits may still need until then) is emptied and closed.
 
-use crate::connection::{self, Stream};
+use crate::clients::{ClientLimits, MAX_CLIENTS_REPLY};
+use crate::connection::{self, BufferPool, Stops, Stream};
 use crate::listener::Transport;
 use crate::mesh::{Letter, Mail, Mesh, Outbox};
 use crate::panic_policy::{Critical, Supervised};
@@ -44,8 +45,8 @@ pub struct Limits {
     pub txn_lease_ms: u64,
 }
 
-/// The worker's partition, with its budget and eviction policy.
-fn partition_for(limits: &Limits) -> Partition {
+/// The worker's partition, with its budget, eviction policy and value cap.
+fn partition_for(limits: &Limits, clients: &ClientLimits) -> Partition {
     use crate::config::EvictionPolicy;
     let mut partition = match (limits.policy, limits.partition_budget) {
         (_, 0) | (EvictionPolicy::Noeviction, _) => Partition::with_budget(limits.partition_budget),
@@ -53,6 +54,7 @@ fn partition_for(limits: &Limits) -> Partition {
         (EvictionPolicy::AllkeysLru, budget) => Partition::evicting(budget, true),
     };
     partition.set_lease(limits.txn_lease_ms);
+    partition.set_max_value(clients.max_value_cell());
     partition
 }
 
@@ -131,6 +133,10 @@ pub struct WorkerCtx {
     /// TLS, when configured: the acceptor and the TLS ports.
     pub tls: Option<Arc<TlsSetup>>,
     pub started: std::time::Instant,
+    /// Per-client limits, live (`CONFIG SET`), shared by all workers.
+    pub clients: Arc<ClientLimits>,
+    /// Spare connection buffers (idle connections hold none).
+    pub buffers: RefCell<BufferPool>,
     outbox: Outbox,
     /// This context itself, for spawning flush tasks from `&self`.
     me: Weak<WorkerCtx>,
@@ -360,6 +366,9 @@ pub struct WorkerSetup {
     pub txn_clock: Arc<AtomicU64>,
     pub client_ids: Arc<AtomicU64>,
     pub security: Arc<crate::acl::Security>,
+    pub clients: Arc<ClientLimits>,
+    /// How long connections may drain after `shutdown` before they are closed.
+    pub shutdown_timeout: Duration,
     pub shutdown: watch::Receiver<bool>,
     pub stop: watch::Receiver<bool>,
     pub drained: std::sync::mpsc::Sender<usize>,
@@ -413,6 +422,8 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         txn_clock,
         client_ids,
         security,
+        clients,
+        shutdown_timeout,
         shutdown,
         stop,
         drained,
@@ -426,7 +437,9 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         topology_json: crate::response::topology_json(&topology, shared_port, tls.as_deref())
             .into(),
         topology,
-        partition: PartitionCell::new(partition_for(&limits)),
+        partition: PartitionCell::new(partition_for(&limits, &clients)),
+        clients,
+        buffers: RefCell::default(),
         mesh,
         limits,
         bind,
@@ -445,7 +458,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         .into_iter()
         .map(|(s, t)| Ok((TcpListener::from_std(s)?, t)))
         .collect::<io::Result<Vec<_>>>()?;
-    accept_until_shutdown(&ctx, listeners, shutdown).await;
+    accept_until_shutdown(&ctx, listeners, shutdown, shutdown_timeout).await;
     // Letters posted by the last connections (commits, unwatches) leave
     // before this worker reports drained.
     while ctx.outbox.is_busy() {
@@ -458,26 +471,27 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
 }
 
 /// Accepts on every listener until shutdown (one accept task each, so the
-/// number of addresses and ports is free), then waits for the open
-/// connections to finish. The listeners are closed when this returns.
+/// number of addresses and ports is free), then lets the open connections
+/// drain for `drain` at most and closes the rest. The listeners are closed
+/// when this returns.
 async fn accept_until_shutdown(
     ctx: &Rc<WorkerCtx>,
     listeners: Vec<(TcpListener, Transport)>,
     shutdown: watch::Receiver<bool>,
+    drain: Duration,
 ) {
     // Each connection holds a clone of `alive`; recv() returns None once
     // all of them (and ours) are dropped.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
+    let (kill, kill_rx) = watch::channel(false);
     let tasks: Vec<_> = listeners
         .into_iter()
         .map(|(listener, transport)| {
-            let accept = accept_loop(
-                Rc::clone(ctx),
-                listener,
-                transport,
-                shutdown.clone(),
-                alive.clone(),
-            );
+            let stops = Stops {
+                shutdown: shutdown.clone(),
+                kill: kill_rx.clone(),
+            };
+            let accept = accept_loop(Rc::clone(ctx), listener, transport, stops, alive.clone());
             tokio::task::spawn_local(accept)
         })
         .collect();
@@ -485,7 +499,17 @@ async fn accept_until_shutdown(
     for task in tasks {
         let _ = task.await;
     }
-    let _ = all_closed.recv().await;
+    if tokio::time::timeout(drain, all_closed.recv())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            worker = ctx.id,
+            "shutdown: drain window over; closing the remaining connections"
+        );
+        let _ = kill.send(true);
+        let _ = all_closed.recv().await;
+    }
 }
 
 /// Accepts on one listener until shutdown; drops (closes) it on return.
@@ -493,51 +517,124 @@ async fn accept_loop(
     ctx: Rc<WorkerCtx>,
     listener: TcpListener,
     transport: Transport,
-    mut shutdown: watch::Receiver<bool>,
+    mut stops: Stops,
     alive: mpsc::Sender<()>,
 ) {
-    while !*shutdown.borrow_and_update() {
+    let mut gate = Gate::new();
+    while !*stops.shutdown.borrow_and_update() {
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            _ = shutdown.changed() => break,
+            _ = stops.shutdown.changed() => break,
         };
         match accepted {
             Ok((stream, _)) => {
-                spawn_connection(&ctx, stream, transport, &shutdown, alive.clone());
+                let Some(slot) = ctx.clients.admit() else {
+                    gate.refuse(&ctx, &stream, "maxclients reached");
+                    continue;
+                };
+                let conn_stops = Stops {
+                    shutdown: stops.shutdown.clone(),
+                    kill: stops.kill.clone(),
+                };
+                spawn_connection(&ctx, stream, transport, conn_stops, slot, alive.clone());
             }
-            Err(e) => {
-                // Typically EMFILE: back off instead of spinning.
-                tracing::warn!(worker = ctx.id, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            Err(e) => gate.accept_failed(&ctx, &listener, e).await,
         }
     }
+}
+
+/// What the accept loop does when it cannot serve a client: at `maxclients`
+/// or without file descriptors, the client gets Redis's error and is closed
+/// (a spare descriptor is kept for that), and the log line is rate-limited.
+struct Gate {
+    /// Held open so that at the descriptor limit one is free for refusing.
+    spare: Option<std::fs::File>,
+    last_log: Option<std::time::Instant>,
+    quiet: u64,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Self {
+            spare: open_spare(),
+            last_log: None,
+            quiet: 0,
+        }
+    }
+
+    /// Sends the maxclients error (a new socket's buffer is empty, so this
+    /// never blocks) and closes the connection.
+    fn refuse(&mut self, ctx: &WorkerCtx, stream: &TcpStream, why: &str) {
+        let _ = stream.try_write(MAX_CLIENTS_REPLY);
+        ctx.partition.borrow_mut().stats.rejected_connections += 1;
+        self.log(ctx.id, why);
+    }
+
+    /// At the descriptor limit, frees the spare, accepts the waiting
+    /// client to refuse it, and takes the spare again; any other failure is
+    /// logged and backed off.
+    async fn accept_failed(&mut self, ctx: &WorkerCtx, listener: &TcpListener, e: io::Error) {
+        let no_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        if self.spare.is_none() {
+            // Lost at an earlier limit: take it again once one is free.
+            self.spare = open_spare();
+        }
+        if no_fds && self.spare.take().is_some() {
+            let waiting = tokio::time::timeout(Duration::from_millis(10), listener.accept()).await;
+            if let Ok(Ok((stream, _))) = waiting {
+                self.refuse(ctx, &stream, "out of file descriptors (raise ulimit -n)");
+            }
+            self.spare = open_spare();
+            return;
+        }
+        self.log(ctx.id, &format!("accept failed: {e}"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    /// Logs at most once a second, with the count of lines held back.
+    fn log(&mut self, worker: usize, why: &str) {
+        let now = std::time::Instant::now();
+        if self
+            .last_log
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.quiet += 1;
+            return;
+        }
+        let suppressed = std::mem::take(&mut self.quiet);
+        tracing::warn!(worker, suppressed, "client refused: {why}");
+        self.last_log = Some(now);
+    }
+}
+
+fn open_spare() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }
 
 fn spawn_connection(
     ctx: &Rc<WorkerCtx>,
     stream: TcpStream,
     transport: Transport,
-    shutdown: &watch::Receiver<bool>,
+    mut stops: Stops,
+    slot: crate::clients::ClientSlot,
     alive: mpsc::Sender<()>,
 ) {
     let _ = stream.set_nodelay(true);
     let ctx = Rc::clone(ctx);
-    let mut shutdown = shutdown.clone();
     // A panic in the connection's own code ends only this task (see
     // `panic_policy`); `alive` is dropped by the unwinding too.
     tokio::task::spawn_local(Supervised::new(async move {
         let stream = match (transport, &ctx.tls) {
             (Transport::Plain, _) => Stream::Plain(stream),
             (Transport::Tls, Some(tls)) => {
-                match handshake(&tls.acceptor, stream, &mut shutdown).await {
+                match handshake(&tls.acceptor, stream, &mut stops.shutdown).await {
                     Some(tls) => Stream::Tls(Box::new(tls)),
                     None => return,
                 }
             }
             (Transport::Tls, None) => return,
         };
-        connection::serve(ctx, stream, shutdown).await;
+        connection::serve(ctx, stream, stops, slot).await;
         drop(alive);
     }));
 }
@@ -600,6 +697,7 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
             (s.commands, s.ops, s.connections_total, s.connections_open)
         });
         if idle.should_release(activity) {
+            ctx.buffers.borrow_mut().clear();
             crate::alloc::release_free_memory();
             tracing::debug!(worker = ctx.id, "idle: returned freed memory to the OS");
         }

@@ -16,48 +16,94 @@
 //! text line over `--max-line-bytes` is answered with one error and
 //! discarded as it streams in; a RESP request over its limits is refused on
 //! its header; a batch holds at most `MAX_BATCH` commands and stops early
-//! once 1 MiB of responses wait; an open transaction buffers at most
-//! `--max-txn-bytes`.
+//! once 1 MiB of responses or 64 MiB of forwarded data wait; an open
+//! transaction buffers at most `--max-txn-bytes`; replies (forwarded ones
+//! included, through the batch's `ReplyBudget`) are bounded by the client
+//! output limit, and a write blocked on a client that does not read is
+//! abandoned after the soft limit's window, `--timeout`, or the shutdown
+//! drain window. An idle connection holds no buffer (`buffers.rs`).
 
 mod acl;
 mod auth;
+mod buffers;
+mod config;
 mod plan;
 mod resp;
 mod stream;
 mod text;
 
+pub use buffers::BufferPool;
 pub use stream::Stream;
 
+use crate::clients::ClientSlot;
 use crate::partition::{Admin, AdminReply, Request};
 use crate::reply::Dialect;
 use crate::txn::{coordinator, Outcome, TxnError, TxnPart};
 use crate::worker::WorkerCtx;
+use buffers::BUFFER_SIZE;
 use bytes::{Buf, BytesMut};
 use plan::Plan;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
 /// Most commands executed between two writes to the socket.
 pub const MAX_BATCH: usize = 512;
 /// A batch also ends once this much response data is waiting locally.
 const OUT_BUDGET: usize = 1024 * 1024;
-const READ_CHUNK: usize = 16 * 1024;
+/// … or once this many bytes of keys and values wait to be forwarded (so
+/// an `OpBatch`, whose offsets are `u32`, stays far below 4 GiB: requests
+/// are at most `--max-request-bytes`, itself at most 2 GiB).
+const DATA_BUDGET: usize = 64 * 1024 * 1024;
 /// Buffers that grew past this (a huge value) are released after use.
 const KEEP_BUFFER: usize = 256 * 1024;
 
+/// The signals a connection obeys: `shutdown` (finish the batch in hand,
+/// then close) and `kill` (the drain window is over: abandon blocked
+/// writes and reads too).
+pub struct Stops {
+    pub shutdown: watch::Receiver<bool>,
+    pub kill: watch::Receiver<bool>,
+}
+
+/// Why a connection ended, when it was the server's doing.
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error("output limit passed")]
+    OutputLimit,
+    #[error("idle timeout")]
+    Idle,
+    #[error("shutdown drain window over")]
+    Killed,
+}
+
 /// Serves one client until it quits, disconnects, or the worker shuts down.
-pub async fn serve(ctx: Rc<WorkerCtx>, stream: Stream, shutdown: watch::Receiver<bool>) {
+pub async fn serve(ctx: Rc<WorkerCtx>, stream: Stream, stops: Stops, slot: ClientSlot) {
     let mut conn = Connection::new(ctx, stream);
     let peer = conn.peer_addr;
     conn.ctx.partition.borrow_mut().stats.connections_total += 1;
     conn.ctx.partition.borrow_mut().stats.connections_open += 1;
-    if let Err(e) = conn.run(shutdown).await {
+    if let Err(e) = conn.run(stops).await {
+        conn.count_close(&e);
         tracing::debug!(?peer, error = %e, "connection closed");
     }
+    conn.rbuf.clear();
+    conn.out.clear();
+    conn.park_buffers();
+    conn.report_buffers(0);
     conn.unwatch_all().await;
+    // `connections_open` goes down in `Drop`, also for a panicked task.
+    drop(conn);
+    drop(slot);
+}
+
+/// What a read without waiting found.
+enum Read {
+    Data,
+    Eof,
+    Empty,
 }
 
 enum Flow {
@@ -90,8 +136,12 @@ pub(crate) struct Connection {
     local_addr: Option<SocketAddr>,
     /// The client's address, captured at accept.
     peer_addr: Option<SocketAddr>,
+    /// Read and write buffers: unallocated while the client is idle
+    /// (`buffers.rs`).
     rbuf: BytesMut,
     out: Vec<u8>,
+    /// Buffer bytes this connection last reported in `client_buffers`.
+    buffer_bytes: usize,
     plan: Plan,
     dialect: Option<Dialect>,
     /// Unique across the server: `CLIENT ID`, and the watch id.
@@ -113,8 +163,9 @@ impl Connection {
             peer_addr: stream.peer_addr(),
             ctx,
             stream,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
-            out: Vec::with_capacity(READ_CHUNK),
+            rbuf: BytesMut::new(),
+            out: Vec::new(),
+            buffer_bytes: 0,
             plan,
             dialect: None,
             client_id,
@@ -124,41 +175,202 @@ impl Connection {
         }
     }
 
-    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
-        if *shutdown.borrow_and_update() {
+    async fn run(&mut self, mut stops: Stops) -> io::Result<()> {
+        if *stops.shutdown.borrow_and_update() {
             return Ok(());
         }
+        // A second handle, so that a client that keeps the batch full
+        // (never waiting for input) still stops at shutdown.
+        let shutting_down = stops.shutdown.clone();
         // One shutdown future for the connection's life, not one per read.
-        let stop = shutdown.changed();
+        let stop = stops.shutdown.changed();
         tokio::pin!(stop);
         loop {
+            // `try_read`/`try_write` bypass tokio's cooperative budget; this
+            // puts it back, so a client that always has input ready cannot
+            // starve the worker's other tasks.
+            tokio::task::coop::consume_budget().await;
             let flow = self.process().await?;
+            self.check_output_limit()?;
+            self.note_buffers();
             if !self.out.is_empty() {
-                self.stream.write_all(&self.out).await?;
-                if self.stream.is_tls() {
-                    // tokio-rustls may keep the last records in the session
-                    // when the socket is full; only a flush sends them.
-                    self.stream.flush().await?;
-                }
-                self.out.clear();
-                shrink(&mut self.out);
+                self.write_out(&mut stops.kill).await?;
+            }
+            self.note_buffers();
+            // An atomic load, not a lock: shutdown is only ever set once.
+            if shutting_down.has_changed().unwrap_or(true) {
+                return Ok(());
             }
             match flow {
                 Flow::Quit => return Ok(()),
                 Flow::BatchFull => continue,
                 Flow::NeedInput => {}
             }
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            tokio::select! {
-                n = self.stream.read_buf(&mut self.rbuf) => {
-                    if n? == 0 {
-                        return Ok(());
-                    }
+            let idle = self.ctx.clients.timeout().map(|t| Instant::now() + t);
+            loop {
+                match self.try_read()? {
+                    Read::Data => break,
+                    Read::Eof => return Ok(()),
+                    Read::Empty => {}
                 }
-                _ = &mut stop => return Ok(()),
+                tokio::select! {
+                    r = self.stream.readable() => r?,
+                    _ = &mut stop => return Ok(()),
+                    _ = sleep_until(idle) => return Err(io::Error::other(Closed::Idle)),
+                }
             }
+        }
+    }
+
+    /// Reads what the socket holds without waiting. With nothing to read
+    /// and nothing buffered, the buffers go back to the worker's pool.
+    fn try_read(&mut self) -> io::Result<Read> {
+        if self.rbuf.capacity() == 0 {
+            let mut pool = self.ctx.buffers.borrow_mut();
+            self.rbuf = pool.take_read();
+            if self.out.capacity() == 0 {
+                self.out = pool.take_write();
+            }
+        } else if self.rbuf.capacity() - self.rbuf.len() < BUFFER_SIZE / 4 {
+            self.rbuf.reserve(BUFFER_SIZE);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => Ok(Read::Eof),
+            Ok(_) => Ok(Read::Data),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if self.rbuf.is_empty() {
+                    self.park_buffers();
+                }
+                Ok(Read::Empty)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the (empty) buffers back to the worker's pool.
+    fn park_buffers(&mut self) {
+        let mut pool = self.ctx.buffers.borrow_mut();
+        if self.rbuf.is_empty() {
+            pool.give_read(std::mem::take(&mut self.rbuf));
+        }
+        if self.out.is_empty() {
+            pool.give_write(std::mem::take(&mut self.out));
+        }
+        drop(pool);
+        self.note_buffers();
+    }
+
+    /// Reports this connection's buffer bytes in the worker's stats (they
+    /// count toward the partition's `--maxmemory` share).
+    fn note_buffers(&mut self) {
+        let now = self.rbuf.capacity() + self.out.capacity() + self.plan.side_capacity();
+        self.report_buffers(now);
+    }
+
+    fn report_buffers(&mut self, now: usize) {
+        if now != self.buffer_bytes {
+            let mut p = self.ctx.partition.borrow_mut();
+            p.stats.client_buffers =
+                (p.stats.client_buffers + now as u64).saturating_sub(self.buffer_bytes as u64);
+            self.buffer_bytes = now;
+        }
+    }
+
+    /// Closes a client whose queued output passed the hard limit.
+    fn check_output_limit(&mut self) -> io::Result<()> {
+        let hard = self.ctx.clients.output().hard;
+        if hard > 0 && self.out.len() > hard {
+            self.out = Vec::new();
+            return Err(io::Error::other(Closed::OutputLimit));
+        }
+        Ok(())
+    }
+
+    /// Writes `out` whole. Gives up when the client stays above the soft
+    /// output limit for its seconds, makes no progress for `--timeout`, or
+    /// the shutdown drain window ends.
+    async fn write_out(&mut self, kill: &mut watch::Receiver<bool>) -> io::Result<()> {
+        let mut pos = 0;
+        let mut soft_since: Option<Instant> = None;
+        while pos < self.out.len() {
+            match self.stream.try_write(&self.out[pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    pos += n;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            let (at, why) = self
+                .write_deadline(self.out.len() - pos, &mut soft_since)
+                .unzip();
+            tokio::select! {
+                r = self.stream.writable() => r?,
+                _ = kill.wait_for(|k| *k) => return Err(io::Error::other(Closed::Killed)),
+                () = sleep_until(at) => {
+                    return Err(io::Error::other(why.unwrap_or(Closed::Idle)));
+                }
+            }
+        }
+        self.flush_tls(kill).await?;
+        self.out.clear();
+        shrink(&mut self.out);
+        Ok(())
+    }
+
+    /// tokio-rustls may keep the last records in the session when the
+    /// socket is full; only a flush sends them. Plain sockets: nothing.
+    async fn flush_tls(&mut self, kill: &mut watch::Receiver<bool>) -> io::Result<()> {
+        let mut soft_since: Option<Instant> = None;
+        while !self.stream.try_flush()? {
+            let (at, why) = self.write_deadline(0, &mut soft_since).unzip();
+            tokio::select! {
+                r = self.stream.writable() => r?,
+                _ = kill.wait_for(|k| *k) => return Err(io::Error::other(Closed::Killed)),
+                () = sleep_until(at) => {
+                    return Err(io::Error::other(why.unwrap_or(Closed::Idle)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// When a blocked write is abandoned: the soft limit's window (from
+    /// when the queue first stayed above it) or the idle timeout.
+    fn write_deadline(
+        &self,
+        queued: usize,
+        soft_since: &mut Option<Instant>,
+    ) -> Option<(Instant, Closed)> {
+        let now = Instant::now();
+        let limit = self.ctx.clients.output();
+        let soft = if limit.soft > 0 && limit.soft_secs > 0 && queued > limit.soft {
+            let since = *soft_since.get_or_insert(now);
+            Some(since + std::time::Duration::from_secs(limit.soft_secs))
+        } else {
+            *soft_since = None;
+            None
+        };
+        let idle = self.ctx.clients.timeout().map(|t| now + t);
+        match (soft, idle) {
+            (Some(s), Some(i)) if i < s => Some((i, Closed::Idle)),
+            (Some(s), _) => Some((s, Closed::OutputLimit)),
+            (None, Some(i)) => Some((i, Closed::Idle)),
+            (None, None) => None,
+        }
+    }
+
+    /// Counts a close the server decided.
+    fn count_close(&self, e: &io::Error) {
+        let Some(why) = e.get_ref().and_then(|e| e.downcast_ref::<Closed>()) else {
+            return;
+        };
+        let mut p = self.ctx.partition.borrow_mut();
+        match why {
+            Closed::OutputLimit => p.stats.output_limit_disconnections += 1,
+            Closed::Idle => p.stats.idle_timeouts += 1,
+            Closed::Killed => {}
         }
     }
 
@@ -190,7 +402,11 @@ impl Connection {
         // lets the RESP parser resume it by offsets relative to that front.
         self.rbuf.advance(consumed.min(self.rbuf.len()));
         if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_BUFFER {
-            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+            self.rbuf = BytesMut::new();
+        }
+        if self.plan.over_limit {
+            self.out = Vec::new();
+            return Err(io::Error::other(Closed::OutputLimit));
         }
         self.count_batch();
         match flow {
@@ -218,14 +434,6 @@ impl Connection {
         }
     }
 
-    fn count_batch(&mut self) {
-        let forwarded = self.plan.take_forwarded();
-        let commands = std::mem::take(&mut self.plan.commands);
-        let mut p = self.ctx.partition.borrow_mut();
-        p.stats.commands += commands;
-        p.stats.forwarded_out += forwarded;
-    }
-
     /// Answers a request that could not be completed. After a lost worker
     /// the connection then closes, since later replies of the batch are
     /// lost and the reply order could not be kept.
@@ -237,9 +445,17 @@ impl Connection {
         }
     }
 
+    fn count_batch(&mut self) {
+        let forwarded = self.plan.take_forwarded();
+        let commands = std::mem::take(&mut self.plan.commands);
+        let mut p = self.ctx.partition.borrow_mut();
+        p.stats.commands += commands;
+        p.stats.forwarded_out += forwarded;
+    }
+
     /// True once enough responses wait that the batch should end.
     fn batch_is_full(&self) -> bool {
-        self.out.len() + self.plan.side_len() > OUT_BUDGET
+        self.out.len() + self.plan.side_len() > OUT_BUDGET || self.plan.data_len() > DATA_BUDGET
     }
 
     /// Encodes a response produced on this connection (not by a partition).
@@ -249,8 +465,18 @@ impl Connection {
 
     /// Sends the grouped operations, awaits every reply and appends all the
     /// batch's responses to `out` in command order.
+    /// The partitions' replies may use what is left of the client's hard
+    /// output limit; past it the batch stops (`plan.over_limit`) and the
+    /// connection closes.
     async fn finish_plan(&mut self) -> Result<(), TxnError> {
-        self.plan.finish(&self.ctx, &mut self.out).await
+        let hard = self.ctx.clients.output().hard;
+        let queued = self.out.len() + self.plan.side_len();
+        let limit = (hard > 0).then(|| hard.saturating_sub(queued));
+        self.plan.finish(&self.ctx, &mut self.out, limit).await?;
+        if self.plan.over_limit {
+            return Err(TxnError::Unavailable);
+        }
+        Ok(())
     }
 
     /// Runs a transaction's parts through the coordinator, adding the
@@ -362,6 +588,14 @@ impl Drop for Connection {
 
 fn shrink(buf: &mut Vec<u8>) {
     if buf.capacity() > KEEP_BUFFER && buf.is_empty() {
-        *buf = Vec::with_capacity(READ_CHUNK);
+        *buf = Vec::new();
+    }
+}
+
+/// Sleeps until `deadline`; never wakes without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -1,11 +1,12 @@
 //! Routing a batch of commands: which operations run here and now, which go
 //! to which partition, and in what order their responses are written.
 
-use crate::partition::{BatchReply, OpBatch, OpKind, OpRef};
+use crate::partition::{BatchReply, OpBatch, OpKind, OpRef, ReplyBudget};
 use crate::reply::Dialect;
 use crate::resp::encode as resp;
 use crate::txn::{TxnError, TxnPart};
 use crate::worker::WorkerCtx;
+use std::sync::Arc;
 
 /// How the per-key replies of a multi-key command become one reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,14 @@ pub struct Plan {
     /// Commands handled in this batch (for `INFO`).
     pub commands: u64,
     forwarded: u64,
+    /// Bytes of keys and values in the groups (a batch ends early past
+    /// `DATA_BUDGET`, so no group nears its 4 GiB offset limit).
+    data: usize,
+    /// The client's reply budget, shared by the batches of one `finish`
+    /// (allocated on the first forward; reset before each).
+    budget: Option<Arc<ReplyBudget>>,
+    /// The last `finish` stopped at the client's output limit.
+    pub over_limit: bool,
 }
 
 impl Plan {
@@ -51,6 +60,9 @@ impl Plan {
             deferred: false,
             commands: 0,
             forwarded: 0,
+            data: 0,
+            budget: None,
+            over_limit: false,
         }
     }
 
@@ -68,6 +80,16 @@ impl Plan {
 
     pub fn side_len(&self) -> usize {
         self.side.len()
+    }
+
+    /// Bytes the side buffer holds allocated.
+    pub fn side_capacity(&self) -> usize {
+        self.side.capacity()
+    }
+
+    /// Bytes of keys and values waiting to be forwarded.
+    pub fn data_len(&self) -> usize {
+        self.data
     }
 
     pub fn take_forwarded(&mut self) -> u64 {
@@ -97,10 +119,11 @@ impl Plan {
         self.note_inline();
     }
 
-    fn group(&mut self, ctx: &WorkerCtx, partition: usize) -> &mut OpBatch {
+    fn group(&mut self, ctx: &WorkerCtx, partition: usize, bytes: usize) -> &mut OpBatch {
         if partition != ctx.id {
             self.forwarded += 1;
         }
+        self.data += bytes;
         let dialect = self.dialect;
         self.groups[partition].get_or_insert_with(|| Box::new(OpBatch::new(dialect)))
     }
@@ -125,7 +148,8 @@ impl Plan {
                 return;
             }
         }
-        self.group(ctx, owner).push(kind, key, value);
+        let bytes = key.len() + value.len();
+        self.group(ctx, owner, bytes).push(kind, key, value);
         self.order.push(Piece::Remote(owner));
     }
 
@@ -162,7 +186,8 @@ impl Plan {
         }
         for &(key, value) in pairs {
             let p = ctx.topology.partition_of_key(key);
-            self.group(ctx, p).push(kind, key, value);
+            self.group(ctx, p, key.len() + value.len())
+                .push(kind, key, value);
             self.order.push(Piece::Remote(p));
         }
         if single && !self.deferred {
@@ -212,19 +237,42 @@ impl Plan {
 
     /// Sends the grouped operations, awaits every reply and appends all the
     /// responses to `out` in command order.
-    pub async fn finish(&mut self, ctx: &WorkerCtx, out: &mut Vec<u8>) -> Result<(), TxnError> {
+    /// `reply_limit` bounds the partitions' replies together (`None`: no
+    /// limit); past it nothing is assembled and `over_limit` is set.
+    pub async fn finish(
+        &mut self,
+        ctx: &WorkerCtx,
+        out: &mut Vec<u8>,
+        reply_limit: Option<usize>,
+    ) -> Result<(), TxnError> {
+        self.data = 0;
         if !self.is_pending() {
             return Ok(());
         }
+        let budget = reply_limit.map(|left| {
+            let budget = self.budget.get_or_insert_with(Default::default);
+            budget.reset(left);
+            Arc::clone(budget)
+        });
         let mut pending = Vec::new();
         for partition in 0..self.groups.len() {
-            if let Some(batch) = self.groups[partition].take() {
+            if let Some(mut batch) = self.groups[partition].take() {
+                if let Some(budget) = &budget {
+                    batch.set_budget(Arc::clone(budget));
+                }
                 pending.push((partition, ctx.forward_batch(partition, batch)));
             }
         }
         let mut replies: Vec<Option<BatchReply>> = (0..self.groups.len()).map(|_| None).collect();
         for (partition, rx) in pending {
-            replies[partition] = Some(rx.await.map_err(|_| TxnError::Unavailable)?);
+            let reply = rx.await.map_err(|_| TxnError::Unavailable)?;
+            self.over_limit |= reply.over_limit();
+            replies[partition] = Some(reply);
+        }
+        if self.over_limit {
+            self.order.clear();
+            self.side.clear();
+            return Ok(());
         }
         self.assemble(&replies, out);
         Ok(())
@@ -233,6 +281,7 @@ impl Plan {
     /// Turns a deferred plan into transaction parts (ascending partition
     /// order), keeping the reply order for [`assemble`](Self::assemble).
     pub fn take_parts(&mut self, want_reply: bool) -> Vec<(usize, TxnPart)> {
+        self.data = 0;
         let mut parts = Vec::new();
         for (p, group) in self.groups.iter_mut().enumerate() {
             if let Some(batch) = group.take() {

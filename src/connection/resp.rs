@@ -92,7 +92,7 @@ impl Connection {
     /// Handles up to `MAX_BATCH` requests of `buf`; returns the bytes used.
     pub(super) async fn process_resp(&mut self, buf: &[u8]) -> (usize, Result<Flow, TxnError>) {
         let limits = resp::Limits {
-            max_bulk: self.ctx.limits.max_line_bytes,
+            max_bulk: self.ctx.clients.max_value(),
             max_request: self.ctx.limits.max_request_bytes,
         };
         let mut args = std::mem::take(&mut self.resp.args);
@@ -680,6 +680,7 @@ impl Connection {
             port: self.ctx.shared_port,
             uptime_secs: self.ctx.started.elapsed().as_secs(),
             policy: self.ctx.limits.policy_name(),
+            maxclients: self.ctx.clients.maxclients(),
         };
         let text = info::render(&input, &wanted);
         self.emit(|o| enc::bulk(o, text.as_bytes()));
@@ -909,13 +910,25 @@ impl Connection {
     }
 
     fn config(&mut self, args: Args<'_>) {
-        if !args.get(1).eq_ignore_ascii_case(b"GET") || args.len() < 3 {
-            let mesg = "ERR only CONFIG GET is supported (corekv is configured by flags and COREKV_* variables)";
+        let sub = args.get(1);
+        if sub.eq_ignore_ascii_case(b"SET") && args.len() >= 4 && args.len() % 2 == 0 {
+            let pairs: Vec<(&[u8], &[u8])> = (2..args.len())
+                .step_by(2)
+                .map(|i| (args.get(i), args.get(i + 1)))
+                .collect();
+            match super::config::set(&self.ctx.clients, &pairs) {
+                Ok(()) => self.emit(enc::ok),
+                Err(mesg) => self.emit(|o| enc::error(o, &mesg)),
+            }
+            return;
+        }
+        if !sub.eq_ignore_ascii_case(b"GET") || args.len() < 3 {
+            let mesg = "ERR only CONFIG GET, and CONFIG SET of maxclients, timeout, client-output-buffer-limit and proto-max-bulk-len, are supported (corekv is configured by flags and COREKV_* variables)";
             self.emit(|o| enc::error(o, mesg));
             return;
         }
         let ctx = &self.ctx;
-        let settings: Vec<(&str, String)> = vec![
+        let mut settings: Vec<(&str, String)> = vec![
             ("bind", bind_list(&ctx.bind)),
             ("port", ctx.shared_port.to_string()),
             (
@@ -939,7 +952,6 @@ impl Connection {
             ("cluster-enabled", "yes".into()),
             ("appendonly", "no".into()),
             ("save", String::new()),
-            ("proto-max-bulk-len", ctx.limits.max_line_bytes.to_string()),
             (
                 "client-query-buffer-limit",
                 ctx.limits.max_request_bytes.to_string(),
@@ -955,6 +967,7 @@ impl Connection {
                 .into(),
             ),
         ];
+        settings.extend(super::config::get(&ctx.clients));
         let mut found: Vec<(&str, &str)> = Vec::new();
         for pattern in args.iter().skip(2) {
             let pattern = pattern.to_ascii_lowercase();

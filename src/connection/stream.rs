@@ -2,6 +2,7 @@
 //! one. One enum (not a generic `Connection`) keeps a single copy of the
 //! connection code; the plain path costs one match per read or write.
 
+use bytes::BytesMut;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -35,6 +36,74 @@ impl Stream {
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.tcp().local_addr().ok()
+    }
+
+    /// Reads what is available now into `buf`; `WouldBlock` if nothing is.
+    /// A TLS session is polled once with a no-op waker: `Pending` means it
+    /// holds no plaintext and its socket had nothing, so waiting for the
+    /// socket to become [`readable`](Self::readable) is right.
+    pub fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.try_read_buf(buf),
+            Self::Tls(s) => {
+                // Zeroing the spare room costs little next to decryption,
+                // and keeps this free of `unsafe`.
+                let start = buf.len();
+                buf.resize(buf.capacity().max(start + 1), 0);
+                let result = poll_now(|cx| {
+                    let mut read = ReadBuf::new(&mut buf[start..]);
+                    match Pin::new(s.as_mut()).poll_read(cx, &mut read) {
+                        Poll::Ready(Ok(())) => Poll::Ready(Ok(read.filled().len())),
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                });
+                buf.truncate(start + *result.as_ref().unwrap_or(&0));
+                result
+            }
+        }
+    }
+
+    /// Writes what the socket (or the TLS session's buffer) takes now;
+    /// `WouldBlock` if nothing.
+    pub fn try_write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.try_write(data),
+            Self::Tls(s) => poll_now(|cx| Pin::new(s.as_mut()).poll_write(cx, data)),
+        }
+    }
+
+    /// Sends what a TLS session still buffers: true once all is sent (at
+    /// once for plain sockets, which buffer nothing).
+    pub fn try_flush(&mut self) -> io::Result<bool> {
+        match self {
+            Self::Plain(_) => Ok(true),
+            Self::Tls(s) => match poll_now(|cx| Pin::new(s.as_mut()).poll_flush(cx)) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Waits until the socket may have data.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.tcp().readable().await
+    }
+
+    /// Waits until the socket may take data.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.tcp().writable().await
+    }
+}
+
+/// Polls once without a waker to register: `Pending` becomes `WouldBlock`
+/// (the caller then awaits the socket's readiness itself).
+fn poll_now<T>(poll: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>) -> io::Result<T> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match poll(&mut cx) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
     }
 }
 

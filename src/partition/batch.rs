@@ -12,6 +12,38 @@
 use super::ops::OpKind;
 use crate::reply::Dialect;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Most bytes of keys and values one batch carries: its offsets are `u32`.
+/// (Connections end a batch long before: see `connection::DATA_BUDGET`.)
+pub const MAX_BATCH_BYTES: usize = u32::MAX as usize;
+
+/// Reply bytes a connection may still receive before its output limit: one
+/// per connection, shared by the batches it has in flight (on any worker).
+/// Partitions take from it in `CHARGE_CHUNK` steps, so a reply costs at
+/// most one atomic operation per 64 KiB.
+#[derive(Debug, Default)]
+pub struct ReplyBudget {
+    left: AtomicUsize,
+}
+
+/// How much reply a partition builds between two charges to the budget.
+pub const CHARGE_CHUNK: usize = 64 * 1024;
+
+impl ReplyBudget {
+    /// Sets what is left (the connection does this before each batch).
+    pub fn reset(&self, left: usize) {
+        self.left.store(left, Relaxed);
+    }
+
+    /// Takes `n` bytes; false (and nothing taken) when fewer are left.
+    pub fn take(&self, n: usize) -> bool {
+        self.left
+            .fetch_update(Relaxed, Relaxed, |left| left.checked_sub(n))
+            .is_ok()
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Op {
@@ -31,6 +63,10 @@ pub struct OpBatch {
     /// Operations already executed (a batch can wait on a locked key).
     pub(super) next: usize,
     pub(super) reply: BatchReply,
+    /// The client's reply budget (`None`: unlimited).
+    budget: Option<Arc<ReplyBudget>>,
+    /// Reply bytes already taken from the budget.
+    charged: usize,
 }
 
 /// One operation as the partition sees it.
@@ -49,10 +85,26 @@ impl OpBatch {
             ops: Vec::new(),
             next: 0,
             reply: BatchReply::default(),
+            budget: None,
+            charged: 0,
         }
     }
 
+    /// Limits the reply to what `budget` allows (the client's output limit).
+    pub fn set_budget(&mut self, budget: Arc<ReplyBudget>) {
+        self.budget = Some(budget);
+    }
+
+    /// True if `key` and `value` still fit: the batch's offsets are `u32`.
+    pub fn fits(&self, key: &[u8], value: &[u8]) -> bool {
+        self.data.len() + key.len() + value.len() <= MAX_BATCH_BYTES
+    }
+
+    /// Appends one operation. The caller checks [`fits`](Self::fits)
+    /// (requests are far smaller than 4 GiB, so only a huge pipeline can
+    /// get there); past it this panics rather than wrapping an offset.
     pub fn push(&mut self, kind: OpKind, key: &[u8], value: &[u8]) {
+        assert!(self.fits(key, value), "OpBatch past 4 GiB");
         let key = self.append(key);
         let value = self.append(value);
         self.ops.push(Op {
@@ -63,18 +115,47 @@ impl OpBatch {
         });
     }
 
+    /// Charges the reply built since the last charge to the budget, once
+    /// it has grown by [`CHARGE_CHUNK`] (`force`: whatever it is). False
+    /// when the budget is spent: the reply is then marked over the limit
+    /// and the rest of the batch skipped (the client will be disconnected,
+    /// as Redis closes a client past its output limit without running the
+    /// rest of its pipeline).
+    pub(super) fn charge(&mut self, force: bool) -> bool {
+        let used = self.reply.out.len();
+        let new = used - self.charged.min(used);
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        if new == 0 || (new < CHARGE_CHUNK && !force) {
+            return true;
+        }
+        if !budget.take(new) {
+            // Nobody reads a cut reply: free it here, on the thread that
+            // allocated it, so the idle release can return it to the OS.
+            self.reply = BatchReply {
+                over_limit: true,
+                ..BatchReply::default()
+            };
+            self.next = self.ops.len();
+            return false;
+        }
+        self.charged = used;
+        true
+    }
+
     /// Makes the last `n` pushed operations one atomic run.
     pub fn seal_run(&mut self, n: usize) {
         if n > 1 {
             let start = self.ops.len() - n;
-            self.ops[start].run = n as u32;
+            self.ops[start].run = u32::try_from(n).unwrap_or(u32::MAX);
         }
     }
 
     fn append(&mut self, bytes: &[u8]) -> Range<u32> {
-        let start = self.data.len() as u32;
+        let start = offset(self.data.len());
         self.data.extend_from_slice(bytes);
-        start..self.data.len() as u32
+        start..offset(self.data.len())
     }
 
     pub fn len(&self) -> usize {
@@ -120,18 +201,38 @@ impl OpBatch {
     }
 }
 
+/// A data offset as `u32`; [`OpBatch::fits`] keeps the data under 4 GiB,
+/// so this never wraps.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).expect("OpBatch past 4 GiB")
+}
+
 /// Encoded responses, one segment per operation, in order.
 #[derive(Debug, Default)]
 pub struct BatchReply {
     out: Vec<u8>,
-    ends: Vec<u32>,
+    /// Where each response ends (`usize`: a reply has no size cap but the
+    /// client's output limit, and that may be off).
+    ends: Vec<usize>,
+    /// The client's output limit was reached: the reply is incomplete.
+    over_limit: bool,
 }
 
 impl BatchReply {
     /// Appends one response: `encode` writes it to the buffer.
     pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         encode(&mut self.out);
-        self.ends.push(self.out.len() as u32);
+        self.ends.push(self.out.len());
+    }
+
+    /// True if the client's output limit cut this reply short.
+    pub fn over_limit(&self) -> bool {
+        self.over_limit
+    }
+
+    /// Bytes of encoded responses.
+    pub fn bytes(&self) -> usize {
+        self.out.len()
     }
 
     pub fn len(&self) -> usize {
@@ -163,7 +264,7 @@ impl<'a> Iterator for Segments<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        let end = *self.reply.ends.get(self.index)? as usize;
+        let end = *self.reply.ends.get(self.index)?;
         let seg = &self.reply.out[self.start..end];
         self.index += 1;
         self.start = end;
@@ -202,5 +303,15 @@ mod tests {
         r.push_with(|o| o.extend_from_slice(b"three\n"));
         let segs: Vec<_> = r.segments().collect();
         assert_eq!(segs, [&b"one\n"[..], b"", b"three\n"]);
+    }
+
+    #[test]
+    fn budget_is_shared_and_never_overdrawn() {
+        let budget = ReplyBudget::default();
+        budget.reset(100);
+        assert!(budget.take(60));
+        assert!(!budget.take(41), "only 40 left");
+        assert!(budget.take(40));
+        assert!(!budget.take(1));
     }
 }

@@ -34,7 +34,7 @@ mod slab;
 mod store;
 mod watch;
 
-pub use batch::{BatchReply, OpBatch, OpRef};
+pub use batch::{BatchReply, OpBatch, OpRef, ReplyBudget};
 pub use expiry::unix_ms;
 pub use locks::LockMode;
 pub use ops::{parse_i64, OpKind, Outcome, SetCond, TtlMode};
@@ -45,6 +45,8 @@ use crate::reply::{self, Dialect};
 use crate::txn::{Applied, Check, TxnId, TxnPart, Vote};
 use locks::{Admission, Locks};
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use watch::Watches;
 
@@ -144,6 +146,17 @@ pub struct Stats {
     pub memory_limit: u64,
     pub connections_total: u64,
     pub connections_open: u64,
+    /// Clients this worker disconnected for passing their output limit.
+    pub output_limit_disconnections: u64,
+    /// Forwarded batches this partition cut short at a client's output limit.
+    pub output_limit_cuts: u64,
+    /// Clients refused at accept (maxclients or no file descriptors).
+    pub rejected_connections: u64,
+    /// Clients closed by `--timeout`.
+    pub idle_timeouts: u64,
+    /// Bytes of read/write buffers this worker's connections hold now
+    /// (idle connections hold none).
+    pub client_buffers: u64,
 }
 
 impl std::ops::AddAssign<&Stats> for Stats {
@@ -169,6 +182,26 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.memory_limit += o.memory_limit;
         self.connections_total += o.connections_total;
         self.connections_open += o.connections_open;
+        self.output_limit_disconnections += o.output_limit_disconnections;
+        self.output_limit_cuts += o.output_limit_cuts;
+        self.rejected_connections += o.rejected_connections;
+        self.idle_timeouts += o.idle_timeouts;
+        self.client_buffers += o.client_buffers;
+    }
+}
+
+/// The live `proto-max-bulk-len` (`None`: Redis's default, for partitions
+/// made without a server, as in tests).
+#[derive(Default)]
+struct ValueCap(Option<Arc<AtomicUsize>>);
+
+impl ValueCap {
+    fn get(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(crate::clients::DEFAULT_PROTO_MAX_BULK_LEN, |c| {
+                c.load(std::sync::atomic::Ordering::Relaxed)
+            })
     }
 }
 
@@ -215,6 +248,8 @@ pub struct Partition {
     /// ([`free_flushed`](Self::free_flushed)), and the bytes they hold.
     flushed: Vec<slab::Slab<entry::Entry>>,
     flushed_bytes: usize,
+    /// Largest value a write may leave (`proto-max-bulk-len`).
+    max_value: ValueCap,
     pub stats: Stats,
 }
 
@@ -304,8 +339,11 @@ impl Partition {
     }
 
     /// True if writing `added` more bytes would pass the budget.
+    /// The worker's client buffers count too (as Redis counts client
+    /// output buffers in `used_memory`).
     fn over_budget(&self, added: usize) -> bool {
-        self.budget != 0 && self.memory() + added > self.budget
+        let used = self.memory() + self.stats.client_buffers as usize;
+        self.budget != 0 && used + added > self.budget
     }
 
     /// Upper bound of the bytes `op` may add (0 for operations that never
@@ -320,6 +358,26 @@ impl Partition {
             _ => return 0,
         };
         entry + self.store.insert_growth()
+    }
+
+    /// Refuses a write whose value would pass `proto-max-bulk-len`, or
+    /// that needs a new key when no slab position is left.
+    fn refuse_size(&self, op: &OpRef<'_>) -> Option<Outcome<'static>> {
+        let new_len = match op.kind {
+            OpKind::Put | OpKind::Set { .. } | OpKind::SetNx => op.value.len(),
+            OpKind::Append => self.store.value_len(op.key).unwrap_or(0) + op.value.len(),
+            OpKind::IncrBy(_) => 0,
+            _ => return None,
+        };
+        if new_len > self.max_value.get() {
+            return Some(Outcome::Error(crate::clients::TOO_BIG));
+        }
+        (self.store.is_full() && !self.store.contains(op.key)).then_some(Outcome::OutOfMemory)
+    }
+
+    /// Shares the server's live `proto-max-bulk-len`.
+    pub fn set_max_value(&mut self, cap: Arc<AtomicUsize>) {
+        self.max_value = ValueCap(Some(cap));
     }
 
     /// True when no transaction is prepared here and nothing waits.
@@ -349,6 +407,10 @@ impl Partition {
             self.now()
         };
         self.expire_if_due(op.key, now);
+        if let Some(refused) = self.refuse_size(&op) {
+            reply::encode(dialect, &refused, out);
+            return;
+        }
         if self.budget != 0 {
             let growth = self.growth(&op);
             if growth > 0 && self.over_budget(growth) && !self.make_room(growth, &[op.key]) {
@@ -543,6 +605,12 @@ impl Partition {
             }
             batch.reply = reply;
             batch.next += batch.next_run().map_or(0, |r| r.len());
+            // Past the client's output limit the rest is skipped: the
+            // client is disconnected, so its reply is never built whole.
+            if !batch.charge(batch.next == batch.len()) {
+                self.stats.output_limit_cuts += 1;
+                break;
+            }
         }
         true
     }

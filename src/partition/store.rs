@@ -70,7 +70,14 @@ pub struct Store {
     order: Option<Order>,
     /// Keys per hash slot, for the slots that hold any.
     slot_keys: hashbrown::HashMap<u16, u32, ahash::RandomState>,
+    /// Most slab positions: they are `u32`, so never past `u32::MAX`
+    /// (lowered by tests).
+    max_positions: usize,
 }
+
+/// Slab positions are `u32` (the index stores them); `u32::MAX` itself is
+/// left unused.
+pub const MAX_POSITIONS: usize = u32::MAX as usize;
 
 impl Default for Store {
     fn default() -> Self {
@@ -82,6 +89,7 @@ impl Default for Store {
             entry_bytes: 0,
             order: None,
             slot_keys: hashbrown::HashMap::default(),
+            max_positions: MAX_POSITIONS,
         }
     }
 }
@@ -137,6 +145,24 @@ impl Store {
         self.index
             .find(self.hash(key), |&i| key_of(slab, i) == key)
             .copied()
+    }
+
+    /// True when a new key has no slab position left (the partition holds
+    /// 2^32 - 1 keys): an insert must be refused, never wrap.
+    pub fn is_full(&self) -> bool {
+        self.free.is_empty() && self.slab.len() >= self.max_positions
+    }
+
+    /// Lowers the position cap (tests of the full store).
+    #[cfg(test)]
+    pub fn set_max_positions(&mut self, n: usize) {
+        self.max_positions = n.min(MAX_POSITIONS);
+    }
+
+    /// The value's length, without marking the key as used.
+    pub fn value_len(&self, key: &[u8]) -> Option<usize> {
+        let i = self.position(key)?;
+        self.slab[i as usize].as_ref().map(|e| e.value().len())
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
@@ -216,8 +242,9 @@ impl Store {
                 pos
             }
             None => {
+                assert!(!self.is_full(), "slab positions exhausted");
                 self.slab.push(entry);
-                (self.slab.len() - 1) as u32
+                u32::try_from(self.slab.len() - 1).expect("position under u32::MAX")
             }
         };
         if let Some(order) = &mut self.order {

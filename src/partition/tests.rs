@@ -621,3 +621,94 @@ fn no_lease_without_a_decision_or_with_lease_off() {
     assert_eq!(p.expire_leases(), 1, "only the one with a decision");
     assert!(p.blocks(OpKind::Get, b"b"));
 }
+
+#[test]
+fn batch_stops_at_the_clients_reply_budget() {
+    let mut p = Partition::default();
+    let big = vec![b'v'; 100 * 1024];
+    let mut put = OpBatch::new(Dialect::Resp);
+    put.push(OpKind::Put, b"big", &big);
+    batch(&mut p, Box::new(put)).try_recv().unwrap();
+    let mut gets = OpBatch::new(Dialect::Resp);
+    for _ in 0..10 {
+        gets.push(OpKind::Get, b"big", b"");
+    }
+    let budget = Arc::new(ReplyBudget::default());
+    budget.reset(350 * 1024);
+    gets.set_budget(Arc::clone(&budget));
+    let reply = batch(&mut p, Box::new(gets)).try_recv().unwrap();
+    assert!(reply.over_limit(), "10 × 100 KiB does not fit 350 KiB");
+    assert!(reply.is_empty(), "the cut reply is freed, nothing is kept");
+    assert!(p.stats.ops <= 6, "the rest of the batch was skipped");
+    assert_eq!(p.stats.output_limit_cuts, 1);
+
+    let mut fits = OpBatch::new(Dialect::Resp);
+    fits.push(OpKind::Get, b"big", b"");
+    budget.reset(1 << 20);
+    fits.set_budget(budget);
+    let reply = batch(&mut p, Box::new(fits)).try_recv().unwrap();
+    assert!(!reply.over_limit());
+    assert_eq!(reply.len(), 1);
+}
+
+#[test]
+fn full_slab_refuses_new_keys_instead_of_wrapping() {
+    let mut p = Partition::default();
+    p.store.set_max_positions(3);
+    let mut out = Vec::new();
+    for k in ["a", "b", "c"] {
+        let op = OpRef {
+            kind: OpKind::Put,
+            key: k.as_bytes(),
+            value: b"1",
+        };
+        p.execute(Dialect::Resp, op, &mut out);
+    }
+    assert_eq!(out, b"+OK\r\n+OK\r\n+OK\r\n");
+    let mut run = |kind, key: &[u8]| {
+        let mut out = Vec::new();
+        let op = OpRef {
+            kind,
+            key,
+            value: b"2",
+        };
+        p.execute(Dialect::Resp, op, &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    assert!(
+        run(OpKind::Put, b"d").starts_with("-OOM"),
+        "no position left"
+    );
+    assert_eq!(run(OpKind::Put, b"a"), "+OK\r\n", "overwrites still work");
+    assert_eq!(run(OpKind::Del, b"b"), ":1\r\n");
+    assert_eq!(
+        run(OpKind::Put, b"d"),
+        "+OK\r\n",
+        "a freed position is reused"
+    );
+}
+
+#[test]
+fn values_past_proto_max_bulk_len_are_refused() {
+    let mut p = Partition::default();
+    let cap = Arc::new(AtomicUsize::new(10));
+    p.set_max_value(Arc::clone(&cap));
+    let mut out = Vec::new();
+    let mut exec = |p: &mut Partition, kind, value: &[u8]| {
+        out.clear();
+        let op = OpRef {
+            kind,
+            key: b"k",
+            value,
+        };
+        p.execute(Dialect::Resp, op, &mut out);
+        String::from_utf8(out.clone()).unwrap()
+    };
+    assert_eq!(exec(&mut p, OpKind::Append, b"123456"), ":6\r\n");
+    let too_big = format!("-{}\r\n", crate::clients::TOO_BIG);
+    assert_eq!(exec(&mut p, OpKind::Append, b"123456"), too_big);
+    assert_eq!(exec(&mut p, OpKind::Put, b"12345678901"), too_big);
+    assert_eq!(value(&p, "k").as_deref(), Some("123456"), "unchanged");
+    cap.store(12, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(exec(&mut p, OpKind::Append, b"123456"), ":12\r\n");
+}

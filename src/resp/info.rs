@@ -10,6 +10,7 @@ pub struct InfoInput<'a> {
     pub uptime_secs: u64,
     pub connected_clients: u64,
     pub policy: &'static str,
+    pub maxclients: usize,
 }
 
 const SECTIONS: [&str; 7] = [
@@ -61,7 +62,7 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("# Clients", &"");
             line("connected_clients", &input.connected_clients);
             line("cluster_connections", &0);
-            line("maxclients", &10000);
+            line("maxclients", &input.maxclients);
         }
         "memory" => {
             let rss = resident_bytes();
@@ -70,6 +71,7 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("used_memory_human", &human(total.memory));
             line("used_memory_rss", &rss);
             line("used_memory_rss_human", &human(rss));
+            line("mem_clients_normal", &total.client_buffers);
             line("maxmemory", &total.memory_limit);
             line("maxmemory_human", &human(total.memory_limit));
             line("maxmemory_policy", &input.policy);
@@ -78,6 +80,12 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("# Stats", &"");
             line("total_connections_received", &total.connections_total);
             line("total_commands_processed", &total.commands);
+            line("rejected_connections", &total.rejected_connections);
+            line(
+                "client_output_buffer_limit_disconnections",
+                &total.output_limit_disconnections,
+            );
+            line("client_idle_timeouts", &total.idle_timeouts);
             line("expired_keys", &total.expired);
             line("evicted_keys", &total.evictions);
             line("keyspace_hits", &total.hits);
@@ -161,6 +169,7 @@ mod tests {
             uptime_secs: 10,
             connected_clients: 1,
             policy: "sieve",
+            maxclients: 10_000,
         };
         let all = render(&input, &[]);
         assert!(

@@ -297,6 +297,18 @@ impl RespConn {
         String::from_utf8(buf).expect("UTF-8 reply line")
     }
 
+    /// Writes raw bytes (a pipeline of encoded requests).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to server");
+    }
+
+    /// Reads until the server closes; the number of bytes read.
+    pub fn read_rest(&mut self) -> usize {
+        let mut rest = Vec::new();
+        let _ = self.reader.read_to_end(&mut rest);
+        rest.len()
+    }
+
     /// True if the server closed the connection (after any pending bytes
     /// were read by earlier calls).
     pub fn is_closed(&mut self) -> bool {
