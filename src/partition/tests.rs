@@ -431,6 +431,9 @@ enum BudgetOp {
     Persist(usize),
     Del(usize),
     Tick(u64),
+    /// A transaction's part: several writes (APPEND or SET with a TTL)
+    /// applied all at once or refused whole.
+    Multi(Vec<(usize, usize, bool)>),
 }
 
 /// Key `i`: lengths on both sides of the entries' short-form key limit
@@ -462,7 +465,9 @@ fn budget_op() -> impl proptest::strategy::Strategy<Value = BudgetOp> {
         2 => (key.clone(), 1u64..5_000).prop_map(|(k, t)| BudgetOp::Expire(k, t)),
         1 => (key.clone(), 1u64..5_000).prop_map(|(k, t)| BudgetOp::GetExTtl(k, t)),
         1 => key.clone().prop_map(BudgetOp::Persist),
-        1 => key.prop_map(BudgetOp::Del),
+        1 => key.clone().prop_map(BudgetOp::Del),
+        1 => proptest::collection::vec((key, 0usize..1100, any::<bool>()), 1..12)
+            .prop_map(BudgetOp::Multi),
         1 => (0u64..3_000).prop_map(BudgetOp::Tick),
     ]
 }
@@ -485,6 +490,24 @@ fn run_budget_op(p: &mut Partition, op: &BudgetOp, now: &mut u64) {
         BudgetOp::GetExTtl(k, t) => (OpKind::GetEx(TtlMode::At(*now + t)), k, Vec::new()),
         BudgetOp::Persist(k) => (OpKind::Persist, k, Vec::new()),
         BudgetOp::Del(k) => (OpKind::Del, k, Vec::new()),
+        BudgetOp::Multi(ref writes) => {
+            let mut part = TxnPart::new(Dialect::Resp);
+            for &(k, v, append) in writes {
+                let kind = if append {
+                    OpKind::Append
+                } else {
+                    OpKind::Set {
+                        cond: SetCond::Always,
+                        get: false,
+                        ttl: TtlMode::At(*now + 1_000),
+                    }
+                };
+                part.ops.push(kind, &budget_key(k), &vec![b'm'; v]);
+            }
+            let (tx, _rx) = oneshot::channel();
+            p.handle(Request::Apply(Box::new(part), tx));
+            return;
+        }
         BudgetOp::Tick(ms) => {
             *now += ms;
             p.freeze_clock(*now);
@@ -515,9 +538,9 @@ fn memory_never_exceeds_the_budget() {
     let strategy = (
         2_000usize..40_000,
         0u8..3,
-        proptest::collection::vec(budget_op(), 1..300),
+        proptest::collection::vec(budget_op(), 1..200),
     );
-    let mut runner = TestRunner::new(Config::with_cases(400));
+    let mut runner = TestRunner::new(Config::with_cases(256));
     runner
         .run(&strategy, |(budget, policy, ops)| {
             let mut p = match policy {
