@@ -40,12 +40,12 @@ pub use watch::WatchId;
 use crate::reply::{self, Dialect};
 use crate::txn::{Applied, Check, TxnId, TxnPart, Vote};
 use locks::{Admission, Locks};
-
-/// Digits and sign of the longest `i64` ("-9223372036854775808").
-const I64_MAX_LEN: usize = 20;
 use std::collections::VecDeque;
 use tokio::sync::oneshot;
 use watch::Watches;
+
+/// Digits and sign of the longest `i64` ("-9223372036854775808").
+const I64_MAX_LEN: usize = 20;
 
 /// Where a batch's reply goes: a oneshot on this thread, or back to the
 /// worker that sent it, batched with that worker's other replies.
@@ -308,9 +308,12 @@ impl Partition {
         let mut lengths: hashbrown::HashMap<&[u8], usize> = hashbrown::HashMap::new();
         let (mut entries, mut keys, mut ttls, mut ttl_key_bytes) = (0usize, 0, 0, 0);
         for op in part.ops.ops() {
-            let before = lengths.get(op.key).copied();
+            let before = lengths
+                .get(op.key)
+                .copied()
+                .or_else(|| self.store.value_len(op.key));
             if let Some(entry) = self.entry_growth(&op, before) {
-                let base = before.or_else(|| self.store.value_len(op.key)).unwrap_or(0);
+                let base = before.unwrap_or(0);
                 // A conditional write may not happen: keep the longer.
                 let after = match op.kind {
                     OpKind::Append => base.saturating_add(op.value.len()),
