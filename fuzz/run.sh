@@ -30,6 +30,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 bins=()
 for t in "${TARGETS[@]}"; do bins+=(--bin "$t"); done
 cargo build --locked --release --target "$TRIPLE" "${bins[@]}"
+bin_dir=${CARGO_TARGET_DIR:-target}/$TRIPLE/release
 
 jobs=${FUZZ_JOBS:-$(nproc)}
 if [[ -n ${FUZZ_SCRATCH:-} ]]; then
@@ -46,7 +47,7 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$scratch/$t" "artifacts/$t" "corpus/$t"
     # -rss_limit_mb: the partition target's values stay small; a leak or
     # runaway growth fails instead of swapping.
-    "target/$TRIPLE/release/$t" "$scratch/$t" "corpus/$t" \
+    "$bin_dir/$t" "$scratch/$t" "corpus/$t" \
         -max_total_time="$SECS" -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="artifacts/$t/" ${FUZZ_ARGS:-} >"$scratch/$t.log" 2>&1 &
     pids+=($!)
