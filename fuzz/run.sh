@@ -10,7 +10,9 @@
 # discovers to a scratch directory; a crash fails the script and leaves the
 # input in fuzz/artifacts/<target>/. Env: FUZZ_JOBS (parallel targets,
 # default: nproc), FUZZ_ARGS (extra libFuzzer flags), FUZZ_SCRATCH (keep
-# the discovered inputs there, e.g. to merge into the corpus, see README).
+# the discovered inputs there, e.g. to merge into the corpus, see README),
+# FUZZ_CODEGEN_UNITS (default 1, as cargo-fuzz: faster fuzzing; CI uses 16
+# for a faster build, as its runs are short).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -26,7 +28,7 @@ TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth \
---cfg fuzzing -Cdebug-assertions -Ccodegen-units=1 ${RUSTFLAGS:-}"
+--cfg fuzzing -Cdebug-assertions -Ccodegen-units=${FUZZ_CODEGEN_UNITS:-1} ${RUSTFLAGS:-}"
 bins=()
 for t in "${TARGETS[@]}"; do bins+=(--bin "$t"); done
 cargo build --locked --release --target "$TRIPLE" "${bins[@]}"
