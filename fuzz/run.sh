@@ -63,7 +63,8 @@ for i in "${!pids[@]}"; do
     else
         failed=1
         echo "$t: FAILED; the crashing input is in fuzz/artifacts/$t/"
-        tail -n 40 "$scratch/$t.log"
+        grep -A 3 -m 1 'panicked' "$scratch/$t.log" || true
+        tail -n 12 "$scratch/$t.log"
     fi
 done
 exit "$failed"

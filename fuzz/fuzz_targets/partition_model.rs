@@ -105,30 +105,22 @@ fn decode(out: &[u8]) -> Reply {
     let text = |b: &[u8]| String::from_utf8(b.to_vec()).expect("UTF-8 reply line");
     let line_end = out.windows(2).position(|w| w == b"\r\n").expect("CRLF");
     let (head, rest) = (&out[1..line_end], &out[line_end + 2..]);
+    if out[0] == b'$' && head != b"-1" {
+        let n: usize = text(head).parse().expect("bulk length");
+        assert_eq!(rest.len(), n + 2, "one bulk string");
+        assert_eq!(&rest[n..], b"\r\n");
+        return Reply::Bulk(rest[..n].to_vec());
+    }
+    assert!(rest.is_empty(), "one reply");
     match out[0] {
         b'+' if head == b"OK" => Reply::Ok,
         b'+' => Reply::Status(text(head)),
         b'-' => Reply::Error(text(head)),
         b':' => Reply::Int(text(head).parse().expect("integer reply")),
-        b'$' if head == b"-1" => Reply::Nil,
-        b'$' => {
-            let n: usize = text(head).parse().expect("bulk length");
-            assert_eq!(rest.len(), n + 2, "one bulk string");
-            assert_eq!(&rest[n..], b"\r\n");
-            return Reply::Bulk(rest[..n].to_vec());
-        }
+        b'$' => Reply::Nil,
         other => panic!("unexpected reply type {other}"),
     }
-    .tap(|_| assert!(rest.is_empty(), "one reply"))
 }
-
-trait Tap: Sized {
-    fn tap(self, f: impl FnOnce(&Self)) -> Self {
-        f(&self);
-        self
-    }
-}
-impl Tap for Reply {}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -376,7 +368,7 @@ fn is_write(kind: OpKind) -> bool {
 
 fuzz_target!(|input: Input| {
     let budget = usize::from(input.budget % 1024) * 32;
-    let evicting = budget != 0 && input.policy % 3 != 0;
+    let evicting = budget != 0 && !input.policy.is_multiple_of(3);
     let mut p = match (budget, input.policy % 3) {
         (0, _) => Partition::default(),
         (_, 0) => Partition::with_budget(budget),
