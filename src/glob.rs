@@ -1,8 +1,21 @@
 //! Glob-style patterns as Redis's `KEYS`/`SCAN MATCH` understand them:
 //! `*` any run, `?` any byte, `[abc]`, `[^a-z]` classes, `\x` escapes.
+//!
+//! Redis's quirks (its `stringmatchlen`, checked against redis-server 7.0
+//! and fuzzed against a port of it: `fuzz/fuzz_targets/glob.rs`) are kept:
+//! only the pattern `*` matches the empty key (the commands special-case
+//! it; `**` does not); in `[a-]` the `]` ends the range, not the class;
+//! range bounds compare as C's signed `char` (bytes from 0x80 sort below
+//! ASCII); an unclosed class ends the pattern.
 
 /// True if `text` matches `pattern`.
 pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
+    if pattern == b"*" {
+        return true;
+    }
+    if text.is_empty() {
+        return pattern.is_empty();
+    }
     let (mut p, mut t) = (0, 0);
     // Where to resume after the last `*`: (pattern pos after it, text pos).
     let mut star: Option<(usize, usize)> = None;
@@ -56,12 +69,10 @@ fn class(pattern: &[u8], mut p: usize, c: u8) -> Option<usize> {
         if pattern[p] == b'\\' && p + 1 < pattern.len() {
             hit |= pattern[p + 1] == c;
             p += 2;
-        } else if p + 2 < pattern.len() && pattern[p + 1] == b'-' && pattern[p + 2] != b']' {
-            let (lo, hi) = (
-                pattern[p].min(pattern[p + 2]),
-                pattern[p].max(pattern[p + 2]),
-            );
-            hit |= (lo..=hi).contains(&c);
+        } else if p + 2 < pattern.len() && pattern[p + 1] == b'-' {
+            // Signed, as C's `char` on x86 and ARM Linux in Redis.
+            let (a, b) = (pattern[p] as i8, pattern[p + 2] as i8);
+            hit |= (a.min(b)..=a.max(b)).contains(&(c as i8));
             p += 3;
         } else {
             hit |= pattern[p] == c;
@@ -94,5 +105,35 @@ mod tests {
         assert!(m("\\*", "*") && !m("\\*", "x"));
         assert!(!m("", "x") && m("", ""));
         assert!(m("[z-a]", "m"), "reversed range");
+    }
+
+    /// Each case as redis-server 7.0.15 answers `KEYS pattern`.
+    #[test]
+    fn redis_quirks() {
+        assert!(m("*", "") && !m("**", "") && !m("?*", "") && m("", ""));
+        assert!(m("a**", "a") && !m("a[", "a"));
+        // `]` closes the range `a-]`, so the class goes on: {]..a, x}.
+        for (key, hit) in [
+            ("]", true),
+            ("^", true),
+            ("a", true),
+            ("x", true),
+            ("ax", false),
+        ] {
+            assert_eq!(m("[a-]x", key), hit, "{key}");
+        }
+        assert!(m("[a-]", "]") && !m("[a-]", "-"));
+        // Signed bounds: 0xFF is -1, so [a-\xff] is every byte from 0 to 'a'.
+        for (key, hit) in [
+            (&b"-"[..], true),
+            (b"a", true),
+            (b"b", false),
+            (b"\xc3", false),
+        ] {
+            assert_eq!(matches(b"[a-\xff]", key), hit, "{key:?}");
+            assert_eq!(matches(b"[\xff-a]", key), hit, "{key:?}");
+        }
+        assert!(m("[^", "b") && !m("[", "b") && m("[\\]", "]") && !m("[]]", "]"));
+        assert!(m("[^]]", "a]") && m("[a-\\]", "\\") && m("a*]", "a]"));
     }
 }

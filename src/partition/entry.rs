@@ -157,6 +157,13 @@ impl Entry {
     }
 }
 
+/// Upper bound of the footprint of an entry holding a `key_len`-byte key
+/// and a `value_len`-byte value, in either form (the header counted even
+/// where the short form would not need it).
+pub fn max_footprint(key_len: usize, value_len: usize) -> usize {
+    size_class(HEADER.saturating_add(key_len).saturating_add(value_len))
+}
+
 /// The size class an allocation of `n` bytes lands in.
 pub fn size_class(n: usize) -> usize {
     if n <= 8 {

@@ -11,6 +11,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// Bytes the accounting charges per heap entry.
+const HEAP_ENTRY_BYTES: usize = 32;
+
 type Map = hashbrown::HashMap<Box<[u8]>, u64, ahash::RandomState>;
 
 #[derive(Default)]
@@ -39,7 +42,9 @@ impl Expiry {
 
     /// Approximate bytes held: map and heap entries with their key copies.
     pub fn memory(&self) -> usize {
-        self.deadlines.allocation_size() + 2 * self.key_bytes + self.heap.capacity() * 32
+        self.deadlines.allocation_size()
+            + 2 * self.key_bytes
+            + self.heap.capacity() * HEAP_ENTRY_BYTES
     }
 
     pub fn deadline(&self, key: &[u8]) -> Option<u64> {
@@ -55,6 +60,24 @@ impl Expiry {
         self.deadline(key).is_some_and(|at| at <= now)
     }
 
+    /// Upper bound of what `n` calls of [`set`](Self::set) with keys of
+    /// `key_bytes` bytes in all add to [`memory`](Self::memory).
+    pub fn set_growth(&self, n: usize, key_bytes: usize) -> usize {
+        let (len, cap) = (self.deadlines.len(), self.deadlines.capacity());
+        let map = super::store::table_growth::<(Box<[u8]>, u64)>(
+            len,
+            cap,
+            self.deadlines.allocation_size(),
+            n,
+        );
+        let need = self.heap.len().saturating_add(n);
+        let mut heap = self.heap.capacity();
+        while heap < need {
+            heap += heap.max(4);
+        }
+        2 * key_bytes + map + (heap - self.heap.capacity()) * HEAP_ENTRY_BYTES
+    }
+
     pub fn set(&mut self, key: &[u8], at: u64) {
         match self.deadlines.get_mut(key) {
             Some(d) => *d = at,
@@ -62,6 +85,10 @@ impl Expiry {
                 self.key_bytes += key.len();
                 self.deadlines.insert(key.into(), at);
             }
+        }
+        // Double the heap exactly, so `set_growth` knows what it adds.
+        if self.heap.len() == self.heap.capacity() {
+            self.heap.reserve_exact(self.heap.capacity().max(4));
         }
         self.heap.push(Reverse((at, key.into())));
         if self.heap.len() > 2 * self.deadlines.len() + 1024 {

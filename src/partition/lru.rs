@@ -22,10 +22,17 @@ impl SampledLru {
         t
     }
 
-    pub fn insert(&mut self, pos: u32) {
+    /// Bytes per slab slot.
+    pub const SLOT_BYTES: usize = 4;
+
+    /// A new key at slab position `pos`; the array grows to `slots` (the
+    /// slab's capacity) exactly, as SIEVE's does.
+    pub fn insert(&mut self, pos: u32, slots: usize) {
         let i = pos as usize;
         if self.last.len() <= i {
-            self.last.resize_with(i + 1, Cell::default);
+            let n = slots.max(i + 1);
+            self.last.reserve_exact(n - self.last.len());
+            self.last.resize_with(n, Cell::default);
         }
         let now = self.now();
         self.last[i].set(now);

@@ -53,6 +53,8 @@ use watch::Watches;
 /// Most keys a `FLUSHALL` frees at once on a partition (about 0.1 ms);
 /// more are freed in the worker's steps.
 const FREE_AT_ONCE: usize = 8192;
+/// Digits and sign of the longest `i64` ("-9223372036854775808").
+const I64_MAX_LEN: usize = 20;
 
 /// Where a batch's reply goes: a oneshot on this thread, or back to the
 /// worker that sent it, batched with that worker's other replies.
@@ -278,7 +280,14 @@ impl Partition {
 
     /// Evicts keys (SIEVE order; never a locked key nor one of `keep`)
     /// until `added` more bytes fit. False if they cannot be made to fit.
-    fn make_room(&mut self, added: usize, keep: &[&[u8]]) -> bool {
+    /// `growth` recomputes `added` when the store empties: that gives its
+    /// slab back, which a new key must then allocate again.
+    fn make_room(
+        &mut self,
+        mut added: usize,
+        keep: &[&[u8]],
+        growth: impl Fn(&Self) -> usize,
+    ) -> bool {
         // Flushed entries go first, as much as the write needs.
         while self.over_budget(added) && self.free_flushed(1) {}
         if !self.over_budget(added) {
@@ -299,6 +308,9 @@ impl Partition {
             self.expiry.clear(&victim);
             self.watches.touch(&victim);
             self.stats.evictions += 1;
+            if self.store.is_empty() {
+                added = growth(self);
+            }
         }
         true
     }
@@ -346,18 +358,71 @@ impl Partition {
         self.budget != 0 && used + added > self.budget
     }
 
-    /// Upper bound of the bytes `op` may add (0 for operations that never
-    /// grow the data), including a slab/index doubling a new key may cause.
+    /// Upper bound of the bytes `op` may add to [`memory`](Self::memory)
+    /// (0 for operations that never grow it): its entry in the size class
+    /// the accounting rounds it to, the slab and index growth of a new key,
+    /// and the TTL bookkeeping of a deadline.
     fn growth(&self, op: &OpRef<'_>) -> usize {
-        let entry = match op.kind {
-            OpKind::Put | OpKind::Set { .. } | OpKind::SetNx | OpKind::Append => {
-                16 + op.key.len() + op.value.len()
-            }
-            OpKind::IncrBy(_) => 16 + op.key.len() + 24,
-            OpKind::Expire(_) | OpKind::GetEx(_) => return 64 + 2 * op.key.len(),
-            _ => return 0,
+        let ttl = if op.kind.sets_deadline() {
+            self.expiry.set_growth(1, op.key.len())
+        } else {
+            0
         };
-        entry + self.store.insert_growth()
+        match self.entry_growth(op, None) {
+            Some(entry) => entry + self.store.insert_growth(1) + ttl,
+            None => ttl,
+        }
+    }
+
+    /// The largest entry a write `op` may leave under its key, as the
+    /// accounting sizes it (`None` if `op` writes no value). `before` bounds
+    /// the value's length when earlier operations of the same transaction
+    /// wrote the key; else the stored value's length is used.
+    fn entry_growth(&self, op: &OpRef<'_>, before: Option<usize>) -> Option<usize> {
+        let value_len = match op.kind {
+            OpKind::Put | OpKind::Set { .. } | OpKind::SetNx => op.value.len(),
+            OpKind::Append => {
+                let old = before.or_else(|| self.store.value_len(op.key));
+                old.unwrap_or(0).saturating_add(op.value.len())
+            }
+            OpKind::IncrBy(_) => I64_MAX_LEN,
+            _ => return None,
+        };
+        Some(entry::max_footprint(op.key.len(), value_len))
+    }
+
+    /// Upper bound of the bytes all writes of `part` may add together.
+    fn part_growth(&self, part: &TxnPart) -> usize {
+        // Per key, a bound of its value's length after the ops so far, for
+        // APPENDs that follow other writes of the same key.
+        let mut lengths: hashbrown::HashMap<&[u8], usize> = hashbrown::HashMap::new();
+        let (mut entries, mut keys, mut ttls, mut ttl_key_bytes) = (0usize, 0, 0, 0);
+        for op in part.ops.ops() {
+            let before = lengths
+                .get(op.key)
+                .copied()
+                .or_else(|| self.store.value_len(op.key));
+            if let Some(entry) = self.entry_growth(&op, before) {
+                let base = before.unwrap_or(0);
+                // A conditional write may not happen: keep the longer.
+                let after = match op.kind {
+                    OpKind::Append => base.saturating_add(op.value.len()),
+                    OpKind::IncrBy(_) => I64_MAX_LEN,
+                    _ => op.value.len(),
+                };
+                lengths.insert(op.key, after.max(base));
+                entries = entries.saturating_add(entry);
+                keys += 1;
+            }
+            if op.kind.sets_deadline() {
+                ttls += 1;
+                ttl_key_bytes += op.key.len();
+            }
+        }
+        if keys + ttls == 0 {
+            return 0;
+        }
+        entries + self.store.insert_growth(keys) + self.expiry.set_growth(ttls, ttl_key_bytes)
     }
 
     /// Refuses a write whose value would pass `proto-max-bulk-len`, or
@@ -413,7 +478,10 @@ impl Partition {
         }
         if self.budget != 0 {
             let growth = self.growth(&op);
-            if growth > 0 && self.over_budget(growth) && !self.make_room(growth, &[op.key]) {
+            if growth > 0
+                && self.over_budget(growth)
+                && !self.make_room(growth, &[op.key], |p| p.growth(&op))
+            {
                 reply::encode(dialect, &Outcome::OutOfMemory, out);
                 return;
             }
@@ -648,12 +716,12 @@ impl Partition {
     /// A transaction's part fails whole in its prepare phase if all its
     /// writes together might not fit.
     fn part_over_budget(&mut self, part: &TxnPart) -> bool {
-        let added: usize = part.ops.ops().map(|op| self.growth(&op)).sum();
+        let added = self.part_growth(part);
         if added == 0 || !self.over_budget(added) {
             return false;
         }
         let keep: Vec<&[u8]> = part.ops.ops().map(|op| op.key).collect();
-        !self.make_room(added, &keep)
+        !self.make_room(added, &keep, |p| p.part_growth(part))
     }
 
     fn watch_failed(&self, part: &TxnPart) -> bool {

@@ -27,13 +27,23 @@ fn opt(i: u32) -> Option<u32> {
 }
 
 impl Sieve {
-    /// A new key at slab position `pos` enters at the head, unvisited.
-    pub fn insert(&mut self, pos: u32) {
+    /// Bytes per slab slot.
+    pub const SLOT_BYTES: usize = 9;
+
+    /// A new key at slab position `pos` enters at the head, unvisited. The
+    /// arrays grow to `slots` (the slab's capacity) exactly, so the memory
+    /// they take is known before an insert (see `Store::insert_growth`).
+    pub fn insert(&mut self, pos: u32, slots: usize) {
         let i = pos as usize;
         if self.prev.len() <= i {
-            self.prev.resize(i + 1, NIL);
-            self.next.resize(i + 1, NIL);
-            self.visited.resize_with(i + 1, Cell::default);
+            let n = slots.max(i + 1);
+            let more = n - self.prev.len();
+            self.prev.reserve_exact(more);
+            self.next.reserve_exact(more);
+            self.visited.reserve_exact(more);
+            self.prev.resize(n, NIL);
+            self.next.resize(n, NIL);
+            self.visited.resize_with(n, Cell::default);
         }
         self.prev[i] = NIL;
         self.next[i] = self.head.unwrap_or(NIL);
@@ -108,7 +118,7 @@ mod tests {
     fn unvisited_oldest_goes_first_and_visited_keys_get_a_second_chance() {
         let mut s = Sieve::default();
         for pos in 0..5 {
-            s.insert(pos);
+            s.insert(pos, 0);
         }
         // Oldest is 0. Touch 0 and 1: the hand clears them and takes 2.
         s.touch(0);
@@ -128,7 +138,7 @@ mod tests {
     fn skipped_keys_are_passed_over_and_all_skipped_means_none() {
         let mut s = Sieve::default();
         for pos in 0..3 {
-            s.insert(pos);
+            s.insert(pos, 0);
         }
         assert_eq!(s.victim(3, |p| p == 0), Some(1));
         assert_eq!(s.victim(3, |_| true), None);
@@ -136,7 +146,7 @@ mod tests {
         s.remove(0);
         s.remove(2);
         assert_eq!(s.victim(0, |_| false), None);
-        s.insert(7);
+        s.insert(7, 0);
         assert_eq!(s.victim(1, |_| false), Some(7));
     }
 }

@@ -77,19 +77,37 @@ impl<T> Slab<T> {
             + self.chunks.capacity() * std::mem::size_of::<Box<[Option<T>]>>()
     }
 
-    /// Bytes the next [`push`](Self::push) allocates (0 if it fits).
-    pub fn push_growth(&self) -> usize {
-        if self.len < self.capacity() {
-            0
-        } else {
-            chunk_len(self.chunks.len()) * std::mem::size_of::<Option<T>>()
+    /// Slots and bytes the next `n` [`push`](Self::push)es add: whole
+    /// chunks, and the chunk table when it must grow (it doubles, to at
+    /// least 4 entries, exactly: see `push`).
+    pub fn growth_for(&self, n: usize) -> (usize, usize) {
+        let need = self.len.saturating_add(n);
+        let (mut chunks, mut table, mut cap) =
+            (self.chunks.len(), self.chunks.capacity(), self.capacity());
+        let (mut slots, mut table_bytes) = (0, 0);
+        while cap < need {
+            if chunks == table {
+                let more = table.max(4);
+                table_bytes += more * std::mem::size_of::<Box<[Option<T>]>>();
+                table += more;
+            }
+            let c = chunk_len(chunks);
+            (cap, slots, chunks) = (cap + c, slots + c, chunks + 1);
         }
+        (
+            slots,
+            slots * std::mem::size_of::<Option<T>>() + table_bytes,
+        )
     }
 
-    /// Appends `value` at position `len`.
     pub fn push(&mut self, value: Option<T>) {
         let (chunk, offset) = locate(self.len);
         if chunk == self.chunks.len() {
+            // Grow the table by doubling, exactly, so `growth_for` knows
+            // what the memory accounting will see.
+            if self.chunks.len() == self.chunks.capacity() {
+                self.chunks.reserve_exact(self.chunks.capacity().max(4));
+            }
             self.chunks
                 .push((0..chunk_len(chunk)).map(|_| None).collect());
         }
@@ -168,13 +186,15 @@ mod tests {
     fn push_index_iterate() {
         let mut s = Slab::default();
         assert_eq!((s.len(), s.capacity(), s.memory()), (0, 0, 0));
-        assert_eq!(s.push_growth(), FIRST * std::mem::size_of::<Option<u64>>());
+        let table = 4 * std::mem::size_of::<Box<[Option<u64>]>>();
+        let first = FIRST * std::mem::size_of::<Option<u64>>();
+        assert_eq!(s.growth_for(1), (FIRST, first + table));
         for i in 0..10_000u64 {
             s.push(Some(i));
         }
         assert_eq!(s.len(), 10_000);
         assert_eq!(s.capacity(), 3 * CHUNK, "three chunks' worth, no doubling");
-        assert_eq!(s.push_growth(), 0);
+        assert_eq!(s.growth_for(1), (0, 0));
         for i in 0..10_000u64 {
             assert_eq!(s[i as usize], Some(i));
         }
@@ -190,12 +210,12 @@ mod tests {
         let mut s = Slab::default();
         let mut pushes = 0;
         while s.len() < 5 * CHUNK {
-            let (cap, growth) = (s.capacity(), s.push_growth());
+            let (cap, memory, (slots, growth)) = (s.capacity(), s.memory(), s.growth_for(1));
             s.push(Some(0u32));
             pushes += 1;
-            let grown = (s.capacity() - cap) * std::mem::size_of::<Option<u32>>();
-            assert_eq!(grown, growth, "after {pushes} pushes");
-            assert!(growth <= CHUNK * std::mem::size_of::<Option<u32>>());
+            assert_eq!(s.capacity() - cap, slots, "after {pushes} pushes");
+            assert_eq!(s.memory() - memory, growth, "after {pushes} pushes");
+            assert!(slots <= CHUNK);
         }
     }
 

@@ -23,10 +23,17 @@ pub enum Order {
 }
 
 impl Order {
-    fn insert(&mut self, pos: u32) {
+    fn insert(&mut self, pos: u32, slots: usize) {
         match self {
-            Self::Sieve(s) => s.insert(pos),
-            Self::Lru(l) => l.insert(pos),
+            Self::Sieve(s) => s.insert(pos, slots),
+            Self::Lru(l) => l.insert(pos, slots),
+        }
+    }
+
+    fn slot_bytes(&self) -> usize {
+        match self {
+            Self::Sieve(_) => Sieve::SLOT_BYTES,
+            Self::Lru(_) => SampledLru::SLOT_BYTES,
         }
     }
 
@@ -57,7 +64,29 @@ impl Order {
         }
     }
 }
-use hashbrown::hash_table::{Entry as IndexEntry, HashTable};
+use hashbrown::hash_table::HashTable;
+
+/// Bytes the accounting charges each slab slot for the free list.
+const FREE_SLOT_BYTES: usize = std::mem::size_of::<u32>();
+
+/// Upper bound of what `n` more inserts add to the allocation of a hashbrown
+/// table of `T` holding `len` items with room for `capacity` and
+/// `allocation` bytes now. A full table doubles its buckets (allocation at
+/// most doubles); an empty one starts at 4 buckets: `4 * (T + 1)` bytes
+/// plus a control group (16) and alignment (under 16).
+pub fn table_growth<T>(len: usize, capacity: usize, allocation: usize, n: usize) -> usize {
+    let need = len.saturating_add(n);
+    if need <= capacity {
+        return 0;
+    }
+    let first = 4 * (std::mem::size_of::<T>() + 1) + 32;
+    let (mut cap, mut size) = (capacity.max(3), allocation.max(first));
+    while cap < need {
+        cap = cap.saturating_mul(2);
+        size = size.saturating_mul(2);
+    }
+    size - allocation
+}
 
 pub struct Store {
     index: HashTable<u32>,
@@ -180,9 +209,10 @@ impl Store {
         } else {
             Order::Sieve(Sieve::default())
         };
+        let slots = self.slab.capacity();
         for (pos, e) in self.slab.iter().enumerate() {
             if e.is_some() {
-                order.insert(pos as u32);
+                order.insert(pos as u32, slots);
             }
         }
         self.order = Some(order);
@@ -248,7 +278,7 @@ impl Store {
             }
         };
         if let Some(order) = &mut self.order {
-            order.insert(pos);
+            order.insert(pos, self.slab.capacity());
         }
         self.count_in_slot(key, true);
         let (slab, hasher) = (&self.slab, &self.hasher);
@@ -260,11 +290,9 @@ impl Store {
     pub fn del(&mut self, key: &[u8]) -> bool {
         let hash = self.hash(key);
         let slab = &self.slab;
-        let IndexEntry::Occupied(entry) = self.index.entry(
-            hash,
-            |&i| key_of(slab, i) == key,
-            |&i| self.hasher.hash_one(key_of(slab, i)),
-        ) else {
+        // `find_entry`, not `entry`: that one makes room for an insert
+        // first, so deleting a missing key could grow a full index.
+        let Ok(entry) = self.index.find_entry(hash, |&i| key_of(slab, i) == key) else {
             return false;
         };
         let (pos, _) = entry.remove();
@@ -275,9 +303,21 @@ impl Store {
         if let Some(old) = self.slab[pos as usize].take() {
             self.entry_bytes -= old.footprint();
         }
-        self.free.push(pos);
+        self.push_free(pos);
         self.release_tail();
         true
+    }
+
+    /// Records a free slot. The list grows by doubling but never past the
+    /// slab's capacity, which the accounting charges it for in advance
+    /// ([`FREE_SLOT_BYTES`] a slot): so a delete never adds memory.
+    fn push_free(&mut self, pos: u32) {
+        if self.free.len() == self.free.capacity() {
+            let room = self.slab.capacity() - self.free.len();
+            self.free
+                .reserve_exact(self.free.capacity().max(4).min(room));
+        }
+        self.free.push(pos);
     }
 
     /// Gives back slab space at the end once it is all free.
@@ -288,35 +328,32 @@ impl Store {
     }
 
     /// Bytes this store holds: entries (rounded as the allocator does), the
-    /// slab and the index. Close to what the allocator really uses.
+    /// slab, the free list (charged for every slot: see `push_free`), the
+    /// index and the eviction order. Close to what the allocator really
+    /// uses, and never more after a delete than before.
     pub fn memory(&self) -> usize {
         self.entry_bytes
             + self.slab.memory()
-            + self.free.capacity() * 4
+            + self.slab.capacity() * FREE_SLOT_BYTES
             + self.index.allocation_size()
             + self.order.as_ref().map_or(0, Order::memory)
             + self.slot_keys.allocation_size()
     }
 
-    /// Bytes the slab and index would grow by if one more key were added
-    /// now (the slab by one chunk, the index by doubling).
-    pub fn insert_growth(&self) -> usize {
-        let slab = if self.free.is_empty() {
-            self.slab.push_growth()
-        } else {
-            0
-        };
-        let slots = if self.slot_keys.len() >= self.slot_keys.capacity() {
-            self.slot_keys.allocation_size().max(64)
-        } else {
-            0
-        };
-        let index = if self.index.len() >= self.index.capacity() {
-            self.index.allocation_size().max(64)
-        } else {
-            0
-        };
-        slab + index + slots
+    /// Upper bound of the bytes besides the entries that `n` more keys add
+    /// to [`memory`](Self::memory): the slab chunks they need (with each
+    /// slot's free-list and eviction-order bytes), the index's growth and
+    /// the per-slot counts' (at most one new slot per key).
+    pub fn insert_growth(&self, n: usize) -> usize {
+        let (slots, slab) = self.slab.growth_for(n.saturating_sub(self.free.len()));
+        let per_slot = FREE_SLOT_BYTES + self.order.as_ref().map_or(0, Order::slot_bytes);
+        let (len, cap) = (self.index.len(), self.index.capacity());
+        let (sk_len, sk_cap) = (self.slot_keys.len(), self.slot_keys.capacity());
+        let slot_counts =
+            table_growth::<(u16, u32)>(sk_len, sk_cap, self.slot_keys.allocation_size(), n);
+        slab + slots * per_slot
+            + table_growth::<u32>(len, cap, self.index.allocation_size(), n)
+            + slot_counts
     }
 
     /// Removes every key like [`clear`](Self::clear), but hands the
@@ -401,13 +438,12 @@ mod tests {
         }
         let full = s.memory();
         // 16-byte keys, 32-byte values: 48-byte entries (no header), plus
-        // the slab's 1024 slots and its chunk table, and an index of 2048
-        // buckets (4-byte positions and 1-byte tags).
-        assert!(full >= 1000 * (48 + 8 + 4), "{full}");
-        // And the per-slot key counts (1000 slots at most: 2048 buckets of
-        // 8 bytes and a 1-byte tag).
+        // the slab's 1024 slots (8 bytes, and 4 of free list) and its chunk
+        // table, and an index of 2048 buckets (4-byte positions and 1-byte
+        // tags).
+        assert!(full >= 1000 * (48 + 8 + 4 + 4), "{full}");
         assert!(
-            full <= 1000 * 48 + 1024 * 8 + 256 + 2048 * 5 + 64 + 2048 * 9 + 64,
+            full <= 1000 * 48 + 1024 * 12 + 256 + 2048 * 5 + 64 + 2048 * 9 + 64,
             "{full}"
         );
         s.put(b"key:000000000001", &[b'w'; 100]);
@@ -420,6 +456,44 @@ mod tests {
             s.del(format!("key:{i:012}").as_bytes());
         }
         assert_eq!(s.memory(), 0, "all returned once empty");
+    }
+
+    #[test]
+    fn deleting_a_missing_key_never_grows_the_index() {
+        let mut s = Store::default();
+        // Fill the index to its capacity: the next insert would grow it.
+        let mut i = 0;
+        while s.len() < s.index.capacity() || i < 10 {
+            s.put(format!("k{i}").as_bytes(), b"v");
+            i += 1;
+        }
+        let before = s.memory();
+        for j in 0..100 {
+            assert!(!s.del(format!("missing{j}").as_bytes()));
+        }
+        assert_eq!(s.memory(), before);
+    }
+
+    #[test]
+    fn insert_growth_bounds_what_new_keys_add() {
+        for lru in [None, Some(false), Some(true)] {
+            let mut s = Store::default();
+            if let Some(lru) = lru {
+                s.enable_eviction(lru);
+            }
+            for i in 0..10_000u32 {
+                let (n, before) = (1 + i as usize % 7, s.memory());
+                let (bound, entries) = (s.insert_growth(n), s.entry_bytes);
+                for j in 0..n {
+                    s.put(format!("k{i}:{j}").as_bytes(), b"");
+                }
+                let added = s.memory() - before - (s.entry_bytes - entries);
+                assert!(added <= bound, "{lru:?} {i}: {added} > {bound}");
+                if i % 3 == 0 {
+                    s.del(format!("k{}:0", i / 2).as_bytes());
+                }
+            }
+        }
     }
 
     #[test]

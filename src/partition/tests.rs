@@ -712,3 +712,174 @@ fn values_past_proto_max_bulk_len_are_refused() {
     cap.store(12, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(exec(&mut p, OpKind::Append, b"123456"), ":12\r\n");
 }
+
+/// One write for the budget property test: which key, which value size.
+#[derive(Debug, Clone)]
+enum BudgetOp {
+    Put(usize, usize),
+    SetTtl(usize, usize, u64),
+    Append(usize, usize),
+    Incr(usize, i64),
+    Expire(usize, u64),
+    GetExTtl(usize, u64),
+    Persist(usize),
+    Del(usize),
+    Tick(u64),
+    /// A transaction's part: several writes (APPEND or SET with a TTL)
+    /// applied all at once or refused whole.
+    Multi(Vec<(usize, usize, bool)>),
+}
+
+/// Key `i`: lengths on both sides of the entries' short-form key limit
+/// (256) and of several size classes.
+fn budget_key(i: usize) -> Vec<u8> {
+    const LENGTHS: [usize; 8] = [1, 7, 40, 120, 200, 255, 256, 300];
+    let mut key = format!("k{i}:").into_bytes();
+    key.resize(LENGTHS[i % LENGTHS.len()].max(key.len()), b'k');
+    key
+}
+
+fn budget_op() -> impl proptest::strategy::Strategy<Value = BudgetOp> {
+    use proptest::prelude::*;
+    // Value sizes around the size-class steps (16-byte steps to 128, then
+    // a quarter of each power of two) and the short-form value limit.
+    let size = prop_oneof![
+        0usize..140,
+        150usize..300,
+        1000usize..1060,
+        2030usize..2070,
+        Just(4095usize),
+    ];
+    let key = 0usize..24;
+    prop_oneof![
+        4 => (key.clone(), size.clone()).prop_map(|(k, v)| BudgetOp::Put(k, v)),
+        2 => (key.clone(), size.clone(), 1u64..5_000).prop_map(|(k, v, t)| BudgetOp::SetTtl(k, v, t)),
+        3 => (key.clone(), size).prop_map(|(k, v)| BudgetOp::Append(k, v)),
+        1 => (key.clone(), any::<i64>()).prop_map(|(k, n)| BudgetOp::Incr(k, n)),
+        2 => (key.clone(), 1u64..5_000).prop_map(|(k, t)| BudgetOp::Expire(k, t)),
+        1 => (key.clone(), 1u64..5_000).prop_map(|(k, t)| BudgetOp::GetExTtl(k, t)),
+        1 => key.clone().prop_map(BudgetOp::Persist),
+        1 => key.clone().prop_map(BudgetOp::Del),
+        1 => proptest::collection::vec((key, 0usize..1100, any::<bool>()), 1..12)
+            .prop_map(BudgetOp::Multi),
+        1 => (0u64..3_000).prop_map(BudgetOp::Tick),
+    ]
+}
+
+fn run_budget_op(p: &mut Partition, op: &BudgetOp, now: &mut u64) {
+    let mut out = Vec::new();
+    let (kind, key, value) = match *op {
+        BudgetOp::Put(k, v) => (OpKind::Put, k, vec![b'v'; v]),
+        BudgetOp::SetTtl(k, v, t) => {
+            let kind = OpKind::Set {
+                cond: SetCond::Always,
+                get: false,
+                ttl: TtlMode::At(*now + t),
+            };
+            (kind, k, vec![b's'; v])
+        }
+        BudgetOp::Append(k, v) => (OpKind::Append, k, vec![b'a'; v]),
+        BudgetOp::Incr(k, n) => (OpKind::IncrBy(n), k, Vec::new()),
+        BudgetOp::Expire(k, t) => (OpKind::Expire(*now + t), k, Vec::new()),
+        BudgetOp::GetExTtl(k, t) => (OpKind::GetEx(TtlMode::At(*now + t)), k, Vec::new()),
+        BudgetOp::Persist(k) => (OpKind::Persist, k, Vec::new()),
+        BudgetOp::Del(k) => (OpKind::Del, k, Vec::new()),
+        BudgetOp::Multi(ref writes) => {
+            let mut part = TxnPart::new(Dialect::Resp);
+            for &(k, v, append) in writes {
+                let kind = if append {
+                    OpKind::Append
+                } else {
+                    OpKind::Set {
+                        cond: SetCond::Always,
+                        get: false,
+                        ttl: TtlMode::At(*now + 1_000),
+                    }
+                };
+                part.ops.push(kind, &budget_key(k), &vec![b'm'; v]);
+            }
+            let (tx, _rx) = oneshot::channel();
+            p.handle(Request::Apply(Box::new(part), tx));
+            return;
+        }
+        BudgetOp::Tick(ms) => {
+            *now += ms;
+            p.freeze_clock(*now);
+            p.reclaim_expired(8);
+            return;
+        }
+    };
+    let key = budget_key(key);
+    p.execute(
+        Dialect::Resp,
+        OpRef {
+            kind,
+            key: &key,
+            value: &value,
+        },
+        &mut out,
+    );
+}
+
+/// The memory budget is a hard limit: after every operation (writes of
+/// every size class, TTLs, APPEND growth, INCR, deletes, expiry ticks) a
+/// partition's accounted memory is at most its budget, refusing writes
+/// (noeviction) or evicting (SIEVE, sampled LRU).
+#[test]
+fn memory_never_exceeds_the_budget() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let strategy = (
+        2_000usize..40_000,
+        0u8..3,
+        proptest::collection::vec(budget_op(), 1..200),
+    );
+    let mut runner = TestRunner::new(Config::with_cases(256));
+    runner
+        .run(&strategy, |(budget, policy, ops)| {
+            let mut p = match policy {
+                0 => Partition::with_budget(budget),
+                1 => Partition::evicting(budget, false),
+                _ => Partition::evicting(budget, true),
+            };
+            let mut now = 1_000_000;
+            p.freeze_clock(now);
+            for (i, op) in ops.iter().enumerate() {
+                run_budget_op(&mut p, op, &mut now);
+                prop_assert!(
+                    p.memory() <= budget,
+                    "policy {policy}: memory {} > budget {budget} after op {i} {op:?}",
+                    p.memory()
+                );
+            }
+            Ok::<(), TestCaseError>(())
+        })
+        .unwrap();
+}
+
+/// The finding this guards: a write's estimate must use the size classes
+/// the accounting rounds entries to (and the long form's header), or a
+/// write that "fits" lands up to a quarter of its size above the budget.
+#[test]
+fn a_write_near_the_budget_never_lands_above_it() {
+    for value_len in (0..2_100).step_by(13) {
+        for budget in (500..4_500).step_by(37) {
+            for policy in 0..2 {
+                let mut p = if policy == 0 {
+                    Partition::with_budget(budget)
+                } else {
+                    Partition::evicting(budget, false)
+                };
+                let value = "v".repeat(value_len);
+                exec(&mut p, OpKind::Put, "a", "1");
+                exec(&mut p, OpKind::Put, "k", &value);
+                exec(&mut p, OpKind::Append, "k", "xyz");
+                assert!(
+                    p.memory() <= budget,
+                    "value {value_len}, budget {budget}: {}",
+                    p.memory()
+                );
+            }
+        }
+    }
+}
