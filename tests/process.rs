@@ -51,7 +51,15 @@ impl Corekv {
 
     fn spawn_cmd(mut cmd: Command, extra: &[&str]) -> Self {
         let mut child = cmd
-            .args(["--ephemeral-ports", "--port", "0", "--core-port-base", "0", "--workers", "2"])
+            .args([
+                "--ephemeral-ports",
+                "--port",
+                "0",
+                "--core-port-base",
+                "0",
+                "--workers",
+                "2",
+            ])
             .args(["--bind", "127.0.0.1", "--no-pin", "--log", "info"])
             .args(extra)
             .stdin(Stdio::null())
