@@ -5,7 +5,7 @@ def rss(pid):
     g = lambda k: int(re.search(k + r':\s+(\d+)', d).group(1)) * 1024
     return g('VmRSS'), g('VmHWM')
 def start(*extra):
-    p = subprocess.Popen([BIN, '--port', '0', '--core-port-base', '0', '--workers', '2', '--bind', '127.0.0.1', '--no-pin', '--log', 'info', *extra], stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([BIN, '--ephemeral-ports', '--port', '0', '--core-port-base', '0', '--workers', '2', '--bind', '127.0.0.1', '--no-pin', '--log', 'info', *extra], stderr=subprocess.PIPE, text=True)
     for line in p.stderr:
         m = re.search(r'core ports ([\d,]+)', line)
         if m:
