@@ -1,3 +1,16 @@
+#!/usr/bin/env python3
+"""Measures corekv's per-client limits on a real binary (issue 10's figures).
+
+Usage (release binary; loopback only; every case is bounded and stops itself):
+    bench/limits.py target/release/corekv greedy "256mb 64mb 60" 10 fwd 512
+        10 clients that pipeline 512 GETs of a 1 MiB value owned by the other
+        worker and never read: peak RSS, and RSS after they are disconnected
+    bench/limits.py target/release/corekv shutdown 2
+        seconds from SIGTERM to exit with a client that never reads
+        (--shutdown-timeout 2)
+    bench/limits.py target/release/corekv maxclients 10000
+        RSS per idle connection at --maxclients 10000, the next client refused
+"""
 import socket, subprocess, sys, time, os, resource, re
 BIN = sys.argv[1]
 def rss(pid):
