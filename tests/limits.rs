@@ -373,3 +373,67 @@ fn escaped_text_replies_count_at_their_encoded_size() {
     );
     text.expect_eof();
 }
+
+/// The finding: 200 open text transactions, each under
+/// --max-txn-bytes, grew RSS far past --maxmemory. Their buffers are client
+/// memory now: past the worker's share a buffered write dooms its
+/// transaction (nothing is applied), and the memory comes back with it.
+#[test]
+fn open_transactions_count_toward_maxmemory() {
+    let mut config = common::config(1);
+    config.maxmemory = 4 << 20;
+    config.eviction_policy = corekv::config::EvictionPolicy::Noeviction;
+    let server = common::start_with(&config);
+    let addr = server.shared_addr();
+    let value = "v".repeat(256 * 1024);
+    let mut clients: Vec<Client> = Vec::new();
+    let mut refused = None;
+    'fill: for i in 0..40 {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.cmd("START"), common::OK);
+        for j in 0..4 {
+            let reply = c.cmd(&format!("PUT k{i}-{j} {value}"));
+            if reply != common::OK {
+                refused = Some((i, reply));
+                clients.push(c);
+                break 'fill;
+            }
+        }
+        clients.push(c);
+    }
+    let (at, reply) = refused.expect("open transactions never hit --maxmemory");
+    assert!(at >= 2, "refused too early, at client {at}");
+    assert!(
+        common::error_mesg(&reply).starts_with("out of memory"),
+        "{reply}"
+    );
+    let last = clients.last_mut().unwrap();
+    // The doomed transaction applies nothing and can only be rolled back.
+    assert!(common::error_mesg(&last.cmd("COMMIT")).starts_with("out of memory"));
+    // MULTI queues count too: a refused queueing aborts the EXEC.
+    let mut r = RespConn::connect(addr);
+    assert_eq!(r.cmd(&["MULTI"]), Value::ok());
+    let mut oom = false;
+    for j in 0..40 {
+        match r.cmd(&["SET", &format!("m{j}"), &value]) {
+            Value::Simple(q) if q == "QUEUED" => {}
+            Value::Error(e) => {
+                assert_eq!(e, "OOM command not allowed when used memory > 'maxmemory'.");
+                oom = true;
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(oom, "MULTI queues never hit --maxmemory");
+    assert!(matches!(r.cmd(&["EXEC"]), Value::Error(e) if e.starts_with("EXECABORT")));
+    // Closing the transactions gives the memory back: writes work again.
+    drop(clients);
+    let mut c = Client::connect(addr);
+    let deadline = Instant::now() + GUARD;
+    while c.cmd(&format!("PUT after {value}")) != common::OK {
+        assert!(Instant::now() < deadline, "client memory never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.cmd("DBSIZE"), common::ok_result("1"));
+}

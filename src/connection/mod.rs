@@ -263,7 +263,11 @@ impl Connection {
     /// Reports this connection's buffer bytes in the worker's stats (they
     /// count toward the partition's `--maxmemory` share).
     fn note_buffers(&mut self) {
-        let now = self.rbuf.capacity() + self.out.capacity() + self.plan.side_capacity();
+        let now = self.rbuf.capacity()
+            + self.out.capacity()
+            + self.plan.side_capacity()
+            + self.text.buffered_bytes()
+            + self.resp.queued_bytes();
         self.report_buffers(now);
     }
 

@@ -23,6 +23,13 @@ pub struct RespState {
     name: Option<Vec<u8>>,
 }
 
+impl RespState {
+    /// Bytes an open `MULTI` queues (client memory).
+    pub(super) fn queued_bytes(&self) -> usize {
+        self.multi.as_ref().map_or(0, |m| m.bytes)
+    }
+}
+
 /// An open `MULTI`: the queued commands, as owned arguments.
 #[derive(Default)]
 struct Multi {
@@ -231,6 +238,14 @@ impl Connection {
             (multi.bytes + size > max)
                 .then(|| format!("ERR transaction too large (max {max} bytes)"))
         });
+        // Queued commands are client memory: they count toward --maxmemory,
+        // and past it the command is refused (the EXEC then aborts), as
+        // Redis refuses to queue a `denyoom` command when out of memory.
+        let refused = refused.or_else(|| {
+            let fits = self.ctx.partition.borrow_mut().reserve_client_bytes(size);
+            (!fits).then(|| crate::reply::OOM_RESP.to_string())
+        });
+        let multi = self.resp.multi.as_mut().expect("in MULTI");
         match refused {
             Some(mesg) => {
                 multi.failed = true;
@@ -242,6 +257,7 @@ impl Connection {
                 self.emit(|o| enc::simple(o, "QUEUED"));
             }
         }
+        self.note_buffers();
     }
 
     async fn key_command(&mut self, cmd: KeyCmd<'_>) -> Result<(), TxnError> {

@@ -13,6 +13,13 @@ pub struct TextState {
     txn: Option<TxnBuffer>,
 }
 
+impl TextState {
+    /// Bytes an open transaction buffers (client memory).
+    pub(super) fn buffered_bytes(&self) -> usize {
+        self.txn.as_ref().map_or(0, TxnBuffer::bytes)
+    }
+}
+
 const NO_TXN: &str = "no transaction in progress (use START)";
 const WATCH_FAILED: &str = "transaction aborted: a watched key changed; nothing was applied";
 
@@ -204,14 +211,25 @@ impl Connection {
             return;
         };
         let max = self.ctx.limits.max_txn_bytes;
-        let result = match value {
-            Some(v) => txn.put(key, v, max),
-            None => txn.del(key, max),
+        // The buffer is client memory: it counts toward --maxmemory, and a
+        // write that would pass it dooms the transaction (as one past
+        // --max-txn-bytes does), so open transactions cannot grow the
+        // server past its limit.
+        let added = TxnBuffer::cost(key, value);
+        let result = if self.ctx.partition.borrow_mut().reserve_client_bytes(added) {
+            match value {
+                Some(v) => txn.put(key, v, max),
+                None => txn.del(key, max),
+            }
+        } else {
+            txn.doom(TxnError::OutOfMemory);
+            Err(TxnError::OutOfMemory)
         };
         match result {
             Ok(()) => self.emit(response::ok),
             Err(e) => self.emit(|o| response::error(o, &e.to_string())),
         }
+        self.note_buffers();
     }
 
     /// TTL commands act on committed data; inside a transaction they are

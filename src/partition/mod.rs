@@ -350,6 +350,13 @@ impl Partition {
         !self.flushed.is_empty()
     }
 
+    /// Makes room for `added` more bytes of client memory (a transaction's
+    /// buffer), evicting data where the policy evicts, as a data write
+    /// would; false if they cannot fit under the budget.
+    pub fn reserve_client_bytes(&mut self, added: usize) -> bool {
+        !self.over_budget(added) || self.make_room(added, &[], |_| added)
+    }
+
     /// True if writing `added` more bytes would pass the budget.
     /// The worker's client buffers count too (as Redis counts client
     /// output buffers in `used_memory`).

@@ -136,6 +136,10 @@ pub enum TxnError {
     /// A participant's lock lease (`--txn-lease-ms`) ran out before the
     /// transaction could commit; nothing was applied.
     LeaseExpired,
+    /// Buffering the transaction's writes would pass the worker's share of
+    /// `--maxmemory` (client buffers count there); it can only be rolled
+    /// back.
+    OutOfMemory,
 }
 
 impl fmt::Display for TxnError {
@@ -152,6 +156,10 @@ impl fmt::Display for TxnError {
             Self::LeaseExpired => write!(
                 f,
                 "transaction aborted: its lock lease expired before commit; nothing was applied"
+            ),
+            Self::OutOfMemory => write!(
+                f,
+                "out of memory: the transaction's buffer would exceed --maxmemory; it can only be rolled back"
             ),
         }
     }
@@ -192,15 +200,35 @@ impl TxnBuffer {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let added = key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
+        let added = Self::cost(key, value);
         if self.bytes + added > max {
             self.writes = Writes::default();
+            self.bytes = 0;
             self.failed = Some(TxnError::TooLarge(max));
             return Err(TxnError::TooLarge(max));
         }
         self.bytes += added;
         self.writes.insert(key.into(), value.map(Into::into));
         Ok(())
+    }
+
+    /// Bytes the buffered writes hold (with their bookkeeping): client
+    /// memory that counts toward `--maxmemory`.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// What buffering `key` = `value` would add to [`bytes`](Self::bytes).
+    pub fn cost(key: &[u8], value: Option<&[u8]>) -> usize {
+        key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD
+    }
+
+    /// Dooms the transaction (out of memory): its writes are dropped, and
+    /// later writes and the commit fail with `error`.
+    pub fn doom(&mut self, error: TxnError) {
+        self.writes = Writes::default();
+        self.bytes = 0;
+        self.failed = Some(error);
     }
 
     pub fn lookup(&self, key: &[u8]) -> Buffered<'_> {
