@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stalls on one worker: the figures behind docs/pending/stalls.md.
+"""Stalls on one worker: the figures in bench/README.md ("Stalls").
 
 Starts `BINARY --workers 1` on loopback, loads 1M small keys, then measures:
   * the worst PING round trip on the worker while `redis-cli KEYS *` runs;
