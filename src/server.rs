@@ -77,7 +77,8 @@ impl Server {
             max_txn_bytes: config.max_txn_bytes,
             txn_lease_ms: config.txn_lease_ms,
         };
-        let maxclients = fd_limit::fit_maxclients(config.maxclients, n);
+        let sockets = listeners.workers.iter().map(Vec::len).sum();
+        let maxclients = fd_limit::fit_maxclients(config.maxclients, n, sockets);
         let clients = Arc::new(ClientLimits::new(
             maxclients,
             config.timeout,
@@ -355,16 +356,17 @@ fn ports_list(ports: &[u16]) -> String {
 
 /// The open-file limit: raised to fit `maxclients`, as Redis does at start.
 mod fd_limit {
-    /// Descriptors the server needs besides clients: listeners, the
-    /// runtime's, logs, each worker's spare, some slack.
-    fn reserved(workers: usize) -> u64 {
-        32 + 8 * workers as u64
+    /// Descriptors the server needs besides clients: each listening
+    /// socket and the spare its accept loop keeps for refusing clients,
+    /// each worker's runtime (epoll, wake-up), logs, some slack.
+    pub(super) fn reserved(workers: usize, sockets: usize) -> u64 {
+        32 + 4 * workers as u64 + 2 * sockets as u64
     }
 
     /// Raises `RLIMIT_NOFILE` to fit `maxclients` (up to the hard limit)
     /// and returns the `maxclients` that fits what was obtained.
-    pub fn fit_maxclients(maxclients: u64, workers: usize) -> usize {
-        let want = maxclients + reserved(workers);
+    pub fn fit_maxclients(maxclients: u64, workers: usize, sockets: usize) -> usize {
+        let want = maxclients + reserved(workers, sockets);
         let Some(got) = raise(want) else {
             return usize::try_from(maxclients).unwrap_or(usize::MAX);
         };
@@ -372,7 +374,7 @@ mod fd_limit {
             tracing::info!("open files limit {got}: fits maxclients {maxclients}");
             return usize::try_from(maxclients).unwrap_or(usize::MAX);
         }
-        let fits = got.saturating_sub(reserved(workers)).max(1);
+        let fits = got.saturating_sub(reserved(workers, sockets)).max(1);
         tracing::warn!(
             "open files limit is {got} (wanted {want}); maxclients lowered from {maxclients} to {fits} (raise ulimit -n)"
         );
