@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::binary::{Corekv, EPHEMERAL_2};
 use common::resp::{RespConn, Value};
 use common::{error_mesg, keys_by_partition, Client, IO_TIMEOUT, OK};
 use corekv::failpoint;
@@ -371,94 +372,16 @@ fn requests_to_a_worker_whose_inbox_died_fail_instead_of_hanging() {
 }
 
 /// The `corekv` binary with failpoints armed through `COREKV_FAILPOINTS`,
-/// for the panic policy (which only the binary installs).
-struct Binary {
-    child: std::process::Child,
-    stderr: std::sync::mpsc::Receiver<String>,
-    log: Vec<String>,
-    shared: SocketAddr,
-}
-
-impl Binary {
-    fn spawn(failpoints: &str) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_corekv"))
-            .args([
-                "--ephemeral-ports",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--core-port-base",
-                "0",
-            ])
-            .args(["--workers", "2", "--no-pin", "--log", "info"])
-            .env("COREKV_FAILPOINTS", failpoints)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn corekv");
-        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut binary = Self {
-            child,
-            stderr: rx,
-            log: Vec::new(),
-            shared: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        binary.shared = binary.wait_for("corekv ready: ", |line| {
-            let port = line.split("shared port ").nth(1)?.split(',').next()?;
-            port.trim().parse().ok()
-        });
-        binary
-    }
-
-    /// Reads stderr until `parse` accepts a line; fails after a deadline.
-    fn wait_for<T>(&mut self, what: &str, parse: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + IO_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(what).then(|| parse(&line)).flatten();
-                    self.log.push(line);
-                    if let Some(found) = found {
-                        return found;
-                    }
-                }
-                Err(e) => panic!("no {what:?} in the log ({e}):\n{}", self.log.join("\n")),
-            }
-        }
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + IO_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "corekv did not exit");
-            // Polling interval of the exit check, not synchronisation.
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// for the panic policy (which only the binary installs), and its shared
+/// address.
+fn spawn_binary(failpoints: &str) -> (Corekv, SocketAddr) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_corekv"));
+    cmd.env("COREKV_FAILPOINTS", failpoints);
+    let mut args = EPHEMERAL_2.to_vec();
+    args.push("--no-pin");
+    let mut corekv = Corekv::spawn_cmd(cmd, &args);
+    let shared = corekv.wait_ready().shared;
+    (corekv, shared)
 }
 
 /// One key on each partition of a 2-worker server.
@@ -472,10 +395,10 @@ fn two_keys(prefix: &str) -> Vec<String> {
 
 #[test]
 fn binary_aborts_on_a_panic_inside_a_partition() {
-    let mut corekv = Binary::spawn("partition::before_commit=panic");
+    let (mut corekv, shared) = spawn_binary("partition::before_commit=panic");
     // The process dies mid-commit: the connection just closes.
-    send_until_close(corekv.shared, &text_txn(&two_keys("abort"), "v"));
-    corekv.wait_for("aborting the process", |_| Some(()));
+    send_until_close(shared, &text_txn(&two_keys("abort"), "v"));
+    corekv.wait_for("aborting the process");
     let status = corekv.wait_exit();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGABRT), "{status}");
@@ -483,15 +406,15 @@ fn binary_aborts_on_a_panic_inside_a_partition() {
 
 #[test]
 fn binary_survives_a_panic_in_a_connection_task() {
-    let mut corekv = Binary::spawn("2pc::between_votes=1*panic");
+    let (mut corekv, shared) = spawn_binary("2pc::between_votes=1*panic");
     let keys = two_keys("survive");
-    let answer = send_until_close(corekv.shared, &text_txn(&keys, "v1"));
+    let answer = send_until_close(shared, &text_txn(&keys, "v1"));
     assert!(
         !answer.contains("Error"),
         "closed without an answer: {answer:?}"
     );
-    corekv.wait_for("a connection task panicked", |_| Some(()));
-    let mut c = Client::connect(corekv.shared);
+    corekv.wait_for("a connection task panicked");
+    let mut c = Client::connect(shared);
     for k in &keys {
         assert_eq!(c.get(k), None, "rolled back and unlocked: {k}");
     }

@@ -7,137 +7,56 @@
 
 mod common;
 
+use common::binary::{Corekv, EPHEMERAL_2};
 use common::resp::{RespConn, Value};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Hang guard for start-up and exit.
+/// Hang guard for waits in these tests.
 const GUARD: Duration = Duration::from_secs(20);
 
-struct Corekv {
-    child: Child,
-    stderr: Receiver<String>,
-    log: Vec<String>,
+/// Two workers on free loopback ports, plus `extra`.
+fn spawn(extra: &[&str]) -> Corekv {
+    spawn_cmd(Command::new(env!("CARGO_BIN_EXE_corekv")), extra)
 }
 
-impl Corekv {
-    fn spawn(extra: &[&str]) -> Self {
-        Self::spawn_cmd(Command::new(env!("CARGO_BIN_EXE_corekv")), extra)
-    }
-
-    /// Spawns with the open-files limit (soft and hard) set to `nofile`.
-    fn spawn_with_nofile(nofile: u64, extra: &[&str]) -> Self {
-        use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_corekv"));
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the
-        // child between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: nofile,
-                    rlim_max: nofile,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        Self::spawn_cmd(cmd, extra)
-    }
-
-    fn spawn_cmd(mut cmd: Command, extra: &[&str]) -> Self {
-        let mut child = cmd
-            .args([
-                "--ephemeral-ports",
-                "--port",
-                "0",
-                "--core-port-base",
-                "0",
-                "--workers",
-                "2",
-            ])
-            .args(["--bind", "127.0.0.1", "--no-pin", "--log", "info"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn corekv");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
+/// [`spawn`] with the open-files limit (soft and hard) set to `nofile`.
+fn spawn_with_nofile(nofile: u64, extra: &[&str]) -> Corekv {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corekv"));
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the
+    // child between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: nofile,
+                rlim_max: nofile,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
             }
+            Ok(())
         });
-        Self {
-            child,
-            stderr: rx,
-            log: Vec::new(),
-        }
     }
-
-    /// Reads stderr until a line contains `text`; returns that line.
-    fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + GUARD;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    self.log.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no '{text}' in the log:\n{}", self.log.join("\n")),
-            }
-        }
-    }
-
-    /// The core ports, from the ready line.
-    fn core_addrs(&mut self) -> Vec<SocketAddr> {
-        let ready = self.wait_for("corekv ready: ");
-        let ports = ready.split("core ports ").nth(1).expect("core ports");
-        ports
-            .trim()
-            .split(',')
-            .map(|p| SocketAddr::from(([127, 0, 0, 1], p.parse().expect("port"))))
-            .collect()
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-    }
-
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + GUARD;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "corekv did not exit in time");
-            // Polling interval of the exit check, not synchronisation.
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+    spawn_cmd(cmd, extra)
 }
 
-impl Drop for Corekv {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+fn spawn_cmd(cmd: Command, extra: &[&str]) -> Corekv {
+    let mut args = EPHEMERAL_2.to_vec();
+    args.push("--no-pin");
+    args.extend_from_slice(extra);
+    Corekv::spawn_cmd(cmd, &args)
+}
+
+/// The core ports, from the ready line.
+fn core_addrs(kv: &mut Corekv) -> Vec<SocketAddr> {
+    let ready = kv.wait_ready();
+    ready
+        .core_ports
+        .iter()
+        .map(|&p| SocketAddr::from(([127, 0, 0, 1], p)))
+        .collect()
 }
 
 /// A client on worker 0 that asks for 64 MiB of replies forwarded from
@@ -172,13 +91,13 @@ fn forwarded(c: &mut RespConn) -> u64 {
 
 #[test]
 fn sigterm_with_a_client_that_never_reads_exits_after_the_drain_window() {
-    let mut kv = Corekv::spawn(&[
+    let mut kv = spawn(&[
         "--shutdown-timeout",
         "1",
         "--client-output-buffer-limit",
         "0 0 0",
     ]);
-    let core = kv.core_addrs();
+    let core = core_addrs(&mut kv);
     let _greedy = blocked_reader(&core);
     kv.signal(libc::SIGTERM);
     kv.wait_for("drain window over");
@@ -188,13 +107,13 @@ fn sigterm_with_a_client_that_never_reads_exits_after_the_drain_window() {
 
 #[test]
 fn second_signal_exits_at_once() {
-    let mut kv = Corekv::spawn(&[
+    let mut kv = spawn(&[
         "--shutdown-timeout",
         "600",
         "--client-output-buffer-limit",
         "0 0 0",
     ]);
-    let core = kv.core_addrs();
+    let core = core_addrs(&mut kv);
     let _greedy = blocked_reader(&core);
     kv.signal(libc::SIGTERM);
     kv.wait_for("shutting down");
@@ -206,10 +125,10 @@ fn second_signal_exits_at_once() {
 
 #[test]
 fn open_files_limit_lowers_maxclients_and_refuses_past_it() {
-    let mut kv = Corekv::spawn_with_nofile(100, &["--maxclients", "10000"]);
+    let mut kv = spawn_with_nofile(100, &["--maxclients", "10000"]);
     let lowered = kv.wait_for("maxclients lowered");
     assert!(lowered.contains("to 52 "), "{lowered}");
-    let core = kv.core_addrs();
+    let core = core_addrs(&mut kv);
     let mut admin = RespConn::connect(core[0]);
     assert_eq!(
         admin.cmd(&["CONFIG", "GET", "maxclients"]),

@@ -8,6 +8,7 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod resp;
 
 use corekv::{Config, Server};
