@@ -140,7 +140,12 @@ fn cross_partition_commits_are_atomic_to_readers() {
     while last < MAX_COMMITS && started.elapsed() < RUN_FOR {
         last += 1;
         let took = commit_txn(&mut writer, &key_refs, &last.to_string());
-        assert!(took < Duration::from_secs(2), "COMMIT {last} took {took:?}");
+        // A hang guard for wait-die (no commit waits forever), not a
+        // latency bound: generous for a loaded machine and a debug build.
+        assert!(
+            took < Duration::from_secs(30),
+            "COMMIT {last} took {took:?}"
+        );
     }
     done.store(true, Ordering::SeqCst);
     let reads = join_all(readers);

@@ -25,7 +25,7 @@ pub const NOT_FOUND: &str = r#"{"status": "Error", "mesg": "key not found"}"#;
 pub const PONG: &str = r#"{"status": "Ok", "result": "PONG"}"#;
 
 /// Failure guard for socket reads and writes.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A test configuration: loopback, ephemeral ports, no core pinning (the
 /// tests run many servers side by side).

@@ -51,7 +51,7 @@ pub fn describe(what: &str, out: &Output) -> String {
 
 /// How long one external tool run may take before the test fails (a
 /// guard against a server reply that leaves the tool waiting).
-pub const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs `cmd` with `input` on its stdin (or none), collecting its output;
 /// kills it and panics if it is still running after `timeout`.
