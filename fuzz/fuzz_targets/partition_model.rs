@@ -12,7 +12,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use corekv::partition::{OpKind, OpRef, Partition, SetCond, TtlMode};
+use corekv::partition::{ExpireCond, OpKind, OpRef, Partition, SetCond, TtlMode};
 use corekv::reply::Dialect;
 use libfuzzer_sys::fuzz_target;
 use std::collections::{HashMap, HashSet};
@@ -259,7 +259,7 @@ impl Model {
                 self.put(k, new, true);
                 Reply::Int(len)
             }
-            OpKind::Expire(_) => {
+            OpKind::Expire(..) => {
                 if old.is_none() {
                     return Reply::Int(0);
                 }
@@ -354,7 +354,7 @@ fn lower(model: &Model, op: &Op) -> Option<(OpKind, Vec<u8>, Vec<u8>, Ttl)> {
         Op::Type(k) => (OpKind::Type, key(*k), vec![], none),
         Op::IncrBy(k, by) => (OpKind::IncrBy(*by), key(*k), vec![], none),
         Op::Append(k, v) => (OpKind::Append, key(*k), v.bytes(), none),
-        Op::Expire(k, ms) => (OpKind::Expire(model.at(*ms)), key(*k), vec![], Ttl::In(*ms)),
+        Op::Expire(k, ms) => (OpKind::Expire(model.at(*ms), ExpireCond::ALWAYS), key(*k), vec![], Ttl::In(*ms)),
         Op::Persist(k) => (OpKind::Persist, key(*k), vec![], none),
         Op::Ttl(k, ms) => (OpKind::Ttl { ms: *ms }, key(*k), vec![], none),
         Op::GetEx(k, ttl) => (OpKind::GetEx(to_mode(model, *ttl)), key(*k), vec![], *ttl),

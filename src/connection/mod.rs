@@ -27,6 +27,7 @@ mod acl;
 mod auth;
 mod buffers;
 mod config;
+mod keycmd;
 mod plan;
 mod resp;
 mod stream;

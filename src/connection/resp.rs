@@ -1,8 +1,9 @@
 //! RESP2 on a connection: requests → commands → plan, with Redis semantics.
 
+use super::keycmd::{key_command, unknown_command, KeyCmd, NOT_INTEGER, SYNTAX};
 use super::plan::{Combine, Plan};
 use super::{Connection, Flow, MAX_BATCH};
-use crate::partition::{parse_i64, unix_ms, Admin, AdminReply, OpKind, SetCond, TtlMode};
+use crate::partition::{parse_i64, Admin, AdminReply, OpKind};
 use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
 use crate::resp::encode as enc;
@@ -60,22 +61,6 @@ impl<'a> Args<'a> {
     }
 }
 
-/// A key command reduced to partition operations.
-enum KeyCmd<'a> {
-    One(OpKind, &'a [u8], &'a [u8]),
-    /// The same operation on several keys. `header` is an array length to
-    /// write first (`MGET`); `then_ok` writes `+OK` after (`MSET`).
-    Many {
-        kind: OpKind,
-        pairs: Vec<(&'a [u8], &'a [u8])>,
-        combine: Combine,
-        header: bool,
-        then_ok: bool,
-    },
-    /// `MSETNX`: set all only if none exists.
-    SetAllAbsent(Vec<(&'a [u8], &'a [u8])>),
-}
-
 /// Keys one `KEYS` step collects (visiting at most ten times as many slab
 /// positions): tens of microseconds of a worker's time in a release build.
 const KEYS_STEP: usize = 500;
@@ -92,8 +77,6 @@ struct Found {
 
 /// Largest `SCAN … COUNT` honoured per step.
 const MAX_SCAN_COUNT: usize = 10_000;
-const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
-const SYNTAX: &str = "ERR syntax error";
 
 impl Connection {
     /// Handles up to `MAX_BATCH` requests of `buf`; returns the bytes used.
@@ -173,6 +156,10 @@ impl Connection {
         };
         if !spec.arity_ok(args.len()) {
             let mesg = format!("ERR wrong number of arguments for '{}' command", spec.name);
+            if spec.name == "exec" {
+                self.exec_abort(&mesg).await;
+                return Ok(true);
+            }
             self.refuse_in_multi();
             self.emit(|o| enc::error(o, &mesg));
             return Ok(true);
@@ -183,14 +170,7 @@ impl Connection {
                     return Ok(false);
                 }
                 if spec.name == "exec" {
-                    // As Redis: a refused EXEC discards the transaction.
-                    self.resp.multi = None;
-                    self.unwatch_all().await;
-                    let mesg = format!(
-                        "EXECABORT Transaction discarded because of: {}",
-                        denied.message()
-                    );
-                    self.emit(|o| enc::error(o, &mesg));
+                    self.exec_abort(&denied.message()).await;
                     return Ok(true);
                 }
                 self.refuse_in_multi();
@@ -207,11 +187,21 @@ impl Connection {
         if let Some(cmd) = key_command(spec.name, args) {
             match cmd {
                 Ok(cmd) => self.key_command(cmd).await?,
-                Err(mesg) => self.emit(|o| enc::error(o, mesg)),
+                Err(mesg) => self.emit(|o| enc::error(o, &mesg)),
             }
             return Ok(true);
         }
         self.other_command(spec, args).await
+    }
+
+    /// As Redis: a refused `EXEC` (arity, ACL) discards the transaction,
+    /// and its watches, inside `MULTI` or not.
+    async fn exec_abort(&mut self, error: &str) {
+        self.resp.multi = None;
+        self.unwatch_all().await;
+        let reason = error.strip_prefix("ERR ").unwrap_or(error);
+        let mesg = format!("EXECABORT Transaction discarded because of: {reason}");
+        self.emit(|o| enc::error(o, &mesg));
     }
 
     fn refuse_in_multi(&mut self) {
@@ -221,16 +211,14 @@ impl Connection {
     }
 
     /// Queues a command inside `MULTI`, after checking it could run there.
+    /// As in Redis, only the name and arity are checked now: a command whose
+    /// arguments are wrong answers its error in `EXEC`'s reply, and the
+    /// others run.
     fn queue(&mut self, spec: &CommandSpec, args: Args<'_>) {
-        let allowed =
-            matches!(spec.name, "ping" | "echo") || key_command(spec.name, args).is_some();
-        let refused = match key_command(spec.name, args) {
-            _ if !allowed || spec.name == "msetnx" => {
-                Some(format!("ERR '{}' is not allowed inside MULTI", spec.name))
-            }
-            Some(Err(mesg)) => Some(mesg.to_string()),
-            _ => None,
-        };
+        let allowed = matches!(spec.name, "ping" | "echo" | "unwatch")
+            || key_command(spec.name, args).is_some();
+        let refused = (!allowed || spec.name == "msetnx")
+            .then(|| format!("ERR '{}' is not allowed inside MULTI", spec.name));
         let max = self.ctx.limits.max_txn_bytes;
         let multi = self.resp.multi.as_mut().expect("in MULTI");
         let size: usize = args.iter().map(|a| a.len() + 16).sum();
@@ -1107,208 +1095,17 @@ fn route_in_txn(
                 plan.emit(out, enc::ok);
             }
         }
+        Some(Err(mesg)) => plan.emit(out, |o| enc::error(o, &mesg)),
         _ if name == "ping" && args.len() > 2 => plan.emit(out, |o| {
             enc::error(o, "ERR wrong number of arguments for 'ping' command")
         }),
         _ if name == "ping" && args.len() == 2 => plan.emit(out, |o| enc::bulk(o, args.get(1))),
         _ if name == "ping" => plan.emit(out, |o| enc::simple(o, "PONG")),
         _ if name == "echo" => plan.emit(out, |o| enc::bulk(o, args.get(1))),
+        // The watches were checked when the transaction committed.
+        _ if name == "unwatch" => plan.emit(out, enc::ok),
         _ => plan.emit(out, |o| enc::error(o, "ERR command not allowed in MULTI")),
     }
-}
-
-/// Parses a key command (arity already checked); `None` if `name` is not
-/// one.
-fn key_command<'a>(name: &str, args: Args<'a>) -> Option<Result<KeyCmd<'a>, &'static str>> {
-    let key = || args.get(1);
-    let one = |kind| Some(Ok(KeyCmd::One(kind, args.get(1), &b""[..])));
-    let keys = |kind, combine, header| {
-        Some(Ok(KeyCmd::Many {
-            kind,
-            pairs: args.iter().skip(1).map(|k| (k, &b""[..])).collect(),
-            combine,
-            header,
-            then_ok: false,
-        }))
-    };
-    match name {
-        "get" => one(OpKind::Get),
-        "getdel" => one(OpKind::GetDel),
-        "strlen" => one(OpKind::Strlen),
-        "type" => one(OpKind::Type),
-        "incr" => one(OpKind::IncrBy(1)),
-        "decr" => one(OpKind::IncrBy(-1)),
-        "incrby" | "decrby" => Some(incr_by(name, args)),
-        "append" => Some(Ok(KeyCmd::One(OpKind::Append, key(), args.get(2)))),
-        "setnx" => Some(Ok(KeyCmd::One(OpKind::SetNx, key(), args.get(2)))),
-        "setex" | "psetex" => Some(set_ex(args, name)),
-        "getex" => Some(get_ex(args)),
-        "expire" => Some(expire(args, 1000)),
-        "pexpire" => Some(expire(args, 1)),
-        "persist" => one(OpKind::Persist),
-        "ttl" => one(OpKind::Ttl { ms: false }),
-        "pttl" => one(OpKind::Ttl { ms: true }),
-        "set" => Some(set(args)),
-        "mget" => keys(OpKind::Get, Combine::Each, true),
-        "exists" => keys(OpKind::Exists, Combine::Sum, false),
-        "del" | "unlink" => keys(OpKind::Del, Combine::Sum, false),
-        "mset" | "msetnx" => {
-            if args.len() % 2 == 0 {
-                return Some(Err(if name == "mset" {
-                    "ERR wrong number of arguments for 'mset' command"
-                } else {
-                    "ERR wrong number of arguments for 'msetnx' command"
-                }));
-            }
-            let pairs = (1..args.len())
-                .step_by(2)
-                .map(|i| (args.get(i), args.get(i + 1)))
-                .collect();
-            Some(Ok(if name == "mset" {
-                KeyCmd::Many {
-                    kind: OpKind::Put,
-                    pairs,
-                    combine: Combine::Drop,
-                    header: false,
-                    then_ok: true,
-                }
-            } else {
-                KeyCmd::SetAllAbsent(pairs)
-            }))
-        }
-        _ => None,
-    }
-}
-
-fn incr_by<'a>(name: &str, args: Args<'a>) -> Result<KeyCmd<'a>, &'static str> {
-    let by = parse_i64(args.get(2)).ok_or(NOT_INTEGER)?;
-    let by = if name == "decrby" {
-        by.checked_neg().ok_or("ERR decrement would overflow")?
-    } else {
-        by
-    };
-    Ok(KeyCmd::One(OpKind::IncrBy(by), args.get(1), b""))
-}
-
-/// `SET key value [NX|XX] [GET]`; TTL options are refused until TTLs exist.
-/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts|KEEPTTL]`.
-fn set(args: Args<'_>) -> Result<KeyCmd<'_>, &'static str> {
-    let mut cond = SetCond::Always;
-    let mut get = false;
-    let mut ttl: Option<TtlMode> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let opt = args.get(i).to_ascii_uppercase();
-        match &opt[..] {
-            // Repeating an option is allowed; contradicting one is not.
-            b"NX" if cond != SetCond::IfPresent => cond = SetCond::IfAbsent,
-            b"XX" if cond != SetCond::IfAbsent => cond = SetCond::IfPresent,
-            b"GET" => get = true,
-            b"KEEPTTL" if matches!(ttl, None | Some(TtlMode::Keep)) => ttl = Some(TtlMode::Keep),
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if ttl.is_none() && i + 1 < args.len() => {
-                ttl = Some(TtlMode::At(deadline(&opt, args.get(i + 1), "set")?));
-                i += 1;
-            }
-            _ => return Err(SYNTAX),
-        }
-        i += 1;
-    }
-    let ttl = ttl.unwrap_or(TtlMode::Clear);
-    let kind = match (cond, get, ttl) {
-        (SetCond::Always, false, TtlMode::Clear) => OpKind::Put,
-        _ => OpKind::Set { cond, get, ttl },
-    };
-    Ok(KeyCmd::One(kind, args.get(1), args.get(2)))
-}
-
-/// The unix-ms deadline of an `EX`/`PX`/`EXAT`/`PXAT` option (`unit`) with
-/// argument `arg`; Redis's errors for non-numbers and non-positive times.
-fn deadline(unit: &[u8], arg: &[u8], cmd: &str) -> Result<u64, &'static str> {
-    let n = parse_i64(arg).ok_or(NOT_INTEGER)?;
-    if n <= 0 {
-        return Err(invalid_expire(cmd));
-    }
-    let n = n as u64;
-    let at = match unit {
-        b"EX" => n.checked_mul(1000).and_then(|ms| unix_ms().checked_add(ms)),
-        b"PX" => unix_ms().checked_add(n),
-        b"EXAT" => n.checked_mul(1000),
-        _ => Some(n),
-    };
-    at.filter(|&at| at < i64::MAX as u64)
-        .ok_or(invalid_expire(cmd))
-}
-
-fn invalid_expire(cmd: &str) -> &'static str {
-    match cmd {
-        "set" => "ERR invalid expire time in 'set' command",
-        "setex" => "ERR invalid expire time in 'setex' command",
-        "psetex" => "ERR invalid expire time in 'psetex' command",
-        "getex" => "ERR invalid expire time in 'getex' command",
-        _ => "ERR invalid expire time",
-    }
-}
-
-/// `EXPIRE key seconds` / `PEXPIRE key ms` (relative; a non-positive time
-/// deletes the key, as in Redis).
-fn expire<'a>(args: Args<'a>, unit_ms: u64) -> Result<KeyCmd<'a>, &'static str> {
-    if args.len() > 3 {
-        return Err("ERR EXPIRE options NX/XX/GT/LT are not supported");
-    }
-    let n = parse_i64(args.get(2)).ok_or(NOT_INTEGER)?;
-    let at = if n <= 0 {
-        0
-    } else {
-        (n as u64)
-            .checked_mul(unit_ms)
-            .and_then(|ms| unix_ms().checked_add(ms))
-            .filter(|&at| at < i64::MAX as u64)
-            .ok_or("ERR invalid expire time in 'expire' command")?
-    };
-    Ok(KeyCmd::One(OpKind::Expire(at), args.get(1), b""))
-}
-
-/// `SETEX key seconds value` / `PSETEX key ms value`.
-fn set_ex<'a>(args: Args<'a>, name: &str) -> Result<KeyCmd<'a>, &'static str> {
-    let unit: &[u8] = if name == "setex" { b"EX" } else { b"PX" };
-    let at = deadline(unit, args.get(2), name)?;
-    let kind = OpKind::Set {
-        cond: SetCond::Always,
-        get: false,
-        ttl: TtlMode::At(at),
-    };
-    Ok(KeyCmd::One(kind, args.get(1), args.get(3)))
-}
-
-/// `GETEX key [EX s|PX ms|EXAT ts|PXAT ts|PERSIST]`.
-fn get_ex(args: Args<'_>) -> Result<KeyCmd<'_>, &'static str> {
-    let mode = match args.len() {
-        2 => TtlMode::Keep,
-        3 if args.get(2).eq_ignore_ascii_case(b"PERSIST") => TtlMode::Clear,
-        4 => {
-            let unit = args.get(2).to_ascii_uppercase();
-            if !matches!(&unit[..], b"EX" | b"PX" | b"EXAT" | b"PXAT") {
-                return Err(SYNTAX);
-            }
-            TtlMode::At(deadline(&unit, args.get(3), "getex")?)
-        }
-        _ => return Err(SYNTAX),
-    };
-    Ok(KeyCmd::One(OpKind::GetEx(mode), args.get(1), b""))
-}
-
-fn unknown_command(args: Args<'_>) -> String {
-    let mut mesg = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(&args.get(0)[..args.get(0).len().min(128)])
-    );
-    for a in args.iter().skip(1).take(8) {
-        mesg.push_str(&format!(
-            "'{}' ",
-            String::from_utf8_lossy(&a[..a.len().min(128)])
-        ));
-    }
-    mesg
 }
 
 fn owned_ranges(args: &[Box<[u8]>]) -> Vec<Range<usize>> {

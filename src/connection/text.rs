@@ -1,7 +1,7 @@
 //! The text protocol on a connection: lines → commands → plan.
 
 use super::{Connection, Flow, MAX_BATCH};
-use crate::partition::{unix_ms, Admin, AdminReply, OpKind, SetCond, TtlMode};
+use crate::partition::{unix_ms, Admin, AdminReply, ExpireCond, OpKind, SetCond, TtlMode};
 use crate::protocol::{self, Command, Parsed};
 use crate::response;
 use crate::txn::{Buffered, Outcome, TxnBuffer, TxnError};
@@ -110,7 +110,7 @@ impl Connection {
                 } else {
                     unix_ms().saturating_add(ttl_ms as u64)
                 };
-                self.text_ttl_op(OpKind::Expire(at), key, b"");
+                self.text_ttl_op(OpKind::Expire(at, ExpireCond::ALWAYS), key, b"");
             }
             Command::Ttl { key } => self.text_ttl_op(OpKind::Ttl { ms: false }, key, b""),
             Command::Persist { key } => self.text_ttl_op(OpKind::Persist, key, b""),

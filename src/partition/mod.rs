@@ -37,7 +37,7 @@ mod watch;
 pub use batch::{BatchReply, OpBatch, OpRef, ReplyBudget};
 pub use expiry::unix_ms;
 pub use locks::LockMode;
-pub use ops::{parse_i64, OpKind, Outcome, SetCond, TtlMode};
+pub use ops::{parse_i64, ExpireCond, OpKind, Outcome, SetCond, TtlMode};
 pub use store::{ScanStep, Store};
 pub use watch::WatchId;
 
@@ -641,6 +641,8 @@ impl Partition {
                 if !self.locks.is_empty() {
                     return Some(Waiter::Flush(reply));
                 }
+                let store = &self.store;
+                self.watches.touch_existing(|k| store.contains(k));
                 // A small store is freed at once; a big one in the
                 // worker's later steps.
                 if self.store.len() <= FREE_AT_ONCE {
@@ -651,7 +653,6 @@ impl Partition {
                     self.flushed_bytes += bytes;
                 }
                 self.expiry.clear_all();
-                self.watches.touch_all();
                 let _ = reply.send(AdminReply::Done);
             }
         }
@@ -888,7 +889,32 @@ impl Partition {
         expired.len()
     }
 
+    /// Applies every transaction prepared here whose commit was already
+    /// decided and whose client may already have its answer (no reply
+    /// wanted from this part): its `Commit` letter can still be on its way,
+    /// and a whole-partition read (`DBSIZE`, `KEYS`, `SCAN`, stats) does
+    /// not wait on key locks, so without this it could miss a write that
+    /// `MSET` has already acknowledged. The late letter then finds nothing
+    /// to do, as after a lease expiry. A part whose reply is wanted is
+    /// left alone: its coordinator answers only after that reply arrives.
+    fn settle_decided(&mut self) {
+        let decided: Vec<TxnId> = self
+            .staged
+            .iter()
+            .filter(|(_, s)| s.ran || !s.part.want_reply)
+            .filter(|(_, s)| s.part.decision.as_ref().is_some_and(|d| d.is_commit()))
+            .map(|(&txn, _)| txn)
+            .collect();
+        for &txn in &decided {
+            self.commit(txn);
+        }
+        if !decided.is_empty() {
+            self.wake();
+        }
+    }
+
     fn admin(&mut self, admin: Admin) -> AdminReply {
+        self.settle_decided();
         match admin {
             Admin::Dbsize => AdminReply::Count(self.store.len()),
             Admin::Flush => unreachable!("flush waits for locks in try_run"),

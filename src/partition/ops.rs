@@ -23,6 +23,34 @@ pub enum SetCond {
     IfPresent,
 }
 
+/// `EXPIRE`'s conditions on the key's current TTL (`NX`, `XX`, `GT`, `LT`;
+/// Redis allows `XX` with `GT` or `LT`). No TTL counts as an infinite one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExpireCond {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+impl ExpireCond {
+    /// No condition: a plain `EXPIRE`.
+    pub const ALWAYS: Self = Self {
+        nx: false,
+        xx: false,
+        gt: false,
+        lt: false,
+    };
+
+    /// True if a new deadline `at` may replace `current` (`None`: no TTL).
+    fn allows(self, at: u64, current: Option<u64>) -> bool {
+        !(self.nx && current.is_some()
+            || self.xx && current.is_none()
+            || self.gt && current.is_none_or(|c| at <= c)
+            || self.lt && current.is_some_and(|c| at >= c))
+    }
+}
+
 /// One operation on one key. The value (for writes) travels beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -56,16 +84,23 @@ pub enum OpKind {
     Type,
     /// Register a watch on the key for this connection's id; answers Ok.
     Watch(u64),
-    /// Expire at a unix time (ms); 1 if the key exists (a past deadline
-    /// deletes it now), absent otherwise.
-    Expire(u64),
+    /// Expire at a unix time (ms) if the condition holds; 1 if it was set
+    /// (a past deadline deletes the key now), 0 if the condition failed,
+    /// absent if there is no key.
+    Expire(u64, ExpireCond),
     /// Remove the TTL: 1 if there was one, 0 if not, absent otherwise.
     Persist,
     /// Time left: -1 without TTL, absent (-2) if no key; seconds (rounded)
     /// or, with `ms`, milliseconds.
     Ttl { ms: bool },
+    /// The deadline: -1 without TTL, absent (-2) if no key; unix seconds
+    /// or, with `ms`, milliseconds (`EXPIRETIME`/`PEXPIRETIME`).
+    ExpireTime { ms: bool },
     /// The value, changing the TTL as asked (`GETEX`).
     GetEx(TtlMode),
+    /// `GETEX` with a time Redis refuses: nil if there is no key, else this
+    /// error (Redis checks the time after looking the key up).
+    GetExRefused(&'static str),
 }
 
 impl OpKind {
@@ -74,7 +109,7 @@ impl OpKind {
     pub fn sets_deadline(self) -> bool {
         matches!(
             self,
-            Self::Expire(_)
+            Self::Expire(..)
                 | Self::Set {
                     ttl: TtlMode::At(_),
                     ..
@@ -93,6 +128,7 @@ impl OpKind {
                 | Self::Type
                 | Self::Watch(_)
                 | Self::Ttl { .. }
+                | Self::ExpireTime { .. }
         )
     }
 }
@@ -186,9 +222,12 @@ pub fn execute<'s>(
             store.put(key, &new);
             Outcome::Int(len)
         }
-        OpKind::Expire(at) => {
+        OpKind::Expire(at, cond) => {
             if !store.contains(key) {
                 return Outcome::Absent(0);
+            }
+            if !cond.allows(at, env.expiry.deadline(key)) {
+                return Outcome::Int(0);
             }
             if at <= env.now {
                 remove(store, env, key);
@@ -222,7 +261,20 @@ pub fn execute<'s>(
                 }
             }
         }
+        OpKind::ExpireTime { ms } => {
+            if !store.contains(key) {
+                return Outcome::Absent(-2);
+            }
+            match env.expiry.deadline(key) {
+                None => Outcome::Int(-1),
+                Some(at) => Outcome::Int((if ms { at } else { at / 1000 }) as i64),
+            }
+        }
         OpKind::GetEx(mode) => get_ex(store, env, key, mode),
+        OpKind::GetExRefused(error) => match store.get(key) {
+            None => Outcome::Value(None),
+            Some(_) => Outcome::Error(error),
+        },
     }
 }
 
@@ -442,7 +494,14 @@ mod tests {
         let (s, e) = (&mut Store::default(), &mut Expiry::default());
         let now = 10_000;
         assert_eq!(
-            run_at(s, e, now, OpKind::Expire(now + 5_000), "k", ""),
+            run_at(
+                s,
+                e,
+                now,
+                OpKind::Expire(now + 5_000, ExpireCond::ALWAYS),
+                "k",
+                ""
+            ),
             "Absent(0)"
         );
         assert_eq!(
@@ -480,13 +539,23 @@ mod tests {
         );
         // EXPIRE, PERSIST.
         assert_eq!(
-            run_at(s, e, now, OpKind::Expire(now + 100), "k", ""),
+            run_at(
+                s,
+                e,
+                now,
+                OpKind::Expire(now + 100, ExpireCond::ALWAYS),
+                "k",
+                ""
+            ),
             "Int(1)"
         );
         assert_eq!(run_at(s, e, now, OpKind::Persist, "k", ""), "Int(1)");
         assert_eq!(run_at(s, e, now, OpKind::Persist, "k", ""), "Int(0)");
         // A deadline in the past deletes at once.
-        assert_eq!(run_at(s, e, now, OpKind::Expire(now), "k", ""), "Int(1)");
+        assert_eq!(
+            run_at(s, e, now, OpKind::Expire(now, ExpireCond::ALWAYS), "k", ""),
+            "Int(1)"
+        );
         assert_eq!(s.get(b"k"), None);
         assert!(e.is_empty());
         // DEL forgets the TTL, so a new key of that name has none.

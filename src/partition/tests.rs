@@ -305,7 +305,10 @@ fn expired_keys_are_never_served_and_count_as_expired() {
     p.freeze_clock(1_000);
     p.watch(9, b"k");
     exec(&mut p, OpKind::Put, "k", "v");
-    assert_eq!(exec(&mut p, OpKind::Expire(1_500), "k", ""), ":1\r\n");
+    assert_eq!(
+        exec(&mut p, OpKind::Expire(1_500, ExpireCond::ALWAYS), "k", ""),
+        ":1\r\n"
+    );
     p.freeze_clock(1_499);
     assert_eq!(exec(&mut p, OpKind::Get, "k", ""), "$1\r\nv\r\n");
     p.freeze_clock(1_500);
@@ -323,7 +326,12 @@ fn reclaim_removes_expired_keys_in_bounded_steps_without_reads() {
     for i in 0..5_000 {
         let key = format!("t{i}");
         exec(&mut p, OpKind::Put, &key, "v");
-        exec(&mut p, OpKind::Expire(100 + i as u64 % 10), &key, "");
+        exec(
+            &mut p,
+            OpKind::Expire(100 + i as u64 % 10, ExpireCond::ALWAYS),
+            &key,
+            "",
+        );
     }
     exec(&mut p, OpKind::Put, "forever", "v");
     assert_eq!(p.reclaim_expired(1_000), 0, "nothing is due yet");
@@ -345,7 +353,7 @@ fn reclaim_skips_keys_locked_by_a_prepared_transaction() {
     let mut p = Partition::default();
     p.freeze_clock(0);
     exec(&mut p, OpKind::Put, "a", "v");
-    exec(&mut p, OpKind::Expire(10), "a", "");
+    exec(&mut p, OpKind::Expire(10, ExpireCond::ALWAYS), "a", "");
     let _vote = prepare(&mut p, 1, part(&[("a", Some("txn"))]));
     p.freeze_clock(20);
     assert_eq!(p.reclaim_expired(100), 0);
@@ -780,7 +788,7 @@ fn run_budget_op(p: &mut Partition, op: &BudgetOp, now: &mut u64) {
         }
         BudgetOp::Append(k, v) => (OpKind::Append, k, vec![b'a'; v]),
         BudgetOp::Incr(k, n) => (OpKind::IncrBy(n), k, Vec::new()),
-        BudgetOp::Expire(k, t) => (OpKind::Expire(*now + t), k, Vec::new()),
+        BudgetOp::Expire(k, t) => (OpKind::Expire(*now + t, ExpireCond::ALWAYS), k, Vec::new()),
         BudgetOp::GetExTtl(k, t) => (OpKind::GetEx(TtlMode::At(*now + t)), k, Vec::new()),
         BudgetOp::Persist(k) => (OpKind::Persist, k, Vec::new()),
         BudgetOp::Del(k) => (OpKind::Del, k, Vec::new()),
@@ -882,4 +890,35 @@ fn a_write_near_the_budget_never_lands_above_it() {
             }
         }
     }
+}
+
+/// `MSET` across partitions answers once commit is decided, before every
+/// partition has its `Commit` letter: a whole-partition read must still see
+/// the write (found by the differential test: `DBSIZE` one short).
+#[test]
+fn whole_partition_reads_settle_decided_commits_first() {
+    let mut p = Partition::default();
+    p.store.put(b"old", b"1");
+    let decision = std::sync::Arc::new(crate::txn::Decision::default());
+    let _vote = prepare(
+        &mut p,
+        7,
+        part_with_decision(&[("a", Some("1")), ("b", Some("2"))], &decision),
+    );
+    let dbsize = |p: &mut Partition| {
+        let (tx, mut rx) = oneshot::channel();
+        p.handle(Request::Admin(Admin::Dbsize, tx));
+        match rx.try_recv().expect("answered at once") {
+            AdminReply::Count(n) => n,
+            _ => panic!("not a count"),
+        }
+    };
+    assert_eq!(dbsize(&mut p), 1, "undecided: not visible yet");
+    assert!(decision.decide(true));
+    assert_eq!(dbsize(&mut p), 3, "decided commit: applied before counting");
+    assert!(p.is_idle(), "its locks are released");
+    // The Commit letter arriving later changes nothing.
+    p.handle(Request::Commit(7, None));
+    assert_eq!(dbsize(&mut p), 3);
+    assert_eq!(value(&p, "b").as_deref(), Some("2"));
 }

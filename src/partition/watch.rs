@@ -42,9 +42,15 @@ impl Watches {
         }
     }
 
-    /// Every key changed (`FLUSHALL`).
-    pub fn touch_all(&mut self) {
-        self.dirty.extend(self.by_id.keys().copied());
+    /// Every key that `exists` changed (`FLUSHALL`, called before the
+    /// store is emptied): as in Redis, a watch on a key that was not there
+    /// stays clean, since emptying the store did not change it.
+    pub fn touch_existing(&mut self, exists: impl Fn(&[u8]) -> bool) {
+        for (key, ids) in &self.by_key {
+            if exists(key) {
+                self.dirty.extend(ids.iter().copied());
+            }
+        }
     }
 
     pub fn is_dirty(&self, id: WatchId) -> bool {
@@ -87,9 +93,15 @@ mod tests {
         assert!(!w.is_dirty(1));
         w.touch(b"a");
         assert!(!w.is_dirty(1), "unwatched ids stay clean");
-        w.touch_all();
-        assert!(w.is_dirty(2));
+        w.watch(3, b"absent");
+        w.touch_existing(|k| k == b"b");
+        assert!(w.is_dirty(2), "an existing key was flushed");
+        assert!(
+            !w.is_dirty(3),
+            "flushing a key that was not there changes nothing"
+        );
         w.unwatch(2);
+        w.unwatch(3);
         assert!(w.by_id.is_empty() && w.by_key.is_empty());
     }
 }

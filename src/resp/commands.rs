@@ -105,6 +105,38 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Sets a key's time to live in milliseconds.",
     ),
     spec(
+        "expireat",
+        -3,
+        WF,
+        ONE,
+        "generic",
+        "Sets a key's expiry to a unix time in seconds.",
+    ),
+    spec(
+        "pexpireat",
+        -3,
+        WF,
+        ONE,
+        "generic",
+        "Sets a key's expiry to a unix time in milliseconds.",
+    ),
+    spec(
+        "expiretime",
+        2,
+        R,
+        ONE,
+        "generic",
+        "Returns a key's expiry as a unix time in seconds.",
+    ),
+    spec(
+        "pexpiretime",
+        2,
+        R,
+        ONE,
+        "generic",
+        "Returns a key's expiry as a unix time in milliseconds.",
+    ),
+    spec(
         "persist",
         2,
         WF,
@@ -500,8 +532,12 @@ impl CommandSpec {
             "getex" | "setnx" | "getdel" | "incr" | "incrby" | "decr" | "decrby" | "append" => {
                 STRING_WRITE
             }
-            "expire" | "pexpire" | "persist" | "unlink" => KEYSPACE_WRITE,
-            "ttl" | "pttl" | "exists" | "type" | "dbsize" => KEYSPACE_READ,
+            "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" | "unlink" => {
+                KEYSPACE_WRITE
+            }
+            "ttl" | "pttl" | "expiretime" | "pexpiretime" | "exists" | "type" | "dbsize" => {
+                KEYSPACE_READ
+            }
             "del" => &["keyspace", "write", "slow"],
             "multi" | "discard" | "watch" | "unwatch" => TRANSACTION,
             "exec" => &["slow", "transaction"],
