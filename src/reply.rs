@@ -1,5 +1,5 @@
 //! Outcomes → bytes in the connection's dialect: the text protocol's JSON
-//! lines ([`crate::response`]) or RESP2 ([`crate::resp::encode`]).
+//! lines ([`crate::response`]) or RESP2/RESP3 ([`crate::resp::encode`]).
 
 use crate::partition::Outcome;
 use crate::resp::encode as resp;
@@ -10,18 +10,35 @@ pub const OOM_TEXT: &str =
     "out of memory: the write would exceed this partition's share of --maxmemory; nothing was changed";
 pub const OOM_RESP: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// The protocol a connection speaks, fixed by its first byte.
+/// The protocol a connection speaks: fixed by its first byte (text or
+/// RESP2), then `HELLO 3`/`HELLO 2` switch a RESP connection's version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Text,
+    /// RESP2.
     Resp,
+    Resp3,
+}
+
+impl Dialect {
+    /// The RESP version of a RESP dialect (`V2` for text, which has none).
+    pub fn proto(self) -> resp::Proto {
+        match self {
+            Self::Resp3 => resp::Proto::V3,
+            _ => resp::Proto::V2,
+        }
+    }
+
+    pub fn is_resp(self) -> bool {
+        self != Self::Text
+    }
 }
 
 /// Encodes one operation's outcome.
 pub fn encode(dialect: Dialect, outcome: &Outcome<'_>, out: &mut Vec<u8>) {
     match dialect {
         Dialect::Text => encode_text(outcome, out),
-        Dialect::Resp => encode_resp(outcome, out),
+        Dialect::Resp | Dialect::Resp3 => encode_resp(outcome, out, dialect.proto()),
     }
 }
 
@@ -40,15 +57,15 @@ fn encode_text(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
     }
 }
 
-fn encode_resp(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
+fn encode_resp(outcome: &Outcome<'_>, out: &mut Vec<u8>, proto: resp::Proto) {
     match outcome {
         Outcome::Ok => resp::ok(out),
-        Outcome::Value(v) => resp::bulk_or_nil(out, *v),
-        Outcome::Owned(v) => resp::bulk_or_nil(out, v.as_deref()),
+        Outcome::Value(Some(v)) => resp::bulk(out, v),
+        Outcome::Owned(Some(v)) => resp::bulk(out, v),
+        Outcome::Value(None) | Outcome::Owned(None) | Outcome::NotSet => resp::null(out, proto),
         Outcome::Int(n) => resp::int(out, *n),
         Outcome::Status(s) => resp::simple(out, s),
         Outcome::Error(e) => resp::error(out, e),
-        Outcome::NotSet => resp::nil(out),
         Outcome::Absent(n) => resp::int(out, *n),
         Outcome::OutOfMemory => resp::error(out, OOM_RESP),
     }
@@ -78,6 +95,9 @@ mod tests {
             "$1\r\nv\r\n"
         );
         assert_eq!(enc(Dialect::Resp, Outcome::Int(3)), ":3\r\n");
+        assert_eq!(enc(Dialect::Resp3, Outcome::Value(None)), "_\r\n");
+        assert_eq!(enc(Dialect::Resp3, Outcome::NotSet), "_\r\n");
+        assert_eq!(enc(Dialect::Resp3, Outcome::Int(3)), ":3\r\n");
         assert_eq!(
             enc(
                 Dialect::Text,

@@ -100,6 +100,48 @@ impl Raw {
     }
 }
 
+/// The length of the RESP value at the start of `buf`.
+fn value_len(buf: &[u8]) -> usize {
+    let eol = buf.iter().position(|&b| b == b'\n').expect("a whole reply") + 1;
+    let n: i64 = std::str::from_utf8(&buf[1..eol - 2])
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(-1);
+    match buf[0] {
+        b'$' | b'=' | b'!' if n >= 0 => eol + n as usize + 2,
+        b'*' | b'~' | b'>' | b'%' => {
+            let items = if buf[0] == b'%' { n * 2 } else { n };
+            let mut len = eol;
+            for _ in 0..items.max(0) {
+                len += value_len(&buf[len..]);
+            }
+            len
+        }
+        _ => eol,
+    }
+}
+
+/// `EXEC`'s reply with each element normalized for the command queued in
+/// its place.
+fn normalize_exec(reply: Vec<u8>, queued: &[String]) -> Vec<u8> {
+    if !reply.starts_with(b"*") || reply.starts_with(b"*-1") {
+        return reply;
+    }
+    let eol = reply.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut out = reply[..eol].to_vec();
+    let mut at = eol;
+    for name in queued {
+        if at >= reply.len() {
+            break;
+        }
+        let len = value_len(&reply[at..]);
+        out.extend(normalize(name, reply[at..at + len].to_vec()));
+        at += len;
+    }
+    out.extend_from_slice(&reply[at..]);
+    out
+}
+
 /// Makes replies that depend on time or hash order comparable.
 fn normalize(name: &str, reply: Vec<u8>) -> Vec<u8> {
     match name {
@@ -414,7 +456,7 @@ fn show(args: &[Vec<u8>]) -> String {
 }
 
 /// Runs `commands` commands of `seed` against both servers.
-fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usize) {
+fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usize, resp3: bool) {
     let mut gen = Gen {
         rng: Rng::new(seed),
     };
@@ -422,6 +464,15 @@ fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usiz
         (Raw::connect(redis), Raw::connect(corekv)),
         (Raw::connect(redis), Raw::connect(corekv)),
     ];
+    if resp3 {
+        // The server maps differ (name, version, id, mode); the protocol
+        // switch is what matters here.
+        for (r, c) in &mut conns {
+            let hello = [b"HELLO".to_vec(), b"3".to_vec()];
+            assert!(r.call(&hello).starts_with(b"%7\r\n"));
+            assert!(c.call(&hello).starts_with(b"%7\r\n"));
+        }
+    }
     // Both start empty.
     for (r, c) in &mut conns[..1] {
         r.call(&[b"FLUSHALL".to_vec()]);
@@ -429,6 +480,8 @@ fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usiz
     }
     let mut history: VecDeque<String> = VecDeque::new();
     let mut in_multi = [false; 2];
+    // The commands queued by each connection in its MULTI.
+    let mut queued: [Vec<String>; 2] = Default::default();
     // COREKV_DIFF_EXPLORE=1: report a difference and go on.
     let explore = std::env::var_os("COREKV_DIFF_EXPLORE").is_some();
     for i in 0..commands {
@@ -441,13 +494,23 @@ fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usiz
             }
         };
         let (r, c) = &mut conns[conn];
-        let want = normalize(&name, r.call(&args));
-        let got = normalize(&name, c.call(&args));
+        let (mut want, mut got) = (r.call(&args), c.call(&args));
+        if name == "EXEC" {
+            want = normalize_exec(want, &queued[conn]);
+            got = normalize_exec(got, &queued[conn]);
+        } else {
+            want = normalize(&name, want);
+            got = normalize(&name, got);
+        }
         match name.as_str() {
             "MULTI" => in_multi[conn] |= want == b"+OK\r\n",
             "EXEC" => in_multi[conn] = false,
             "DISCARD" => in_multi[conn] &= want.starts_with(b"-ERR wrong number"),
+            _ if in_multi[conn] && want == b"+QUEUED\r\n" => queued[conn].push(name.clone()),
             _ => {}
+        }
+        if !in_multi[conn] {
+            queued[conn].clear();
         }
         if history.len() == 40 {
             history.pop_front();
@@ -491,21 +554,113 @@ fn seed_and_count() -> (u64, usize) {
     (seed, commands)
 }
 
-#[test]
-fn resp2_replies_match_redis() {
+/// Sequences of 500 commands, each from an empty store.
+fn run_all(resp3: bool) {
     let redis = RedisServer::start();
     let server = common::start(4);
     let (seed, commands) = seed_and_count();
-    eprintln!("differential: seed {seed}, {commands} commands");
-    // Sequences of 500 commands, each from an empty store.
+    let proto = if resp3 { "RESP3" } else { "RESP2" };
+    eprintln!("differential {proto}: seed {seed}, {commands} commands");
     let per = 500;
     for n in 0..commands.div_ceil(per) {
         let seed = seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        run_sequence(
-            redis.addr,
-            server.shared_addr(),
-            seed,
-            per.min(commands - n * per),
-        );
+        let count = per.min(commands - n * per);
+        run_sequence(redis.addr, server.shared_addr(), seed, count, resp3);
+    }
+}
+
+#[test]
+fn resp2_replies_match_redis() {
+    run_all(false);
+}
+
+#[test]
+fn resp3_replies_match_redis() {
+    run_all(true);
+}
+
+/// Server and connection commands whose replies do not depend on the
+/// server's identity, in both protocols: the RESP3 types (maps, sets,
+/// nulls, verbatim strings) are Redis's.
+#[test]
+fn server_command_replies_match_redis() {
+    let redis = RedisServer::start();
+    let server = common::start(4);
+    let same: &[&[&str]] = &[
+        // (corekv's key specs are the plain first/last/step ones, without
+        // Redis's notes, tips and finer flags: `get` has none of those.)
+        &["COMMAND", "INFO", "get", "nosuchcommand"],
+        &["COMMAND", "COUNT", "x"],
+        &["CONFIG", "GET", "maxclients"],
+        &["CONFIG", "GET", "timeout"],
+        &["CONFIG", "GET", "nosuchsetting"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "SETNAME", "app"],
+        &["CLIENT", "GETNAME"],
+        &["ACL", "WHOAMI"],
+        &["ACL", "GETUSER", "nosuchuser"],
+        &["ACL", "USERS"],
+        &["HELLO", "4"],
+        &["HELLO", "x"],
+        &["PING"],
+        &["ECHO", "x"],
+        &["SELECT", "0"],
+    ];
+    for proto in ["2", "3"] {
+        let (mut r, mut c) = (Raw::connect(redis.addr), Raw::connect(server.shared_addr()));
+        let hello = [b"HELLO".to_vec(), proto.as_bytes().to_vec()];
+        r.call(&hello);
+        c.call(&hello);
+        for cmd in same {
+            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+            let (want, got) = (r.call(&args), c.call(&args));
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "RESP{proto} {cmd:?}"
+            );
+        }
+        // Same shape, different facts: the type byte and the first field.
+        let shape: &[(&[&str], &str)] = &[
+            (&["INFO", "server"], if proto == "3" { "=" } else { "$" }),
+            (&["CLIENT", "INFO"], if proto == "3" { "=" } else { "$" }),
+            (
+                &["ACL", "GETUSER", "default"],
+                if proto == "3" {
+                    "%6\r\n$5\r\nflags\r\n~"
+                } else {
+                    "*12\r\n$5\r\nflags\r\n*"
+                },
+            ),
+            (
+                &["HELLO"],
+                if proto == "3" {
+                    "%7\r\n$6\r\nserver\r\n"
+                } else {
+                    "*14\r\n$6\r\nserver\r\n"
+                },
+            ),
+        ];
+        for (cmd, prefix) in shape {
+            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+            let (want, got) = (r.call(&args), c.call(&args));
+            for (who, reply) in [("redis", &want), ("corekv", &got)] {
+                assert!(
+                    reply.starts_with(prefix.as_bytes()),
+                    "RESP{proto} {cmd:?} from {who}: {:?}",
+                    String::from_utf8_lossy(reply)
+                );
+            }
+        }
+        // A verbatim string's text starts with its format.
+        let info = c.call(&[b"INFO".to_vec(), b"server".to_vec()]);
+        if proto == "3" {
+            let body = &info[info.iter().position(|&b| b == b'\n').unwrap() + 1..];
+            assert!(
+                body.starts_with(b"txt:# Server"),
+                "{:?}",
+                String::from_utf8_lossy(&info)
+            );
+        }
     }
 }

@@ -774,7 +774,12 @@ fn connection_commands() {
     assert!(field("version").starts_with('7'), "{hello}");
     let hello2 = cli_raw(p, &["HELLO", "2"]);
     assert!(hello2.starts_with("server\nredis\n"), "{hello2}");
-    check_err(p, &["HELLO", "3"], "NOPROTO");
+    check_err(p, &["HELLO", "4"], "NOPROTO");
+    // redis-cli -3 speaks RESP3 from its first command.
+    let resp3 = cli_with(p, &["-3"], &["HELLO"]);
+    assert!(resp3.contains("proto") && resp3.contains('3'), "{resp3}");
+    // Not on a terminal, redis-cli prints a null as an empty line.
+    assert_eq!(cli_with(p, &["-3"], &["GET", "no-such-key"]), "");
     check_err(p, &["HELLO", "notanumber"], "ERR");
 
     // SELECT: only database 0.
@@ -951,7 +956,8 @@ fn command_config_and_info() {
     match c.cmd(&["COMMAND", "INFO", "get", "nosuchcommand"]) {
         Value::Array(v) => {
             assert_eq!(v.len(), 2);
-            assert_eq!(v[1], Value::NilArray, "unknown command → nil");
+            // As Redis 7.0.15: a nil bulk string (`_` in RESP3).
+            assert_eq!(v[1], Value::Nil, "unknown command → nil");
         }
         other => panic!("{other:?}"),
     }

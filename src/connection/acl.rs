@@ -88,8 +88,14 @@ impl Connection {
     fn acl_getuser(&mut self, name: &[u8]) {
         let (_, acl) = self.ctx.acl();
         match acl.user(name) {
-            Some(user) => self.emit(|o| getuser_reply(o, user)),
-            None => self.emit(enc::nil),
+            Some(user) => {
+                let proto = self.proto();
+                self.emit(|o| getuser_reply(o, user, proto))
+            }
+            None => {
+                let proto = self.proto();
+                self.emit(|o| enc::null(o, proto))
+            }
         }
     }
 
@@ -164,11 +170,15 @@ impl Connection {
 
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
-/// `ACL GETUSER`'s reply (Redis 7's 12-element form).
-fn getuser_reply(o: &mut Vec<u8>, user: &User) {
-    enc::array(o, 12);
+/// `ACL GETUSER`'s reply (Redis 7's map of 6 fields; flags as a set).
+fn getuser_reply(o: &mut Vec<u8>, user: &User, proto: enc::Proto) {
+    enc::map(o, 6, proto);
     enc::bulk(o, b"flags");
-    enc::bulk_array(o, user.flags().iter().map(|f| f.as_bytes()));
+    let flags = user.flags();
+    enc::set(o, flags.len(), proto);
+    for f in &flags {
+        enc::bulk(o, f.as_bytes());
+    }
     enc::bulk(o, b"passwords");
     let hashes = user.password_hashes();
     enc::bulk_array(o, hashes.iter().map(|h| h.as_bytes()));

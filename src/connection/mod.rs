@@ -398,7 +398,7 @@ impl Connection {
         let buf = std::mem::take(&mut self.rbuf);
         let result = match dialect {
             Dialect::Text => self.process_text(&buf).await,
-            Dialect::Resp => self.process_resp(&buf).await,
+            Dialect::Resp | Dialect::Resp3 => self.process_resp(&buf).await,
         };
         self.rbuf = buf;
         let (consumed, flow) = result;
@@ -434,7 +434,9 @@ impl Connection {
     /// from its first byte), then the connection closes.
     fn deny_protected(&mut self, dialect: Dialect) {
         match dialect {
-            Dialect::Resp => crate::resp::encode::error(&mut self.out, crate::acl::DENIED),
+            Dialect::Resp | Dialect::Resp3 => {
+                crate::resp::encode::error(&mut self.out, crate::acl::DENIED)
+            }
             Dialect::Text => crate::response::error(&mut self.out, crate::acl::DENIED_TEXT),
         }
     }
@@ -446,7 +448,9 @@ impl Connection {
         let mesg = error.to_string();
         match dialect {
             Dialect::Text => crate::response::error(&mut self.out, &mesg),
-            Dialect::Resp => crate::resp::encode::error(&mut self.out, &format!("ERR {mesg}")),
+            Dialect::Resp | Dialect::Resp3 => {
+                crate::resp::encode::error(&mut self.out, &format!("ERR {mesg}"))
+            }
         }
     }
 

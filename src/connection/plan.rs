@@ -74,6 +74,13 @@ impl Plan {
         }
     }
 
+    /// Replies of operations routed from now on are in `dialect` (`HELLO`
+    /// switches between RESP2 and RESP3 with nothing pending).
+    pub fn set_dialect(&mut self, dialect: Dialect) {
+        debug_assert!(!self.is_pending());
+        self.dialect = dialect;
+    }
+
     pub fn is_pending(&self) -> bool {
         !self.order.is_empty()
     }

@@ -194,6 +194,16 @@ impl Connection {
         self.other_command(spec, args).await
     }
 
+    /// The RESP version this connection speaks.
+    pub(super) fn proto(&self) -> enc::Proto {
+        self.resp_dialect().proto()
+    }
+
+    /// `Resp` or `Resp3` (`HELLO` switches).
+    pub(super) fn resp_dialect(&self) -> Dialect {
+        self.dialect.unwrap_or(Dialect::Resp)
+    }
+
     /// As Redis: a refused `EXEC` (arity, ACL) discards the transaction,
     /// and its watches, inside `MULTI` or not.
     async fn exec_abort(&mut self, error: &str) {
@@ -275,7 +285,7 @@ impl Connection {
             }
             KeyCmd::SetAllAbsent(pairs) => {
                 self.finish_plan().await?;
-                let mut plan = Plan::deferred(ctx.topology.len(), Dialect::Resp);
+                let mut plan = Plan::deferred(ctx.topology.len(), self.resp_dialect());
                 plan.run(&ctx, &mut self.out, OpKind::Put, &pairs, Combine::Drop);
                 let mut parts = plan.take_parts(false);
                 for (_, part) in &mut parts {
@@ -303,7 +313,7 @@ impl Connection {
     ) -> Result<(), TxnError> {
         self.finish_plan().await?;
         let ctx = Rc::clone(&self.ctx);
-        let mut plan = Plan::deferred(ctx.topology.len(), Dialect::Resp);
+        let mut plan = Plan::deferred(ctx.topology.len(), self.resp_dialect());
         if header {
             plan.emit(&mut self.out, |o| enc::array(o, pairs.len()));
         }
@@ -338,7 +348,7 @@ impl Connection {
         }
         self.finish_plan().await?;
         let ctx = Rc::clone(&self.ctx);
-        let mut plan = Plan::deferred(ctx.topology.len(), Dialect::Resp);
+        let mut plan = Plan::deferred(ctx.topology.len(), self.resp_dialect());
         plan.emit(&mut self.out, |o| enc::array(o, multi.queued.len()));
         for queued in &multi.queued {
             let ranges = owned_ranges(queued);
@@ -356,7 +366,10 @@ impl Connection {
         let parts = plan.take_parts(true);
         match self.run_txn(parts).await? {
             Outcome::Committed(replies) => plan.assemble_parts(replies, &mut self.out),
-            Outcome::WatchFailed | Outcome::CheckFailed => self.emit(enc::nil_array),
+            Outcome::WatchFailed | Outcome::CheckFailed => {
+                let proto = self.proto();
+                self.emit(|o| enc::null_array(o, proto))
+            }
             Outcome::OutOfMemory => self.emit(|o| enc::error(o, crate::reply::OOM_RESP)),
         }
         Ok(())
@@ -421,7 +434,7 @@ impl Connection {
                 None => self.emit(|o| enc::error(o, NOT_INTEGER)),
             },
             "readonly" | "readwrite" | "asking" => self.emit(enc::ok),
-            "hello" => self.hello(args),
+            "hello" => self.hello(args).await?,
             "auth" => self.auth_command(args),
             "acl" => self.acl_command(args),
             "client" => self.client(args),
@@ -687,20 +700,31 @@ impl Connection {
             maxclients: self.ctx.clients.maxclients(),
         };
         let text = info::render(&input, &wanted);
-        self.emit(|o| enc::bulk(o, text.as_bytes()));
+        let proto = self.proto();
+        self.emit(|o| enc::verbatim(o, text.as_bytes(), proto));
         Ok(())
     }
 
-    /// `HELLO [2 [AUTH user pass] [SETNAME name]]`: authenticates first,
-    /// then requires an authenticated connection, then names it.
-    fn hello(&mut self, args: Args<'_>) {
-        if args.len() > 1 && args.get(1) != b"2" {
-            let mesg = match parse_i64(args.get(1)) {
-                Some(_) => "NOPROTO sorry, this protocol version is not supported",
-                None => "ERR Protocol version is not an integer or out of range",
-            };
-            self.emit(|o| enc::error(o, mesg));
-            return;
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: authenticates
+    /// first, then requires an authenticated connection, then names it and
+    /// switches the RESP version (2 or 3; none keeps the current one). The
+    /// batch so far is finished first: its replies are in the old version.
+    async fn hello(&mut self, args: Args<'_>) -> Result<(), TxnError> {
+        let mut version = None;
+        if args.len() > 1 {
+            match parse_i64(args.get(1)) {
+                Some(v @ 2..=3) => version = Some(v),
+                Some(_) => {
+                    self.emit(|o| enc::error(o, "NOPROTO unsupported protocol version"));
+                    return Ok(());
+                }
+                None => {
+                    self.emit(|o| {
+                        enc::error(o, "ERR Protocol version is not an integer or out of range")
+                    });
+                    return Ok(());
+                }
+            }
         }
         let mut auth = None;
         let mut name = None;
@@ -721,34 +745,47 @@ impl Connection {
                         String::from_utf8_lossy(args.get(i))
                     );
                     self.emit(|o| enc::error(o, &mesg));
-                    return;
+                    return Ok(());
                 }
             }
         }
         if let Some((user, password)) = auth {
             if self.authenticate(Some(user), password).is_err() {
                 self.emit(|o| enc::error(o, super::auth::WRONGPASS));
-                return;
+                return Ok(());
             }
         }
         if self.needs_auth() {
             self.emit(|o| enc::error(o, super::auth::NOAUTH_HELLO));
-            return;
+            return Ok(());
         }
         if let Some(name) = name {
             if !self.set_name(name) {
-                return;
+                return Ok(());
             }
         }
-        let id = self.client_id as i64;
+        if let Some(version) = version {
+            let dialect = if version == 3 {
+                Dialect::Resp3
+            } else {
+                Dialect::Resp
+            };
+            if dialect != self.resp_dialect() {
+                self.finish_plan().await?;
+                self.dialect = Some(dialect);
+                self.plan.set_dialect(dialect);
+            }
+        }
+        let (id, proto) = (self.client_id as i64, self.proto());
+        let version_number = if proto == enc::Proto::V3 { 3 } else { 2 };
         self.emit(|o| {
-            enc::array(o, 14);
+            enc::map(o, 7, proto);
             for (k, v) in [("server", "redis"), ("version", "7.2.0")] {
                 enc::bulk(o, k.as_bytes());
                 enc::bulk(o, v.as_bytes());
             }
             enc::bulk(o, b"proto");
-            enc::int(o, 2);
+            enc::int(o, version_number);
             enc::bulk(o, b"id");
             enc::int(o, id);
             for (k, v) in [("mode", "cluster"), ("role", "master")] {
@@ -758,6 +795,7 @@ impl Connection {
             enc::bulk(o, b"modules");
             enc::array(o, 0);
         });
+        Ok(())
     }
 
     /// Names the connection; false (after answering an error) if the name
@@ -790,6 +828,7 @@ impl Connection {
     }
 
     fn client(&mut self, args: Args<'_>) {
+        let proto = self.proto();
         let sub = args.get(1).to_ascii_uppercase();
         match (&sub[..], args.len()) {
             (b"SETNAME", 3) => {
@@ -799,7 +838,10 @@ impl Connection {
             }
             (b"GETNAME", 2) => {
                 let name = self.resp.name.clone();
-                self.emit(|o| enc::bulk_or_nil(o, name.as_deref()));
+                match name {
+                    Some(name) => self.emit(|o| enc::bulk(o, &name)),
+                    None => self.emit(|o| enc::null(o, proto)),
+                }
             }
             (b"ID", 2) => {
                 let id = self.client_id as i64;
@@ -825,7 +867,7 @@ impl Connection {
                     String::from_utf8_lossy(self.resp.name.as_deref().unwrap_or_default()),
                     self.user_name()
                 );
-                self.emit(|o| enc::bulk(o, line.as_bytes()));
+                self.emit(|o| enc::verbatim(o, line.as_bytes(), proto));
             }
             _ => {
                 let mesg = format!(
@@ -838,6 +880,7 @@ impl Connection {
     }
 
     fn command(&mut self, args: Args<'_>) {
+        let proto = self.proto();
         let sub = if args.len() > 1 {
             args.get(1).to_ascii_uppercase()
         } else {
@@ -847,10 +890,18 @@ impl Connection {
             b"" => self.emit(|o| {
                 enc::array(o, commands::COMMANDS.len());
                 for c in commands::COMMANDS {
-                    c.encode_info(o);
+                    c.encode_info(o, proto);
                 }
             }),
-            b"COUNT" => self.emit(|o| enc::int(o, commands::COMMANDS.len() as i64)),
+            b"COUNT" if args.len() == 2 => {
+                self.emit(|o| enc::int(o, commands::COMMANDS.len() as i64))
+            }
+            b"COUNT" => self.emit(|o| {
+                enc::error(
+                    o,
+                    "ERR wrong number of arguments for 'command|count' command",
+                )
+            }),
             b"INFO" => {
                 let specs: Vec<_> = if args.len() == 2 {
                     commands::COMMANDS.iter().map(Some).collect()
@@ -861,8 +912,8 @@ impl Connection {
                     enc::array(o, specs.len());
                     for s in &specs {
                         match s {
-                            Some(c) => c.encode_info(o),
-                            None => enc::nil_array(o),
+                            Some(c) => c.encode_info(o, proto),
+                            None => enc::null(o, proto),
                         }
                     }
                 });
@@ -874,9 +925,9 @@ impl Connection {
                     args.iter().skip(2).filter_map(commands::lookup).collect()
                 };
                 self.emit(|o| {
-                    enc::array(o, specs.len() * 2);
+                    enc::map(o, specs.len(), proto);
                     for s in &specs {
-                        s.encode_docs(o);
+                        s.encode_docs(o, proto);
                     }
                 });
             }
@@ -983,8 +1034,9 @@ impl Connection {
                 }
             }
         }
+        let proto = self.proto();
         self.emit(|o| {
-            enc::array(o, found.len() * 2);
+            enc::map(o, found.len(), proto);
             for (k, v) in &found {
                 enc::bulk(o, k.as_bytes());
                 enc::bulk(o, v.as_bytes());
@@ -1016,6 +1068,7 @@ impl Connection {
         let sub = args.get(1).to_ascii_uppercase();
         let ctx = Rc::clone(&self.ctx);
         let topo = &ctx.topology;
+        let proto = self.proto();
         let host = self.announce_host();
         let plain = self.plain_core_ports();
         let tls = ctx.tls.as_ref().map_or(&[][..], |t| &t.core_ports[..]);
@@ -1028,14 +1081,14 @@ impl Connection {
         };
         match (&sub[..], args.len()) {
             (b"SLOTS", 2) => self.emit(|o| cluster::slots(o, topo, &host, mine)),
-            (b"SHARDS", 2) => self.emit(|o| cluster::shards(o, topo, &host, &plain, tls)),
+            (b"SHARDS", 2) => self.emit(|o| cluster::shards(o, proto, topo, &host, &plain, tls)),
             (b"NODES", 2) => {
                 let text = cluster::nodes(topo, &host, mine, ctx.id);
-                self.emit(|o| enc::bulk(o, text.as_bytes()));
+                self.emit(|o| enc::verbatim(o, text.as_bytes(), proto));
             }
             (b"INFO", 2) => {
                 let text = cluster::info(topo, ctx.id);
-                self.emit(|o| enc::bulk(o, text.as_bytes()));
+                self.emit(|o| enc::verbatim(o, text.as_bytes(), proto));
             }
             (b"MYID", 2) => {
                 let id = cluster::node_id(&topo.partitions()[ctx.id]);

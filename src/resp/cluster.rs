@@ -6,7 +6,7 @@
 //! ports of its own kind (TLS to TLS clients, plain to plain ones), and
 //! SHARDS lists both as `port` and `tls-port`, as Redis 7 does.
 
-use super::encode;
+use super::encode::{self, Proto};
 use corekv_router::{PartitionInfo, Topology, SLOT_COUNT};
 
 /// A stable 40-hex-digit node id for a partition: derived from its core
@@ -41,10 +41,17 @@ pub fn slots(out: &mut Vec<u8>, topology: &Topology, host: &str, ports: &[u16]) 
 /// `CLUSTER SHARDS`: one shard (one master, no replicas) per partition;
 /// `port` is the plain core port (left out when the plain ports are off),
 /// `tls-port` the TLS one (only with TLS core ports).
-pub fn shards(out: &mut Vec<u8>, topology: &Topology, host: &str, plain: &[u16], tls: &[u16]) {
+pub fn shards(
+    out: &mut Vec<u8>,
+    proto: Proto,
+    topology: &Topology,
+    host: &str,
+    plain: &[u16],
+    tls: &[u16],
+) {
     encode::array(out, topology.len());
     for p in topology.partitions() {
-        encode::array(out, 4);
+        encode::map(out, 2, proto);
         encode::bulk(out, b"slots");
         encode::array(out, p.slots.len() * 2);
         for r in &p.slots {
@@ -68,7 +75,7 @@ pub fn shards(out: &mut Vec<u8>, topology: &Topology, host: &str, plain: &[u16],
             ("health", NodeField::Str("online".into())),
             ("hostname", NodeField::Str(String::new())),
         ]);
-        encode::array(out, fields.len() * 2);
+        encode::map(out, fields.len(), proto);
         for (name, value) in fields {
             encode::bulk(out, name.as_bytes());
             match value {
@@ -185,7 +192,7 @@ mod tests {
     fn shards_list_plain_and_tls_ports() {
         let text = |plain: &[u16], tls: &[u16]| {
             let mut out = Vec::new();
-            shards(&mut out, &topo(), "h", plain, tls);
+            shards(&mut out, Proto::V2, &topo(), "h", plain, tls);
             String::from_utf8(out).unwrap()
         };
         let both = text(&[7001, 7002], &[8001, 8002]);

@@ -2,7 +2,7 @@
 //! corekv serves, as `COMMAND` reports them. Cluster clients read the key
 //! positions to route each command to the node that owns its key.
 
-use super::encode;
+use super::encode::{self, Proto};
 
 /// One command's metadata, in Redis's terms. `arity` counts the command
 /// name; negative means "at least". Keys are at `first..=last` (negative
@@ -560,12 +560,13 @@ impl CommandSpec {
         self.flags.contains(&"write")
     }
 
-    /// One `COMMAND INFO` entry (the 10-element Redis 7 form).
-    pub fn encode_info(&self, out: &mut Vec<u8>) {
+    /// One `COMMAND INFO` entry (the 10-element Redis 7 form; flags,
+    /// categories, tips, key specs and subcommands are sets in RESP3).
+    pub fn encode_info(&self, out: &mut Vec<u8>, proto: Proto) {
         encode::array(out, 10);
         encode::bulk(out, self.name.as_bytes());
         encode::int(out, self.arity);
-        encode::array(out, self.flags.len());
+        encode::set(out, self.flags.len(), proto);
         for f in self.flags {
             encode::simple(out, f);
         }
@@ -573,46 +574,46 @@ impl CommandSpec {
         encode::int(out, self.last);
         encode::int(out, self.step);
         let categories = self.acl_categories();
-        encode::array(out, categories.len());
+        encode::set(out, categories.len(), proto);
         for c in categories {
             encode::simple(out, &format!("@{c}"));
         }
-        encode::array(out, 0);
-        self.encode_key_specs(out);
-        encode::array(out, 0);
+        encode::set(out, 0, proto);
+        self.encode_key_specs(out, proto);
+        encode::set(out, 0, proto);
     }
 
     /// Redis 7 key specifications, equivalent to first/last/step.
-    fn encode_key_specs(&self, out: &mut Vec<u8>) {
+    fn encode_key_specs(&self, out: &mut Vec<u8>, proto: Proto) {
         if self.first == 0 {
-            encode::array(out, 0);
+            encode::set(out, 0, proto);
             return;
         }
-        encode::array(out, 1);
-        encode::array(out, 6);
+        encode::set(out, 1, proto);
+        encode::map(out, 3, proto);
         encode::bulk(out, b"flags");
         let access = if self.is_write() {
-            ["RW", "UPDATE"]
+            ["RW", "update"]
         } else {
-            ["RO", "ACCESS"]
+            ["RO", "access"]
         };
-        encode::array(out, 2);
+        encode::set(out, 2, proto);
         encode::simple(out, access[0]);
         encode::simple(out, access[1]);
         encode::bulk(out, b"begin_search");
-        encode::array(out, 4);
+        encode::map(out, 2, proto);
         encode::bulk(out, b"type");
         encode::bulk(out, b"index");
         encode::bulk(out, b"spec");
-        encode::array(out, 2);
+        encode::map(out, 1, proto);
         encode::bulk(out, b"index");
         encode::int(out, self.first);
         encode::bulk(out, b"find_keys");
-        encode::array(out, 4);
+        encode::map(out, 2, proto);
         encode::bulk(out, b"type");
         encode::bulk(out, b"range");
         encode::bulk(out, b"spec");
-        encode::array(out, 6);
+        encode::map(out, 3, proto);
         encode::bulk(out, b"lastkey");
         encode::int(
             out,
@@ -629,9 +630,9 @@ impl CommandSpec {
     }
 
     /// One `COMMAND DOCS` entry: name, then a map of its documentation.
-    pub fn encode_docs(&self, out: &mut Vec<u8>) {
+    pub fn encode_docs(&self, out: &mut Vec<u8>, proto: Proto) {
         encode::bulk(out, self.name.as_bytes());
-        encode::array(out, 6);
+        encode::map(out, 3, proto);
         encode::bulk(out, b"summary");
         encode::bulk(out, self.summary.as_bytes());
         encode::bulk(out, b"since");
@@ -686,7 +687,7 @@ mod tests {
     #[test]
     fn info_entry_shape() {
         let mut out = Vec::new();
-        lookup(b"mset").unwrap().encode_info(&mut out);
+        lookup(b"mset").unwrap().encode_info(&mut out, Proto::V2);
         let s = String::from_utf8(out).unwrap();
         assert!(
             s.starts_with(

@@ -9,8 +9,8 @@ Environment:
 A plain script with asserts: it exits 0 when every check passes, non-zero
 (with a traceback) otherwise. Needs the PyPI package `redis` (>= 5).
 
-corekv speaks RESP2 only (HELLO 3 -> NOPROTO), and redis-py 8 defaults to
-RESP3, so every client here asks for protocol=2.
+Every test runs twice: with redis-py's default protocol (RESP3 from
+redis-py 8 on, which sends HELLO 3 on connect) and with protocol=2.
 """
 
 import os
@@ -44,11 +44,19 @@ def owner_of_slot(slot):
     raise AssertionError(f"slot {slot} has no owner in {SLOT_OWNERS}")
 
 
+# None: the library's default protocol; 2: RESP2.
+PROTOCOL = None
+
+
+def protocol_kw():
+    return {} if PROTOCOL is None else {"protocol": PROTOCOL}
+
+
 def client(port=SHARED, **kw):
     return redis.Redis(
         host=HOST,
         port=port,
-        protocol=2,
+        **protocol_kw(),
         socket_timeout=TIMEOUT,
         socket_connect_timeout=TIMEOUT,
         decode_responses=True,
@@ -60,7 +68,7 @@ def cluster():
     return RedisCluster(
         host=HOST,
         port=CORES[0],
-        protocol=2,
+        **protocol_kw(),
         socket_timeout=TIMEOUT,
         socket_connect_timeout=TIMEOUT,
         decode_responses=True,
@@ -170,7 +178,7 @@ def test_basic_commands():
         assert field in info, sorted(info)
     assert info["db0"]["keys"] == 501, info["db0"]
     assert r.info("keyspace")["db0"]["keys"] == 501
-    expect_error(lambda: r.execute_command("HELLO", 3), "NOPROTO")
+    expect_error(lambda: r.execute_command("HELLO", 4), "NOPROTO")
     assert r.execute_command("SELECT", 0) in (True, "OK")
     expect_error(lambda: r.execute_command("SELECT", 1), "")
 
@@ -360,19 +368,27 @@ def main():
         test_cluster_routing,
         test_concurrent_atomicity,
     ]
+    global PROTOCOL
     failed = 0
-    for t in tests:
-        try:
-            t()
-        except Exception:  # noqa: BLE001 - every failure is printed
-            failed += 1
-            print(f"FAIL {t.__name__}", flush=True)
-            import traceback
+    for PROTOCOL in (None, 2):
+        hello = client().execute_command("HELLO")
+        if isinstance(hello, list):  # RESP2: a flat list of pairs
+            hello = dict(zip(hello[::2], hello[1::2]))
+        proto = hello["proto"]
+        assert proto == (PROTOCOL or 3), f"asked {PROTOCOL}, got RESP{proto}"
+        label = f"protocol={PROTOCOL or 'default'} (RESP{proto})"
+        for t in tests:
+            try:
+                t()
+            except Exception:  # noqa: BLE001 - every failure is printed
+                failed += 1
+                print(f"FAIL {t.__name__} {label}", flush=True)
+                import traceback
 
-            traceback.print_exc()
-        else:
-            print(f"ok   {t.__name__}", flush=True)
-    print(f"{len(tests) - failed} passed, {failed} failed")
+                traceback.print_exc()
+            else:
+                print(f"ok   {t.__name__} {label}", flush=True)
+    print(f"{2 * len(tests) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
 
