@@ -138,15 +138,10 @@ pub struct WorkerMemory {
 }
 
 impl WorkerMemory {
-    /// Memory used by clients: their buffers and their replies in flight.
-    pub fn clients(&self) -> usize {
-        self.connections.load(Relaxed) + self.in_flight.load(Relaxed)
-    }
-
-    /// Everything the worker holds for clients, the spare pool included
-    /// (what counts toward its `--maxmemory` share).
+    /// Everything the worker holds for clients, replies in flight and the
+    /// spare pool included (what counts toward its `--maxmemory` share).
     pub fn total(&self) -> usize {
-        self.clients() + self.pool.load(Relaxed)
+        self.connections.load(Relaxed) + self.in_flight.load(Relaxed) + self.pool.load(Relaxed)
     }
 }
 
@@ -190,10 +185,16 @@ impl ClientLimits {
         self.workers.get(id).cloned().unwrap_or_default()
     }
 
-    /// Memory used by clients over all workers: one relaxed load per
-    /// worker and figure, so a slightly stale sum.
-    pub fn clients_memory(&self) -> usize {
-        self.workers.iter().map(|w| w.clients()).sum()
+    /// Memory the clients' connections use over all workers (what
+    /// `maxmemory-clients` limits): one relaxed load per worker, so a
+    /// slightly stale sum. Replies in flight are not in it: they belong
+    /// to the worker that built them, which cannot evict for them, and
+    /// they live only until the client's worker serves its inbox.
+    pub fn connections_memory(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| w.connections.load(Relaxed))
+            .sum()
     }
 
     pub fn maxmemory_clients(&self) -> MaxmemoryClients {

@@ -152,7 +152,7 @@ pub fn enforce(
     if local <= share {
         return 0;
     }
-    let total = limits.clients_memory().saturating_sub(table.releasing);
+    let total = limits.connections_memory().saturating_sub(table.releasing);
     if total <= limit {
         return 0;
     }
