@@ -2,7 +2,9 @@
 //! one may idle, how much output may queue for one, how large a value may
 //! grow. They start from the flags and `CONFIG SET` changes them live, so
 //! they are atomics read with `Relaxed` ordering: each is an independent
-//! number, read at most once per batch or accept, never a lock.
+//! number, read at most once per batch or accept, never a lock. Each
+//! worker's client memory is published here too (`WorkerMemory`), for
+//! `maxmemory-clients` and the partitions' budgets.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -131,10 +133,24 @@ pub struct WorkerMemory {
     /// of the worker's connections.
     pub connections: AtomicUsize,
     /// Replies the worker's partition built for other workers' clients and
-    /// that were not delivered yet.
-    pub in_flight: AtomicUsize,
+    /// that were not delivered yet. On its own cache line: other workers
+    /// decrease it, and the owner writes the other two on every batch.
+    pub in_flight: Padded,
     /// The worker's spare connection buffers.
     pub pool: AtomicUsize,
+}
+
+/// An atomic alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct Padded(AtomicUsize);
+
+impl std::ops::Deref for Padded {
+    type Target = AtomicUsize;
+
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
 }
 
 impl WorkerMemory {

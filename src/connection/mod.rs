@@ -21,7 +21,9 @@
 //! included, through the batch's `ReplyBudget`) are bounded by the client
 //! output limit, and a write blocked on a client that does not read is
 //! abandoned after the soft limit's window, `--timeout`, or the shutdown
-//! drain window. An idle connection holds no buffer (`buffers.rs`).
+//! drain window. An idle connection holds no buffer (`buffers.rs`), and
+//! when all clients together pass `maxmemory-clients` the biggest are
+//! disconnected (`evict.rs`).
 
 mod acl;
 mod auth;
