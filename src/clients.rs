@@ -2,9 +2,11 @@
 //! one may idle, how much output may queue for one, how large a value may
 //! grow. They start from the flags and `CONFIG SET` changes them live, so
 //! they are atomics read with `Relaxed` ordering: each is an independent
-//! number, read at most once per batch or accept, never a lock.
+//! number, read at most once per batch or accept, never a lock. Each
+//! worker's client memory is published here too (`WorkerMemory`), for
+//! `maxmemory-clients` and the partitions' budgets.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +52,113 @@ pub struct ClientLimits {
     max_value: Arc<AtomicUsize>,
     /// Connections open now, over all workers.
     open: AtomicUsize,
+    /// `maxmemory-clients` as Redis keeps it: bytes, or minus a percentage
+    /// of `maxmemory` (0: off).
+    maxmemory_clients: AtomicI64,
+    /// `--maxmemory` (fixed at start), for a percentage.
+    maxmemory: usize,
+    /// Each worker's client memory, published for the others (one cell a
+    /// worker, written by its owner; replies in flight are taken off by
+    /// the worker that receives them).
+    workers: Vec<Arc<WorkerMemory>>,
+}
+
+/// Redis never lets client eviction act under 128 KiB, so that a bad
+/// setting cannot cut off every client.
+pub const MIN_MAXMEMORY_CLIENTS: usize = 128 * 1024;
+
+/// `maxmemory-clients`: a byte size or a percentage of `maxmemory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxmemoryClients {
+    Bytes(usize),
+    Percent(u8),
+}
+
+impl MaxmemoryClients {
+    /// Parses Redis's forms (`0`, `1mb`, `10%`); the error is Redis's.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        const BAD: &str = "argument must be a memory or percent value";
+        let s = s.trim();
+        if let Some(digits) = s.strip_suffix('%') {
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(BAD.into());
+            }
+            return match digits.parse::<u64>() {
+                Ok(n) if n <= 100 => Ok(Self::Percent(n as u8)),
+                _ => Err("percentage argument must be less or equal to 100".into()),
+            };
+        }
+        if !s.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(BAD.into());
+        }
+        crate::config::parse_size(s)
+            .map(Self::Bytes)
+            .map_err(|_| BAD.into())
+    }
+
+    fn encode(self) -> i64 {
+        match self {
+            Self::Bytes(n) => i64::try_from(n).unwrap_or(i64::MAX),
+            Self::Percent(p) => -i64::from(p),
+        }
+    }
+
+    fn decode(n: i64) -> Self {
+        if n < 0 {
+            Self::Percent(u8::try_from(-n).unwrap_or(100))
+        } else {
+            Self::Bytes(usize::try_from(n).unwrap_or(usize::MAX))
+        }
+    }
+}
+
+impl std::fmt::Display for MaxmemoryClients {
+    /// As `CONFIG GET` shows it: bytes, or `N%` (`0%` shows as `0`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Percent(p) if *p > 0 => write!(f, "{p}%"),
+            Self::Percent(_) => f.write_str("0"),
+            Self::Bytes(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// One worker's client memory, in bytes, as atomics other workers may
+/// read (and, for replies in flight, decrease). The owner writes with
+/// plain relaxed stores; nothing here is a lock.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct WorkerMemory {
+    /// Read, write and side buffers, open transactions and `MULTI` queues
+    /// of the worker's connections.
+    pub connections: AtomicUsize,
+    /// Replies the worker's partition built for other workers' clients and
+    /// that were not delivered yet. On its own cache line: other workers
+    /// decrease it, and the owner writes the other two on every batch.
+    pub in_flight: Padded,
+    /// The worker's spare connection buffers.
+    pub pool: AtomicUsize,
+}
+
+/// An atomic alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct Padded(AtomicUsize);
+
+impl std::ops::Deref for Padded {
+    type Target = AtomicUsize;
+
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
+}
+
+impl WorkerMemory {
+    /// Everything the worker holds for clients, replies in flight and the
+    /// spare pool included (what counts toward its `--maxmemory` share).
+    pub fn total(&self) -> usize {
+        self.connections.load(Relaxed) + self.in_flight.load(Relaxed) + self.pool.load(Relaxed)
+    }
 }
 
 /// Redis refuses a `proto-max-bulk-len` under 1 MiB.
@@ -72,7 +181,56 @@ impl ClientLimits {
             output_soft_secs: AtomicU64::new(output.soft_secs),
             max_value: Arc::new(AtomicUsize::new(max_value)),
             open: AtomicUsize::new(0),
+            maxmemory_clients: AtomicI64::new(0),
+            maxmemory: 0,
+            workers: Vec::new(),
         }
+    }
+
+    /// Sets `maxmemory` (for a percentage) and makes one memory cell per
+    /// worker.
+    pub fn with_memory(mut self, maxmemory: usize, workers: usize) -> Self {
+        self.maxmemory = maxmemory;
+        self.workers = (0..workers).map(|_| Arc::default()).collect();
+        self
+    }
+
+    /// Worker `id`'s memory cell (a detached one for a worker unknown
+    /// here, as in unit tests).
+    pub fn worker_memory(&self, id: usize) -> Arc<WorkerMemory> {
+        self.workers.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Memory the clients' connections use over all workers (what
+    /// `maxmemory-clients` limits): one relaxed load per worker, so a
+    /// slightly stale sum. Replies in flight are not in it: they belong
+    /// to the worker that built them, which cannot evict for them, and
+    /// they live only until the client's worker serves its inbox.
+    pub fn connections_memory(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| w.connections.load(Relaxed))
+            .sum()
+    }
+
+    pub fn maxmemory_clients(&self) -> MaxmemoryClients {
+        MaxmemoryClients::decode(self.maxmemory_clients.load(Relaxed))
+    }
+
+    pub fn set_maxmemory_clients(&self, m: MaxmemoryClients) {
+        self.maxmemory_clients.store(m.encode(), Relaxed);
+    }
+
+    /// The client eviction threshold in bytes, as Redis computes it (at
+    /// least 128 KiB); `None` when client eviction is off.
+    pub fn client_eviction_limit(&self) -> Option<usize> {
+        let bytes = match self.maxmemory_clients() {
+            MaxmemoryClients::Bytes(0) | MaxmemoryClients::Percent(0) => return None,
+            MaxmemoryClients::Percent(_) if self.maxmemory == 0 => return None,
+            MaxmemoryClients::Bytes(n) => n,
+            MaxmemoryClients::Percent(p) => (self.maxmemory as u128 * u128::from(p) / 100) as usize,
+        };
+        Some(bytes.max(MIN_MAXMEMORY_CLIENTS))
     }
 
     pub fn maxclients(&self) -> usize {
@@ -183,6 +341,34 @@ mod tests {
         assert!(l.admit().is_some(), "a place was freed");
         l.set_maxclients(0);
         assert!(l.admit().is_none());
+    }
+
+    #[test]
+    fn maxmemory_clients_parses_and_resolves_as_redis() {
+        use MaxmemoryClients::*;
+        assert_eq!(MaxmemoryClients::parse("0"), Ok(Bytes(0)));
+        assert_eq!(MaxmemoryClients::parse("1mb"), Ok(Bytes(1 << 20)));
+        assert_eq!(MaxmemoryClients::parse("10%"), Ok(Percent(10)));
+        let bad = "argument must be a memory or percent value";
+        for s in ["-1", "abc", "5.5%", "-5%", "%", ""] {
+            assert_eq!(MaxmemoryClients::parse(s), Err(bad.into()), "{s}");
+        }
+        assert_eq!(
+            MaxmemoryClients::parse("101%"),
+            Err("percentage argument must be less or equal to 100".into())
+        );
+        assert_eq!(Percent(10).to_string(), "10%");
+        assert_eq!(Percent(0).to_string(), "0");
+        let l = ClientLimits::new(1, 0, OutputLimit::parse("0 0 0").unwrap(), 1 << 20)
+            .with_memory(100 << 20, 2);
+        assert_eq!(l.client_eviction_limit(), None, "off by default");
+        l.set_maxmemory_clients(Percent(10));
+        assert_eq!(l.client_eviction_limit(), Some(10 << 20));
+        l.set_maxmemory_clients(Bytes(1000));
+        assert_eq!(l.client_eviction_limit(), Some(MIN_MAXMEMORY_CLIENTS));
+        let unlimited = ClientLimits::new(1, 0, OutputLimit::parse("0 0 0").unwrap(), 1 << 20);
+        unlimited.set_maxmemory_clients(Percent(10));
+        assert_eq!(unlimited.client_eviction_limit(), None, "no maxmemory");
     }
 
     #[test]

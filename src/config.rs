@@ -206,6 +206,14 @@ pub struct Config {
     #[arg(long, env = "COREKV_CLIENT_OUTPUT_BUFFER_LIMIT", default_value = "256mb 64mb 60", value_parser = crate::clients::OutputLimit::parse)]
     pub client_output_buffer_limit: crate::clients::OutputLimit,
 
+    /// Memory all clients together may use (their buffers, queued and
+    /// in-flight replies, transactions), as Redis 7's `maxmemory-clients`:
+    /// a size (`64mb`) or a percentage of `--maxmemory` (`10%`); past it the
+    /// clients using the most are disconnected. 0 = off (at least 128kb
+    /// when on).
+    #[arg(long, env = "COREKV_MAXMEMORY_CLIENTS", default_value = "0", value_parser = crate::clients::MaxmemoryClients::parse)]
+    pub maxmemory_clients: crate::clients::MaxmemoryClients,
+
     /// Largest value (and RESP bulk argument): SET, APPEND and INCR results
     /// included (Redis `proto-max-bulk-len`, default 512mb, at least 1mb).
     #[arg(long, env = "COREKV_PROTO_MAX_BULK_LEN", default_value = "512mb", value_parser = parse_bulk_len)]

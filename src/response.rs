@@ -94,7 +94,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
     if let Some(id) = id {
         let _ = write!(s, "\"id\": {id}, ");
     }
-    let fields: [(&str, u64); 22] = [
+    let fields: [(&str, u64); 26] = [
         ("keys", st.keys),
         ("keys_with_ttl", st.expires),
         ("memory_bytes", st.memory),
@@ -120,6 +120,13 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
         ),
         ("client_idle_timeouts", st.idle_timeouts),
         ("client_buffer_bytes", st.client_buffers),
+        ("client_replies_in_flight_bytes", st.replies_in_flight),
+        (
+            "client_replies_in_flight_peak_bytes",
+            st.replies_in_flight_peak,
+        ),
+        ("client_buffer_pool_bytes", st.buffer_pool),
+        ("evicted_clients", st.evicted_clients),
     ];
     for (i, (name, value)) in fields.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };

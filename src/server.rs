@@ -79,12 +79,16 @@ impl Server {
         };
         let sockets = listeners.workers.iter().map(Vec::len).sum();
         let maxclients = fd_limit::fit_maxclients(config.maxclients, n, sockets);
-        let clients = Arc::new(ClientLimits::new(
-            maxclients,
-            config.timeout,
-            config.client_output_buffer_limit,
-            config.proto_max_bulk_len,
-        ));
+        let clients = Arc::new(
+            ClientLimits::new(
+                maxclients,
+                config.timeout,
+                config.client_output_buffer_limit,
+                config.proto_max_bulk_len,
+            )
+            .with_memory(config.maxmemory, n),
+        );
+        clients.set_maxmemory_clients(config.maxmemory_clients);
         let txn_clock = Arc::new(AtomicU64::new(1));
         let client_ids = Arc::new(AtomicU64::new(1));
         let started = std::time::Instant::now();

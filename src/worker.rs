@@ -9,8 +9,8 @@
 //! has drained does the server send `stop`, and the inbox (which other
 //! workers' commits may still need until then) is emptied and closed.
 
-use crate::clients::{ClientLimits, MAX_CLIENTS_REPLY};
-use crate::connection::{self, BufferPool, Stops, Stream};
+use crate::clients::{ClientLimits, WorkerMemory, MAX_CLIENTS_REPLY};
+use crate::connection::{self, evict, BufferPool, ClientTable, Stops, Stream};
 use crate::listener::Transport;
 use crate::mesh::{Letter, Mail, Mesh, Outbox};
 use crate::panic_policy::{Critical, Supervised};
@@ -46,7 +46,7 @@ pub struct Limits {
 }
 
 /// The worker's partition, with its budget, eviction policy and value cap.
-fn partition_for(limits: &Limits, clients: &ClientLimits) -> Partition {
+fn partition_for(limits: &Limits, clients: &ClientLimits, memory: &Arc<WorkerMemory>) -> Partition {
     use crate::config::EvictionPolicy;
     let mut partition = match (limits.policy, limits.partition_budget) {
         (_, 0) | (EvictionPolicy::Noeviction, _) => Partition::with_budget(limits.partition_budget),
@@ -55,6 +55,7 @@ fn partition_for(limits: &Limits, clients: &ClientLimits) -> Partition {
     };
     partition.set_lease(limits.txn_lease_ms);
     partition.set_max_value(clients.max_value_cell());
+    partition.set_client_memory(Arc::clone(memory));
     partition
 }
 
@@ -137,6 +138,11 @@ pub struct WorkerCtx {
     pub clients: Arc<ClientLimits>,
     /// Spare connection buffers (idle connections hold none).
     pub buffers: RefCell<BufferPool>,
+    /// This worker's client memory, published for the other workers and
+    /// counted in its partition's budget.
+    pub memory: Arc<WorkerMemory>,
+    /// This worker's connections and their memory (client eviction).
+    pub client_table: RefCell<ClientTable>,
     outbox: Outbox,
     /// This context itself, for spawning flush tasks from `&self`.
     me: Weak<WorkerCtx>,
@@ -163,6 +169,22 @@ impl WorkerCtx {
             *cache = self.security.snapshot();
         }
         (cache.0, Arc::clone(&cache.1))
+    }
+
+    /// Applies `maxmemory-clients` to this worker's clients.
+    pub fn enforce_client_memory(&self) {
+        let mut table = self.client_table.borrow_mut();
+        let workers = self.topology.len();
+        let evicted = evict::enforce(&self.clients, &self.memory, &mut table, workers);
+        drop(table);
+        if evicted > 0 {
+            tracing::debug!(
+                worker = self.id,
+                evicted,
+                "maxmemory-clients: evicted clients"
+            );
+            self.partition.borrow_mut().stats.evicted_clients += evicted;
+        }
     }
 
     /// A connection id, unique across the server (`CLIENT ID`, watches).
@@ -430,6 +452,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         ..
     } = setup;
     let workers = topology.len();
+    let memory = clients.worker_memory(id);
     let ctx = Rc::new_cyclic(|me| WorkerCtx {
         id,
         outbox: Outbox::new(workers),
@@ -437,9 +460,11 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         topology_json: crate::response::topology_json(&topology, shared_port, tls.as_deref())
             .into(),
         topology,
-        partition: PartitionCell::new(partition_for(&limits, &clients)),
+        partition: PartitionCell::new(partition_for(&limits, &clients, &memory)),
+        buffers: RefCell::new(BufferPool::new(Arc::clone(&memory))),
+        memory,
+        client_table: RefCell::default(),
         clients,
-        buffers: RefCell::default(),
         mesh,
         limits,
         bind,
@@ -689,6 +714,9 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
         }
         ctx.with_partition(Partition::expire_leases);
         ctx.fail_lost_peers();
+        // Clients that stopped moving (a reply blocked, a partial request)
+        // are not checked by their own connection any more.
+        ctx.enforce_client_memory();
         while ctx.with_partition(|p| p.free_flushed(FREE_PER_STEP)) {
             tokio::task::yield_now().await;
         }

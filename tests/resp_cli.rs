@@ -975,8 +975,9 @@ fn command_config_and_info() {
     );
     let got = cli_raw(p, &["CONFIG", "GET", "maxmemory*"]);
     let got: Vec<&str> = got.lines().collect();
-    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got.len(), 6, "{got:?}");
     assert!(got.contains(&"maxmemory-policy"), "{got:?}");
+    assert!(got.contains(&"maxmemory-clients"), "{got:?}");
     check(p, &["CONFIG", "GET", "nosuchsetting"], "(empty array)");
     check_err(p, &["CONFIG", "SET", "maxmemory", "1"], "ERR");
 

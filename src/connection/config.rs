@@ -2,7 +2,7 @@
 //! names, formats and error messages. A `CONFIG SET` of several settings
 //! applies all of them or none.
 
-use crate::clients::{ClientLimits, OutputLimit, MIN_PROTO_MAX_BULK_LEN};
+use crate::clients::{ClientLimits, MaxmemoryClients, OutputLimit, MIN_PROTO_MAX_BULK_LEN};
 use crate::config::parse_size;
 
 /// The settings `CONFIG GET` reports from the live limits.
@@ -19,6 +19,7 @@ pub fn get(limits: &ClientLimits) -> Vec<(&'static str, String)> {
             ),
         ),
         ("proto-max-bulk-len", limits.max_value().to_string()),
+        ("maxmemory-clients", limits.maxmemory_clients().to_string()),
     ]
 }
 
@@ -28,6 +29,7 @@ enum Change {
     Timeout(u64),
     Output(Option<OutputLimit>),
     MaxValue(usize),
+    MaxmemoryClients(MaxmemoryClients),
 }
 
 /// Applies `CONFIG SET name value [name value …]`; the error is Redis's.
@@ -49,6 +51,7 @@ pub fn set(limits: &ClientLimits, pairs: &[(&[u8], &[u8])]) -> Result<(), String
             "timeout" => int_in(&value, 0, i32::MAX as u64).map(Change::Timeout),
             "client-output-buffer-limit" => output_limit(&value).map(Change::Output),
             "proto-max-bulk-len" => bulk_len(&value).map(Change::MaxValue),
+            "maxmemory-clients" => MaxmemoryClients::parse(&value).map(Change::MaxmemoryClients),
             _ => {
                 return Err(format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
@@ -66,6 +69,7 @@ pub fn set(limits: &ClientLimits, pairs: &[(&[u8], &[u8])]) -> Result<(), String
             Change::Output(Some(o)) => limits.set_output(o),
             Change::Output(None) => {}
             Change::MaxValue(n) => limits.set_max_value(n),
+            Change::MaxmemoryClients(m) => limits.set_maxmemory_clients(m),
         }
     }
     Ok(())
@@ -146,6 +150,11 @@ mod tests {
             "normal 1048576 524288 10 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
         );
         assert_eq!(got[3], ("proto-max-bulk-len", "2097152".into()));
+        assert_eq!(got[4], ("maxmemory-clients", "0".into()));
+        set_one(&l, "maxmemory-clients", "10%").unwrap();
+        assert_eq!(get(&l)[4], ("maxmemory-clients", "10%".into()));
+        set_one(&l, "maxmemory-clients", "1k").unwrap();
+        assert_eq!(get(&l)[4], ("maxmemory-clients", "1000".into()));
     }
 
     #[test]
@@ -165,6 +174,14 @@ mod tests {
         assert_eq!(
             set_one(&l, "client-output-buffer-limit", "normal 1mb").unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Wrong number of arguments in buffer limit configuration."
+        );
+        assert_eq!(
+            set_one(&l, "maxmemory-clients", "101%").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"
+        );
+        assert_eq!(
+            set_one(&l, "maxmemory-clients", "-1").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - argument must be a memory or percent value"
         );
         assert_eq!(
             set_one(&l, "nosuch", "1").unwrap_err(),

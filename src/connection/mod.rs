@@ -21,12 +21,15 @@
 //! included, through the batch's `ReplyBudget`) are bounded by the client
 //! output limit, and a write blocked on a client that does not read is
 //! abandoned after the soft limit's window, `--timeout`, or the shutdown
-//! drain window. An idle connection holds no buffer (`buffers.rs`).
+//! drain window. An idle connection holds no buffer (`buffers.rs`), and
+//! when all clients together pass `maxmemory-clients` the biggest are
+//! disconnected (`evict.rs`).
 
 mod acl;
 mod auth;
 mod buffers;
 mod config;
+pub mod evict;
 mod keycmd;
 mod plan;
 mod resp;
@@ -34,10 +37,11 @@ mod stream;
 mod text;
 
 pub use buffers::BufferPool;
+pub use evict::ClientTable;
 pub use stream::Stream;
 
 use crate::clients::ClientSlot;
-use crate::partition::{Admin, AdminReply, Request};
+use crate::partition::{Admin, AdminReply, BatchReply, Request};
 use crate::reply::Dialect;
 use crate::txn::{coordinator, Outcome, TxnError, TxnPart};
 use crate::worker::WorkerCtx;
@@ -47,6 +51,7 @@ use plan::Plan;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -78,6 +83,8 @@ enum Closed {
     Idle,
     #[error("shutdown drain window over")]
     Killed,
+    #[error("evicted: clients passed maxmemory-clients")]
+    Evicted,
 }
 
 /// Serves one client until it quits, disconnects, or the worker shuts down.
@@ -143,6 +150,10 @@ pub(crate) struct Connection {
     out: Vec<u8>,
     /// Buffer bytes this connection last reported in `client_buffers`.
     buffer_bytes: usize,
+    /// This connection's place in the worker's client table, and the
+    /// signal client eviction sends it.
+    table_index: usize,
+    evict: Rc<evict::EvictSignal>,
     plan: Plan,
     dialect: Option<Dialect>,
     /// Unique across the server: `CLIENT ID`, and the watch id.
@@ -158,7 +169,10 @@ impl Connection {
         let plan = Plan::new(ctx.topology.len(), Dialect::Text);
         let client_id = ctx.next_client_id();
         let auth = auth::AuthState::new(&ctx, stream.peer_addr());
+        let (table_index, evict) = ctx.client_table.borrow_mut().register();
         Self {
+            table_index,
+            evict,
             auth,
             local_addr: stream.local_addr(),
             peer_addr: stream.peer_addr(),
@@ -194,10 +208,12 @@ impl Connection {
             let flow = self.process().await?;
             self.check_output_limit()?;
             self.note_buffers();
+            self.check_evicted()?;
             if !self.out.is_empty() {
                 self.write_out(&mut stops.kill).await?;
             }
             self.note_buffers();
+            self.check_evicted()?;
             // An atomic load, not a lock: shutdown is only ever set once.
             if shutting_down.has_changed().unwrap_or(true) {
                 return Ok(());
@@ -214,10 +230,13 @@ impl Connection {
                     Read::Eof => return Ok(()),
                     Read::Empty => {}
                 }
+                self.note_buffers();
+                self.check_evicted()?;
                 tokio::select! {
                     r = self.stream.readable() => r?,
                     _ = &mut stop => return Ok(()),
                     _ = sleep_until(idle) => return Err(io::Error::other(Closed::Idle)),
+                    () = self.evict.evicted() => return Err(io::Error::other(Closed::Evicted)),
                 }
             }
         }
@@ -272,13 +291,35 @@ impl Connection {
         self.report_buffers(now);
     }
 
+    /// Publishes this connection's memory (worker total, client table);
+    /// when it grew, applies `maxmemory-clients`.
     fn report_buffers(&mut self, now: usize) {
-        if now != self.buffer_bytes {
-            let mut p = self.ctx.partition.borrow_mut();
-            p.stats.client_buffers =
-                (p.stats.client_buffers + now as u64).saturating_sub(self.buffer_bytes as u64);
-            self.buffer_bytes = now;
+        if now == self.buffer_bytes {
+            return;
         }
+        // Only this worker writes its `connections` figure.
+        let cell = &self.ctx.memory.connections;
+        cell.store(
+            (cell.load(Relaxed) + now).saturating_sub(self.buffer_bytes),
+            Relaxed,
+        );
+        self.ctx
+            .client_table
+            .borrow_mut()
+            .set_bytes(self.table_index, now);
+        let grew = now > self.buffer_bytes;
+        self.buffer_bytes = now;
+        if grew {
+            self.ctx.enforce_client_memory();
+        }
+    }
+
+    /// Ends a connection that client eviction chose.
+    fn check_evicted(&self) -> io::Result<()> {
+        if self.evict.is_evicted() {
+            return Err(io::Error::other(Closed::Evicted));
+        }
+        Ok(())
     }
 
     /// Closes a client whose queued output passed the hard limit.
@@ -316,6 +357,7 @@ impl Connection {
                 () = sleep_until(at) => {
                     return Err(io::Error::other(why.unwrap_or(Closed::Idle)));
                 }
+                () = self.evict.evicted() => return Err(io::Error::other(Closed::Evicted)),
             }
         }
         self.flush_tls(kill).await?;
@@ -336,6 +378,7 @@ impl Connection {
                 () = sleep_until(at) => {
                     return Err(io::Error::other(why.unwrap_or(Closed::Idle)));
                 }
+                () = self.evict.evicted() => return Err(io::Error::other(Closed::Evicted)),
             }
         }
         Ok(())
@@ -375,7 +418,8 @@ impl Connection {
         match why {
             Closed::OutputLimit => p.stats.output_limit_disconnections += 1,
             Closed::Idle => p.stats.idle_timeouts += 1,
-            Closed::Killed => {}
+            // Counted when decided (`WorkerCtx::enforce_client_memory`).
+            Closed::Killed | Closed::Evicted => {}
         }
     }
 
@@ -478,11 +522,35 @@ impl Connection {
     /// output limit; past it the batch stops (`plan.over_limit`) and the
     /// connection closes.
     async fn finish_plan(&mut self) -> Result<(), TxnError> {
-        let hard = self.ctx.clients.output().hard;
-        let queued = self.out.len() + self.plan.side_len();
-        let limit = (hard > 0).then(|| hard.saturating_sub(queued));
+        let limit = self.reply_limit(0);
         self.plan.finish(&self.ctx, &mut self.out, limit).await?;
         if self.plan.over_limit {
+            return Err(TxnError::Unavailable);
+        }
+        Ok(())
+    }
+
+    /// What is left of the client's hard output limit for replies still to
+    /// come after `pending` bytes (`None`: no limit).
+    fn reply_limit(&self, pending: usize) -> Option<usize> {
+        let hard = self.ctx.clients.output().hard;
+        let queued = self.out.len() + self.plan.side_len() + pending;
+        (hard > 0).then(|| hard.saturating_sub(queued))
+    }
+
+    /// A transaction's parts with their replies bounded by the client's
+    /// output limit (see [`Plan::take_parts`]).
+    fn take_parts(&self, plan: &mut Plan, want_reply: bool) -> Vec<(usize, TxnPart)> {
+        let limit = self.reply_limit(plan.side_len());
+        plan.take_parts(want_reply, limit)
+    }
+
+    /// After a committed transaction: if a partition stopped keeping its
+    /// replies at the client's output limit, the connection closes (as
+    /// after a plain batch past it), writing nothing more.
+    fn check_txn_replies(&mut self, replies: &[(usize, BatchReply)]) -> Result<(), TxnError> {
+        if replies.iter().any(|(_, r)| r.over_limit()) {
+            self.plan.over_limit = true;
             return Err(TxnError::Unavailable);
         }
         Ok(())
@@ -583,6 +651,14 @@ impl Drop for Connection {
         // which aborts the process under the panic policy.
         if let Some(mut p) = self.ctx.partition.try_borrow_mut() {
             p.stats.connections_open -= 1;
+        }
+        let cell = &self.ctx.memory.connections;
+        cell.store(
+            cell.load(Relaxed).saturating_sub(self.buffer_bytes),
+            Relaxed,
+        );
+        if let Ok(mut table) = self.ctx.client_table.try_borrow_mut() {
+            table.remove(self.table_index);
         }
         let Some(w) = self.watching.take() else {
             return;

@@ -287,11 +287,27 @@ impl Plan {
 
     /// Turns a deferred plan into transaction parts (ascending partition
     /// order), keeping the reply order for [`assemble`](Self::assemble).
-    pub fn take_parts(&mut self, want_reply: bool) -> Vec<(usize, TxnPart)> {
+    /// `reply_limit` bounds the parts' replies together, as in
+    /// [`finish`](Self::finish): partitions charge them as they build
+    /// them, so a transaction's reply never grows far past the client's
+    /// output limit.
+    pub fn take_parts(
+        &mut self,
+        want_reply: bool,
+        reply_limit: Option<usize>,
+    ) -> Vec<(usize, TxnPart)> {
         self.data = 0;
+        let budget = reply_limit.filter(|_| want_reply).map(|left| {
+            let budget = Arc::new(ReplyBudget::default());
+            budget.reset(left);
+            budget
+        });
         let mut parts = Vec::new();
         for (p, group) in self.groups.iter_mut().enumerate() {
-            if let Some(batch) = group.take() {
+            if let Some(mut batch) = group.take() {
+                if let Some(budget) = &budget {
+                    batch.set_budget(Arc::clone(budget));
+                }
                 let mut part = TxnPart::new(self.dialect);
                 part.ops = *batch;
                 part.want_reply = want_reply;

@@ -287,7 +287,7 @@ impl Connection {
                 self.finish_plan().await?;
                 let mut plan = Plan::deferred(ctx.topology.len(), self.resp_dialect());
                 plan.run(&ctx, &mut self.out, OpKind::Put, &pairs, Combine::Drop);
-                let mut parts = plan.take_parts(false);
+                let mut parts = self.take_parts(&mut plan, false);
                 for (_, part) in &mut parts {
                     part.check = Check::AllAbsent;
                 }
@@ -318,9 +318,10 @@ impl Connection {
             plan.emit(&mut self.out, |o| enc::array(o, pairs.len()));
         }
         plan.run(&ctx, &mut self.out, kind, pairs, combine);
-        let parts = plan.take_parts(!then_ok);
+        let parts = self.take_parts(&mut plan, !then_ok);
         match self.coordinate(parts).await? {
             Outcome::Committed(replies) => {
+                self.check_txn_replies(&replies)?;
                 plan.assemble_parts(replies, &mut self.out);
                 if then_ok {
                     self.emit(enc::ok);
@@ -363,9 +364,12 @@ impl Connection {
             }
             route_in_txn(&mut plan, &ctx, &mut self.out, args);
         }
-        let parts = plan.take_parts(true);
+        let parts = self.take_parts(&mut plan, true);
         match self.run_txn(parts).await? {
-            Outcome::Committed(replies) => plan.assemble_parts(replies, &mut self.out),
+            Outcome::Committed(replies) => {
+                self.check_txn_replies(&replies)?;
+                plan.assemble_parts(replies, &mut self.out);
+            }
             Outcome::WatchFailed | Outcome::CheckFailed => {
                 let proto = self.proto();
                 self.emit(|o| enc::null_array(o, proto))
@@ -843,6 +847,27 @@ impl Connection {
                     None => self.emit(|o| enc::null(o, proto)),
                 }
             }
+            (b"NO-EVICT", 3) => {
+                let on = match args.get(2).to_ascii_lowercase().as_slice() {
+                    b"on" => true,
+                    b"off" => false,
+                    _ => {
+                        self.emit(|o| enc::error(o, "ERR syntax error"));
+                        return;
+                    }
+                };
+                self.ctx
+                    .client_table
+                    .borrow_mut()
+                    .set_no_evict(self.table_index, on);
+                self.emit(enc::ok);
+            }
+            (b"NO-EVICT", _) => self.emit(|o| {
+                enc::error(
+                    o,
+                    "ERR wrong number of arguments for 'client|no-evict' command",
+                )
+            }),
             (b"ID", 2) => {
                 let id = self.client_id as i64;
                 self.emit(|o| enc::int(o, id));
@@ -978,7 +1003,7 @@ impl Connection {
             return;
         }
         if !sub.eq_ignore_ascii_case(b"GET") || args.len() < 3 {
-            let mesg = "ERR only CONFIG GET, and CONFIG SET of maxclients, timeout, client-output-buffer-limit and proto-max-bulk-len, are supported (corekv is configured by flags and COREKV_* variables)";
+            let mesg = "ERR only CONFIG GET, and CONFIG SET of maxclients, timeout, client-output-buffer-limit, proto-max-bulk-len and maxmemory-clients, are supported (corekv is configured by flags and COREKV_* variables)";
             self.emit(|o| enc::error(o, mesg));
             return;
         }

@@ -10,6 +10,7 @@
 //! when none of its keys is locked, and then runs it whole.
 
 use super::ops::OpKind;
+use crate::clients::WorkerMemory;
 use crate::reply::Dialect;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -35,6 +36,11 @@ impl ReplyBudget {
     /// Sets what is left (the connection does this before each batch).
     pub fn reset(&self, left: usize) {
         self.left.store(left, Relaxed);
+    }
+
+    /// Gives `n` bytes back.
+    pub fn give(&self, n: usize) {
+        self.left.fetch_add(n, Relaxed);
     }
 
     /// Takes `n` bytes; false (and nothing taken) when fewer are left.
@@ -65,8 +71,6 @@ pub struct OpBatch {
     pub(super) reply: BatchReply,
     /// The client's reply budget (`None`: unlimited).
     budget: Option<Arc<ReplyBudget>>,
-    /// Reply bytes already taken from the budget.
-    charged: usize,
 }
 
 /// One operation as the partition sees it.
@@ -86,7 +90,6 @@ impl OpBatch {
             next: 0,
             reply: BatchReply::default(),
             budget: None,
-            charged: 0,
         }
     }
 
@@ -122,26 +125,47 @@ impl OpBatch {
     /// as Redis closes a client past its output limit without running the
     /// rest of its pipeline).
     pub(super) fn charge(&mut self, force: bool) -> bool {
-        let used = self.reply.out.len();
-        let new = used - self.charged.min(used);
+        let mut reply = std::mem::take(&mut self.reply);
+        let within = self.charge_reply(&mut reply, force);
+        self.reply = reply;
+        if within {
+            return true;
+        }
+        self.next = self.ops.len();
+        false
+    }
+
+    /// Charges `reply` (built for this batch's operations) to the budget
+    /// like [`charge`](Self::charge). Past the budget the reply is freed
+    /// here, on the thread that allocated it (so the idle release can
+    /// return it to the OS), and marked over the limit.
+    pub(super) fn charge_reply(&self, reply: &mut BatchReply, force: bool) -> bool {
         let Some(budget) = &self.budget else {
             return true;
         };
+        let used = reply.out.len();
+        let new = used - reply.charged.min(used);
         if new == 0 || (new < CHARGE_CHUNK && !force) {
             return true;
         }
         if !budget.take(new) {
-            // Nobody reads a cut reply: free it here, on the thread that
-            // allocated it, so the idle release can return it to the OS.
-            self.reply = BatchReply {
+            *reply = BatchReply {
                 over_limit: true,
+                charged: reply.charged,
                 ..BatchReply::default()
             };
-            self.next = self.ops.len();
             return false;
         }
-        self.charged = used;
+        reply.charged = used;
         true
+    }
+
+    /// Gives back what a discarded reply took from the budget (a
+    /// transaction attempt that is retried).
+    pub fn refund(&self, n: usize) {
+        if let Some(budget) = &self.budget {
+            budget.give(n);
+        }
     }
 
     /// Makes the last `n` pushed operations one atomic run.
@@ -216,9 +240,51 @@ pub struct BatchReply {
     ends: Vec<usize>,
     /// The client's output limit was reached: the reply is incomplete.
     over_limit: bool,
+    /// Bytes taken from the client's reply budget (a transaction's reply
+    /// gives them back if its attempt is retried).
+    charged: usize,
+    /// The reply's bytes, counted in the building worker's client memory
+    /// until the reply is dropped (delivered and copied out, or lost).
+    held: Option<Held>,
+}
+
+/// Memory counted in a worker's [`WorkerMemory::in_flight`] while its
+/// holder lives; dropped on any thread.
+#[derive(Debug)]
+struct Held {
+    cell: Arc<WorkerMemory>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.cell.in_flight.fetch_sub(self.bytes, Relaxed);
+    }
 }
 
 impl BatchReply {
+    /// Counts the reply's heap bytes in `cell` (the building worker's
+    /// replies in flight) until it is dropped; returns the new total.
+    pub(super) fn hold(&mut self, cell: &Arc<WorkerMemory>) -> usize {
+        let bytes = self.heap_bytes();
+        let total = cell.in_flight.fetch_add(bytes, Relaxed) + bytes;
+        self.held = Some(Held {
+            cell: Arc::clone(cell),
+            bytes,
+        });
+        total
+    }
+
+    /// Bytes the reply holds allocated.
+    pub fn heap_bytes(&self) -> usize {
+        self.out.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+
+    /// Bytes this reply took from the client's budget.
+    pub fn charged(&self) -> usize {
+        self.charged
+    }
+
     /// Appends one response: `encode` writes it to the buffer.
     pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         encode(&mut self.out);

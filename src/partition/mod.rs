@@ -41,11 +41,12 @@ pub use ops::{parse_i64, ExpireCond, OpKind, Outcome, SetCond, TtlMode};
 pub use store::{ScanStep, Store};
 pub use watch::WatchId;
 
+use crate::clients::WorkerMemory;
 use crate::reply::{self, Dialect};
 use crate::txn::{Applied, Check, TxnId, TxnPart, Vote};
 use locks::{Admission, Locks};
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use watch::Watches;
@@ -157,8 +158,19 @@ pub struct Stats {
     /// Clients closed by `--timeout`.
     pub idle_timeouts: u64,
     /// Bytes of read/write buffers this worker's connections hold now
-    /// (idle connections hold none).
+    /// (idle connections hold none), their open transactions and `MULTI`
+    /// queues.
     pub client_buffers: u64,
+    /// Bytes of replies this partition built for other workers' clients,
+    /// not delivered yet.
+    pub replies_in_flight: u64,
+    /// The most bytes of replies this partition held at once (the sum
+    /// over partitions in totals).
+    pub replies_in_flight_peak: u64,
+    /// Bytes of the worker's spare connection buffers.
+    pub buffer_pool: u64,
+    /// Clients this worker disconnected for `maxmemory-clients`.
+    pub evicted_clients: u64,
 }
 
 impl std::ops::AddAssign<&Stats> for Stats {
@@ -189,6 +201,10 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.rejected_connections += o.rejected_connections;
         self.idle_timeouts += o.idle_timeouts;
         self.client_buffers += o.client_buffers;
+        self.replies_in_flight += o.replies_in_flight;
+        self.buffer_pool += o.buffer_pool;
+        self.replies_in_flight_peak += o.replies_in_flight_peak;
+        self.evicted_clients += o.evicted_clients;
     }
 }
 
@@ -252,6 +268,9 @@ pub struct Partition {
     flushed_bytes: usize,
     /// Largest value a write may leave (`proto-max-bulk-len`).
     max_value: ValueCap,
+    /// The worker's client memory (connection buffers, replies in flight,
+    /// spare buffers): it counts toward the budget. `None` in tests.
+    clients: Option<Arc<WorkerMemory>>,
     pub stats: Stats,
 }
 
@@ -357,12 +376,28 @@ impl Partition {
         !self.over_budget(added) || self.make_room(added, &[], |_| added)
     }
 
+    /// Makes the worker's client memory count toward the budget (and
+    /// reports it in the stats).
+    pub fn set_client_memory(&mut self, cell: Arc<WorkerMemory>) {
+        self.clients = Some(cell);
+    }
+
+    /// The worker's client memory cell (a detached one in tests).
+    pub fn client_memory(&mut self) -> &Arc<WorkerMemory> {
+        self.clients.get_or_insert_with(Arc::default)
+    }
+
+    /// Bytes the worker holds for clients: connection buffers, replies in
+    /// flight to other workers, spare buffers.
+    fn client_bytes(&self) -> usize {
+        self.clients.as_ref().map_or(0, |c| c.total())
+    }
+
     /// True if writing `added` more bytes would pass the budget.
-    /// The worker's client buffers count too (as Redis counts client
-    /// output buffers in `used_memory`).
+    /// The worker's client memory counts too (as Redis counts client
+    /// buffers in `used_memory`).
     fn over_budget(&self, added: usize) -> bool {
-        let used = self.memory() + self.stats.client_buffers as usize;
-        self.budget != 0 && used + added > self.budget
+        self.budget != 0 && self.memory() + self.client_bytes() + added > self.budget
     }
 
     /// Upper bound of the bytes `op` may add to [`memory`](Self::memory)
@@ -614,12 +649,14 @@ impl Partition {
                 if !self.run_batch(&mut batch) {
                     return Some(Waiter::Batch(batch, reply));
                 }
+                let mut out = batch.into_reply();
+                self.hold(&mut out);
                 match reply {
                     ReplyTo::Local(tx) => {
-                        let _ = tx.send(batch.into_reply());
+                        let _ = tx.send(out);
                     }
                     ReplyTo::Remote { worker, slot } => {
-                        self.outgoing.push((worker, slot, batch.into_reply()));
+                        self.outgoing.push((worker, slot, out));
                     }
                 }
             }
@@ -692,12 +729,39 @@ impl Partition {
     }
 
     /// Runs every operation of `part` (already validated and unblocked).
+    /// The reply is charged to the client's budget as it grows; past it
+    /// the transaction still runs whole (it is committed), but its replies
+    /// are dropped as they are made and the reply is marked over the
+    /// limit, so the client is disconnected without the server ever
+    /// holding the whole reply (Redis also runs the whole `EXEC` and then
+    /// closes a client past its limit).
     fn run_part(&mut self, part: &TxnPart) -> BatchReply {
         let mut reply = BatchReply::default();
-        for op in part.ops.ops() {
+        let mut dropped = Vec::new();
+        let last = part.ops.len().saturating_sub(1);
+        for (i, op) in part.ops.ops().enumerate() {
+            if reply.over_limit() {
+                dropped.clear();
+                self.execute(part.ops.dialect, op, &mut dropped);
+                continue;
+            }
             reply.push_with(|out| self.execute(part.ops.dialect, op, out));
+            if !part.ops.charge_reply(&mut reply, i == last) {
+                self.stats.output_limit_cuts += 1;
+            }
         }
+        self.hold(&mut reply);
         reply
+    }
+
+    /// Counts a finished reply in the worker's replies in flight until the
+    /// client's connection has copied it (or it is lost).
+    fn hold(&mut self, reply: &mut BatchReply) {
+        if let Some(cell) = &self.clients {
+            let now = reply.hold(cell) as u64;
+            let peak = &mut self.stats.replies_in_flight_peak;
+            *peak = (*peak).max(now);
+        }
     }
 
     /// Retries every waiter once, in arrival order, after locks were
@@ -941,6 +1005,11 @@ impl Partition {
                 stats.expires = self.expiry.len() as u64;
                 stats.memory = self.memory() as u64;
                 stats.memory_limit = self.budget as u64;
+                if let Some(c) = &self.clients {
+                    stats.client_buffers = c.connections.load(Relaxed) as u64;
+                    stats.replies_in_flight = c.in_flight.load(Relaxed) as u64;
+                    stats.buffer_pool = c.pool.load(Relaxed) as u64;
+                }
                 AdminReply::Stats(stats)
             }
         }

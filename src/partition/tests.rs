@@ -922,3 +922,112 @@ fn whole_partition_reads_settle_decided_commits_first() {
     assert_eq!(dbsize(&mut p), 3);
     assert_eq!(value(&p, "b").as_deref(), Some("2"));
 }
+
+#[test]
+fn a_transactions_reply_stops_growing_at_the_clients_budget_but_runs_whole() {
+    let mut p = Partition::default();
+    let cell = Arc::clone(p.client_memory());
+    let big = vec![b'v'; 100 * 1024];
+    batch(&mut p, {
+        let mut put = OpBatch::new(Dialect::Resp);
+        put.push(OpKind::Put, b"big", &big);
+        Box::new(put)
+    })
+    .try_recv()
+    .unwrap();
+    let mut t = TxnPart::new(Dialect::Resp);
+    for _ in 0..64 {
+        t.ops.push(OpKind::Get, b"big", b"");
+    }
+    t.ops.push(OpKind::Put, b"after", b"1");
+    t.want_reply = true;
+    let budget = Arc::new(ReplyBudget::default());
+    budget.reset(350 * 1024);
+    t.ops.set_budget(Arc::clone(&budget));
+    let (tx, mut rx) = oneshot::channel();
+    p.handle(Request::Apply(Box::new(t), tx));
+    let Ok(Applied::Done(reply)) = rx.try_recv() else {
+        panic!("applied")
+    };
+    assert!(reply.over_limit(), "64 × 100 KiB does not fit 350 KiB");
+    assert!(reply.is_empty(), "the cut reply is freed");
+    assert_eq!(value(&p, "after").as_deref(), Some("1"), "it ran whole");
+    // The reply never held much more than the budget (one charge chunk
+    // and one value past it), whatever the transaction's size.
+    let peak = p.stats.replies_in_flight_peak as usize;
+    assert!(peak > 0, "the first batch's reply was counted");
+    assert!(peak < 350 * 1024 + CHARGE_BOUND, "peak {peak}");
+    drop(reply);
+    assert_eq!(cell.in_flight.load(Relaxed), 0);
+}
+
+/// What a reply may pass its budget by: one charge chunk, one value, and
+/// `Vec`'s doubling of the buffer.
+const CHARGE_BOUND: usize = 2 * (batch::CHARGE_CHUNK + 100 * 1024) + 350 * 1024;
+
+#[test]
+fn replies_for_other_workers_count_as_client_memory_until_dropped() {
+    let mut p = Partition::with_budget(1 << 20);
+    let cell = Arc::clone(p.client_memory());
+    let value = vec![b'v'; 300 * 1024];
+    let mut put = OpBatch::new(Dialect::Resp);
+    put.push(OpKind::Put, b"k", &value);
+    batch(&mut p, Box::new(put)).try_recv().unwrap();
+    let mut gets = OpBatch::new(Dialect::Resp);
+    gets.push(OpKind::Get, b"k", b"");
+    gets.push(OpKind::Get, b"k", b"");
+    p.handle(Request::Batch(
+        Box::new(gets),
+        ReplyTo::Remote { worker: 1, slot: 0 },
+    ));
+    let (_, _, reply) = p.take_outgoing().pop().expect("a reply to send");
+    let held = cell.in_flight.load(Relaxed);
+    assert!(held >= 600 * 1024 && held == reply.heap_bytes(), "{held}");
+    let AdminReply::Stats(stats) = p.admin(Admin::Stats) else {
+        panic!("stats")
+    };
+    assert_eq!(stats.replies_in_flight, held as u64);
+    // The reply counts toward the budget: 300 KiB more does not fit.
+    let mut out = Vec::new();
+    let op = OpRef {
+        kind: OpKind::Put,
+        key: b"k2",
+        value: &value,
+    };
+    p.execute(Dialect::Resp, op, &mut out);
+    assert!(
+        out.starts_with(b"-OOM"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    // Delivered (dropped, on any thread): the memory is given back.
+    std::thread::spawn(move || drop(reply)).join().unwrap();
+    assert_eq!(cell.in_flight.load(Relaxed), 0);
+    out.clear();
+    p.execute(Dialect::Resp, op, &mut out);
+    assert_eq!(out, b"+OK\r\n");
+}
+
+#[test]
+fn the_spare_buffer_pool_counts_toward_the_budget() {
+    let mut p = Partition::with_budget(1 << 20);
+    let cell = Arc::clone(p.client_memory());
+    cell.pool.store(900 * 1024, Relaxed);
+    let value = vec![b'v'; 200 * 1024];
+    let op = OpRef {
+        kind: OpKind::Put,
+        key: b"k",
+        value: &value,
+    };
+    let mut out = Vec::new();
+    p.execute(Dialect::Resp, op, &mut out);
+    assert!(out.starts_with(b"-OOM"), "the pool leaves no room");
+    let AdminReply::Stats(stats) = p.admin(Admin::Stats) else {
+        panic!("stats")
+    };
+    assert_eq!(stats.buffer_pool, 900 * 1024);
+    cell.pool.store(0, Relaxed);
+    out.clear();
+    p.execute(Dialect::Resp, op, &mut out);
+    assert_eq!(out, b"+OK\r\n");
+}

@@ -71,7 +71,12 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("used_memory_human", &human(total.memory));
             line("used_memory_rss", &rss);
             line("used_memory_rss_human", &human(rss));
-            line("mem_clients_normal", &total.client_buffers);
+            line(
+                "mem_clients_normal",
+                &(total.client_buffers + total.replies_in_flight),
+            );
+            line("mem_client_replies_in_flight", &total.replies_in_flight);
+            line("mem_client_buffer_pool", &total.buffer_pool);
             line("maxmemory", &total.memory_limit);
             line("maxmemory_human", &human(total.memory_limit));
             line("maxmemory_policy", &input.policy);
@@ -88,6 +93,7 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("client_idle_timeouts", &total.idle_timeouts);
             line("expired_keys", &total.expired);
             line("evicted_keys", &total.evictions);
+            line("evicted_clients", &total.evicted_clients);
             line("keyspace_hits", &total.hits);
             line("keyspace_misses", &total.misses);
             line("forwarded_commands", &total.forwarded_out);

@@ -250,6 +250,12 @@ async fn abort_for_retry<A: Participants>(
     prepared: Vec<(usize, bool, Option<BatchReply>)>,
     returned: &mut Parts,
 ) -> Result<(), TxnError> {
+    // Read-only parts ran at prepare: what their replies took from the
+    // client's output budget goes back, as the retry runs them again.
+    let refunds: Vec<(usize, usize)> = prepared
+        .iter()
+        .filter_map(|(p, _, early)| early.as_ref().map(|r| (*p, r.charged())))
+        .collect();
     let mut pending = Vec::with_capacity(prepared.len());
     for (partition, _, _) in prepared {
         let (tx, rx) = oneshot::channel();
@@ -263,6 +269,11 @@ async fn abort_for_retry<A: Participants>(
         let part = rx.await.map_err(|_| TxnError::Unavailable)?;
         returned.push((partition, part.ok_or(TxnError::Unavailable)?));
         guard.closed(partition);
+    }
+    for (partition, n) in refunds {
+        if let Some((_, part)) = returned.iter().find(|(p, _)| *p == partition) {
+            part.ops.refund(n);
+        }
     }
     Ok(())
 }
