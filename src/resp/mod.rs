@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod commands;
 pub mod encode;
 pub mod info;
+pub mod inline;
 
 use std::fmt;
 use std::ops::Range;
@@ -37,6 +38,11 @@ pub enum ProtocolError {
     BadLength,
     TooBig(usize),
     MissingCrlf,
+    /// An inline request whose quotes do not close (or close inside an
+    /// argument).
+    UnbalancedQuotes,
+    /// An inline request longer than `--max-line-bytes`.
+    TooBigInline,
 }
 
 impl fmt::Display for ProtocolError {
@@ -49,6 +55,8 @@ impl fmt::Display for ProtocolError {
             Self::BadLength => write!(f, "invalid bulk length"),
             Self::TooBig(max) => write!(f, "request larger than {max} bytes"),
             Self::MissingCrlf => write!(f, "expected CRLF after bulk string"),
+            Self::UnbalancedQuotes => write!(f, "unbalanced quotes in request"),
+            Self::TooBigInline => write!(f, "too big inline request"),
         }
     }
 }
