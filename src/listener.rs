@@ -503,6 +503,37 @@ mod tests {
     }
 
     #[test]
+    fn the_resp_port_is_bound_on_every_address_by_every_worker() {
+        use clap::Parser;
+        let config = |args: &[&str]| {
+            let mut argv = vec!["corekv"];
+            argv.extend_from_slice(args);
+            Config::parse_from(argv)
+        };
+        assert_eq!(resp_plan(&config(&[])), None);
+        assert_eq!(resp_plan(&config(&["--resp-port", "0"])), None);
+        let plan = resp_plan(&config(&["--resp-port", "0", "--ephemeral-ports"])).unwrap();
+        assert!(plan.resp_only && plan.core_base.is_none());
+        let l = bind_all(&required(&[LOCAL, LOCAL2]), &[plain(0, 0), plan], 2).unwrap();
+        let resp = l.resp.expect("bound");
+        assert_ne!(resp, l.plain.as_ref().unwrap().shared);
+        for sockets in &l.workers {
+            let on_resp = sockets.iter().filter(|(s, _)| port_of(s) == resp).count();
+            assert_eq!(on_resp, 2, "one per address");
+        }
+        for ip in [LOCAL, LOCAL2] {
+            std::net::TcpStream::connect((ip, resp)).expect("connects");
+        }
+        // A fixed RESP port may not be another listener's port.
+        let resp = PortPlan {
+            shared: 9888,
+            ..plan
+        };
+        let err = check_overlaps(&[plain(9888, 9889), resp], &[None, None]).unwrap_err();
+        assert!(err.to_string().contains("RESP port"), "{err}");
+    }
+
+    #[test]
     fn nothing_to_listen_on() {
         assert!(matches!(
             bind_all(&required(&[LOCAL]), &[], 1),

@@ -136,7 +136,8 @@ impl Connection {
             // keeps it at the front of the read buffer, so the next call
             // resumes it at `pos == 0` with its offsets still valid.
             let rest = &buf[pos..];
-            let (consumed, frame) = match self.next_request(rest, limits, &mut args, &mut unescaped) {
+            let (consumed, frame) = match self.next_request(rest, limits, &mut args, &mut unescaped)
+            {
                 Next::Incomplete => {
                     flow = Flow::NeedInput;
                     break;
