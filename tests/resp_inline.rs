@@ -123,7 +123,7 @@ fn an_inline_line_over_max_line_bytes_is_too_big() {
     let server = server();
     // Refused before its end arrives, as Redis does past 64 KiB.
     let mut input = b"ECHO ".to_vec();
-    input.extend(std::iter::repeat(b'A').take(2 * MAX_LINE));
+    input.extend(std::iter::repeat_n(b'A', 2 * MAX_LINE));
     answers(
         resp_addr(&server),
         &input,
@@ -131,10 +131,10 @@ fn an_inline_line_over_max_line_bytes_is_too_big() {
     );
     // At the limit it is served.
     let mut input = b"ECHO ".to_vec();
-    input.extend(std::iter::repeat(b'A').take(MAX_LINE - 5));
+    input.extend(std::iter::repeat_n(b'A', MAX_LINE - 5));
     input.extend_from_slice(b"\r\n");
     let mut want = format!("${}\r\n", MAX_LINE - 5).into_bytes();
-    want.extend(std::iter::repeat(b'A').take(MAX_LINE - 5));
+    want.extend(std::iter::repeat_n(b'A', MAX_LINE - 5));
     want.extend_from_slice(b"\r\n");
     answers(resp_addr(&server), &input, &want);
 }
