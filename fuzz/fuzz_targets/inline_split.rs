@@ -119,7 +119,8 @@ fn split_owned(line: &[u8]) -> Result<Args, ProtocolError> {
                 let arg = &line[r.clone()];
                 assert!(!arg.is_empty(), "an empty unquoted argument");
                 assert!(
-                    !arg.iter().any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')),
+                    !arg.iter()
+                        .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')),
                     "a separator inside {arg:?}"
                 );
                 assert!(!is_space(arg[0]), "a leading blank in {arg:?}");
@@ -211,7 +212,11 @@ fuzz_target!(|input: &[u8]| {
             let at = usize::from(*cut) * rest.len() / 255;
             assert_eq!(whole, parse_stream(rest, &[at], max_line), "split at {at}");
             let bytewise = vec![1; rest.len().min(200)];
-            assert_eq!(whole, parse_stream(rest, &bytewise, max_line), "byte by byte");
+            assert_eq!(
+                whole,
+                parse_stream(rest, &bytewise, max_line),
+                "byte by byte"
+            );
         }
         _ => {
             // The input as an argument list: split at each 0xFF byte.
