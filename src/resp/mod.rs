@@ -4,7 +4,8 @@
 //! `$<len>\r\n<bytes>\r\n`. [`parse`] checks that a whole request is
 //! buffered before it reports one, never allocates (arguments are ranges of
 //! the read buffer), and refuses declared sizes over the limits *before*
-//! waiting for (or allocating) the bytes.
+//! waiting for (or allocating) the bytes. A request that does not start
+//! with `*` is an inline command, one line: [`inline`] finds and splits it.
 
 pub mod cluster;
 pub mod commands;
