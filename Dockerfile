@@ -2,7 +2,7 @@
 #
 #   docker build -t corekv .
 #   docker run --rm --cpus 2 -e COREKV_REQUIREPASS="$(openssl rand -hex 24)" \
-#       -p 127.0.0.1:9888-9890:9888-9890 corekv
+#       -p 127.0.0.1:6379:6379 -p 127.0.0.1:9888-9890:9888-9890 corekv
 #
 # Security: like Redis's official image, the image listens on all interfaces
 # of the container (COREKV_BIND=0.0.0.0) with protected mode OFF
@@ -11,8 +11,11 @@
 # a mounted secret) or an ACL file (COREKV_ACLFILE) before publishing a port
 # beyond the host, and publish on 127.0.0.1 unless clients elsewhere need it.
 #
-# Ports: 9888 is the shared port (every worker accepts on it, SO_REUSEPORT);
-# worker i also listens on 9889 + i. By default the server starts one worker
+# Ports: 6379 is the RESP port (COREKV_RESP_PORT: every connection speaks
+# the Redis protocol, inline commands included, as on a Redis server);
+# 9888 is the shared port (every worker accepts on both, SO_REUSEPORT;
+# there the first byte chooses RESP or the text protocol); worker i also
+# listens on 9889 + i. By default the server starts one worker
 # per CPU it may use (affinity mask and cgroup CPU quota respected), so with
 # `--cpus 2` it opens 9888 plus 9889-9890. EXPOSE below documents the range
 # for up to 64 workers (9889-9952); publish only the ones you use.
@@ -79,11 +82,12 @@ COPY --from=builder /app/target/release/corekv /usr/local/bin/corekv
 # COREKV_REQUIREPASS / COREKV_REQUIREPASS_FILE / COREKV_ACLFILE to require
 # authentication.
 ENV COREKV_BIND=0.0.0.0 \
-    COREKV_PROTECTED_MODE=no
+    COREKV_PROTECTED_MODE=no \
+    COREKV_RESP_PORT=6379
 
-# 9888: shared port. 9889-9952: per-worker core ports (9889 + worker index),
-# room for 64 workers.
-EXPOSE 9888 9889-9952
+# 6379: RESP port. 9888: shared port. 9889-9952: per-worker core ports
+# (9889 + worker index), room for 64 workers.
+EXPOSE 6379 9888 9889-9952
 
 USER 10001:10001
 

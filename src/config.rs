@@ -59,6 +59,13 @@ pub struct Config {
     #[arg(long, env = "COREKV_CORE_PORT_BASE", default_value_t = 9889)]
     pub core_port_base: u16,
 
+    /// A port on which every connection speaks RESP from its first byte,
+    /// served by every worker (SO_REUSEPORT), as a Redis server's port: a
+    /// first line that does not start with `*` is an inline command
+    /// (`PING`), not the text protocol. Default: none (0 too).
+    #[arg(long, env = "COREKV_RESP_PORT")]
+    pub resp_port: Option<u16>,
+
     /// For tests: every port given as 0 picks a free port instead of
     /// turning its listeners off (the ready log line names the ports).
     #[arg(long, hide = true)]
@@ -405,6 +412,7 @@ mod tests {
         assert_eq!(c.port, 9888);
         assert_eq!(c.core_port_base, 9889);
         assert_eq!(c.max_line_bytes, 1 << 20);
+        assert_eq!(c.resp_port, None);
         let ips: Vec<String> = c.bind_addrs().iter().map(|a| a.ip.to_string()).collect();
         assert_eq!(ips, ["127.0.0.1", "::1"]);
         assert!(!c.bind_addrs()[0].optional && c.bind_addrs()[1].optional);

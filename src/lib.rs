@@ -4,13 +4,15 @@
 //! A request flows through the modules in this order:
 //!
 //! * [`listener`] — the sockets: a `SO_REUSEPORT` socket per worker on the
-//!   shared port, plus each worker's own core port (plain and TLS), on every
-//!   `--bind` address.
+//!   shared port (and the RESP port), plus each worker's own core port
+//!   (plain and TLS), on every `--bind` address.
 //! * [`worker`] — a pinned thread with a single-threaded runtime: accepts,
 //!   spawns connections (after the TLS handshake, [`tls`], on TLS ports),
 //!   serves its inbox.
 //! * [`connection`] — bytes → lines, batching, routing, and responses back
 //!   in command order; the authentication and ACL gate per command.
+//! * [`resp`] — the RESP2 codec: requests (arrays, and inline commands
+//!   split as Redis does) → arguments, results → reply bytes.
 //! * [`acl`] — users, passwords, command categories and key patterns
 //!   (immutable snapshots, swapped by version), protected mode.
 //! * [`protocol`] — lines → [`protocol::Command`]s (the text protocol).

@@ -1,11 +1,12 @@
 //! Listening sockets. Every port is bound on every `--bind` address: per
 //! worker, one `SO_REUSEPORT` socket per address on the shared port (the
 //! kernel spreads connections over the workers), and one plain socket per
-//! address on the worker's own core port.
+//! address on the worker's own core port. The RESP port (`--resp-port`),
+//! when asked for, is bound like the shared port.
 //!
 //! `SO_REUSEPORT` has a trap: any other process of the same user that sets
 //! it can bind the same port and silently take part of the connections. So
-//! before binding, the shared port is probe-bound *without* `SO_REUSEPORT`
+//! before binding, each shared port (and the RESP port) is probe-bound *without* `SO_REUSEPORT`
 //! on each address: if anything listens there already, the probe fails and
 //! we refuse to start.
 
@@ -58,6 +59,8 @@ pub struct PortPlan {
     pub transport: Transport,
     pub shared: u16,
     pub core_base: Option<u16>,
+    /// The RESP port: its connections speak RESP from the first byte.
+    pub resp_only: bool,
 }
 
 /// The ports one [`PortPlan`] ended up on.
@@ -75,6 +78,8 @@ pub struct Listeners {
     pub addrs: Vec<IpAddr>,
     pub plain: Option<BoundPorts>,
     pub tls: Option<BoundPorts>,
+    /// The RESP port, when asked for.
+    pub resp: Option<u16>,
     /// Per worker, every socket it accepts on.
     pub workers: Vec<Vec<(TcpListener, Transport)>>,
 }
@@ -93,7 +98,23 @@ pub fn plain_plan(config: &Config) -> Result<Option<PortPlan>, BindError> {
         transport: Transport::Plain,
         shared: config.port,
         core_base: Some(config.core_port_base),
+        resp_only: false,
     }))
+}
+
+/// The RESP port: none without `--resp-port` or with `--resp-port 0`
+/// (unless ephemeral, where 0 picks a free port).
+pub fn resp_plan(config: &Config) -> Option<PortPlan> {
+    match config.resp_port {
+        Some(0) if !config.ephemeral_ports => None,
+        Some(port) => Some(PortPlan {
+            transport: Transport::Plain,
+            shared: port,
+            core_base: None,
+            resp_only: true,
+        }),
+        None => None,
+    }
 }
 
 /// The TLS ports: none with `--tls-port 0` (unless ephemeral and a
@@ -128,6 +149,7 @@ pub fn tls_plan(config: &Config) -> Result<Option<PortPlan>, BindError> {
         transport: Transport::Tls,
         shared: config.tls_port,
         core_base,
+        resp_only: false,
     }))
 }
 
@@ -152,13 +174,15 @@ pub fn bind_all(
         addrs: ips.clone(),
         plain: None,
         tls: None,
+        resp: None,
         workers: (0..workers).map(|_| Vec::new()).collect(),
     };
     for (plan, core) in plans.iter().zip(core_ports) {
         let bound = bind_plan(&ips, plan, core.as_deref(), &mut listeners.workers)?;
-        match plan.transport {
-            Transport::Plain => listeners.plain = Some(bound),
-            Transport::Tls => listeners.tls = Some(bound),
+        match (plan.resp_only, plan.transport) {
+            (true, _) => listeners.resp = Some(bound.shared),
+            (false, Transport::Plain) => listeners.plain = Some(bound),
+            (false, Transport::Tls) => listeners.tls = Some(bound),
         }
     }
     Ok(listeners)
@@ -255,11 +279,16 @@ fn core_ports(base: u16, workers: usize) -> Result<Vec<u16>, BindError> {
 fn check_overlaps(plans: &[PortPlan], core_ports: &[Option<Vec<u16>>]) -> Result<(), BindError> {
     let mut taken: Vec<(u16, String)> = Vec::new();
     for (plan, core) in plans.iter().zip(core_ports) {
+        let shared = match (plan.resp_only, plan.transport) {
+            (true, _) => "RESP port",
+            (false, Transport::Plain) => "shared port",
+            (false, Transport::Tls) => "TLS shared port",
+        };
+        let mut ports = vec![(plan.shared, shared.to_string())];
         let kind = match plan.transport {
             Transport::Plain => "",
             Transport::Tls => "TLS ",
         };
-        let mut ports = vec![(plan.shared, format!("{kind}shared port"))];
         for (worker, &p) in core.iter().flatten().enumerate() {
             ports.push((p, format!("{kind}core port of worker {worker}")));
         }
@@ -328,6 +357,7 @@ mod tests {
             transport: Transport::Plain,
             shared,
             core_base: Some(core_base),
+            resp_only: false,
         }
     }
 
@@ -422,6 +452,7 @@ mod tests {
             transport: Transport::Tls,
             shared: 9991,
             core_base: Some(9889),
+            resp_only: false,
         };
         let plans = [plain(9888, 9889), tls];
         let cores = [Some(vec![9889]), Some(vec![9889])];
@@ -469,6 +500,37 @@ mod tests {
             ]),
             Err(BindError::CoreBaseZero(_))
         ));
+    }
+
+    #[test]
+    fn the_resp_port_is_bound_on_every_address_by_every_worker() {
+        use clap::Parser;
+        let config = |args: &[&str]| {
+            let mut argv = vec!["corekv"];
+            argv.extend_from_slice(args);
+            Config::parse_from(argv)
+        };
+        assert_eq!(resp_plan(&config(&[])), None);
+        assert_eq!(resp_plan(&config(&["--resp-port", "0"])), None);
+        let plan = resp_plan(&config(&["--resp-port", "0", "--ephemeral-ports"])).unwrap();
+        assert!(plan.resp_only && plan.core_base.is_none());
+        let l = bind_all(&required(&[LOCAL, LOCAL2]), &[plain(0, 0), plan], 2).unwrap();
+        let resp = l.resp.expect("bound");
+        assert_ne!(resp, l.plain.as_ref().unwrap().shared);
+        for sockets in &l.workers {
+            let on_resp = sockets.iter().filter(|(s, _)| port_of(s) == resp).count();
+            assert_eq!(on_resp, 2, "one per address");
+        }
+        for ip in [LOCAL, LOCAL2] {
+            std::net::TcpStream::connect((ip, resp)).expect("connects");
+        }
+        // A fixed RESP port may not be another listener's port.
+        let resp = PortPlan {
+            shared: 9888,
+            ..plan
+        };
+        let err = check_overlaps(&[plain(9888, 9889), resp], &[None, None]).unwrap_err();
+        assert!(err.to_string().contains("RESP port"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub struct Server {
     core_addrs: Vec<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     tls_core_addrs: Vec<SocketAddr>,
+    resp_addr: Option<SocketAddr>,
     topology: Arc<Topology>,
     shutdown: watch::Sender<bool>,
     stop: watch::Sender<bool>,
@@ -102,6 +103,7 @@ impl Server {
                     .map(|&p| SocketAddr::new(ip, p))
                     .collect()
             }),
+            resp_addr: listeners.resp.map(|p| SocketAddr::new(ip, p)),
             topology: Arc::clone(&topology),
             shutdown,
             stop,
@@ -120,6 +122,7 @@ impl Server {
                 mesh: mesh.clone(),
                 topology: Arc::clone(&topology),
                 shared_port,
+                resp_port: listeners.resp.unwrap_or(0),
                 bind: bind.clone(),
                 announce_host: config.announce_host.clone(),
                 tls: tls.clone(),
@@ -163,6 +166,11 @@ impl Server {
     /// order.
     pub fn tls_core_addrs(&self) -> &[SocketAddr] {
         &self.tls_core_addrs
+    }
+
+    /// The RESP port's address (`--resp-port`), when there is one.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp_addr
     }
 
     pub fn topology(&self) -> &Topology {
@@ -241,6 +249,7 @@ fn bind(config: &Config, workers: usize) -> Result<(Listeners, Option<Arc<TlsSet
     let plans: Vec<_> = listener::plain_plan(config)?
         .into_iter()
         .chain(tls_plan)
+        .chain(listener::resp_plan(config))
         .collect();
     let listeners = listener::bind_all(&config.bind_addrs(), &plans, workers)?;
     let tls = acceptor
@@ -265,6 +274,12 @@ fn log_ready(server: &Server, n: usize, bind: &[std::net::IpAddr], tls: Option<&
             ports_list(&t.core_ports)
         };
         tracing::info!("TLS port {}, TLS core ports {cores}", t.shared_port);
+    }
+    if let Some(addr) = server.resp_addr {
+        tracing::info!(
+            "RESP port {} (RESP only, inline commands included; no text protocol)",
+            addr.port()
+        );
     }
     if server.shared_addr.port() == 0 {
         tracing::info!("corekv ready: {n} workers, plain ports off (--port 0)");

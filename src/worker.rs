@@ -130,6 +130,8 @@ pub struct WorkerCtx {
     pub bind: Vec<std::net::IpAddr>,
     /// The plain shared port; 0 when the plain ports are off.
     pub shared_port: u16,
+    /// The RESP port (`--resp-port`); 0 when there is none.
+    pub resp_port: u16,
     pub announce_host: Option<String>,
     /// TLS, when configured: the acceptor and the TLS ports.
     pub tls: Option<Arc<TlsSetup>>,
@@ -380,6 +382,7 @@ pub struct WorkerSetup {
     pub mesh: Mesh,
     pub topology: Arc<Topology>,
     pub shared_port: u16,
+    pub resp_port: u16,
     pub bind: Vec<std::net::IpAddr>,
     pub announce_host: Option<String>,
     pub tls: Option<Arc<TlsSetup>>,
@@ -436,6 +439,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         mesh,
         topology,
         shared_port,
+        resp_port,
         bind,
         announce_host,
         tls,
@@ -469,6 +473,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         limits,
         bind,
         shared_port,
+        resp_port,
         announce_host,
         tls,
         started,

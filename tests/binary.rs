@@ -492,3 +492,50 @@ fn fill_far_beyond_maxmemory(policy: &str) {
     // Still serving.
     assert_eq!(c.cmd("PING"), PONG);
 }
+
+/// Sends `input` on a fresh connection, closes the sending side and reads
+/// the answer up to the server's close.
+fn exchange(addr: SocketAddr, input: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(common::IO_TIMEOUT)).unwrap();
+    s.write_all(input).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    out
+}
+
+/// `--resp-port` (a free one here, with `--ephemeral-ports`), and
+/// `COREKV_RESP_PORT`: every connection there speaks RESP, so a first
+/// line without `*` is an inline command; a second corekv is refused it.
+#[test]
+fn resp_port_speaks_resp_from_the_first_byte() {
+    let mut kv = spawn_with(&["--resp-port", "0"]);
+    let ready = kv.wait_ready();
+    let port = ready.resp_port.expect("the RESP port is logged");
+    let resp = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    assert_eq!(
+        exchange(resp, b"SET a 1\r\nGET a\r\n"),
+        b"+OK\r\n$1\r\n1\r\n"
+    );
+    let text = exchange(ready.shared, b"GET a\n");
+    assert_eq!(String::from_utf8_lossy(&text), ok_result("1") + "\n");
+    let mut second = spawn_with(&["--resp-port", &port.to_string()]);
+    let status = second.wait_exit();
+    let log = second.read_to_eof();
+    assert_eq!(status.code(), Some(1), "log:\n{log}");
+    assert_refusal_message(&log, &port.to_string());
+    kv.signal(libc::SIGTERM);
+    assert_eq!(kv.wait_exit().code(), Some(0));
+
+    // Without the flag there is none; the variable sets it as well.
+    let mut kv = Corekv::spawn(EPHEMERAL_2);
+    assert_eq!(kv.wait_ready().resp_port, None);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_corekv"));
+    cmd.env("COREKV_RESP_PORT", "0");
+    let mut kv = Corekv::spawn_cmd(cmd, EPHEMERAL_2);
+    let port = kv.wait_ready().resp_port.expect("from COREKV_RESP_PORT");
+    let resp = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    assert_eq!(exchange(resp, b"PING\r\n"), b"+PONG\r\n");
+}

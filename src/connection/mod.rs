@@ -3,7 +3,9 @@
 //! The loop: read what the socket has, handle up to [`MAX_BATCH`] complete
 //! commands, write every response with one `write`, repeat. The first byte
 //! fixes the dialect for the connection's life: `*` means RESP2
-//! (`resp.rs`), anything else the text protocol (`text.rs`).
+//! (`resp.rs`), anything else the text protocol (`text.rs`); on the RESP
+//! port (`--resp-port`) every connection speaks RESP2, so a first line
+//! without `*` is an inline command, as on a Redis server.
 //!
 //! Within a batch, operations on the worker's own partition run at once;
 //! operations on other partitions are grouped per owner into one
@@ -156,6 +158,8 @@ pub(crate) struct Connection {
     evict: Rc<evict::EvictSignal>,
     plan: Plan,
     dialect: Option<Dialect>,
+    /// Accepted on the RESP port: RESP whatever the first byte.
+    resp_only: bool,
     /// Unique across the server: `CLIENT ID`, and the watch id.
     client_id: u64,
     watching: Option<Watching>,
@@ -170,6 +174,8 @@ impl Connection {
         let client_id = ctx.next_client_id();
         let auth = auth::AuthState::new(&ctx, stream.peer_addr());
         let (table_index, evict) = ctx.client_table.borrow_mut().register();
+        let local_port = stream.local_addr().map(|a| a.port());
+        let resp_only = ctx.resp_port != 0 && local_port == Some(ctx.resp_port);
         Self {
             table_index,
             evict,
@@ -183,6 +189,7 @@ impl Connection {
             buffer_bytes: 0,
             plan,
             dialect: None,
+            resp_only,
             client_id,
             watching: None,
             text: text::TextState::default(),
@@ -428,6 +435,7 @@ impl Connection {
         let dialect = match (self.dialect, self.rbuf.first()) {
             (Some(d), _) => d,
             (None, None) => return Ok(Flow::NeedInput),
+            (None, Some(_)) if self.resp_only => Dialect::Resp,
             (None, Some(b'*')) => Dialect::Resp,
             (None, Some(_)) => Dialect::Text,
         };

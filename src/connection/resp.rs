@@ -7,7 +7,8 @@ use crate::partition::{parse_i64, Admin, AdminReply, OpKind};
 use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
 use crate::resp::encode as enc;
-use crate::resp::{self, cluster, info, Parsed};
+use crate::resp::inline::{self, Inline};
+use crate::resp::{self, cluster, info, Parsed, ProtocolError};
 use crate::txn::{Check, Outcome, TxnError};
 use std::ops::Range;
 use std::rc::Rc;
@@ -20,6 +21,10 @@ pub struct RespState {
     /// those read so far, with `progress` saying where parsing resumes.
     args: Vec<Range<usize>>,
     progress: resp::Progress,
+    /// An inline request's arguments when it had quotes to resolve.
+    unescaped: Vec<u8>,
+    /// How much of a pending inline line was already searched for its end.
+    inline_scanned: usize,
     multi: Option<Multi>,
     name: Option<Vec<u8>>,
 }
@@ -30,6 +35,19 @@ impl RespState {
         self.multi.as_ref().map_or(0, |m| m.bytes)
     }
 }
+
+/// What [`Connection::next_request`] found at the front of the buffer.
+enum Next {
+    Incomplete,
+    Invalid(ProtocolError),
+    /// A request of this many bytes, its arguments ranges of those bytes
+    /// (`Source::Line`, arrays too) or of the unescaped copy.
+    Complete(usize, inline::Source),
+}
+
+/// An unescape buffer that grew past this (a huge quoted inline request)
+/// is released after the batch.
+const INLINE_KEEP: usize = 64 * 1024;
 
 /// An open `MULTI`: the queued commands, as owned arguments.
 #[derive(Default)]
@@ -80,14 +98,18 @@ const MAX_SCAN_COUNT: usize = 10_000;
 
 impl Connection {
     /// Handles up to `MAX_BATCH` requests of `buf`; returns the bytes used.
+    /// As in Redis, a request that starts with `*` is an array of bulk
+    /// strings, anything else an inline request (one line).
     pub(super) async fn process_resp(&mut self, buf: &[u8]) -> (usize, Result<Flow, TxnError>) {
         let limits = resp::Limits {
             max_bulk: self.ctx.clients.max_value(),
             max_request: self.ctx.limits.max_request_bytes,
         };
         let mut args = std::mem::take(&mut self.resp.args);
+        let mut unescaped = std::mem::take(&mut self.resp.unescaped);
         let mut pos = 0;
         let mut flow = Flow::BatchFull;
+        let mut failed = None;
         for _ in 0..MAX_BATCH {
             if buf.len() - pos < self.resp.need.max(1) {
                 flow = Flow::NeedInput;
@@ -96,42 +118,41 @@ impl Connection {
             // An incomplete request is always the last in `buf`; the caller
             // keeps it at the front of the read buffer, so the next call
             // resumes it at `pos == 0` with its offsets still valid.
-            match resp::parse_resume(&buf[pos..], limits, &mut args, &mut self.resp.progress) {
-                Parsed::Incomplete { need } => {
-                    self.resp.need = need.unwrap_or(0);
+            let rest = &buf[pos..];
+            let (consumed, frame) = match self.next_request(rest, limits, &mut args, &mut unescaped)
+            {
+                Next::Incomplete => {
                     flow = Flow::NeedInput;
                     break;
                 }
-                Parsed::Invalid(e) => {
+                Next::Invalid(e) => {
                     let mesg = e.to_string();
                     self.emit(|o| enc::error(o, &mesg));
                     pos = buf.len();
                     flow = Flow::Quit;
                     break;
                 }
-                Parsed::Complete { consumed } => {
-                    self.resp.need = 0;
-                    let frame = &buf[pos..pos + consumed];
-                    pos += consumed;
-                    if args.is_empty() {
-                        continue;
-                    }
-                    self.plan.commands += 1;
-                    let request = Args {
-                        frame,
-                        ranges: &args,
-                    };
-                    match self.resp_command(request).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            flow = Flow::Quit;
-                            break;
-                        }
-                        Err(e) => {
-                            self.resp.args = args;
-                            return (pos, Err(e));
-                        }
-                    }
+                Next::Complete(consumed, inline::Source::Line) => (consumed, &rest[..consumed]),
+                Next::Complete(consumed, inline::Source::Unescaped) => (consumed, &unescaped[..]),
+            };
+            pos += consumed;
+            if args.is_empty() {
+                continue;
+            }
+            self.plan.commands += 1;
+            let request = Args {
+                frame,
+                ranges: &args,
+            };
+            match self.resp_command(request).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    flow = Flow::Quit;
+                    break;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
             }
             if self.batch_is_full() {
@@ -139,10 +160,54 @@ impl Connection {
             }
         }
         self.resp.args = args;
+        if unescaped.capacity() <= INLINE_KEEP {
+            self.resp.unescaped = unescaped;
+        }
+        if let Some(e) = failed {
+            return (pos, Err(e));
+        }
         if let Err(e) = self.finish_plan().await {
             return (pos, Err(e));
         }
         (pos, Ok(flow))
+    }
+
+    /// Parses the request at the front of `rest`: an array resumes where
+    /// the last read left it; an inline line resumes its search for `\n`.
+    fn next_request(
+        &mut self,
+        rest: &[u8],
+        limits: resp::Limits,
+        args: &mut Vec<Range<usize>>,
+        unescaped: &mut Vec<u8>,
+    ) -> Next {
+        let state = &mut self.resp;
+        if !state.progress.is_started() && rest.first() != Some(&b'*') {
+            let max_line = self.ctx.limits.max_line_bytes;
+            let scanned = &mut state.inline_scanned;
+            return match inline::parse(rest, max_line, scanned, args, unescaped) {
+                Inline::Incomplete => {
+                    state.need = rest.len() + 1;
+                    Next::Incomplete
+                }
+                Inline::Invalid(e) => Next::Invalid(e),
+                Inline::Complete { consumed, source } => {
+                    state.need = 0;
+                    Next::Complete(consumed, source)
+                }
+            };
+        }
+        match resp::parse_resume(rest, limits, args, &mut state.progress) {
+            Parsed::Incomplete { need } => {
+                state.need = need.unwrap_or(0);
+                Next::Incomplete
+            }
+            Parsed::Invalid(e) => Next::Invalid(e),
+            Parsed::Complete { consumed } => {
+                state.need = 0;
+                Next::Complete(consumed, inline::Source::Line)
+            }
+        }
     }
 
     /// Executes one request; false means the connection should close.

@@ -4,12 +4,14 @@
 //! `$<len>\r\n<bytes>\r\n`. [`parse`] checks that a whole request is
 //! buffered before it reports one, never allocates (arguments are ranges of
 //! the read buffer), and refuses declared sizes over the limits *before*
-//! waiting for (or allocating) the bytes.
+//! waiting for (or allocating) the bytes. A request that does not start
+//! with `*` is an inline command, one line: [`inline`] finds and splits it.
 
 pub mod cluster;
 pub mod commands;
 pub mod encode;
 pub mod info;
+pub mod inline;
 
 use std::fmt;
 use std::ops::Range;
@@ -37,6 +39,11 @@ pub enum ProtocolError {
     BadLength,
     TooBig(usize),
     MissingCrlf,
+    /// An inline request whose quotes do not close (or close inside an
+    /// argument).
+    UnbalancedQuotes,
+    /// An inline request longer than `--max-line-bytes`.
+    TooBigInline,
 }
 
 impl fmt::Display for ProtocolError {
@@ -49,6 +56,8 @@ impl fmt::Display for ProtocolError {
             Self::BadLength => write!(f, "invalid bulk length"),
             Self::TooBig(max) => write!(f, "request larger than {max} bytes"),
             Self::MissingCrlf => write!(f, "expected CRLF after bulk string"),
+            Self::UnbalancedQuotes => write!(f, "unbalanced quotes in request"),
+            Self::TooBigInline => write!(f, "too big inline request"),
         }
     }
 }

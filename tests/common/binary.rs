@@ -38,6 +38,8 @@ pub struct Corekv {
 pub struct Ready {
     pub shared: SocketAddr,
     pub core_ports: Vec<u16>,
+    /// The RESP port (`--resp-port`), from its log line before the ready one.
+    pub resp_port: Option<u16>,
 }
 
 impl Corekv {
@@ -107,7 +109,8 @@ impl Corekv {
             let Some(line) = self.next_line(deadline) else {
                 panic!("corekv exited before it was ready:\n{}", self.log());
             };
-            if let Some(ready) = parse_ready(&line) {
+            if let Some(mut ready) = parse_ready(&line) {
+                ready.resp_port = self.log.iter().find_map(|l| parse_resp_port(l));
                 return ready;
             }
         }
@@ -182,5 +185,12 @@ pub fn parse_ready(line: &str) -> Option<Ready> {
             .split(',')
             .map(|p| p.parse().expect("core port"))
             .collect(),
+        resp_port: None,
     })
+}
+
+/// Parses `RESP port N (…)`.
+pub fn parse_resp_port(line: &str) -> Option<u16> {
+    let rest = line.split("RESP port ").nth(1)?;
+    rest.split(' ').next()?.parse().ok()
 }
