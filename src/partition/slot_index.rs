@@ -313,4 +313,21 @@ mod tests {
         assert!(ix.walk(3, Some(walks[0]), 10, key, |_| true).is_none());
         assert!(ix.walk(3, Some(walks[MAX_WALKS]), 10, key, |_| true).is_some());
     }
+
+    #[test]
+    fn heads_grow_within_their_bound_and_never_while_linking() {
+        let mut ix = SlotIndex::new(0);
+        for slots in 0..5_000u16 {
+            let (bound, before) = (ix.heads_growth(usize::from(slots), 1), ix.memory(0, 0));
+            ix.reserve(usize::from(slots) + 1);
+            assert!(ix.memory(0, 0) - before <= bound, "{slots} slots");
+            // Linking a key of the new slot allocates nothing more.
+            let before = ix.memory(0, 0);
+            ix.added(u32::from(slots), slots);
+            assert_eq!(ix.memory(0, 0), before);
+            if slots % 3 == 0 {
+                ix.removed(u32::from(slots), slots);
+            }
+        }
+    }
 }
