@@ -169,6 +169,9 @@ pub struct Stats {
     pub memory: u64,
     /// This partition's share of `--maxmemory` (0: no limit).
     pub memory_limit: u64,
+    /// Bytes of the per-slot key index (part of `memory`; 0 until a
+    /// `CLUSTER GETKEYSINSLOT` asked this partition).
+    pub slot_index: u64,
     pub connections_total: u64,
     pub connections_open: u64,
     /// Clients this worker disconnected for passing their output limit.
@@ -205,6 +208,7 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.txn_aborted_cross += o.txn_aborted_cross;
         self.memory += o.memory;
         self.memory_limit += o.memory_limit;
+        self.slot_index += o.slot_index;
         self.connections_total += o.connections_total;
         self.connections_open += o.connections_open;
         self.output_limit_disconnections += o.output_limit_disconnections;
@@ -974,6 +978,7 @@ impl Partition {
                 stats.expires = self.expiry.len() as u64;
                 stats.memory = self.memory() as u64;
                 stats.memory_limit = self.budget as u64;
+                stats.slot_index = self.store.slot_index_memory() as u64;
                 AdminReply::Stats(stats)
             }
         }

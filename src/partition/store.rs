@@ -361,7 +361,8 @@ impl Store {
             + self.slot_index_memory()
     }
 
-    fn slot_index_memory(&self) -> usize {
+    /// Bytes of the slot index (0 without one).
+    pub fn slot_index_memory(&self) -> usize {
         let (slots, table) = (self.slab.capacity(), self.slab.table_memory());
         self.slot_index
             .as_ref()

@@ -72,6 +72,7 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             line("used_memory_rss", &rss);
             line("used_memory_rss_human", &human(rss));
             line("mem_clients_normal", &total.client_buffers);
+            line("mem_slot_index", &total.slot_index);
             line("maxmemory", &total.memory_limit);
             line("maxmemory_human", &human(total.memory_limit));
             line("maxmemory_policy", &input.policy);
