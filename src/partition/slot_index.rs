@@ -83,15 +83,22 @@ impl SlotIndex {
     /// Bytes a slab slot costs once the index exists.
     pub const LINK_BYTES: usize = std::mem::size_of::<Link>();
 
-    /// An empty index (nothing linked yet) with room for `slots` heads.
-    pub fn new(slots: usize) -> Self {
+    /// An empty index (nothing linked yet) with room for `slots` heads;
+    /// its walk ids follow `last_walk` (a walk of an index dropped before
+    /// must never match one of this index).
+    pub fn new(slots: usize, last_walk: u64) -> Self {
         Self {
             links: Column::default(),
             heads: hashbrown::HashMap::with_capacity_and_hasher(slots, Default::default()),
             built: 0,
             walks: [Walk::default(); MAX_WALKS],
-            last_walk: 0,
+            last_walk,
         }
+    }
+
+    /// The id of the latest walk.
+    pub fn last_walk(&self) -> u64 {
+        self.last_walk
     }
 
     /// True once every position of a slab of `slab_len` is linked.
@@ -266,7 +273,7 @@ mod tests {
 
     #[test]
     fn positions_above_the_build_cursor_wait_for_the_build() {
-        let mut ix = SlotIndex::new(2);
+        let mut ix = SlotIndex::new(2, 0);
         // A slab of 6 positions: 0, 2, 4 in slot 7, 1, 3 in slot 9, 5 free.
         let slot_at = |p: usize| (p < 5).then_some(if p % 2 == 0 { 7 } else { 9 });
         assert!(!ix.build(6, 2, slot_at));
@@ -294,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_pinned_walk_moves_past_removed_keys_and_gives_way_to_newer_walks() {
-        let mut ix = SlotIndex::new(1);
+        let mut ix = SlotIndex::new(1, 0);
         assert!(ix.build(5000, usize::MAX, |_| Some(3)));
         let key = |p: u32| -> &'static [u8] { if p % 2 == 0 { b"even" } else { b"odd" } };
         let first = ix.walk(3, None, 1500, key, |_| true).unwrap();
@@ -316,7 +323,7 @@ mod tests {
 
     #[test]
     fn heads_grow_within_their_bound_and_never_while_linking() {
-        let mut ix = SlotIndex::new(0);
+        let mut ix = SlotIndex::new(0, 0);
         for slots in 0..5_000u16 {
             let (bound, before) = (ix.heads_growth(usize::from(slots), 1), ix.memory(0, 0));
             ix.reserve(usize::from(slots) + 1);

@@ -104,6 +104,8 @@ pub struct Store {
     slot_keys: hashbrown::HashMap<u16, u32, ahash::RandomState>,
     /// The keys of each slot, once `GETKEYSINSLOT` asked for them.
     slot_index: Option<Box<SlotIndex>>,
+    /// The last walk id of slot indexes dropped before (ids stay unique).
+    last_walk: u64,
     /// Most slab positions: they are `u32`, so never past `u32::MAX`
     /// (lowered by tests).
     max_positions: usize,
@@ -124,6 +126,7 @@ impl Default for Store {
             order: None,
             slot_keys: hashbrown::HashMap::default(),
             slot_index: None,
+            last_walk: 0,
             max_positions: MAX_POSITIONS,
         }
     }
@@ -341,7 +344,7 @@ impl Store {
             let keep = self.slot_index.is_some();
             self.clear();
             if keep {
-                self.slot_index = Some(Box::new(SlotIndex::new(0)));
+                self.slot_index = Some(Box::new(SlotIndex::new(0, self.last_walk)));
             }
         }
     }
@@ -402,7 +405,8 @@ impl Store {
     /// [`memory`](Self::memory) at once, for all of the slab.
     pub fn start_slot_index(&mut self) {
         if self.slot_index.is_none() {
-            self.slot_index = Some(Box::new(SlotIndex::new(self.slot_keys.len())));
+            let ix = SlotIndex::new(self.slot_keys.len(), self.last_walk);
+            self.slot_index = Some(Box::new(ix));
         }
     }
 
@@ -415,7 +419,9 @@ impl Store {
 
     /// Forgets the slot index (and its bytes).
     pub fn drop_slot_index(&mut self) {
-        self.slot_index = None;
+        if let Some(ix) = self.slot_index.take() {
+            self.last_walk = ix.last_walk();
+        }
     }
 
     /// Links up to `max` more slab positions into the slot index; true once
@@ -471,7 +477,7 @@ impl Store {
         self.slab = Slab::default();
         self.free = Vec::new();
         self.slot_keys = hashbrown::HashMap::default();
-        self.slot_index = None;
+        self.drop_slot_index();
     }
 
     /// Up to `count` keys from slab position `from` on, visiting at most

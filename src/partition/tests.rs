@@ -1063,3 +1063,33 @@ fn the_slot_index_is_built_only_within_the_budget() {
     assert!(roomy.memory() >= data + links, "counted");
     assert!(roomy.memory() <= data + 4 * links);
 }
+
+/// A walk of an index that `FLUSHALL` dropped never continues as a walk
+/// of the next index (ids are not reused): it is lost, and the caller
+/// scans.
+#[test]
+fn a_walk_from_before_a_flushall_is_lost_not_mistaken() {
+    let mut p = Partition::default();
+    let fill = |p: &mut Partition, tag: &str| {
+        for i in 0..1_500 {
+            p.store.put(format!("{{{tag}}}{i}").as_bytes(), b"v");
+        }
+        corekv_router::hash_slot(format!("{{{tag}}}").as_bytes())
+    };
+    let first_walk = |p: &mut Partition, slot| loop {
+        match p.keys_in_slot(slot, usize::MAX, None) {
+            SlotStep::Building => {}
+            SlotStep::Keys(step) => break step.walk.expect("more than a step"),
+            SlotStep::Scan => panic!("no budget"),
+        }
+    };
+    let slot = fill(&mut p, "a");
+    let old = first_walk(&mut p, slot);
+    let (tx, _rx) = oneshot::channel();
+    p.handle(Request::Admin(Admin::Flush, tx));
+    let other = fill(&mut p, "b");
+    let new = first_walk(&mut p, other);
+    assert_ne!(old, new);
+    assert!(matches!(p.keys_in_slot(slot, 10, Some(old)), SlotStep::Scan));
+    assert!(matches!(p.keys_in_slot(other, 10, Some(new)), SlotStep::Keys(_)));
+}
