@@ -6,8 +6,8 @@ Starts `BINARY --workers 1` on loopback, loads 1M small keys, then measures:
   * server CPU to parse one ~8.4 MB MSET sent at once vs in 4 KiB pieces;
   * the mean time of CLUSTER COUNTKEYSINSLOT;
   * the first CLUSTER GETKEYSINSLOT (it builds the slot index: its time,
-    the worst PING meanwhile, the RSS it adds per key), then the mean time
-    of one;
+    the worst PING meanwhile, its bytes per key from INFO), then the mean
+    time of one;
   * FLUSHALL's time and the worst PING meanwhile.
 Usage: bench/stalls.py path/to/corekv [port]. Needs redis-cli. Bounded:
 stops by itself in about a minute; the server is killed at the end.
@@ -127,19 +127,24 @@ def ping_during(port, request):
     return took, worst
 
 
-def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+def info_field(port, section, field):
+    s = connect(port)
+    s.sendall(enc("INFO", section))
+    buf = b""
+    while True:  # one bulk string: $len, then the text
+        buf += s.recv(1 << 16)
+        head, sep, body = buf.partition(b"\r\n")
+        if sep and len(body) >= int(head[1:]) + 2:
+            break
+    for line in body.decode().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split(":")[1])
+    raise RuntimeError(f"no {field} in INFO {section}")
 
 
-def getkeysinslot(port, pid, keys):
-    before = rss(pid)
+def getkeysinslot(port, keys):
     took, worst = ping_during(port, enc("CLUSTER", "GETKEYSINSLOT", "1000", "10"))
-    time.sleep(1)
-    per_key = (rss(pid) - before) / keys
+    per_key = info_field(port, "memory", "mem_slot_index") / keys
     s = connect(port)
     t = time.perf_counter()
     for _ in range(100):
@@ -182,9 +187,9 @@ def main():
             print(f"KEYS * took {time.time() - t:.2f} s")
             print(f"KEYS * (1M keys), round {round}: worst PING {worst * 1e3:.2f} ms over {pings} PINGs")
         print(f"COUNTKEYSINSLOT: {countkeysinslot(port) * 1e3:.3f} ms per call")
-        took, worst, per_key, then = getkeysinslot(port, server.pid, 1_000_000)
+        took, worst, per_key, then = getkeysinslot(port, 1_000_000)
         print(f"first GETKEYSINSLOT (builds the slot index): {took * 1e3:.1f} ms; "
-              f"worst PING meanwhile {worst * 1e3:.2f} ms; RSS +{per_key:.1f} B/key")
+              f"worst PING meanwhile {worst * 1e3:.2f} ms; index {per_key:.1f} B/key")
         print(f"GETKEYSINSLOT 1000 10 after: {then * 1e3:.3f} ms per call")
         for pieces in (False, True):
             size, cpu = mset_cpu(port, server.pid, pieces)

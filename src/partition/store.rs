@@ -352,8 +352,8 @@ impl Store {
     /// Bytes this store holds: entries (rounded as the allocator does), the
     /// slab, the free list (charged for every slot: see `push_free`), the
     /// index, the eviction order, the per-slot counts and the slot index.
-    /// Close to what the allocator really
-    /// uses, and never more after a delete than before.
+    /// Close to what the allocator really uses, and never more after a
+    /// delete than before.
     pub fn memory(&self) -> usize {
         self.entry_bytes
             + self.slab.memory()
