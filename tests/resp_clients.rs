@@ -800,7 +800,9 @@ fn keys_in_slot(con: &mut Connection, slot: u16, count: usize) -> Vec<String> {
 fn slot_index_bytes(con: &mut Connection) -> u64 {
     let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
     let line = info.lines().find_map(|l| l.strip_prefix("mem_slot_index:"));
-    line.expect("mem_slot_index in INFO memory").parse().unwrap()
+    line.expect("mem_slot_index in INFO memory")
+        .parse()
+        .unwrap()
 }
 
 /// What a resharding tool does, slot by slot: `GETKEYSINSLOT slot n`, move
@@ -812,7 +814,10 @@ fn slot_index_bytes(con: &mut Connection) -> u64 {
 fn getkeysinslot_drains_slots_from_an_index_built_on_first_use() {
     let server = common::start(WORKERS);
     let mut con = connect(server.shared_addr());
-    let (slot, w_slot) = (corekv_router::hash_slot(b"{t}"), corekv_router::hash_slot(b"{w}"));
+    let (slot, w_slot) = (
+        corekv_router::hash_slot(b"{t}"),
+        corekv_router::hash_slot(b"{w}"),
+    );
     let mut pipe = redis::pipe();
     for i in 0..3_000 {
         pipe.set(format!("{{t}}{i}"), "v").ignore();
@@ -822,7 +827,11 @@ fn getkeysinslot_drains_slots_from_an_index_built_on_first_use() {
         }
     }
     pipe.query::<()>(&mut con).unwrap();
-    assert_eq!(slot_index_bytes(&mut con), 0, "no index before it is asked for");
+    assert_eq!(
+        slot_index_bytes(&mut con),
+        0,
+        "no index before it is asked for"
+    );
     let first = keys_in_slot(&mut con, slot, 10);
     assert_eq!(first.len(), 10);
     assert!(first.iter().all(|k| k.starts_with("{t}")), "{first:?}");

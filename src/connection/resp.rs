@@ -2,9 +2,7 @@
 
 use super::plan::{Combine, Plan};
 use super::{Connection, Flow, MAX_BATCH};
-use crate::partition::{
-    parse_i64, unix_ms, Admin, AdminReply, OpKind, SetCond, SlotStep, TtlMode,
-};
+use crate::partition::{parse_i64, unix_ms, Admin, AdminReply, OpKind, SetCond, SlotStep, TtlMode};
 use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
 use crate::resp::encode as enc;

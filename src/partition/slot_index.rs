@@ -304,7 +304,13 @@ mod tests {
     fn a_pinned_walk_moves_past_removed_keys_and_gives_way_to_newer_walks() {
         let mut ix = SlotIndex::new(1, 0);
         assert!(ix.build(5000, usize::MAX, |_| Some(3)));
-        let key = |p: u32| -> &'static [u8] { if p % 2 == 0 { b"even" } else { b"odd" } };
+        let key = |p: u32| -> &'static [u8] {
+            if p % 2 == 0 {
+                b"even"
+            } else {
+                b"odd"
+            }
+        };
         let first = ix.walk(3, None, 1500, key, |_| true).unwrap();
         assert_eq!((first.keys.len(), first.visited), (WALK_STEP, WALK_STEP));
         let id = first.walk.expect("more to come");
@@ -313,13 +319,18 @@ mod tests {
         let rest = ix.walk(3, Some(id), 500, key, |_| true).unwrap();
         assert_eq!((rest.keys.len(), rest.walk), (500, None));
         assert_eq!(&*rest.keys[0], b"even", "3998 follows 4000");
-        assert!(ix.walk(3, Some(id), 10, key, |_| true).is_none(), "walk ended");
+        assert!(
+            ix.walk(3, Some(id), 10, key, |_| true).is_none(),
+            "walk ended"
+        );
         // Only MAX_WALKS walks are kept.
         let walks: Vec<u64> = (0..=MAX_WALKS)
             .map(|_| ix.walk(3, None, 2000, key, |_| true).unwrap().walk.unwrap())
             .collect();
         assert!(ix.walk(3, Some(walks[0]), 10, key, |_| true).is_none());
-        assert!(ix.walk(3, Some(walks[MAX_WALKS]), 10, key, |_| true).is_some());
+        assert!(ix
+            .walk(3, Some(walks[MAX_WALKS]), 10, key, |_| true)
+            .is_some());
     }
 
     #[test]

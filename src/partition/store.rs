@@ -414,7 +414,9 @@ impl Store {
     #[cfg(test)]
     pub fn slot_index_complete(&self) -> bool {
         let len = self.slab.len();
-        self.slot_index.as_ref().is_some_and(|ix| ix.is_complete(len))
+        self.slot_index
+            .as_ref()
+            .is_some_and(|ix| ix.is_complete(len))
     }
 
     /// Forgets the slot index (and its bytes).
@@ -778,7 +780,10 @@ mod tests {
                     assert_eq!(s.keys_in_slot(slot), keys.len());
                 }
                 let ix = s.slot_index.as_ref().unwrap();
-                assert!(ix.listed_slots().all(|slot| model.contains_key(&slot)), "stale head");
+                assert!(
+                    ix.listed_slots().all(|slot| model.contains_key(&slot)),
+                    "stale head"
+                );
             }
         }
         assert!(s.slot_index_complete() && checked >= 10, "{checked} checks");

@@ -1014,7 +1014,11 @@ fn getkeysinslot_work_is_proportional_to_the_answer() {
             SlotStep::Scan => panic!("no budget, so never a scan"),
         }
     };
-    assert_eq!(building, 102_500 / slot_index::BUILD_STEP, "bounded build steps");
+    assert_eq!(
+        building,
+        102_500 / slot_index::BUILD_STEP,
+        "bounded build steps"
+    );
     assert_eq!((first.keys.len(), first.visited, first.walk), (5, 5, None));
     // The whole slot: one step per WALK_STEP keys, each visiting only
     // what it returns; a key deleted meanwhile is skipped, not lost.
@@ -1055,11 +1059,16 @@ fn the_slot_index_is_built_only_within_the_budget() {
     let mut tight = Partition::with_budget(data + links);
     assert_eq!(fill(&mut tight), data);
     assert!(slot_keys(&mut tight, 0, 10).is_none(), "scan instead");
-    assert_eq!((tight.memory(), tight.store.has_slot_index()), (data, false));
+    assert_eq!(
+        (tight.memory(), tight.store.has_slot_index()),
+        (data, false)
+    );
     let mut roomy = Partition::with_budget(data + 4 * links);
     fill(&mut roomy);
     let slot = corekv_router::hash_slot(b"k7");
-    assert!(slot_keys(&mut roomy, slot, 10).unwrap().contains(&b"k7".to_vec()));
+    assert!(slot_keys(&mut roomy, slot, 10)
+        .unwrap()
+        .contains(&b"k7".to_vec()));
     assert!(roomy.memory() >= data + links, "counted");
     assert!(roomy.memory() <= data + 4 * links);
 }
@@ -1090,6 +1099,12 @@ fn a_walk_from_before_a_flushall_is_lost_not_mistaken() {
     let other = fill(&mut p, "b");
     let new = first_walk(&mut p, other);
     assert_ne!(old, new);
-    assert!(matches!(p.keys_in_slot(slot, 10, Some(old)), SlotStep::Scan));
-    assert!(matches!(p.keys_in_slot(other, 10, Some(new)), SlotStep::Keys(_)));
+    assert!(matches!(
+        p.keys_in_slot(slot, 10, Some(old)),
+        SlotStep::Scan
+    ));
+    assert!(matches!(
+        p.keys_in_slot(other, 10, Some(new)),
+        SlotStep::Keys(_)
+    ));
 }
