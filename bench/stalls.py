@@ -5,6 +5,9 @@ Starts `BINARY --workers 1` on loopback, loads 1M small keys, then measures:
   * the worst PING round trip on the worker while `redis-cli KEYS *` runs;
   * server CPU to parse one ~8.4 MB MSET sent at once vs in 4 KiB pieces;
   * the mean time of CLUSTER COUNTKEYSINSLOT;
+  * the first CLUSTER GETKEYSINSLOT (it builds the slot index: its time,
+    the worst PING meanwhile, its bytes per key from INFO), then the mean
+    time of one;
   * FLUSHALL's time and the worst PING meanwhile.
 Usage: bench/stalls.py path/to/corekv [port]. Needs redis-cli. Bounded:
 stops by itself in about a minute; the server is killed at the end.
@@ -101,11 +104,13 @@ def mset_cpu(port, pid, pieces):
     return len(req), cpu_seconds(pid) - before
 
 
-def ping_during_flushall(port):
+def ping_during(port, request):
+    """Sends `request` on its own connection and PINGs until it answers:
+    (its time, the worst PING round trip meanwhile)."""
     s = connect(port)
     flush = connect(port)
     t = time.perf_counter()
-    flush.sendall(enc("FLUSHALL"))
+    flush.sendall(request)
     flush.setblocking(False)
     worst, pings, took = 0.0, 0, None
     while took is None or pings < 5:
@@ -120,6 +125,32 @@ def ping_during_flushall(port):
         except BlockingIOError:
             pass
     return took, worst
+
+
+def info_field(port, section, field):
+    s = connect(port)
+    s.sendall(enc("INFO", section))
+    buf = b""
+    while True:  # one bulk string: $len, then the text
+        buf += s.recv(1 << 16)
+        head, sep, body = buf.partition(b"\r\n")
+        if sep and len(body) >= int(head[1:]) + 2:
+            break
+    for line in body.decode().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split(":")[1])
+    raise RuntimeError(f"no {field} in INFO {section}")
+
+
+def getkeysinslot(port, keys):
+    took, worst = ping_during(port, enc("CLUSTER", "GETKEYSINSLOT", "1000", "10"))
+    per_key = info_field(port, "memory", "mem_slot_index") / keys
+    s = connect(port)
+    t = time.perf_counter()
+    for _ in range(100):
+        s.sendall(enc("CLUSTER", "GETKEYSINSLOT", "1000", "10"))
+        read_replies(s, 21)  # *10, then a $len and a key line per key
+    return took, worst, per_key, (time.perf_counter() - t) / 100
 
 
 def countkeysinslot(port):
@@ -156,11 +187,15 @@ def main():
             print(f"KEYS * took {time.time() - t:.2f} s")
             print(f"KEYS * (1M keys), round {round}: worst PING {worst * 1e3:.2f} ms over {pings} PINGs")
         print(f"COUNTKEYSINSLOT: {countkeysinslot(port) * 1e3:.3f} ms per call")
+        took, worst, per_key, then = getkeysinslot(port, 1_000_000)
+        print(f"first GETKEYSINSLOT (builds the slot index): {took * 1e3:.1f} ms; "
+              f"worst PING meanwhile {worst * 1e3:.2f} ms; index {per_key:.1f} B/key")
+        print(f"GETKEYSINSLOT 1000 10 after: {then * 1e3:.3f} ms per call")
         for pieces in (False, True):
             size, cpu = mset_cpu(port, server.pid, pieces)
             how = "in 4 KiB pieces" if pieces else "at once"
             print(f"MSET of {size / 1e6:.1f} MB {how}: {cpu:.2f} s server CPU")
-        took, worst = ping_during_flushall(port)
+        took, worst = ping_during(port, enc("FLUSHALL"))
         print(f"FLUSHALL (1.2M keys): {took * 1e3:.1f} ms; worst PING meanwhile {worst * 1e3:.1f} ms")
     finally:
         server.kill()

@@ -94,11 +94,12 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
     if let Some(id) = id {
         let _ = write!(s, "\"id\": {id}, ");
     }
-    let fields: [(&str, u64); 26] = [
+    let fields: [(&str, u64); 27] = [
         ("keys", st.keys),
         ("keys_with_ttl", st.expires),
         ("memory_bytes", st.memory),
         ("memory_limit_bytes", st.memory_limit),
+        ("slot_index_bytes", st.slot_index),
         ("hits", st.hits),
         ("misses", st.misses),
         ("expired", st.expired),

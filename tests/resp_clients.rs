@@ -786,3 +786,106 @@ fn concurrent_incr_loses_nothing() {
     let n: usize = con.get("counter").unwrap();
     assert_eq!(n, addrs.len() * 600);
 }
+
+fn keys_in_slot(con: &mut Connection, slot: u16, count: usize) -> Vec<String> {
+    redis::cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(count)
+        .query(con)
+        .unwrap()
+}
+
+/// `INFO memory`'s `mem_slot_index`: bytes of the per-slot key indexes.
+fn slot_index_bytes(con: &mut Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+    let line = info.lines().find_map(|l| l.strip_prefix("mem_slot_index:"));
+    line.expect("mem_slot_index in INFO memory")
+        .parse()
+        .unwrap()
+}
+
+/// What a resharding tool does, slot by slot: `GETKEYSINSLOT slot n`, move
+/// (here: delete) those keys, again until the slot is empty. The first
+/// call builds the owner's slot index (visible in `INFO memory`); every
+/// key comes exactly once; a big answer (several steps) stays exact while
+/// another client writes and deletes in the same slot.
+#[test]
+fn getkeysinslot_drains_slots_from_an_index_built_on_first_use() {
+    let server = common::start(WORKERS);
+    let mut con = connect(server.shared_addr());
+    let (slot, w_slot) = (
+        corekv_router::hash_slot(b"{t}"),
+        corekv_router::hash_slot(b"{w}"),
+    );
+    let mut pipe = redis::pipe();
+    for i in 0..3_000 {
+        pipe.set(format!("{{t}}{i}"), "v").ignore();
+        let other = format!("scattered{i}");
+        if ![slot, w_slot].contains(&corekv_router::hash_slot(other.as_bytes())) {
+            pipe.set(other, "v").ignore();
+        }
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    assert_eq!(
+        slot_index_bytes(&mut con),
+        0,
+        "no index before it is asked for"
+    );
+    let first = keys_in_slot(&mut con, slot, 10);
+    assert_eq!(first.len(), 10);
+    assert!(first.iter().all(|k| k.starts_with("{t}")), "{first:?}");
+    // The owner holds at least 3,000 keys: 8 bytes each, at least.
+    assert!(slot_index_bytes(&mut con) >= 3_000 * 8);
+
+    let mut drained = HashSet::new();
+    loop {
+        let keys = keys_in_slot(&mut con, slot, 100);
+        if keys.is_empty() {
+            break;
+        }
+        assert!(keys.len() == 100 || drained.len() + keys.len() == 3_000);
+        let _: () = con.del(&keys).unwrap();
+        for k in keys {
+            assert!(drained.insert(k), "a key came twice");
+        }
+    }
+    assert_eq!(drained.len(), 3_000);
+    let left: u64 = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(slot)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(left, 0);
+
+    // 5,000 keys in one slot (several steps of the walk) while another
+    // client deletes half of them and adds new ones to the same slot.
+    let mut pipe = redis::pipe();
+    for i in 0..5_000 {
+        pipe.set(format!("{{w}}{i}"), "v").ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    let slot = w_slot;
+    let addr = server.shared_addr();
+    let writer = std::thread::spawn(move || {
+        let mut con = connect(addr);
+        for i in (1..5_000).step_by(2) {
+            let _: () = con.del(format!("{{w}}{i}")).unwrap();
+            let _: () = con.set(format!("{{w}}new{i}"), "v").unwrap();
+        }
+    });
+    let mut seen = HashSet::new();
+    while !writer.is_finished() {
+        let keys = keys_in_slot(&mut con, slot, 100_000);
+        seen.clear();
+        for k in &keys {
+            assert!(seen.insert(k.clone()), "{k} twice in one answer");
+        }
+        for i in (0..5_000).step_by(2) {
+            assert!(seen.contains(&format!("{{w}}{i}")), "{{w}}{i} missed");
+        }
+    }
+    writer.join().unwrap();
+    let keys = keys_in_slot(&mut con, slot, 100_000);
+    assert_eq!(keys.len(), 5_000, "2,500 kept and 2,500 new");
+}

@@ -1,18 +1,21 @@
 //! A partition against a `HashMap` model: random command sequences (writes
 //! of every size class, SET's NX/XX/GET and TTL options, INCRBY, APPEND,
-//! EXPIRE/PERSIST/TTL/GETEX, clock steps and expiry ticks) under a memory
-//! budget with `noeviction`, SIEVE or sampled-LRU eviction, or none.
+//! EXPIRE/PERSIST/TTL/GETEX, clock steps and expiry ticks, and
+//! `GETKEYSINSLOT` steps, which build and read the slot index) under a
+//! memory budget with `noeviction`, SIEVE or sampled-LRU eviction, or none.
 //!
 //! Checks after every step: each reply (RESP, decoded) is the model's; a
 //! key the partition holds has the model's value; keys vanish only by
 //! expiry or by counted evictions (the written key never), and then the
-//! model forgets them too; the key count (`DBSIZE`) is the model's; a
+//! model forgets them too; the key count (`DBSIZE`) is the model's;
+//! `GETKEYSINSLOT` answers the model's live keys of the slot (as many as
+//! asked, or all); a
 //! write refused for memory changed nothing; and `memory()` never exceeds
 //! the budget.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use corekv::partition::{ExpireCond, OpKind, OpRef, Partition, SetCond, TtlMode};
+use corekv::partition::{ExpireCond, OpKind, OpRef, Partition, SetCond, SlotStep, TtlMode};
 use corekv::reply::Dialect;
 use libfuzzer_sys::fuzz_target;
 use std::collections::{HashMap, HashSet};
@@ -62,6 +65,8 @@ enum Op {
     GetEx(u8, Ttl),
     Advance(u16),
     Reclaim(u8),
+    /// `CLUSTER GETKEYSINSLOT` of the key's slot, at most `count` keys.
+    KeysInSlot(u8, u8),
 }
 
 /// A value: some bytes, padded to sizes around the size classes.
@@ -81,10 +86,12 @@ impl Value {
     }
 }
 
-/// Key `i`: short ones, and some across the short form's 256-byte limit.
+/// Key `i`: short ones, and some across the short form's 256-byte limit;
+/// the last eight share a hash slot.
 fn key(i: u8) -> Vec<u8> {
     let i = i % 24;
-    let mut k = format!("k{i}").into_bytes();
+    let tag = if i >= 16 { "{s}" } else { "" };
+    let mut k = format!("{tag}k{i}").into_bytes();
     let len = [0, 0, 0, 0, 0, 0, 40, 255, 256, 300][usize::from(i) % 10];
     k.resize(len.max(k.len()), b'.');
     k
@@ -358,8 +365,43 @@ fn lower(model: &Model, op: &Op) -> Option<(OpKind, Vec<u8>, Vec<u8>, Ttl)> {
         Op::Persist(k) => (OpKind::Persist, key(*k), vec![], none),
         Op::Ttl(k, ms) => (OpKind::Ttl { ms: *ms }, key(*k), vec![], none),
         Op::GetEx(k, ttl) => (OpKind::GetEx(to_mode(model, *ttl)), key(*k), vec![], *ttl),
-        Op::Advance(_) | Op::Reclaim(_) => return None,
+        Op::Advance(_) | Op::Reclaim(_) | Op::KeysInSlot(..) => return None,
     })
+}
+
+/// `GETKEYSINSLOT` of `k`'s slot: the model's live keys there, `count` of
+/// them at most (or all, where the partition scans instead: no index
+/// within the budget).
+fn keys_in_slot(p: &mut Partition, model: &Model, k: &[u8], count: u8) {
+    let slot = corekv_router::hash_slot(k);
+    let count = usize::from(count.max(1));
+    let mut live: Vec<Vec<u8>> = model
+        .map
+        .iter()
+        .filter(|(k, e)| {
+            corekv_router::hash_slot(k) == slot && e.deadline.is_none_or(|d| d > model.now)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    live.sort();
+    let (mut got, mut walk) = (Vec::new(), None);
+    loop {
+        match p.keys_in_slot(slot, count - got.len(), walk) {
+            SlotStep::Building => assert!(walk.is_none(), "a walk waits for a build"),
+            SlotStep::Scan => return,
+            SlotStep::Keys(step) => {
+                got.extend(step.keys.iter().map(|k| k.to_vec()));
+                walk = step.walk;
+                if walk.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    got.sort();
+    assert_eq!(got.len(), live.len().min(count), "GETKEYSINSLOT {got:?}");
+    assert!(got.iter().all(|k| live.contains(k)), "GETKEYSINSLOT {got:?}");
+    assert!(got.windows(2).all(|w| w[0] != w[1]), "a key twice");
 }
 
 fn is_write(kind: OpKind) -> bool {
@@ -392,6 +434,7 @@ fuzz_target!(|input: Input| {
                 let max = usize::from(*max % 16);
                 assert_eq!(p.reclaim_expired(max), model.reclaim(max), "reclaimed");
             }
+            Op::KeysInSlot(k, count) => keys_in_slot(&mut p, &model, &key(*k), *count),
             _ => {
                 let (kind, k, v, ttl) = lower(&model, op).expect("a key operation");
                 let mut out = Vec::new();

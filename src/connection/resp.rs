@@ -3,7 +3,7 @@
 use super::keycmd::{key_command, unknown_command, KeyCmd, NOT_INTEGER, SYNTAX};
 use super::plan::{Combine, Plan};
 use super::{Connection, Flow, MAX_BATCH};
-use crate::partition::{parse_i64, Admin, AdminReply, OpKind};
+use crate::partition::{parse_i64, Admin, AdminReply, OpKind, SlotStep};
 use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
 use crate::resp::encode as enc;
@@ -91,6 +91,17 @@ struct Found {
     n: usize,
     bytes: usize,
     pieces: Vec<Vec<u8>>,
+}
+
+impl Found {
+    /// Encodes `keys` as a piece of the reply.
+    fn push(&mut self, keys: &[Box<[u8]>]) {
+        let mut piece = Vec::new();
+        keys.iter().for_each(|k| enc::bulk(&mut piece, k));
+        self.n += keys.len();
+        self.bytes += piece.len();
+        self.pieces.push(piece);
+    }
 }
 
 /// Largest `SCAN … COUNT` honoured per step.
@@ -616,13 +627,7 @@ impl Connection {
                 return Err(TxnError::Unavailable);
             };
             let wanted = step.keys.len().min(limit - found.n);
-            found.n += wanted;
-            let mut piece = Vec::new();
-            step.keys[..wanted]
-                .iter()
-                .for_each(|k| enc::bulk(&mut piece, k));
-            found.bytes += piece.len();
-            found.pieces.push(piece);
+            found.push(&step.keys[..wanted]);
             from = step.next;
             // The own partition answers in place: let others run.
             tokio::task::yield_now().await;
@@ -649,9 +654,12 @@ impl Connection {
         }
     }
 
-    /// `CLUSTER GETKEYSINSLOT slot count`: bounded scan steps over the
-    /// owner's partition (see [`keys`](Self::keys)), ending once the slot's
-    /// keys (counted in O(1)) or `count` of them are found.
+    /// `CLUSTER GETKEYSINSLOT slot count`: walks the owner partition's
+    /// slot index in bounded steps (see [`walk_slot`](Self::walk_slot)).
+    /// Where the partition has none (it would pass the memory budget), or
+    /// lost the walk, it scans instead: bounded scan steps (see
+    /// [`keys`](Self::keys)), ending once the slot's keys (counted in
+    /// O(1)) or `count` of them are found.
     async fn get_keys_in_slot(&mut self, slot: &[u8], count: &[u8]) -> Result<(), TxnError> {
         let (Some(slot), Some(count)) = (parse_i64(slot), parse_i64(count)) else {
             self.emit(|o| enc::error(o, NOT_INTEGER));
@@ -664,15 +672,56 @@ impl Connection {
         self.finish_plan().await?;
         let slot = slot as u16;
         let owner = self.ctx.topology.partition_of_slot(slot);
-        let stored = count_of(&self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?);
-        let limit = stored.min(usize::try_from(count).unwrap_or(usize::MAX));
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
         let mut found = Found::default();
-        if limit > 0 {
-            self.scan_steps(owner, &None, Some(slot), limit, &mut found)
-                .await?;
+        if count > 0 && !self.walk_slot(owner, slot, count, &mut found).await? {
+            found = Found::default();
+            let stored = count_of(&self.admin_one(owner, Admin::CountKeysInSlot(slot)).await?);
+            let limit = stored.min(count);
+            if limit > 0 {
+                self.scan_steps(owner, &None, Some(slot), limit, &mut found)
+                    .await?;
+            }
         }
         self.emit_found(found).await;
         Ok(())
+    }
+
+    /// Up to `count` keys of `slot` from `owner`'s slot index into
+    /// `found`, a step at a time with a yield after each (the first request
+    /// builds the index, also in steps). False if the partition says to
+    /// scan instead.
+    async fn walk_slot(
+        &mut self,
+        owner: usize,
+        slot: u16,
+        count: usize,
+        found: &mut Found,
+    ) -> Result<bool, TxnError> {
+        let mut walk = None;
+        loop {
+            let ask = Admin::KeysInSlot {
+                slot,
+                count: count - found.n,
+                walk,
+            };
+            let AdminReply::SlotKeys(step) = self.admin_one(owner, ask).await? else {
+                return Err(TxnError::Unavailable);
+            };
+            match step {
+                SlotStep::Building => {}
+                SlotStep::Scan => return Ok(false),
+                SlotStep::Keys(step) => {
+                    found.push(&step.keys);
+                    if step.walk.is_none() {
+                        return Ok(true);
+                    }
+                    walk = step.walk;
+                }
+            }
+            // The own partition answers in place: let others run.
+            tokio::task::yield_now().await;
+        }
     }
 
     /// `SCAN cursor [MATCH p] [COUNT n] [TYPE t]`. The cursor encodes the

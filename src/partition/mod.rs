@@ -31,6 +31,7 @@ mod lru;
 mod ops;
 mod sieve;
 mod slab;
+mod slot_index;
 mod store;
 mod watch;
 
@@ -38,6 +39,7 @@ pub use batch::{BatchReply, OpBatch, OpRef, ReplyBudget};
 pub use expiry::unix_ms;
 pub use locks::LockMode;
 pub use ops::{parse_i64, ExpireCond, OpKind, Outcome, SetCond, TtlMode};
+pub use slot_index::SlotWalk;
 pub use store::{ScanStep, Store};
 pub use watch::WatchId;
 
@@ -100,6 +102,13 @@ pub enum Admin {
         slot: Option<u16>,
     },
     CountKeysInSlot(u16),
+    /// One step of `CLUSTER GETKEYSINSLOT`: up to `count` keys of `slot`,
+    /// from the start or where `walk` stopped.
+    KeysInSlot {
+        slot: u16,
+        count: usize,
+        walk: Option<u64>,
+    },
     Stats,
 }
 
@@ -108,7 +117,21 @@ pub enum AdminReply {
     Count(usize),
     Done,
     Scan(ScanStep),
+    SlotKeys(SlotStep),
     Stats(Stats),
+}
+
+/// A partition's answer to [`Admin::KeysInSlot`].
+#[derive(Debug)]
+pub enum SlotStep {
+    /// The slot index is being built, a bounded step at a time: ask again.
+    Building,
+    /// Keys of the slot (past their TTL left out), and the walk that
+    /// continues the answer.
+    Keys(SlotWalk),
+    /// No slot index here (it would pass the memory budget), or the walk
+    /// was dropped: scan for the slot's keys instead.
+    Scan,
 }
 
 /// Counters of one worker: its partition and its connections.
@@ -147,6 +170,9 @@ pub struct Stats {
     pub memory: u64,
     /// This partition's share of `--maxmemory` (0: no limit).
     pub memory_limit: u64,
+    /// Bytes of the per-slot key index (part of `memory`; 0 until a
+    /// `CLUSTER GETKEYSINSLOT` asked this partition).
+    pub slot_index: u64,
     pub connections_total: u64,
     pub connections_open: u64,
     /// Clients this worker disconnected for passing their output limit.
@@ -194,6 +220,7 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.txn_aborted_cross += o.txn_aborted_cross;
         self.memory += o.memory;
         self.memory_limit += o.memory_limit;
+        self.slot_index += o.slot_index;
         self.connections_total += o.connections_total;
         self.connections_open += o.connections_open;
         self.output_limit_disconnections += o.output_limit_disconnections;
@@ -977,6 +1004,39 @@ impl Partition {
         }
     }
 
+    /// One step of `CLUSTER GETKEYSINSLOT`: up to `count` live keys of
+    /// `slot` from the slot index, which a first request starts (if its
+    /// bytes fit the budget) and builds a bounded step per request.
+    pub fn keys_in_slot(&mut self, slot: u16, count: usize, walk: Option<u64>) -> SlotStep {
+        if walk.is_none() {
+            if !self.store.has_slot_index() && !self.start_slot_index() {
+                return SlotStep::Scan;
+            }
+            if !self.store.build_slot_index(slot_index::BUILD_STEP) {
+                return SlotStep::Building;
+            }
+        }
+        let (now, expiry) = (self.now(), &self.expiry);
+        match self
+            .store
+            .walk_slot(slot, walk, count, |k| !expiry.is_due(k, now))
+        {
+            Some(step) => SlotStep::Keys(step),
+            None => SlotStep::Scan,
+        }
+    }
+
+    /// Starts the slot index unless its bytes would pass the budget (the
+    /// index is never worth evicting data for).
+    fn start_slot_index(&mut self) -> bool {
+        self.store.start_slot_index();
+        if self.over_budget(0) {
+            self.store.drop_slot_index();
+            return false;
+        }
+        true
+    }
+
     fn admin(&mut self, admin: Admin) -> AdminReply {
         self.settle_decided();
         match admin {
@@ -999,6 +1059,9 @@ impl Partition {
                 }))
             }
             Admin::CountKeysInSlot(slot) => AdminReply::Count(self.store.keys_in_slot(slot)),
+            Admin::KeysInSlot { slot, count, walk } => {
+                AdminReply::SlotKeys(self.keys_in_slot(slot, count, walk))
+            }
             Admin::Stats => {
                 let mut stats = self.stats.clone();
                 stats.keys = self.store.len() as u64;
@@ -1010,6 +1073,7 @@ impl Partition {
                     stats.replies_in_flight = c.in_flight.load(Relaxed) as u64;
                     stats.buffer_pool = c.pool.load(Relaxed) as u64;
                 }
+                stats.slot_index = self.store.slot_index_memory() as u64;
                 AdminReply::Stats(stats)
             }
         }

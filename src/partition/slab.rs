@@ -129,6 +129,69 @@ impl<T> Slab<T> {
     }
 }
 
+impl<T> Slab<T> {
+    /// Bytes of the chunk table alone (what a [`Column`] beside this slab
+    /// needs for its own table, at most).
+    pub fn table_memory(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Box<[Option<T>]>>()
+    }
+}
+
+/// Plain values beside a slab, one per position, in the slab's chunk
+/// layout (so they never move either). Chunks are allocated on demand
+/// ([`cover`](Self::cover)); the owner charges the accounting for a whole
+/// column up front, so allocating one never surprises the budget.
+pub struct Column<T> {
+    chunks: Vec<Box<[T]>>,
+}
+
+impl<T> Default for Column<T> {
+    fn default() -> Self {
+        Self { chunks: Vec::new() }
+    }
+}
+
+impl<T: Copy> Column<T> {
+    /// Allocates chunks, filled with `fill`, until positions `0..len` exist.
+    pub fn cover(&mut self, len: usize, fill: T) {
+        let Some(last) = len.checked_sub(1) else {
+            return;
+        };
+        let need = locate(last).0 + 1;
+        while self.chunks.len() < need {
+            if self.chunks.len() == self.chunks.capacity() {
+                self.chunks.reserve_exact(self.chunks.capacity().max(4));
+            }
+            let n = chunk_len(self.chunks.len());
+            self.chunks.push(vec![fill; n].into_boxed_slice());
+        }
+    }
+
+    /// Positions allocated.
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.chunks.iter().map(|c| c.len()).sum()
+    }
+}
+
+impl<T> Index<usize> for Column<T> {
+    type Output = T;
+
+    #[inline]
+    fn index(&self, pos: usize) -> &T {
+        let (chunk, offset) = locate(pos);
+        &self.chunks[chunk][offset]
+    }
+}
+
+impl<T> IndexMut<usize> for Column<T> {
+    #[inline]
+    fn index_mut(&mut self, pos: usize) -> &mut T {
+        let (chunk, offset) = locate(pos);
+        &mut self.chunks[chunk][offset]
+    }
+}
+
 impl<T> Index<usize> for Slab<T> {
     type Output = Option<T>;
 
@@ -231,6 +294,22 @@ mod tests {
             assert!(s.len() <= s.capacity());
         }
         assert_eq!((slots, s.len(), s.capacity()), (3 * CHUNK, 0, 0));
+    }
+
+    #[test]
+    fn a_column_follows_the_slab_layout() {
+        let mut s = Slab::default();
+        let mut c = Column::default();
+        for pos in 0..2 * CHUNK + 3 {
+            s.push(Some(pos));
+            c.cover(s.len(), usize::MAX);
+            c[pos] = pos;
+        }
+        assert_eq!(c.capacity(), s.capacity(), "the same chunks");
+        assert!(s.table_memory() >= c.chunks.capacity() * 16);
+        assert!((0..s.len()).all(|p| c[p] == p && s[p] == Some(p)));
+        c.cover(0, 0);
+        assert_eq!(c.capacity(), s.capacity());
     }
 
     #[test]

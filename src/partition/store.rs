@@ -9,12 +9,15 @@
 //! The index stores only a `u32` per key. A count of keys per hash slot
 //! that holds keys (a small map: a partition owns a range of slots) makes
 //! `CLUSTER COUNTKEYSINSLOT` O(1); it costs a CRC16 of the key and a map
-//! update when a key is added or removed.
+//! update when a key is added or removed. The keys of each slot, for
+//! `CLUSTER GETKEYSINSLOT`, are listed only once one was asked for (see
+//! [`SlotIndex`]).
 
 use super::entry::Entry;
 use super::lru::SampledLru;
 use super::sieve::Sieve;
 use super::slab::Slab;
+use super::slot_index::{SlotIndex, SlotWalk};
 
 /// The order in which keys are evicted, when a policy evicts.
 pub enum Order {
@@ -99,6 +102,10 @@ pub struct Store {
     order: Option<Order>,
     /// Keys per hash slot, for the slots that hold any.
     slot_keys: hashbrown::HashMap<u16, u32, ahash::RandomState>,
+    /// The keys of each slot, once `GETKEYSINSLOT` asked for them.
+    slot_index: Option<Box<SlotIndex>>,
+    /// The last walk id of slot indexes dropped before (ids stay unique).
+    last_walk: u64,
     /// Most slab positions: they are `u32`, so never past `u32::MAX`
     /// (lowered by tests).
     max_positions: usize,
@@ -118,6 +125,8 @@ impl Default for Store {
             entry_bytes: 0,
             order: None,
             slot_keys: hashbrown::HashMap::default(),
+            slot_index: None,
+            last_walk: 0,
             max_positions: MAX_POSITIONS,
         }
     }
@@ -152,9 +161,8 @@ impl Store {
         self.slot_keys.get(&slot).map_or(0, |&n| n as usize)
     }
 
-    /// Counts a key of `key`'s slot in (`added`) or out.
-    fn count_in_slot(&mut self, key: &[u8], added: bool) {
-        let slot = corekv_router::hash_slot(key);
+    /// Counts a key of `slot` in (`added`) or out.
+    fn count_in_slot(&mut self, slot: u16, added: bool) {
         if added {
             *self.slot_keys.entry(slot).or_insert(0) += 1;
         } else if let hashbrown::hash_map::Entry::Occupied(mut n) = self.slot_keys.entry(slot) {
@@ -280,7 +288,12 @@ impl Store {
         if let Some(order) = &mut self.order {
             order.insert(pos, self.slab.capacity());
         }
-        self.count_in_slot(key, true);
+        let slot = corekv_router::hash_slot(key);
+        self.count_in_slot(slot, true);
+        if let Some(ix) = &mut self.slot_index {
+            ix.reserve(self.slot_keys.len());
+            ix.added(pos, slot);
+        }
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.index
             .insert_unique(hash, pos, |&i| hasher.hash_one(key_of(slab, i)));
@@ -299,7 +312,11 @@ impl Store {
         if let Some(order) = &mut self.order {
             order.remove(pos);
         }
-        self.count_in_slot(key, false);
+        let slot = corekv_router::hash_slot(key);
+        self.count_in_slot(slot, false);
+        if let Some(ix) = &mut self.slot_index {
+            ix.removed(pos, slot);
+        }
         if let Some(old) = self.slab[pos as usize].take() {
             self.entry_bytes -= old.footprint();
         }
@@ -320,17 +337,23 @@ impl Store {
         self.free.push(pos);
     }
 
-    /// Gives back slab space at the end once it is all free.
+    /// Gives back slab space at the end once it is all free. A slot index
+    /// stays (empty and complete): whoever asked for it will again.
     fn release_tail(&mut self) {
         if self.index.is_empty() {
+            let keep = self.slot_index.is_some();
             self.clear();
+            if keep {
+                self.slot_index = Some(Box::new(SlotIndex::new(0, self.last_walk)));
+            }
         }
     }
 
     /// Bytes this store holds: entries (rounded as the allocator does), the
     /// slab, the free list (charged for every slot: see `push_free`), the
-    /// index and the eviction order. Close to what the allocator really
-    /// uses, and never more after a delete than before.
+    /// index, the eviction order, the per-slot counts and the slot index.
+    /// Close to what the allocator really uses, and never more after a
+    /// delete than before.
     pub fn memory(&self) -> usize {
         self.entry_bytes
             + self.slab.memory()
@@ -338,12 +361,22 @@ impl Store {
             + self.index.allocation_size()
             + self.order.as_ref().map_or(0, Order::memory)
             + self.slot_keys.allocation_size()
+            + self.slot_index_memory()
+    }
+
+    /// Bytes of the slot index (0 without one).
+    pub fn slot_index_memory(&self) -> usize {
+        let (slots, table) = (self.slab.capacity(), self.slab.table_memory());
+        self.slot_index
+            .as_ref()
+            .map_or(0, |ix| ix.memory(slots, table))
     }
 
     /// Upper bound of the bytes besides the entries that `n` more keys add
     /// to [`memory`](Self::memory): the slab chunks they need (with each
     /// slot's free-list and eviction-order bytes), the index's growth and
-    /// the per-slot counts' (at most one new slot per key).
+    /// the per-slot counts' (at most one new slot per key), and with a
+    /// slot index its links for those slab chunks and its heads.
     pub fn insert_growth(&self, n: usize) -> usize {
         let (slots, slab) = self.slab.growth_for(n.saturating_sub(self.free.len()));
         let per_slot = FREE_SLOT_BYTES + self.order.as_ref().map_or(0, Order::slot_bytes);
@@ -351,9 +384,79 @@ impl Store {
         let (sk_len, sk_cap) = (self.slot_keys.len(), self.slot_keys.capacity());
         let slot_counts =
             table_growth::<(u16, u32)>(sk_len, sk_cap, self.slot_keys.allocation_size(), n);
+        let slot_index = self.slot_index.as_ref().map_or(0, |ix| {
+            // The links' chunk table grows as the slab's does.
+            let table = slab - slots * std::mem::size_of::<Option<Entry>>();
+            slots * SlotIndex::LINK_BYTES + table + ix.heads_growth(sk_len, n)
+        });
         slab + slots * per_slot
             + table_growth::<u32>(len, cap, self.index.allocation_size(), n)
             + slot_counts
+            + slot_index
+    }
+
+    /// True while a slot index exists (built or being built).
+    pub fn has_slot_index(&self) -> bool {
+        self.slot_index.is_some()
+    }
+
+    /// Starts a slot index (nothing linked yet: see
+    /// [`build_slot_index`](Self::build_slot_index)); its bytes count in
+    /// [`memory`](Self::memory) at once, for all of the slab.
+    pub fn start_slot_index(&mut self) {
+        if self.slot_index.is_none() {
+            let ix = SlotIndex::new(self.slot_keys.len(), self.last_walk);
+            self.slot_index = Some(Box::new(ix));
+        }
+    }
+
+    /// True once the slot index links every key.
+    #[cfg(test)]
+    pub fn slot_index_complete(&self) -> bool {
+        let len = self.slab.len();
+        self.slot_index
+            .as_ref()
+            .is_some_and(|ix| ix.is_complete(len))
+    }
+
+    /// Forgets the slot index (and its bytes).
+    pub fn drop_slot_index(&mut self) {
+        if let Some(ix) = self.slot_index.take() {
+            self.last_walk = ix.last_walk();
+        }
+    }
+
+    /// Links up to `max` more slab positions into the slot index; true once
+    /// it is complete (false if there is none).
+    pub fn build_slot_index(&mut self, max: usize) -> bool {
+        let Some(ix) = &mut self.slot_index else {
+            return false;
+        };
+        let slab = &self.slab;
+        ix.build(slab.len(), max, |pos| {
+            slab[pos]
+                .as_ref()
+                .map(|e| corekv_router::hash_slot(e.key()))
+        })
+    }
+
+    /// Up to `count` keys of `slot` that `keep` accepts, at most one
+    /// step's worth, from the complete slot index: from the start, or where
+    /// `walk` stopped. `None` if the index is missing or incomplete or the
+    /// walk was dropped.
+    pub fn walk_slot(
+        &mut self,
+        slot: u16,
+        walk: Option<u64>,
+        count: usize,
+        keep: impl FnMut(&[u8]) -> bool,
+    ) -> Option<SlotWalk> {
+        let slab = &self.slab;
+        let ix = self.slot_index.as_mut()?;
+        if !ix.is_complete(slab.len()) {
+            return None;
+        }
+        ix.walk(slot, walk, count, |pos| key_of(slab, pos), keep)
     }
 
     /// Removes every key like [`clear`](Self::clear), but hands the
@@ -366,7 +469,7 @@ impl Store {
         (slab, bytes)
     }
 
-    /// Removes every key and returns the memory.
+    /// Removes every key and returns the memory; forgets the slot index.
     pub fn clear(&mut self) {
         if let Some(order) = &mut self.order {
             order.clear();
@@ -376,6 +479,7 @@ impl Store {
         self.slab = Slab::default();
         self.free = Vec::new();
         self.slot_keys = hashbrown::HashMap::default();
+        self.drop_slot_index();
     }
 
     /// Up to `count` keys from slab position `from` on, visiting at most
@@ -476,10 +580,14 @@ mod tests {
 
     #[test]
     fn insert_growth_bounds_what_new_keys_add() {
-        for lru in [None, Some(false), Some(true)] {
+        let cases = [None, Some(false), Some(true)].into_iter();
+        for (lru, indexed) in cases.flat_map(|l| [(l, false), (l, true)]) {
             let mut s = Store::default();
             if let Some(lru) = lru {
                 s.enable_eviction(lru);
+            }
+            if indexed {
+                s.start_slot_index();
             }
             for i in 0..10_000u32 {
                 let (n, before) = (1 + i as usize % 7, s.memory());
@@ -488,10 +596,15 @@ mod tests {
                     s.put(format!("k{i}:{j}").as_bytes(), b"");
                 }
                 let added = s.memory() - before - (s.entry_bytes - entries);
-                assert!(added <= bound, "{lru:?} {i}: {added} > {bound}");
+                assert!(added <= bound, "{lru:?} {indexed} {i}: {added} > {bound}");
                 if i % 3 == 0 {
                     s.del(format!("k{}:0", i / 2).as_bytes());
                 }
+                // Building links keys and allocates links, but adds no
+                // bytes: they were counted when the index started.
+                let before = s.memory();
+                s.build_slot_index(5);
+                assert_eq!(s.memory(), before);
             }
         }
     }
@@ -593,5 +706,89 @@ mod tests {
         s.clear();
         assert!(s.is_empty());
         assert!(s.scan(0, 10, |_| true).next.is_none());
+    }
+
+    /// Every key of each slot, by a full recount.
+    fn recount(s: &Store) -> std::collections::HashMap<u16, Vec<Vec<u8>>> {
+        let mut slots: std::collections::HashMap<u16, Vec<Vec<u8>>> = Default::default();
+        for k in s.keys() {
+            slots
+                .entry(corekv_router::hash_slot(k))
+                .or_default()
+                .push(k.to_vec());
+        }
+        slots.values_mut().for_each(|keys| keys.sort());
+        slots
+    }
+
+    /// Every key the slot index lists for `slot`, following walks.
+    fn walk_all(s: &mut Store, slot: u16) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        let mut walk = None;
+        loop {
+            let step = s.walk_slot(slot, walk, usize::MAX, |_| true).unwrap();
+            keys.extend(step.keys.iter().map(|k| k.to_vec()));
+            walk = step.walk;
+            if walk.is_none() {
+                keys.sort();
+                return keys;
+            }
+        }
+    }
+
+    /// The model check: inserts, overwrites and deletes (keys of a few
+    /// hash-tagged slots and scattered ones, free slab slots reused, the
+    /// store emptied now and then) interleaved with build steps of a few
+    /// positions; once complete, the index lists exactly each slot's keys,
+    /// and its memory stays what the accounting says.
+    #[test]
+    fn the_slot_index_lists_exactly_each_slots_keys() {
+        let mut s = Store::default();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |below: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % below
+        };
+        let key = |i: u64| match i % 3 {
+            0 => format!("{{t{}}}{i}", i % 4),
+            _ => format!("k{i}"),
+        };
+        let mut checked = 0;
+        for round in 0..20_000u32 {
+            let k = key(next(3_000));
+            match next(10) {
+                0..=5 => s.put(k.as_bytes(), b"v"),
+                6..=8 => _ = s.del(k.as_bytes()),
+                _ if round % 500 == 0 => {
+                    // Empty the store: a started index survives it.
+                    let keys: Vec<Vec<u8>> = s.keys().map(<[u8]>::to_vec).collect();
+                    keys.iter().for_each(|k| _ = s.del(k));
+                }
+                _ => {}
+            }
+            if round == 3_000 {
+                s.start_slot_index();
+            }
+            s.build_slot_index(next(4) as usize);
+            if round % 1_000 == 999 && s.slot_index_complete() {
+                checked += 1;
+                let model = recount(&s);
+                for (&slot, keys) in &model {
+                    assert_eq!(&walk_all(&mut s, slot), keys, "slot {slot}, round {round}");
+                    assert_eq!(s.keys_in_slot(slot), keys.len());
+                }
+                let ix = s.slot_index.as_ref().unwrap();
+                assert!(
+                    ix.listed_slots().all(|slot| model.contains_key(&slot)),
+                    "stale head"
+                );
+            }
+        }
+        assert!(s.slot_index_complete() && checked >= 10, "{checked} checks");
+        let with_index = s.memory();
+        s.drop_slot_index();
+        assert!(with_index - s.memory() >= s.slab.capacity() * SlotIndex::LINK_BYTES);
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use slot_index::SlotIndex;
 use tokio::sync::oneshot::error::TryRecvError;
 
 fn part(pairs: &[(&str, Option<&str>)]) -> Box<TxnPart> {
@@ -739,10 +740,11 @@ enum BudgetOp {
 }
 
 /// Key `i`: lengths on both sides of the entries' short-form key limit
-/// (256) and of several size classes.
+/// (256) and of several size classes; odd keys share one hash slot.
 fn budget_key(i: usize) -> Vec<u8> {
     const LENGTHS: [usize; 8] = [1, 7, 40, 120, 200, 255, 256, 300];
-    let mut key = format!("k{i}:").into_bytes();
+    let tag = if i % 2 == 1 { "{odd}" } else { "" };
+    let mut key = format!("{tag}k{i}:").into_bytes();
     key.resize(LENGTHS[i % LENGTHS.len()].max(key.len()), b'k');
     key
 }
@@ -1030,4 +1032,227 @@ fn the_spare_buffer_pool_counts_toward_the_budget() {
     out.clear();
     p.execute(Dialect::Resp, op, &mut out);
     assert_eq!(out, b"+OK\r\n");
+}
+
+/// Every key `keys_in_slot` answers for `slot` (up to `count`), following
+/// its walks; `None` where the partition says to scan instead.
+fn slot_keys(p: &mut Partition, slot: u16, count: usize) -> Option<Vec<Vec<u8>>> {
+    let (mut keys, mut walk) = (Vec::new(), None);
+    loop {
+        match p.keys_in_slot(slot, count - keys.len(), walk) {
+            SlotStep::Building => assert!(walk.is_none(), "a walk never waits for a build"),
+            SlotStep::Scan => return None,
+            SlotStep::Keys(step) => {
+                keys.extend(step.keys.iter().map(|k| k.to_vec()));
+                walk = step.walk;
+                if walk.is_none() {
+                    keys.sort();
+                    return Some(keys);
+                }
+            }
+        }
+    }
+}
+
+/// The live keys of each slot, by a full recount.
+fn live_keys_by_slot(p: &Partition) -> std::collections::BTreeMap<u16, Vec<Vec<u8>>> {
+    let now = p.now();
+    let mut slots: std::collections::BTreeMap<u16, Vec<Vec<u8>>> = Default::default();
+    for k in p.store.keys().filter(|k| !p.expiry.is_due(k, now)) {
+        let slot = corekv_router::hash_slot(k);
+        slots.entry(slot).or_default().push(k.to_vec());
+    }
+    slots.values_mut().for_each(|keys| keys.sort());
+    slots
+}
+
+#[derive(Debug, Clone)]
+enum IndexOp {
+    Write(BudgetOp),
+    /// A few positions of the build (as a GETKEYSINSLOT step would do more).
+    Build(usize),
+    /// `GETKEYSINSLOT` of key `i`'s slot, at most `count` keys.
+    Ask(usize, usize),
+    Flush,
+}
+
+/// The slot index under random writes, TTLs and their expiry (on access
+/// and by the reclaim tick), evictions (SIEVE, sampled LRU), transactions
+/// and `FLUSHALL`, built in steps between them: whenever it is complete
+/// it answers exactly the live keys of every slot, a count caps the
+/// answer, and `memory()` never passes the budget, index included.
+#[test]
+fn the_slot_index_answers_exactly_each_slots_keys_within_the_budget() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let op = prop_oneof![
+        8 => budget_op().prop_map(IndexOp::Write),
+        2 => (0usize..6).prop_map(IndexOp::Build),
+        2 => (0usize..24, 1usize..30).prop_map(|(k, n)| IndexOp::Ask(k, n)),
+        1 => Just(IndexOp::Flush),
+    ];
+    let strategy = (
+        prop_oneof![Just(0usize), 2_000usize..40_000],
+        0u8..3,
+        proptest::collection::vec(op, 1..200),
+    );
+    let mut runner = TestRunner::new(Config::with_cases(256));
+    runner
+        .run(&strategy, |(budget, policy, ops)| {
+            let mut p = match policy {
+                0 => Partition::with_budget(budget),
+                1 => Partition::evicting(budget, false),
+                _ => Partition::evicting(budget, true),
+            };
+            let mut now = 1_000_000;
+            p.freeze_clock(now);
+            for (i, op) in ops.iter().enumerate() {
+                match op {
+                    IndexOp::Write(op) => run_budget_op(&mut p, op, &mut now),
+                    IndexOp::Build(n) => _ = p.store.build_slot_index(*n),
+                    IndexOp::Ask(k, count) => {
+                        let slot = corekv_router::hash_slot(&budget_key(*k));
+                        let live = live_keys_by_slot(&p).remove(&slot).unwrap_or_default();
+                        if let Some(got) = slot_keys(&mut p, slot, *count) {
+                            prop_assert_eq!(got.len(), live.len().min(*count));
+                            prop_assert!(got.iter().all(|k| live.contains(k)), "{:?}", got);
+                        }
+                    }
+                    IndexOp::Flush => {
+                        let (tx, _rx) = oneshot::channel();
+                        p.handle(Request::Admin(Admin::Flush, tx));
+                        prop_assert!(!p.store.has_slot_index(), "FLUSHALL drops it");
+                    }
+                }
+                prop_assert!(
+                    p.memory() <= budget || budget == 0,
+                    "policy {policy}: memory {} > budget {budget} after op {i} {op:?}",
+                    p.memory()
+                );
+                if p.store.slot_index_complete() {
+                    for (slot, keys) in live_keys_by_slot(&p) {
+                        prop_assert_eq!(slot_keys(&mut p, slot, usize::MAX), Some(keys));
+                    }
+                }
+            }
+            Ok::<(), TestCaseError>(())
+        })
+        .unwrap();
+}
+
+/// What GETKEYSINSLOT costs: building the index visits each slab
+/// position once, in bounded steps; after that an answer visits the keys
+/// it returns and no others, however big the partition.
+#[test]
+fn getkeysinslot_work_is_proportional_to_the_answer() {
+    let mut p = Partition::default();
+    for i in 0..100_000 {
+        p.store.put(format!("k{i}").as_bytes(), b"v");
+    }
+    for i in 0..2_500 {
+        p.store.put(format!("{{x}}{i}").as_bytes(), b"v");
+    }
+    let slot = corekv_router::hash_slot(b"{x}");
+    let in_slot = p.store.keys_in_slot(slot);
+    let mut building = 0;
+    let first = loop {
+        match p.keys_in_slot(slot, 5, None) {
+            SlotStep::Building => building += 1,
+            SlotStep::Keys(step) => break step,
+            SlotStep::Scan => panic!("no budget, so never a scan"),
+        }
+    };
+    assert_eq!(
+        building,
+        102_500 / slot_index::BUILD_STEP,
+        "bounded build steps"
+    );
+    assert_eq!((first.keys.len(), first.visited, first.walk), (5, 5, None));
+    // The whole slot: one step per WALK_STEP keys, each visiting only
+    // what it returns; a key deleted meanwhile is skipped, not lost.
+    let mut walk = None;
+    let (mut keys, mut visited) = (Vec::new(), 0);
+    loop {
+        let SlotStep::Keys(step) = p.keys_in_slot(slot, usize::MAX, walk) else {
+            panic!("the walk goes on");
+        };
+        assert!(step.keys.len() <= slot_index::WALK_STEP);
+        visited += step.visited;
+        keys.extend(step.keys);
+        walk = step.walk;
+        if walk.is_none() {
+            break;
+        }
+        p.store.del(b"{x}0");
+    }
+    assert_eq!(visited, keys.len(), "O(answer)");
+    assert!(keys.len() >= in_slot - 1 && keys.len() <= in_slot);
+    let unique: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "each key once");
+}
+
+/// With `--maxmemory`, an index that would pass the budget is not built
+/// (the caller scans instead), and one that fits is counted.
+#[test]
+fn the_slot_index_is_built_only_within_the_budget() {
+    let fill = |p: &mut Partition| {
+        for i in 0..2_000 {
+            exec(p, OpKind::Put, &format!("k{i}"), "v");
+        }
+        p.memory()
+    };
+    let data = fill(&mut Partition::default());
+    // The links alone: 8 bytes for each of the slab's 2048 slots.
+    let links = 2_048 * SlotIndex::LINK_BYTES;
+    let mut tight = Partition::with_budget(data + links);
+    assert_eq!(fill(&mut tight), data);
+    assert!(slot_keys(&mut tight, 0, 10).is_none(), "scan instead");
+    assert_eq!(
+        (tight.memory(), tight.store.has_slot_index()),
+        (data, false)
+    );
+    let mut roomy = Partition::with_budget(data + 4 * links);
+    fill(&mut roomy);
+    let slot = corekv_router::hash_slot(b"k7");
+    assert!(slot_keys(&mut roomy, slot, 10)
+        .unwrap()
+        .contains(&b"k7".to_vec()));
+    assert!(roomy.memory() >= data + links, "counted");
+    assert!(roomy.memory() <= data + 4 * links);
+}
+
+/// A walk of an index that `FLUSHALL` dropped never continues as a walk
+/// of the next index (ids are not reused): it is lost, and the caller
+/// scans.
+#[test]
+fn a_walk_from_before_a_flushall_is_lost_not_mistaken() {
+    let mut p = Partition::default();
+    let fill = |p: &mut Partition, tag: &str| {
+        for i in 0..1_500 {
+            p.store.put(format!("{{{tag}}}{i}").as_bytes(), b"v");
+        }
+        corekv_router::hash_slot(format!("{{{tag}}}").as_bytes())
+    };
+    let first_walk = |p: &mut Partition, slot| loop {
+        match p.keys_in_slot(slot, usize::MAX, None) {
+            SlotStep::Building => {}
+            SlotStep::Keys(step) => break step.walk.expect("more than a step"),
+            SlotStep::Scan => panic!("no budget"),
+        }
+    };
+    let slot = fill(&mut p, "a");
+    let old = first_walk(&mut p, slot);
+    let (tx, _rx) = oneshot::channel();
+    p.handle(Request::Admin(Admin::Flush, tx));
+    let other = fill(&mut p, "b");
+    let new = first_walk(&mut p, other);
+    assert_ne!(old, new);
+    assert!(matches!(
+        p.keys_in_slot(slot, 10, Some(old)),
+        SlotStep::Scan
+    ));
+    assert!(matches!(
+        p.keys_in_slot(other, 10, Some(new)),
+        SlotStep::Keys(_)
+    ));
 }

@@ -77,6 +77,7 @@ fn section_text(s: &mut String, section: &str, input: &InfoInput<'_>, total: &St
             );
             line("mem_client_replies_in_flight", &total.replies_in_flight);
             line("mem_client_buffer_pool", &total.buffer_pool);
+            line("mem_slot_index", &total.slot_index);
             line("maxmemory", &total.memory_limit);
             line("maxmemory_human", &human(total.memory_limit));
             line("maxmemory_policy", &input.policy);
