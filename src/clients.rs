@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod fd_limit;
+
 /// Redis's `client-output-buffer-limit` for the `normal` class: a client
 /// whose queued replies pass `hard` bytes, or stay above `soft` bytes for
 /// `soft_secs` seconds, is disconnected. 0 disables a limit.
@@ -50,6 +52,8 @@ pub struct ClientLimits {
     max_value: Arc<AtomicUsize>,
     /// Connections open now, over all workers.
     open: AtomicUsize,
+    /// Descriptors kept besides clients ([`fd_limit::reserved`]).
+    fd_reserve: u64,
 }
 
 /// Redis refuses a `proto-max-bulk-len` under 1 MiB.
@@ -72,7 +76,20 @@ impl ClientLimits {
             output_soft_secs: AtomicU64::new(output.soft_secs),
             max_value: Arc::new(AtomicUsize::new(max_value)),
             open: AtomicUsize::new(0),
+            fd_reserve: 0,
         }
+    }
+
+    /// Sets the descriptors kept besides clients, counted when `CONFIG
+    /// SET maxclients` raises the open-files limit.
+    #[must_use]
+    pub fn with_fd_reserve(mut self, reserve: u64) -> Self {
+        self.fd_reserve = reserve;
+        self
+    }
+
+    pub fn fd_reserve(&self) -> u64 {
+        self.fd_reserve
     }
 
     pub fn maxclients(&self) -> usize {
