@@ -9,7 +9,7 @@
 mod common;
 
 use common::binary::{Corekv, EPHEMERAL_2};
-use common::resp::{RespConn, Value};
+use common::resp::{request, RespConn, Value};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -113,7 +113,7 @@ fn blocked_reader(core: &[SocketAddr]) -> RespConn {
     owner.send_bytes(&[b"SET", key.as_bytes(), &value]);
     assert_eq!(owner.read(), Value::ok());
     let mut greedy = RespConn::connect(core[0]);
-    let one = RespConn::encode(&[b"GET", key.as_bytes()]);
+    let one = request(&[b"GET", key.as_bytes()]);
     greedy.send_raw(&one.repeat(64));
     // The batch is counted once processed, just before it is written.
     let deadline = Instant::now() + GUARD;

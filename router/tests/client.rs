@@ -597,7 +597,7 @@ fn forwarded_out(server: &Server) -> Vec<u64> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(server.shared_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"*2\r\n$4\r\nINFO\r\n$7\r\nworkers\r\n")
+    s.write_all(&corekv_router::resp::request(&[b"INFO", b"workers"]))
         .unwrap();
     let mut reply = Vec::new();
     let mut buf = [0u8; 4096];
