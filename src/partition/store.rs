@@ -264,7 +264,7 @@ impl Store {
 
     /// Appends `tail` to `key`'s value (an absent key gets `tail`, exact)
     /// and returns the new length. A value that grows keeps room to grow
-    /// further ([`Entry::append`]), counted in [`memory`](Self::memory).
+    /// further (`Entry::append`), counted in [`memory`](Self::memory).
     /// Marks the key as used, as a read would.
     pub fn append(&mut self, key: &[u8], tail: &[u8]) -> usize {
         let Some(i) = self.position(key) else {
