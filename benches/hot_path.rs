@@ -18,6 +18,7 @@ use corekv::partition::{OpKind, OpRef, Partition, Store};
 use corekv::reply::Dialect;
 use corekv::resp::{self, Limits};
 use corekv::{protocol, response};
+use corekv_router::resp::request;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Commands in one pipelined parse buffer.
@@ -97,16 +98,6 @@ fn text_buffer(line: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
     (0..PIPELINE).flat_map(|i| line(&key(100 + i))).collect()
 }
 
-fn resp_command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 fn resp_buffer(args: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
     (0..PIPELINE).flat_map(|i| args(&key(100 + i))).collect()
 }
@@ -148,8 +139,8 @@ fn parse_resp_all(buf: &[u8], args: &mut Vec<Range<usize>>) -> usize {
 fn parse(c: &mut Criterion) {
     let text_get = text_buffer(|k| [b"GET ", k, b"\n"].concat());
     let text_put = text_buffer(|k| [b"PUT ", k, b" ", VALUE, b"\n"].concat());
-    let resp_get = resp_buffer(|k| resp_command(&[b"GET", k]));
-    let resp_set = resp_buffer(|k| resp_command(&[b"SET", k, VALUE]));
+    let resp_get = resp_buffer(|k| request(&[b"GET", k]));
+    let resp_set = resp_buffer(|k| request(&[b"SET", k, VALUE]));
     let mut args = Vec::with_capacity(8);
     assert_eq!(parse_text_all(&text_get), PIPELINE);
     assert_eq!(parse_text_all(&text_put), PIPELINE);

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod fd_limit;
+
 /// Redis's `client-output-buffer-limit` for the `normal` class: a client
 /// whose queued replies pass `hard` bytes, or stay above `soft` bytes for
 /// `soft_secs` seconds, is disconnected. 0 disables a limit.
@@ -61,6 +63,8 @@ pub struct ClientLimits {
     /// worker, written by its owner; replies in flight are taken off by
     /// the worker that receives them).
     workers: Vec<Arc<WorkerMemory>>,
+    /// Descriptors kept besides clients ([`fd_limit::reserved`]).
+    fd_reserve: u64,
 }
 
 /// Redis never lets client eviction act under 128 KiB, so that a bad
@@ -184,6 +188,7 @@ impl ClientLimits {
             maxmemory_clients: AtomicI64::new(0),
             maxmemory: 0,
             workers: Vec::new(),
+            fd_reserve: 0,
         }
     }
 
@@ -231,6 +236,18 @@ impl ClientLimits {
             MaxmemoryClients::Percent(p) => (self.maxmemory as u128 * u128::from(p) / 100) as usize,
         };
         Some(bytes.max(MIN_MAXMEMORY_CLIENTS))
+    }
+
+    /// Sets the descriptors kept besides clients, counted when `CONFIG
+    /// SET maxclients` raises the open-files limit.
+    #[must_use]
+    pub fn with_fd_reserve(mut self, reserve: u64) -> Self {
+        self.fd_reserve = reserve;
+        self
+    }
+
+    pub fn fd_reserve(&self) -> u64 {
+        self.fd_reserve
     }
 
     pub fn maxclients(&self) -> usize {

@@ -2,7 +2,7 @@
 //! mesh, starts one worker thread per partition, and stops them in order.
 
 use crate::acl::Security;
-use crate::clients::ClientLimits;
+use crate::clients::{fd_limit, ClientLimits};
 use crate::config::Config;
 use crate::listener::{self, BindError, Listeners, Transport};
 use crate::mesh::Mesh;
@@ -79,7 +79,8 @@ impl Server {
             txn_lease_ms: config.txn_lease_ms,
         };
         let sockets = listeners.workers.iter().map(Vec::len).sum();
-        let maxclients = fd_limit::fit_maxclients(config.maxclients, n, sockets);
+        let fd_reserve = fd_limit::reserved(n, sockets);
+        let maxclients = fd_limit::fit_at_start(config.maxclients, fd_reserve);
         let clients = Arc::new(
             ClientLimits::new(
                 maxclients,
@@ -87,7 +88,8 @@ impl Server {
                 config.client_output_buffer_limit,
                 config.proto_max_bulk_len,
             )
-            .with_memory(config.maxmemory, n),
+            .with_memory(config.maxmemory, n)
+            .with_fd_reserve(fd_reserve),
         );
         clients.set_maxmemory_clients(config.maxmemory_clients);
         let txn_clock = Arc::new(AtomicU64::new(1));
@@ -371,57 +373,4 @@ fn ips_list(ips: &[std::net::IpAddr]) -> String {
 fn ports_list(ports: &[u16]) -> String {
     let list: Vec<String> = ports.iter().map(ToString::to_string).collect();
     list.join(",")
-}
-
-/// The open-file limit: raised to fit `maxclients`, as Redis does at start.
-mod fd_limit {
-    /// Descriptors the server needs besides clients: each listening
-    /// socket and the spare its accept loop keeps for refusing clients,
-    /// each worker's runtime (epoll, wake-up), logs, some slack.
-    pub(super) fn reserved(workers: usize, sockets: usize) -> u64 {
-        32 + 4 * workers as u64 + 2 * sockets as u64
-    }
-
-    /// Raises `RLIMIT_NOFILE` to fit `maxclients` (up to the hard limit)
-    /// and returns the `maxclients` that fits what was obtained.
-    pub fn fit_maxclients(maxclients: u64, workers: usize, sockets: usize) -> usize {
-        let want = maxclients + reserved(workers, sockets);
-        let Some(got) = raise(want) else {
-            return usize::try_from(maxclients).unwrap_or(usize::MAX);
-        };
-        if got >= want {
-            tracing::info!("open files limit {got}: fits maxclients {maxclients}");
-            return usize::try_from(maxclients).unwrap_or(usize::MAX);
-        }
-        let fits = got.saturating_sub(reserved(workers, sockets)).max(1);
-        tracing::warn!(
-            "open files limit is {got} (wanted {want}); maxclients lowered from {maxclients} to {fits} (raise ulimit -n)"
-        );
-        usize::try_from(fits).unwrap_or(usize::MAX)
-    }
-
-    /// Sets the soft limit to `min(want, hard)` if it is lower; returns the
-    /// soft limit now in force (`None` if it cannot be read).
-    fn raise(want: u64) -> Option<u64> {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes one rlimit through a valid pointer.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-            return None;
-        }
-        let target = want.min(lim.rlim_max);
-        if lim.rlim_cur < target {
-            let raised = libc::rlimit {
-                rlim_cur: target,
-                rlim_max: lim.rlim_max,
-            };
-            // SAFETY: setrlimit reads one rlimit through a valid pointer.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                lim.rlim_cur = target;
-            }
-        }
-        Some(lim.rlim_cur)
-    }
 }

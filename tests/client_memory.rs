@@ -142,7 +142,7 @@ fn client_no_evict_protects_a_client_and_the_next_biggest_goes() {
     // take, in buffers of 32 MiB each. Together they pass 48 MiB; only the
     // unprotected one goes, which brings the total back under.
     let gets = |n: usize| {
-        let one = RespConn::encode(&[b"GET", key.as_bytes()]);
+        let one = common::resp::request(&[b"GET", key.as_bytes()]);
         one.repeat(n)
     };
     let mut protected = RespConn::connect(server.core_addrs()[0]);

@@ -24,7 +24,6 @@
 mod common;
 
 use common::redis_server::RedisServer;
-use common::resp::RespConn;
 use common::Rng;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -55,7 +54,9 @@ impl Raw {
 
     fn call(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        self.writer.write_all(&RespConn::encode(&refs)).unwrap();
+        self.writer
+            .write_all(&common::resp::request(&refs))
+            .unwrap();
         let mut out = Vec::new();
         self.read_value(&mut out);
         out

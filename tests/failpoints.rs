@@ -17,6 +17,7 @@ use common::resp::{RespConn, Value};
 use common::{error_mesg, keys_by_partition, Client, IO_TIMEOUT, OK};
 use corekv::failpoint;
 use corekv::Server;
+use corekv_router::resp::{push_request, request};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, MutexGuard};
@@ -96,16 +97,16 @@ fn resp_mset(keys: &[String], value: &str) -> Vec<u8> {
         args.push(k.as_bytes());
         args.push(value.as_bytes());
     }
-    RespConn::encode(&args)
+    request(&args)
 }
 
 fn resp_multi_exec(keys: &[String], value: &str) -> Vec<u8> {
-    let mut request = RespConn::encode(&[b"MULTI"]);
+    let mut out = request(&[b"MULTI"]);
     for k in keys {
-        request.extend(RespConn::encode(&[b"SET", k.as_bytes(), value.as_bytes()]));
+        push_request(&mut out, &[b"SET", k.as_bytes(), value.as_bytes()]);
     }
-    request.extend(RespConn::encode(&[b"EXEC"]));
-    request
+    push_request(&mut out, &[b"EXEC"]);
+    out
 }
 
 /// The transaction's values: all "old" or all `new`, never a mix; every

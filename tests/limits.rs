@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::resp::{RespConn, Value};
+use common::resp::{request, RespConn, Value};
 use common::Client;
 use corekv::clients::OutputLimit;
 use std::io::Write;
@@ -45,7 +45,7 @@ fn key_on(server: &corekv::Server, partition: usize) -> String {
 /// Sends `n` pipelined `GET key` and never reads.
 fn pipeline_gets(addr: SocketAddr, key: &str, n: usize) -> RespConn {
     let mut c = RespConn::connect(addr);
-    let one = RespConn::encode(&[b"GET", key.as_bytes()]);
+    let one = request(&[b"GET", key.as_bytes()]);
     let mut all = Vec::with_capacity(one.len() * n);
     for _ in 0..n {
         all.extend_from_slice(&one);

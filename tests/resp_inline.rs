@@ -70,7 +70,7 @@ fn quotes_and_escapes_split_as_in_redis() {
     let server = server();
     for addr in [resp_addr(&server), server.shared_addr()] {
         // On the shared port a RESP request comes first, then inline ones.
-        let mut input = RespConn::encode(&[b"PING"]);
+        let mut input = common::resp::request(&[b"PING"]);
         input.extend_from_slice(b"SET k \"a b\\x41\"\r\nGET k\r\nECHO 'it\\'s'\r\n");
         input
             .extend_from_slice(b"MSET x 1 \"y z\" '2'\r\nMGET x \"y z\" nope\r\nDEL x \"y z\"\r\n");
@@ -160,7 +160,7 @@ fn set_commands(prefix: &str, n: usize) -> String {
     for i in 0..n {
         let key = format!("{prefix}{i}");
         let value = format!("v{i}");
-        out.extend(RespConn::encode(&[
+        out.extend(common::resp::request(&[
             b"SET",
             key.as_bytes(),
             value.as_bytes(),

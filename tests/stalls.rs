@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::resp::{RespConn, Value};
+use common::resp::{request, RespConn, Value};
 use corekv::Server;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -286,7 +286,7 @@ fn a_big_request_arriving_in_small_pieces_is_parsed_whole() {
     for k in &keys {
         args.extend([k.as_bytes(), b"v"]);
     }
-    let request = RespConn::encode(&args);
+    let request = request(&args);
     let mut slow = TcpStream::connect(addr).expect("connect");
     slow.set_nodelay(true).unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(30)))

@@ -214,11 +214,8 @@ impl TlsClient {
 
     /// One RESP command; the reply's first line (and a bulk's payload).
     fn resp(&mut self, args: &[&str]) -> String {
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        self.send(req.as_bytes()).unwrap();
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send(&corekv_router::resp::request(&args)).unwrap();
         let first = self.line().unwrap();
         match first.strip_prefix('$') {
             Some(n) if n != "-1" => format!("{first} {}", self.line().unwrap()),

@@ -1,8 +1,9 @@
 //! Reading a server's topology once, before the load starts: `TOPOLOGY` on
 //! the text protocol, `CLUSTER SLOTS` on RESP. Blocking std I/O; set-up only.
 
-use crate::proto::{decode_resp, resp_command, Protocol, Value};
+use crate::proto::{decode_resp, Protocol, Value};
 use anyhow::{anyhow, bail, Context, Result};
+use corekv_router::resp::request;
 use corekv_router::{PartitionInfo, SlotRange, Topology};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -23,7 +24,7 @@ pub fn fetch(host: &str, port: u16, protocol: Protocol) -> Result<Topology> {
             parse_topology_json(&line)
         }
         Protocol::Resp => {
-            stream.write_all(&resp_command(&[b"CLUSTER", b"SLOTS"]))?;
+            stream.write_all(&request(&[b"CLUSTER", b"SLOTS"]))?;
             let mut buf = Vec::new();
             let mut chunk = [0u8; 16 * 1024];
             loop {

@@ -146,15 +146,34 @@ struct Model {
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const OVERFLOW: &str = "ERR increment or decrement would overflow";
 
-/// Redis's rule for INCR: canonical decimal that fits an i64.
+/// Redis's rule for INCR (`string2ll`), written from its definition rather
+/// than from corekv's code, so the model checks the server instead of
+/// mirroring it: an optional `-`, then `0` alone or a digit 1-9 followed by
+/// digits, nothing else (no `+`, no spaces, no leading zeros, no `-0`), and
+/// the value must fit an i64. Digits are accumulated downwards so that
+/// i64::MIN, whose magnitude has no positive i64, is reached exactly.
 fn parse_i64(v: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(v).ok()?;
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'))
-        && s != "-0";
-    canonical.then(|| s.parse().ok()).flatten()
+    let (negative, digits) = match v {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, v),
+    };
+    match digits {
+        [b'0'] => return (!negative).then_some(0),
+        [b'1'..=b'9', ..] => {}
+        _ => return None,
+    }
+    let mut below = 0i64;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        below = below.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+    }
+    if negative {
+        Some(below)
+    } else {
+        below.checked_neg()
+    }
 }
 
 impl Model {

@@ -70,16 +70,6 @@ fn check_complete(buf: &[u8], consumed: usize, args: &[Range<usize>]) {
     }
 }
 
-fn encode(args: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 fuzz_target!(|input: &[u8]| {
     let [mode, split, bulk, rest @ ..] = input else {
         return;
@@ -111,7 +101,8 @@ fuzz_target!(|input: &[u8]| {
             max_bulk: usize::MAX / 4,
             max_request: usize::MAX / 4,
         };
-        let wire = encode(&args);
+        let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let wire = corekv_router::resp::request(&slices);
         let (requests, end) = parse_stream(&wire, &[usize::from(*split)], limits);
         assert_eq!(end, End::Incomplete);
         assert_eq!(requests, [args]);

@@ -37,6 +37,11 @@
 //! fixed for its lifetime, so reconnect the client if the server restarts
 //! with another worker count.
 //!
+//! With a password or ACL users on the server, use
+//! [`Client::connect_with_auth`]: every connection the client opens (the
+//! first, and every pooled one after it) sends `AUTH` before anything else.
+//! The client speaks plain TCP only: TLS ports are not supported.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -60,12 +65,14 @@
 //! # }
 //! ```
 
+mod auth;
 mod conn;
 mod error;
 mod transaction;
 mod validate;
 mod wire;
 
+pub use auth::Auth;
 pub use error::{Error, Result};
 pub use transaction::Transaction;
 
@@ -93,6 +100,8 @@ pub struct Client {
     idle: Vec<Mutex<Vec<Conn>>>,
     /// Commands sent per partition.
     sent: Vec<AtomicU64>,
+    /// Sent with `AUTH` on every new connection.
+    auth: Option<Auth>,
 }
 
 /// One partition's share of a multi-key call.
@@ -108,7 +117,20 @@ impl Client {
     /// core port), reads its topology with `TOPOLOGY`, and returns a client
     /// that will talk to each partition on its own core port at `host`.
     pub async fn connect(host: &str, port: u16) -> Result<Self> {
-        let mut conn = Conn::connect(host, port).await?;
+        Self::open(host, port, None).await
+    }
+
+    /// [`connect`](Self::connect) to a server with a password or ACL users:
+    /// every connection the client opens, the first one included, sends
+    /// `AUTH` with `auth` before anything else. A refused `AUTH` fails the
+    /// call that opened the connection with [`Error::Server`]
+    /// (`WRONGPASS …`).
+    pub async fn connect_with_auth(host: &str, port: u16, auth: Auth) -> Result<Self> {
+        Self::open(host, port, Some(auth)).await
+    }
+
+    async fn open(host: &str, port: u16, auth: Option<Auth>) -> Result<Self> {
+        let mut conn = Conn::connect(host, port, auth.as_ref()).await?;
         let obj = conn.call(b"TOPOLOGY\n").await?.into_object()?;
         let topology = wire::parse_topology(&obj)?;
         let ports = topology
@@ -123,6 +145,7 @@ impl Client {
             ports,
             idle: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
             sent: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            auth,
         })
     }
 
@@ -327,7 +350,7 @@ impl Client {
             .pop();
         match idle {
             Some(conn) => Ok(conn),
-            None => Conn::connect(&self.host, self.ports[partition]).await,
+            None => Conn::connect(&self.host, self.ports[partition], self.auth.as_ref()).await,
         }
     }
 
@@ -352,6 +375,7 @@ impl fmt::Debug for Client {
             .field("host", &self.host)
             .field("ports", &self.ports)
             .field("commands_sent", &self.commands_sent())
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }

@@ -12,6 +12,8 @@
 //!   that text is non-empty (a *hash tag*), else the whole key.
 //! * [`Topology`] — which partition owns which contiguous slot range, and on
 //!   which port a partition's worker listens.
+//! * [`resp::request`] — a command as a RESP2 request, the one encoder the
+//!   server's tests, benchmarks, fuzz targets and the load generator share.
 //!
 //! This crate knows nothing of the server: the server uses it to forward
 //! commands between workers, clients use it to send each key to its owner.
@@ -24,6 +26,7 @@
 #[cfg(feature = "client")]
 pub mod client;
 mod crc16;
+pub mod resp;
 mod topology;
 
 #[cfg(feature = "client")]

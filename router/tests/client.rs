@@ -1,7 +1,7 @@
 //! The smart client against an in-process corekv server on ephemeral ports.
 
 use corekv::{Config, Server};
-use corekv_router::client::Error;
+use corekv_router::client::{Auth, Error};
 use corekv_router::Client;
 use std::sync::Arc;
 use std::time::Duration;
@@ -503,6 +503,71 @@ async fn server_errors_surface_as_server_errors() {
 }
 
 #[tokio::test]
+async fn authenticates_every_connection_it_opens() {
+    let acl = std::env::temp_dir().join(format!("corekv-router-acl-{}", std::process::id()));
+    std::fs::write(&acl, "user app on >app-pw ~* +@all\n").unwrap();
+    let mut config = config(4);
+    config.requirepass = Some("s3cret".into());
+    config.aclfile = Some(acl.clone());
+    let server = Server::start(&config).unwrap();
+    std::fs::remove_file(&acl).unwrap();
+    let (host, port) = (
+        server.shared_addr().ip().to_string(),
+        server.shared_addr().port(),
+    );
+
+    match Client::connect(&host, port).await {
+        Err(Error::Server(mesg)) => assert!(mesg.starts_with("NOAUTH"), "{mesg}"),
+        other => panic!("{other:?}"),
+    }
+    let wrong = Auth::password("nope").unwrap();
+    match Client::connect_with_auth(&host, port, wrong).await {
+        Err(Error::Server(mesg)) => assert!(mesg.starts_with("WRONGPASS"), "{mesg}"),
+        other => panic!("{other:?}"),
+    }
+
+    for auth in [
+        Auth::password("s3cret").unwrap(),
+        Auth::user("app", "app-pw").unwrap(),
+    ] {
+        let client = Arc::new(Client::connect_with_auth(&host, port, auth).await.unwrap());
+        // Every partition's core port, one connection each.
+        client.ping().await.unwrap();
+        let keys: Vec<String> = keys_per_partition(&server, "auth", 3).concat();
+        let pairs: Vec<(String, String)> =
+            keys.iter().map(|k| (k.clone(), format!("v-{k}"))).collect();
+        client.put_many(&pairs).await.unwrap();
+        // Tasks at once: each needs a connection of its own, opened now.
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let (client, keys) = (Arc::clone(&client), keys.clone());
+                tokio::spawn(async move {
+                    for _ in 0..20 {
+                        let got = client.get_many(&keys).await.unwrap();
+                        assert!(got.iter().all(Option::is_some), "task {t}");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // A dropped transaction closes its connection; later ones take
+        // another, pooled or new.
+        let mut tx = client.transaction();
+        tx.put(&keys[0], "in-tx").await.unwrap();
+        drop(tx);
+        let mut tx = client.transaction();
+        tx.put(&keys[0], "committed").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            client.get(&keys[0]).await.unwrap().as_deref(),
+            Some("committed")
+        );
+    }
+}
+
+#[tokio::test]
 async fn connection_failures_are_io_errors() {
     // Nothing listens on a port we just released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -532,7 +597,7 @@ fn forwarded_out(server: &Server) -> Vec<u64> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(server.shared_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"*2\r\n$4\r\nINFO\r\n$7\r\nworkers\r\n")
+    s.write_all(&corekv_router::resp::request(&[b"INFO", b"workers"]))
         .unwrap();
     let mut reply = Vec::new();
     let mut buf = [0u8; 4096];

@@ -2,7 +2,9 @@
 //! names, formats and error messages. A `CONFIG SET` of several settings
 //! applies all of them or none.
 
-use crate::clients::{ClientLimits, MaxmemoryClients, OutputLimit, MIN_PROTO_MAX_BULK_LEN};
+use crate::clients::{
+    fd_limit, ClientLimits, MaxmemoryClients, OutputLimit, MIN_PROTO_MAX_BULK_LEN,
+};
 use crate::config::parse_size;
 
 /// The settings `CONFIG GET` reports from the live limits.
@@ -46,8 +48,9 @@ pub fn set(limits: &ClientLimits, pairs: &[(&[u8], &[u8])]) -> Result<(), String
             return Err(failed("duplicate parameter"));
         }
         let change = match name.as_str() {
-            "maxclients" => int_in(&value, 1, u64::from(u32::MAX))
-                .map(|n| Change::MaxClients(usize::try_from(n).unwrap_or(usize::MAX))),
+            "maxclients" => {
+                int_in(&value, 1, u64::from(u32::MAX)).and_then(|n| maxclients(limits, n))
+            }
             "timeout" => int_in(&value, 0, i32::MAX as u64).map(Change::Timeout),
             "client-output-buffer-limit" => output_limit(&value).map(Change::Output),
             "proto-max-bulk-len" => bulk_len(&value).map(Change::MaxValue),
@@ -73,6 +76,14 @@ pub fn set(limits: &ClientLimits, pairs: &[(&[u8], &[u8])]) -> Result<(), String
         }
     }
     Ok(())
+}
+
+/// As Redis: raises the open-files limit to fit `n` clients plus the
+/// server's own descriptors, or refuses `n` (naming what would fit) and
+/// keeps the old value; the raised limit stays.
+fn maxclients(limits: &ClientLimits, n: u64) -> Result<Change, String> {
+    fd_limit::fit(n, limits.fd_reserve()).map_err(fd_limit::too_many)?;
+    Ok(Change::MaxClients(usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
 /// Redis parses integer settings strictly: digits only, then a range.

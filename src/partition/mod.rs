@@ -452,7 +452,9 @@ impl Partition {
             OpKind::Put | OpKind::Set { .. } | OpKind::SetNx => op.value.len(),
             OpKind::Append => {
                 let old = before.or_else(|| self.store.value_len(op.key));
-                old.unwrap_or(0).saturating_add(op.value.len())
+                let len = old.unwrap_or(0).saturating_add(op.value.len());
+                // The value may grow with room to spare.
+                return Some(entry::max_append_footprint(op.key.len(), len));
             }
             OpKind::IncrBy(_) => I64_MAX_LEN,
             _ => return None,
@@ -503,7 +505,7 @@ impl Partition {
             OpKind::IncrBy(_) => 0,
             _ => return None,
         };
-        if new_len > self.max_value.get() {
+        if new_len > self.max_value.get().min(entry::MAX_VALUE) {
             return Some(Outcome::Error(crate::clients::TOO_BIG));
         }
         (self.store.is_full() && !self.store.contains(op.key)).then_some(Outcome::OutOfMemory)

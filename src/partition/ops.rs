@@ -215,12 +215,8 @@ pub fn execute<'s>(
         OpKind::Watch(_) => Outcome::Ok,
         OpKind::IncrBy(by) => incr_by(store, env, key, by),
         OpKind::Append => {
-            let mut new = store.get(key).map(<[u8]>::to_vec).unwrap_or_default();
-            new.extend_from_slice(value);
-            let len = new.len() as i64;
             (env.touched)(key);
-            store.put(key, &new);
-            Outcome::Int(len)
+            Outcome::Int(store.append(key, value) as i64)
         }
         OpKind::Expire(at, cond) => {
             if !store.contains(key) {

@@ -247,13 +247,14 @@ impl Store {
     }
 
     /// Stores a copy of `value` under `key`, in place when the length is
-    /// unchanged.
+    /// unchanged (and the entry exact: a value `APPEND` grew is replaced
+    /// by an exact one, giving its spare room back).
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         match self.position(key) {
             Some(i) => {
                 let slot = &mut self.slab[i as usize];
                 match slot {
-                    Some(e) if e.value().len() == value.len() => {
+                    Some(e) if e.value().len() == value.len() && !e.is_grown() => {
                         e.value_mut().copy_from_slice(value)
                     }
                     _ => {
@@ -267,6 +268,27 @@ impl Store {
             }
             None => self.insert_new(key, value),
         }
+    }
+
+    /// Appends `tail` to `key`'s value (an absent key gets `tail`, exact)
+    /// and returns the new length. A value that grows keeps room to grow
+    /// further (`Entry::append`), counted in [`memory`](Self::memory).
+    /// Marks the key as used, as a read would.
+    pub fn append(&mut self, key: &[u8], tail: &[u8]) -> usize {
+        let Some(i) = self.position(key) else {
+            self.insert_new(key, tail);
+            return tail.len();
+        };
+        if let Some(order) = &self.order {
+            order.touch(i);
+        }
+        let Some(e) = &mut self.slab[i as usize] else {
+            unreachable!("the index only points at live entries")
+        };
+        let before = e.footprint();
+        e.append(tail);
+        self.entry_bytes = self.entry_bytes - before + e.footprint();
+        e.value().len()
     }
 
     fn insert_new(&mut self, key: &[u8], value: &[u8]) {
@@ -560,6 +582,86 @@ mod tests {
             s.del(format!("key:{i:012}").as_bytes());
         }
         assert_eq!(s.memory(), 0, "all returned once empty");
+    }
+
+    /// The bytes the entries hold, recounted one by one.
+    fn recount_entry_bytes(s: &Store) -> usize {
+        s.slab.iter().flatten().map(Entry::footprint).sum()
+    }
+
+    #[test]
+    fn appends_and_sets_keep_values_and_exact_accounting() {
+        let mut s = Store::default();
+        s.enable_eviction(false);
+        let mut model: std::collections::HashMap<Vec<u8>, Vec<u8>> = Default::default();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for step in 0..6_000u32 {
+            let key = format!("k{}", next(12)).into_bytes();
+            let key = if key.len() % 2 == 0 {
+                key.repeat(100)
+            } else {
+                key
+            };
+            let len = [next(40), next(1100), next(5000)][next(3) as usize] as usize;
+            let bytes: Vec<u8> = (0..len).map(|i| (i as u32 + step) as u8).collect();
+            match next(10) {
+                0..=5 => {
+                    let got = s.append(&key, &bytes);
+                    let want = model.entry(key.clone()).or_default();
+                    want.extend_from_slice(&bytes);
+                    assert_eq!(got, want.len());
+                }
+                6 | 7 => {
+                    s.put(&key, &bytes);
+                    model.insert(key.clone(), bytes);
+                    let i = s.position(&key).unwrap();
+                    let e = s.slab[i as usize].as_ref().unwrap();
+                    assert!(!e.is_grown(), "a SET makes an exact entry");
+                }
+                8 => assert_eq!(s.del(&key), model.remove(&key).is_some()),
+                _ => {
+                    // A GETRANGE-like read of a slice of the value.
+                    let (a, b) = (next(6000) as usize, next(6000) as usize);
+                    let range = |v: &[u8]| {
+                        let a = a.min(v.len());
+                        v[a..b.clamp(a, v.len())].to_vec()
+                    };
+                    let want = model.get(&key).map(|v| range(v));
+                    assert_eq!(s.get(&key).map(range), want);
+                }
+            }
+            assert_eq!(s.entry_bytes, recount_entry_bytes(&s), "step {step}");
+            assert_eq!(s.value_len(&key), model.get(&key).map(Vec::len));
+        }
+        for (k, v) in &model {
+            assert_eq!(s.get(k), Some(&v[..]));
+        }
+        let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+        for k in keys {
+            s.del(&k);
+        }
+        assert_eq!(s.memory(), 0, "all returned once empty");
+    }
+
+    #[test]
+    fn an_overwrite_gives_the_spare_room_back() {
+        let mut s = Store::default();
+        s.put(b"k", &[b'a'; 2000]);
+        let exact = s.memory();
+        assert_eq!(s.append(b"k", &[b'b'; 10]), 2010);
+        assert!(s.memory() > exact + 1500, "room for as much again");
+        s.put(b"k", &[b'c'; 2000]);
+        assert_eq!(s.memory(), exact, "exact again after a SET");
+        s.append(b"k", &[b'd'; 10]);
+        // Same length as the grown value: replaced, not written in place.
+        s.put(b"k", &[b'e'; 2010]);
+        assert_eq!(s.entry_bytes, super::super::entry::size_class(8 + 1 + 2010));
     }
 
     #[test]

@@ -262,6 +262,8 @@ fn header(buf: &[u8], at: usize, examined: &mut usize) -> Header {
 mod tests {
     use super::*;
 
+    use corekv_router::resp::request as encode;
+
     const LIMITS: Limits = Limits {
         max_bulk: 1024,
         max_request: 4096,
@@ -276,16 +278,6 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
-    }
-
-    fn encode(args: &[&[u8]]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        out
     }
 
     /// Feeds `stream` to the resuming parser `chunk` bytes at a time, as a

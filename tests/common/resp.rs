@@ -6,6 +6,7 @@
 //! A missing tool is a test failure with an install hint, never a skip.
 
 use super::IO_TIMEOUT;
+pub use corekv_router::resp::request;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -217,17 +218,6 @@ impl RespConn {
         }
     }
 
-    /// Encodes `args` as one request.
-    pub fn encode(args: &[&[u8]]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        out
-    }
-
     pub fn send(&mut self, args: &[&str]) {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         self.send_bytes(&args);
@@ -235,7 +225,7 @@ impl RespConn {
 
     pub fn send_bytes(&mut self, args: &[&[u8]]) {
         self.writer
-            .write_all(&Self::encode(args))
+            .write_all(&request(args))
             .expect("write to server");
     }
 

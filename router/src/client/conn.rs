@@ -1,5 +1,6 @@
 //! One TCP connection to one port of the server, with a buffered reader.
 
+use super::auth::Auth;
 use super::error::{Error, Result};
 use super::wire::Reply;
 use std::io;
@@ -19,7 +20,17 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) async fn connect(host: &str, port: u16) -> Result<Self> {
+    /// Connects to `host:port` and, with `auth`, authenticates first (a
+    /// refusal is the server's error).
+    pub(crate) async fn connect(host: &str, port: u16, auth: Option<&Auth>) -> Result<Self> {
+        let mut conn = Self::open(host, port).await?;
+        if let Some(auth) = auth {
+            conn.call(&auth.command()).await?.into_unit()?;
+        }
+        Ok(conn)
+    }
+
+    async fn open(host: &str, port: u16) -> Result<Self> {
         let stream = TcpStream::connect((host, port)).await.map_err(|e| {
             Error::Io(io::Error::new(
                 e.kind(),

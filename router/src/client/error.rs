@@ -12,6 +12,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     /// The server answered `{"status": "Error", "mesg": ...}`; this is the
     /// `mesg`. (A `GET` of an absent key is not an error: it gives `None`.)
+    /// A refused `AUTH` is one too (`WRONGPASS …`), as is any command on a
+    /// server with a password when the client has none (`NOAUTH …`).
     #[error("server error: {0}")]
     Server(String),
     /// The server's answer was not what the protocol says it should be.
@@ -26,6 +28,10 @@ pub enum Error {
     /// Nothing was sent.
     #[error("invalid value: {0}")]
     InvalidValue(String),
+    /// A user name or password cannot be sent: it is empty or contains
+    /// whitespace. Nothing was sent.
+    #[error("invalid credentials: {0}")]
+    InvalidAuth(String),
     /// The server's `TOPOLOGY` does not describe a usable slot layout.
     #[error("invalid topology: {0}")]
     Topology(#[from] TopologyError),
