@@ -193,8 +193,11 @@ impl Plan {
         }
         for &(key, value) in pairs {
             let p = ctx.topology.partition_of_key(key);
-            self.group(ctx, p, key.len() + value.len())
-                .push(kind, key, value);
+            let group = self.group(ctx, p, key.len() + value.len());
+            group.push(kind, key, value);
+            if combine != Combine::Each {
+                group.count_last();
+            }
             self.order.push(Piece::Remote(p));
         }
         if single && !self.deferred {
@@ -219,17 +222,12 @@ impl Plan {
             return false;
         }
         let dialect = self.dialect;
-        let mut scratch = Vec::new();
         let mut sum = 0;
         for &(key, value) in pairs {
             let op = OpRef { kind, key, value };
             match combine {
                 Combine::Each => partition.execute(dialect, op, self.target(out)),
-                Combine::Sum | Combine::Drop => {
-                    scratch.clear();
-                    partition.execute(dialect, op, &mut scratch);
-                    sum += resp::parse_int(&scratch).unwrap_or(0);
-                }
+                Combine::Sum | Combine::Drop => sum += partition.execute_count(op),
             }
         }
         drop(partition);
@@ -324,6 +322,10 @@ impl Plan {
             .iter()
             .map(|r| r.as_ref().map(BatchReply::segments))
             .collect();
+        let mut counts: Vec<_> = replies
+            .iter()
+            .map(|r| r.as_ref().map(BatchReply::counts))
+            .collect();
         let mut side_pos = 0;
         let mut pieces = self.order.drain(..);
         let side = &self.side;
@@ -345,8 +347,16 @@ impl Plan {
             };
             let mut sum = 0;
             for piece in pieces.by_ref().take(n) {
-                let seg = next_bytes(piece, &mut side_pos);
-                sum += resp::parse_int(seg).unwrap_or(0);
+                // A counted operation's response is empty; its number is
+                // in its partition's counts, in the same order.
+                if let Piece::Remote(p) = piece {
+                    sum += counts[p]
+                        .as_mut()
+                        .and_then(Iterator::next)
+                        .copied()
+                        .unwrap_or(0);
+                }
+                next_bytes(piece, &mut side_pos);
             }
             if combine == Combine::Sum {
                 resp::int(out, sum);

@@ -58,6 +58,8 @@ struct Op {
     value: Range<u32>,
     /// Length of the atomic run starting here (1 for a lone operation).
     run: u32,
+    /// Its answer is a count to sum, not bytes ([`BatchReply::counts`]).
+    counted: bool,
 }
 
 /// Operations in command order, their bytes packed in one buffer.
@@ -115,6 +117,7 @@ impl OpBatch {
             key,
             value,
             run: 1,
+            counted: false,
         });
     }
 
@@ -169,6 +172,19 @@ impl OpBatch {
     }
 
     /// Makes the last `n` pushed operations one atomic run.
+    /// The last operation pushed answers a count to be summed (or
+    /// dropped) by the connection: the partition records the number
+    /// instead of encoding a reply.
+    pub fn count_last(&mut self) {
+        if let Some(op) = self.ops.last_mut() {
+            op.counted = true;
+        }
+    }
+
+    pub fn is_counted(&self, i: usize) -> bool {
+        self.ops[i].counted
+    }
+
     pub fn seal_run(&mut self, n: usize) {
         if n > 1 {
             let start = self.ops.len() - n;
@@ -238,6 +254,9 @@ pub struct BatchReply {
     /// Where each response ends (`usize`: a reply has no size cap but the
     /// client's output limit, and that may be off).
     ends: Vec<usize>,
+    /// The numbers of counted operations, in order (each also has an empty
+    /// response in `ends`, so responses and operations stay aligned).
+    counts: Vec<i64>,
     /// The client's output limit was reached: the reply is incomplete.
     over_limit: bool,
     /// Bytes taken from the client's reply budget (a transaction's reply
@@ -277,7 +296,9 @@ impl BatchReply {
 
     /// Bytes the reply holds allocated.
     pub fn heap_bytes(&self) -> usize {
-        self.out.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+        self.out.capacity()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+            + self.counts.capacity() * std::mem::size_of::<i64>()
     }
 
     /// Bytes this reply took from the client's budget.
@@ -289,6 +310,17 @@ impl BatchReply {
     pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         encode(&mut self.out);
         self.ends.push(self.out.len());
+    }
+
+    /// A counted operation's number (and its empty response).
+    pub fn push_count(&mut self, n: i64) {
+        self.counts.push(n);
+        self.ends.push(self.out.len());
+    }
+
+    /// The counted operations' numbers, in order.
+    pub fn counts(&self) -> std::slice::Iter<'_, i64> {
+        self.counts.iter()
     }
 
     /// True if the client's output limit cut this reply short.

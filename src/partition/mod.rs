@@ -531,6 +531,23 @@ impl Partition {
     /// The caller checks [`blocks`](Self::blocks) first.
     #[inline]
     pub fn execute(&mut self, dialect: Dialect, op: OpRef<'_>, out: &mut Vec<u8>) {
+        self.execute_with(op, |outcome| reply::encode(dialect, outcome, out));
+    }
+
+    /// Executes one operation whose answer is a count to be summed with
+    /// others (`DEL`, `EXISTS` over several keys): the integer, never
+    /// encoded; 0 for anything else (an `MSET` part's `OK`).
+    #[inline]
+    pub fn execute_count(&mut self, op: OpRef<'_>) -> i64 {
+        let mut count = 0;
+        self.execute_with(op, |outcome| count = outcome.count());
+        count
+    }
+
+    /// Executes one operation and hands its outcome to `sink` (the one
+    /// place that turns it into bytes or a number).
+    #[inline]
+    fn execute_with(&mut self, op: OpRef<'_>, sink: impl FnOnce(&Outcome<'_>)) {
         self.stats.ops += 1;
         if let OpKind::Watch(id) = op.kind {
             self.watches.watch(id, op.key);
@@ -544,7 +561,7 @@ impl Partition {
         };
         self.expire_if_due(op.key, now);
         if let Some(refused) = self.refuse_size(&op) {
-            reply::encode(dialect, &refused, out);
+            sink(&refused);
             return;
         }
         if self.budget != 0 {
@@ -553,7 +570,7 @@ impl Partition {
                 && self.over_budget(growth)
                 && !self.make_room(growth, &[op.key], |p| p.growth(&op))
             {
-                reply::encode(dialect, &Outcome::OutOfMemory, out);
+                sink(&Outcome::OutOfMemory);
                 return;
             }
         }
@@ -570,7 +587,7 @@ impl Partition {
             Outcome::Value(None) => self.stats.misses += 1,
             _ => {}
         }
-        reply::encode(dialect, &outcome, out);
+        sink(&outcome);
     }
 
     /// Now, in unix milliseconds (the partition's clock).
@@ -743,7 +760,11 @@ impl Partition {
             }
             let mut reply = std::mem::take(&mut batch.reply);
             for i in run {
-                reply.push_with(|out| self.execute(batch.dialect, batch.op(i), out));
+                if batch.is_counted(i) {
+                    reply.push_count(self.execute_count(batch.op(i)));
+                } else {
+                    reply.push_with(|out| self.execute(batch.dialect, batch.op(i), out));
+                }
             }
             batch.reply = reply;
             batch.next += batch.next_run().map_or(0, |r| r.len());
@@ -774,7 +795,11 @@ impl Partition {
                 self.execute(part.ops.dialect, op, &mut dropped);
                 continue;
             }
-            reply.push_with(|out| self.execute(part.ops.dialect, op, out));
+            if part.ops.is_counted(i) {
+                reply.push_count(self.execute_count(op));
+            } else {
+                reply.push_with(|out| self.execute(part.ops.dialect, op, out));
+            }
             if !part.ops.charge_reply(&mut reply, i == last) {
                 self.stats.output_limit_cuts += 1;
             }

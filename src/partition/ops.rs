@@ -155,6 +155,17 @@ pub enum Outcome<'a> {
     OutOfMemory,
 }
 
+impl Outcome<'_> {
+    /// The number a summed reply adds (`DEL`/`EXISTS` over several keys:
+    /// 1 or 0 per key); 0 for outcomes that are not counts.
+    pub fn count(&self) -> i64 {
+        match self {
+            Self::Int(n) | Self::Absent(n) => *n,
+            _ => 0,
+        }
+    }
+}
+
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
 

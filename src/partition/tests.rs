@@ -1256,3 +1256,38 @@ fn a_walk_from_before_a_flushall_is_lost_not_mistaken() {
         SlotStep::Keys(_)
     ));
 }
+
+/// `DEL`/`EXISTS` over several partitions: each counted operation answers
+/// a number in `counts()` (and an empty response), never encoded bytes
+/// that the connection would have to parse back.
+#[test]
+fn counted_operations_answer_numbers_not_bytes() {
+    let mut p = Partition::default();
+    p.store.put(b"a", b"1");
+    let mut b = OpBatch::new(Dialect::Resp);
+    for key in [&b"a"[..], b"missing", b"a"] {
+        b.push(OpKind::Exists, key, b"");
+        b.count_last();
+    }
+    b.push(OpKind::Get, b"a", b"");
+    let reply = batch(&mut p, Box::new(b)).try_recv().unwrap();
+    assert_eq!(reply.counts().copied().collect::<Vec<_>>(), [1, 0, 1]);
+    let segments: Vec<&[u8]> = reply.segments().collect();
+    assert_eq!(segments, [&b""[..], b"", b"", b"$1\r\n1\r\n"]);
+    assert_eq!(
+        p.execute_count(OpRef {
+            kind: OpKind::Del,
+            key: b"a",
+            value: b""
+        }),
+        1
+    );
+    assert_eq!(
+        p.execute_count(OpRef {
+            kind: OpKind::Del,
+            key: b"a",
+            value: b""
+        }),
+        0
+    );
+}

@@ -136,12 +136,6 @@ pub fn bulk_array<'a>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'
     }
 }
 
-/// Parses the integer of a `:<n>\r\n` reply (used to sum per-key replies).
-pub fn parse_int(reply: &[u8]) -> Option<i64> {
-    let body = reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
-    std::str::from_utf8(body).ok()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +179,5 @@ mod tests {
             enc(|o| bulk_array(o, [&b"a"[..], b"bc"].into_iter())),
             b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n"
         );
-        assert_eq!(parse_int(b":17\r\n"), Some(17));
-        assert_eq!(parse_int(b"+OK\r\n"), None);
     }
 }
