@@ -26,6 +26,8 @@ impl EvictionPolicy {
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub use crate::pinning::PinMode;
+
 /// Whether TLS clients must present a certificate (`--tls-auth-clients`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthClients {
@@ -112,7 +114,13 @@ pub struct Config {
     #[arg(long, env = "COREKV_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
 
-    /// Do not pin workers to cores.
+    /// When to pin workers to cores: `auto` pins only when the process owns
+    /// exactly one CPU per worker (its CPU set has as many CPUs as workers
+    /// and no CPU quota allows fewer), `always`, or `never`.
+    #[arg(long, env = "COREKV_PIN", value_enum, default_value_t = PinMode::Auto)]
+    pub pin: PinMode,
+
+    /// Do not pin workers to cores (the same as `--pin never`).
     #[arg(long, env = "COREKV_NO_PIN")]
     pub no_pin: bool,
 

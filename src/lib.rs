@@ -89,6 +89,7 @@ pub mod listener;
 pub mod mesh;
 pub mod panic_policy;
 pub mod partition;
+pub mod pinning;
 pub mod protocol;
 pub mod reply;
 pub mod resp;

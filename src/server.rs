@@ -65,11 +65,18 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (stop, stop_rx) = watch::channel(false);
         let (drained_tx, drained) = std::sync::mpsc::channel();
-        let cores = if config.no_pin {
-            Vec::new()
+        let mode = if config.no_pin {
+            crate::pinning::PinMode::Never
         } else {
-            core_affinity::get_core_ids().unwrap_or_default()
+            config.pin
         };
+        let pinning = crate::pinning::plan(mode, &crate::pinning::Cpus::detect(), n);
+        if pinning.cores.is_some() {
+            tracing::info!("workers pinned to cores: {}", pinning.reason);
+        } else {
+            tracing::info!("workers not pinned: {}", pinning.reason);
+        }
+        let cores = pinning.cores.unwrap_or_default();
         let limits = Limits {
             partition_budget: config.maxmemory / n,
             policy: config.eviction_policy,
@@ -114,7 +121,7 @@ impl Server {
         };
         let bind = listeners.addrs.clone();
         for ((id, inbox), sockets) in inboxes.into_iter().enumerate().zip(listeners.workers) {
-            let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
+            let core = cores.get(id).map(|&id| core_affinity::CoreId { id });
             log_worker(&topology, id, core, &sockets);
             let setup = WorkerSetup {
                 id,
@@ -342,7 +349,7 @@ fn log_worker(
         .map(ToString::to_string)
         .collect();
     let core = core.map_or_else(
-        || "not pinned (--no-pin)".to_string(),
+        || "not pinned".to_string(),
         |c| format!("pinned to core {}", c.id),
     );
     let mut ports: Vec<String> = Vec::new();

@@ -75,7 +75,8 @@ fn exits_zero_on_sigint_and_closes_open_connections() {
 
 #[test]
 fn logs_one_line_per_worker_then_ready() {
-    let mut kv = Corekv::spawn(EPHEMERAL_2);
+    // `--pin always`: the machine's CPU set decides `auto`.
+    let mut kv = spawn_with(&["--pin", "always"]);
     let ready = kv.wait_ready();
     let topology = corekv_router::Topology::even(2).unwrap();
     for (i, partition) in topology.partitions().iter().enumerate() {
@@ -90,7 +91,7 @@ fn logs_one_line_per_worker_then_ready() {
             .unwrap_or_else(|| panic!("no core in {line}"));
         assert!(
             core.parse::<usize>().is_ok(),
-            "without --no-pin a core number: {line}"
+            "with --pin always a core number: {line}"
         );
         let slots: Vec<String> = partition.slots.iter().map(ToString::to_string).collect();
         assert!(
@@ -142,20 +143,47 @@ fn sigterm_right_after_the_ready_line_exits_zero() {
 
 #[test]
 fn no_pin_flag_is_logged() {
-    let mut kv = spawn_with(&["--no-pin"]);
-    kv.wait_ready();
-    for i in 0..2 {
+    for flags in [&["--no-pin"][..], &["--pin", "never"]] {
+        let mut kv = spawn_with(flags);
+        kv.wait_ready();
+        assert!(
+            kv.log().contains("workers not pinned: --pin never"),
+            "{flags:?}:\n{}",
+            kv.log()
+        );
+        assert_unpinned(&kv, 2);
+    }
+}
+
+fn assert_unpinned(kv: &Corekv, workers: usize) {
+    for i in 0..workers {
         let line = kv
             .log
             .iter()
             .find(|l| l.contains(&format!("worker {i}: ")))
             .unwrap_or_else(|| panic!("no line for worker {i}:\n{}", kv.log()));
-        let core = line.split("pinned to core ").nth(1).unwrap_or("");
         assert!(
-            core.starts_with("none") || line.contains("--no-pin"),
+            line.contains("not pinned") && !line.contains("pinned to core"),
             "an unpinned worker names no core: {line}"
         );
     }
+}
+
+/// `--pin auto` (the default) never pins more workers than the process
+/// has CPUs: two containers with a CPU quota would otherwise stack on the
+/// same first cores.
+#[test]
+fn auto_pinning_leaves_workers_unpinned_when_they_do_not_match_the_cpus() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = (cpus + 1).to_string();
+    let args: Vec<&str> = EPHEMERAL_2
+        .iter()
+        .map(|a| if *a == "2" { workers.as_str() } else { a })
+        .collect();
+    let mut kv = Corekv::spawn(&args);
+    kv.wait_ready();
+    assert!(kv.log().contains("workers not pinned: "), "{}", kv.log());
+    assert_unpinned(&kv, cpus + 1);
 }
 
 #[test]
