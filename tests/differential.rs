@@ -57,6 +57,31 @@ impl Raw {
         self.writer
             .write_all(&common::resp::request(&refs))
             .unwrap();
+        self.reply()
+    }
+
+    /// Sends the command as an inline request (one line, every argument
+    /// double-quoted with Redis's escapes), as `redis-cli` users and
+    /// `nc` do.
+    fn call_inline(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
+        let mut line = Vec::new();
+        for arg in args {
+            line.push(b'"');
+            for &b in arg {
+                match b {
+                    b'"' | b'\\' => line.extend_from_slice(&[b'\\', b]),
+                    b' '..=b'~' => line.push(b),
+                    _ => line.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                }
+            }
+            line.extend_from_slice(b"\" ");
+        }
+        line.extend_from_slice(b"\r\n");
+        self.writer.write_all(&line).unwrap();
+        self.reply()
+    }
+
+    fn reply(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         self.read_value(&mut out);
         out
@@ -465,6 +490,12 @@ fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usiz
         (Raw::connect(redis), Raw::connect(corekv)),
         (Raw::connect(redis), Raw::connect(corekv)),
     ];
+    // On corekv's shared port the first byte picks the protocol (`*`:
+    // RESP), so each connection starts with an array request; inline ones
+    // come later.
+    for (r, c) in &mut conns {
+        assert_eq!(r.call(&[b"PING".to_vec()]), c.call(&[b"PING".to_vec()]));
+    }
     if resp3 {
         // The server maps differ (name, version, id, mode); the protocol
         // switch is what matters here.
@@ -495,7 +526,12 @@ fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usiz
             }
         };
         let (r, c) = &mut conns[conn];
-        let (mut want, mut got) = (r.call(&args), c.call(&args));
+        // One request in eight goes inline (same bytes to both servers).
+        let (mut want, mut got) = if gen.chance(8) {
+            (r.call_inline(&args), c.call_inline(&args))
+        } else {
+            (r.call(&args), c.call(&args))
+        };
         if name == "EXEC" {
             want = normalize_exec(want, &queued[conn]);
             got = normalize_exec(got, &queued[conn]);
