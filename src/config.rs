@@ -138,6 +138,13 @@ pub struct Config {
     #[arg(long, env = "COREKV_ANNOUNCE_HOST")]
     pub announce_host: Option<String>,
 
+    /// The port CLUSTER SLOTS/NODES/SHARDS (and TOPOLOGY) advertise for
+    /// worker 0's core port; worker i's is this plus i. For clients that
+    /// reach the core ports through other numbers (published container
+    /// ports, Kubernetes NodePorts, NAT). Default: the bound core ports.
+    #[arg(long, env = "COREKV_ANNOUNCE_PORT_BASE", value_parser = clap::value_parser!(u16).range(1..))]
+    pub announce_port_base: Option<u16>,
+
     /// Memory limit for the data, split evenly over the partitions (suffixes
     /// as for sizes: 64mb, 4gb). 0 means no limit; setting one is recommended.
     #[arg(long, env = "COREKV_MAXMEMORY", default_value = "0", value_parser = parse_size)]

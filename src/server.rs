@@ -31,6 +31,27 @@ pub enum Error {
     Acl(#[from] crate::acl::AclError),
     #[error("cannot read --requirepass-file: {0}")]
     Password(std::io::Error),
+    #[error("--announce-port-base {base} with {workers} workers passes port 65535")]
+    AnnouncePorts { base: u16, workers: usize },
+}
+
+/// The core ports the topology advertises: the bound ones, or
+/// `--announce-port-base` + i.
+fn announced_ports(config: &Config, bound: &[u16]) -> Result<Vec<u16>, Error> {
+    let Some(base) = config.announce_port_base else {
+        return Ok(bound.to_vec());
+    };
+    (0..bound.len())
+        .map(|i| {
+            u16::try_from(i)
+                .ok()
+                .and_then(|i| base.checked_add(i))
+                .ok_or(Error::AnnouncePorts {
+                    base,
+                    workers: bound.len(),
+                })
+        })
+        .collect()
 }
 
 /// A running server. Dropping it shuts it down.
@@ -57,7 +78,7 @@ impl Server {
         let (shared_port, core_ports) = (plain.shared, plain.core);
         let mut topology = Topology::even(n)?;
         if !core_ports.is_empty() {
-            topology = topology.with_ports(&core_ports)?;
+            topology = topology.with_ports(&announced_ports(config, &core_ports)?)?;
         }
         let topology = Arc::new(topology);
         let ip = listeners.addrs[0];
