@@ -42,6 +42,8 @@ pub struct Server {
     resp_addr: Option<SocketAddr>,
     topology: Arc<Topology>,
     shutdown: watch::Sender<bool>,
+    /// Notified when a client runs `SHUTDOWN`.
+    shutdown_request: Arc<tokio::sync::Notify>,
     stop: watch::Sender<bool>,
     drained: std::sync::mpsc::Receiver<usize>,
     threads: Vec<JoinHandle<()>>,
@@ -94,6 +96,7 @@ impl Server {
         clients.set_maxmemory_clients(config.maxmemory_clients);
         let txn_clock = Arc::new(AtomicU64::new(1));
         let client_ids = Arc::new(AtomicU64::new(1));
+        let shutdown_request = Arc::new(tokio::sync::Notify::new());
         let started = std::time::Instant::now();
         let mut server = Self {
             shared_addr: SocketAddr::new(ip, shared_port),
@@ -108,6 +111,7 @@ impl Server {
             resp_addr: listeners.resp.map(|p| SocketAddr::new(ip, p)),
             topology: Arc::clone(&topology),
             shutdown,
+            shutdown_request: Arc::clone(&shutdown_request),
             stop,
             drained,
             threads: Vec::with_capacity(n),
@@ -132,6 +136,7 @@ impl Server {
                 limits,
                 txn_clock: Arc::clone(&txn_clock),
                 client_ids: Arc::clone(&client_ids),
+                shutdown_request: Arc::clone(&shutdown_request),
                 security: Arc::clone(&security),
                 clients: Arc::clone(&clients),
                 shutdown_timeout: std::time::Duration::from_secs(config.shutdown_timeout),
@@ -177,6 +182,12 @@ impl Server {
 
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    /// Resolves once a client has run `SHUTDOWN` (whoever runs the server
+    /// then calls [`shutdown`](Self::shutdown), as on a signal).
+    pub async fn shutdown_requested(&self) {
+        self.shutdown_request.notified().await;
     }
 
     /// Stops accepting, lets connections finish the commands in flight,
@@ -230,8 +241,11 @@ impl Server {
             tokio::select! {
                 _ = term.recv() => {},
                 _ = int.recv() => {},
+                () = server.shutdown_requested() => {
+                    tracing::info!("SHUTDOWN received from a client");
+                }
             }
-            tracing::info!("signal received; shutting down (a second signal exits at once)");
+            tracing::info!("shutting down (a signal now exits at once)");
             let stopping = tokio::task::spawn_blocking(move || server.shutdown());
             tokio::select! {
                 _ = stopping => {},
