@@ -217,7 +217,8 @@ impl Server {
         tracing::info!("corekv stopped");
     }
 
-    /// Starts the server, runs until SIGINT or SIGTERM, then shuts down
+    /// Starts the server, runs until SIGINT, SIGTERM or a client's
+    /// `SHUTDOWN`, then shuts down
     /// cleanly (connections drain for `--shutdown-timeout` at most). The
     /// signal handlers are installed before the server starts (and says it
     /// is ready), so an early signal still shuts it down. A second signal
