@@ -18,6 +18,7 @@
 //! it, and the batches' reply slots are failed ([`Outbox::fail_slots_to`]),
 //! so every waiting connection or coordinator sees an error.
 
+use crate::connection::registry::{ClientAnswer, ClientQuery};
 use crate::partition::{BatchReply, OpBatch, Request};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub enum Mail {
     },
     /// Replies to batches this worker sent: `(slot, reply)`.
     Replies(Vec<(u32, BatchReply)>),
+    /// A question about the receiving worker's connections (`CLIENT
+    /// LIST`, `CLIENT KILL`), answered by the worker, not its partition.
+    Clients(ClientQuery, oneshot::Sender<ClientAnswer>),
 }
 
 /// Everything one worker sends another in one go, in order.

@@ -63,6 +63,8 @@ pub struct Server {
     resp_addr: Option<SocketAddr>,
     topology: Arc<Topology>,
     shutdown: watch::Sender<bool>,
+    /// Notified when a client runs `SHUTDOWN`.
+    shutdown_request: Arc<tokio::sync::Notify>,
     stop: watch::Sender<bool>,
     drained: std::sync::mpsc::Receiver<usize>,
     threads: Vec<JoinHandle<()>>,
@@ -122,6 +124,7 @@ impl Server {
         clients.set_maxmemory_clients(config.maxmemory_clients);
         let txn_clock = Arc::new(AtomicU64::new(1));
         let client_ids = Arc::new(AtomicU64::new(1));
+        let shutdown_request = Arc::new(tokio::sync::Notify::new());
         let started = std::time::Instant::now();
         let mut server = Self {
             shared_addr: SocketAddr::new(ip, shared_port),
@@ -136,6 +139,7 @@ impl Server {
             resp_addr: listeners.resp.map(|p| SocketAddr::new(ip, p)),
             topology: Arc::clone(&topology),
             shutdown,
+            shutdown_request: Arc::clone(&shutdown_request),
             stop,
             drained,
             threads: Vec::with_capacity(n),
@@ -160,6 +164,7 @@ impl Server {
                 limits,
                 txn_clock: Arc::clone(&txn_clock),
                 client_ids: Arc::clone(&client_ids),
+                shutdown_request: Arc::clone(&shutdown_request),
                 security: Arc::clone(&security),
                 clients: Arc::clone(&clients),
                 shutdown_timeout: std::time::Duration::from_secs(config.shutdown_timeout),
@@ -207,6 +212,12 @@ impl Server {
         &self.topology
     }
 
+    /// Resolves once a client has run `SHUTDOWN` (whoever runs the server
+    /// then calls [`shutdown`](Self::shutdown), as on a signal).
+    pub async fn shutdown_requested(&self) {
+        self.shutdown_request.notified().await;
+    }
+
     /// Stops accepting, lets connections finish the commands in flight,
     /// closes them, then stops and joins the workers.
     pub fn shutdown(mut self) {
@@ -234,7 +245,8 @@ impl Server {
         tracing::info!("corekv stopped");
     }
 
-    /// Starts the server, runs until SIGINT or SIGTERM, then shuts down
+    /// Starts the server, runs until SIGINT, SIGTERM or a client's
+    /// `SHUTDOWN`, then shuts down
     /// cleanly (connections drain for `--shutdown-timeout` at most). The
     /// signal handlers are installed before the server starts (and says it
     /// is ready), so an early signal still shuts it down. A second signal
@@ -258,8 +270,11 @@ impl Server {
             tokio::select! {
                 _ = term.recv() => {},
                 _ = int.recv() => {},
+                () = server.shutdown_requested() => {
+                    tracing::info!("SHUTDOWN received from a client");
+                }
             }
-            tracing::info!("signal received; shutting down (a second signal exits at once)");
+            tracing::info!("shutting down (a signal now exits at once)");
             let stopping = tokio::task::spawn_blocking(move || server.shutdown());
             tokio::select! {
                 _ = stopping => {},

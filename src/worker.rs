@@ -10,6 +10,7 @@
 //! workers' commits may still need until then) is emptied and closed.
 
 use crate::clients::{ClientLimits, WorkerMemory, MAX_CLIENTS_REPLY};
+use crate::connection::registry::{ClientAnswer, ClientQuery};
 use crate::connection::{self, evict, BufferPool, ClientTable, Stops, Stream};
 use crate::listener::Transport;
 use crate::mesh::{Letter, Mail, Mesh, Outbox};
@@ -150,6 +151,8 @@ pub struct WorkerCtx {
     me: Weak<WorkerCtx>,
     txn_clock: Arc<AtomicU64>,
     client_ids: Arc<AtomicU64>,
+    /// Woken by `SHUTDOWN` (the process's signal loop waits on it).
+    shutdown_request: Arc<tokio::sync::Notify>,
     /// Users and protected mode, shared by every worker.
     pub security: Arc<crate::acl::Security>,
     /// This worker's copy of the live ACL and its version.
@@ -187,6 +190,27 @@ impl WorkerCtx {
             );
             self.partition.borrow_mut().stats.evicted_clients += evicted;
         }
+    }
+
+    /// Asks worker `worker` about its connections (`CLIENT LIST/KILL`):
+    /// this worker's own table at once, another's through its inbox.
+    pub fn ask_clients(
+        &self,
+        worker: usize,
+        query: ClientQuery,
+    ) -> oneshot::Receiver<ClientAnswer> {
+        let (tx, rx) = oneshot::channel();
+        if worker == self.id {
+            let _ = tx.send(self.client_table.borrow_mut().answer(&query));
+        } else {
+            self.post_mail(worker, Mail::Clients(query, tx));
+        }
+        rx
+    }
+
+    /// `SHUTDOWN`: asks the process to shut down as on SIGTERM.
+    pub fn request_shutdown(&self) {
+        self.shutdown_request.notify_one();
     }
 
     /// A connection id, unique across the server (`CLIENT ID`, watches).
@@ -320,6 +344,10 @@ impl WorkerCtx {
                         self.outbox.complete(slot, reply);
                     }
                 }
+                Mail::Clients(query, reply) => {
+                    work += 1;
+                    let _ = reply.send(self.client_table.borrow_mut().answer(&query));
+                }
             }
         }
         work
@@ -390,6 +418,8 @@ pub struct WorkerSetup {
     pub limits: Limits,
     pub txn_clock: Arc<AtomicU64>,
     pub client_ids: Arc<AtomicU64>,
+    /// Notified by `SHUTDOWN`.
+    pub shutdown_request: Arc<tokio::sync::Notify>,
     pub security: Arc<crate::acl::Security>,
     pub clients: Arc<ClientLimits>,
     /// How long connections may drain after `shutdown` before they are closed.
@@ -447,6 +477,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         limits,
         txn_clock,
         client_ids,
+        shutdown_request,
         security,
         clients,
         shutdown_timeout,
@@ -479,6 +510,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         started,
         txn_clock,
         client_ids,
+        shutdown_request,
         acl_cache: RefCell::new(security.snapshot()),
         security,
     });

@@ -32,7 +32,18 @@ use std::net::{SocketAddr, TcpStream};
 /// Commands corekv refuses inside `MULTI` on purpose (they need every
 /// partition at once; README's "What differs from Redis" lists them): the
 /// sequences do not send them while a connection is in `MULTI`.
-const NOT_IN_MULTI: &[&str] = &["KEYS", "DBSIZE", "FLUSHALL", "FLUSHDB", "MSETNX"];
+const NOT_IN_MULTI: &[&str] = &[
+    "KEYS",
+    "DBSIZE",
+    "FLUSHALL",
+    "FLUSHDB",
+    "MSETNX",
+    "TIME",
+    "RANDOMKEY",
+    "MEMORY",
+    "OBJECT",
+    "WAIT",
+];
 
 /// A raw RESP connection: writes commands, reads each reply as its bytes.
 struct Raw {
@@ -201,9 +212,54 @@ fn normalize(name: &str, reply: Vec<u8>) -> Vec<u8> {
             items.iter().for_each(|i| out.extend_from_slice(i));
             out
         }
+        // The clock: two numbers, seconds and microseconds.
+        "TIME" if is_time(&reply) => b"<time>".to_vec(),
+        // Which key is random; nil (empty store) is exact.
+        "RANDOMKEY" if reply.starts_with(b"$") && !reply.starts_with(b"$-1") => b"<a key>".to_vec(),
+        // The two stores count bytes differently (README); a missing key's
+        // nil and the errors are exact.
+        "MEMORY" if reply.starts_with(b":") => b"<bytes>".to_vec(),
+        // corekv's MEMORY HELP lists only the subcommands it serves.
+        "MEMORY" if reply.starts_with(b"*") => b"<help>".to_vec(),
         _ => reply,
     }
 }
+
+/// `*2` then two bulk strings of digits.
+fn is_time(reply: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(reply);
+    let parts: Vec<&str> = text.split("\r\n").collect();
+    parts.len() == 6
+        && parts[0] == "*2"
+        && [parts[2], parts[4]]
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Keys only `OBJECT`/`MEMORY` sequences write (with `SET`): no `APPEND`
+/// reaches them, after which Redis reports `raw` whatever the length.
+const OBJECT_KEYS: &[&[u8]] = &[b"obj:1", b"obj:2"];
+
+/// Values whose encoding differs: shared small integers, other integers,
+/// numbers that are not canonical, the 44/45-byte embstr/raw edge.
+const OBJECT_VALUES: &[&[u8]] = &[
+    b"0",
+    b"100",
+    b"9999",
+    b"10000",
+    b"-5",
+    b"-0",
+    b"+1",
+    b"007",
+    b"",
+    b"1.5",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+    b"9223372036854775808",
+    b"hello",
+    b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+];
 
 /// The keys of the sequences: few, so commands meet each other; a hash tag
 /// pair (one slot) and keys that land on different partitions.
@@ -318,10 +374,67 @@ impl Gen {
         }
     }
 
+    /// Server and keyspace commands (`TIME`, `RANDOMKEY`, `OBJECT`,
+    /// `MEMORY`, `WAIT`) and the `SET`s that feed `OBJECT`.
+    fn server_command(&mut self, a: &mut Vec<Vec<u8>>) -> &'static str {
+        let subs: &[&[u8]] = &[
+            b"ENCODING",
+            b"REFCOUNT",
+            b"FREQ",
+            b"encoding",
+            b"HELP",
+            b"NOPE",
+        ];
+        match self.rng.below(7) {
+            0 => "TIME",
+            1 => "RANDOMKEY",
+            2 => {
+                a.extend([self.pick(OBJECT_KEYS), self.pick(OBJECT_VALUES)]);
+                "SET"
+            }
+            3 | 4 => {
+                a.push(self.pick(subs));
+                if &a[0][..] != b"HELP" || self.chance(4) {
+                    a.push(self.pick(&[&b"obj:1"[..], b"obj:2", b"obj:none"]));
+                }
+                "OBJECT"
+            }
+            5 => {
+                let sub = self.pick(&[&b"USAGE"[..], b"usage", b"HELP", b"NOPE"]);
+                a.push(sub.clone());
+                if sub.eq_ignore_ascii_case(b"USAGE") {
+                    a.push(self.pick(&[&b"obj:1"[..], b"obj:none", b"a"]));
+                    match self.rng.below(4) {
+                        0 => a.extend([b"SAMPLES".to_vec(), self.pick(&[b"0", b"5", b"-1", b"x"])]),
+                        1 => a.push(b"SAMPLES".to_vec()),
+                        2 => a.extend([b"FOO".to_vec(), b"1".to_vec()]),
+                        _ => {}
+                    }
+                }
+                "MEMORY"
+            }
+            _ => {
+                // Never more replicas than 0 with a long timeout: Redis
+                // would wait it out.
+                let pair = |n: &[u8], t: &[u8]| [n.to_vec(), t.to_vec()];
+                let args = match self.rng.below(5) {
+                    0 => pair(b"1", b"1"),
+                    1 => pair(b"x", b"0"),
+                    2 => pair(b"0", b"-1"),
+                    3 => pair(b"0", b"1.5"),
+                    _ => [self.pick(&[&b"0"[..], b"-1"]), self.pick(TIMES)],
+                };
+                a.extend(args);
+                "WAIT"
+            }
+        }
+    }
+
     /// One command: a name and its arguments.
     fn command(&mut self) -> Vec<Vec<u8>> {
         let mut a: Vec<Vec<u8>> = Vec::new();
-        let name: &str = match self.rng.below(40) {
+        let name: &str = match self.rng.below(44) {
+            40..=43 => self.server_command(&mut a),
             0..=3 => {
                 a.push(self.key());
                 "GET"

@@ -22,7 +22,7 @@ pub const NOPERM_KEY: &str =
     "NOPERM this user has no permissions to access one of the keys used as arguments";
 
 /// Commands whose first argument is a subcommand (besides `ACL`).
-const CONTAINERS: &[&str] = &["client", "command", "config", "cluster"];
+const CONTAINERS: &[&str] = &["client", "command", "config", "cluster", "object", "memory"];
 
 pub(super) struct AuthState {
     /// The ACL version `gate` was computed at.
@@ -79,6 +79,11 @@ pub(super) fn changed_before_exec(denied: &Denied) -> String {
 }
 
 impl AuthState {
+    /// The user's name, `default` before authentication.
+    pub(super) fn user_name(&self) -> &str {
+        self.user.as_deref().unwrap_or(acl::DEFAULT_USER)
+    }
+
     /// A new connection from `peer`: authenticated as `default` if that
     /// needs no password (as Redis does), and the protected-mode verdict.
     pub(super) fn new(ctx: &WorkerCtx, peer: Option<SocketAddr>) -> Self {
@@ -173,7 +178,12 @@ impl Connection {
         let sub = (argc > 1).then(|| args(1));
         let id = perm::of_request(spec, sub);
         let no_auth = matches!(spec.name, "auth" | "hello" | "quit");
-        let keys = crate::resp::commands::key_positions(spec, argc).map(args);
+        // `OBJECT`/`MEMORY` subcommands take their key at 2 (Redis's key
+        // specs are the subcommands'; the container has none).
+        let sub_key = (matches!(spec.name, "object" | "memory") && argc > 2).then(|| args(2));
+        let keys = crate::resp::commands::key_positions(spec, argc)
+            .map(args)
+            .chain(sub_key);
         match self.check(id, spec.name, no_auth, keys) {
             // Redis names a container's subcommand: 'config|get'.
             Err(Denied::Command(_)) if CONTAINERS.contains(&spec.name) && argc > 1 => {
@@ -207,6 +217,7 @@ impl Connection {
         let name = user.unwrap_or(acl::DEFAULT_USER.as_bytes());
         let user = acl.authenticate(name, password).ok_or(WRONGPASS)?;
         self.auth.user = Some(user.name.clone());
+        self.info.set_user(&user.name);
         self.auth.version = 0;
         Ok(())
     }

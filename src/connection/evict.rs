@@ -11,6 +11,7 @@
 //! it at least one worker is over its share and evicts, and a worker whose
 //! clients stay under their share is never made to pay for another's.
 
+use super::registry::{ClientAnswer, ClientInfo, ClientQuery, Filter};
 use crate::clients::ClientLimits;
 use crate::clients::WorkerMemory;
 use std::cell::Cell;
@@ -47,6 +48,8 @@ struct Entry {
     bytes: usize,
     no_evict: bool,
     signal: Rc<EvictSignal>,
+    /// What `CLIENT LIST` shows of it (`registry.rs`).
+    info: Rc<ClientInfo>,
 }
 
 /// A worker's connections and their memory.
@@ -61,12 +64,13 @@ pub struct ClientTable {
 
 impl ClientTable {
     /// Adds a connection; its index and its signal.
-    pub fn register(&mut self) -> (usize, Rc<EvictSignal>) {
+    pub fn register(&mut self, info: Rc<ClientInfo>) -> (usize, Rc<EvictSignal>) {
         let signal = Rc::new(EvictSignal::default());
         let entry = Some(Entry {
             bytes: 0,
             no_evict: false,
             signal: Rc::clone(&signal),
+            info,
         });
         let index = match self.free.pop() {
             Some(i) => {
@@ -104,6 +108,37 @@ impl ClientTable {
         if let Some(Some(e)) = self.entries.get_mut(index) {
             e.no_evict = on;
         }
+    }
+
+    /// Answers a question about this worker's clients (`CLIENT LIST`,
+    /// `CLIENT KILL`).
+    pub fn answer(&mut self, query: &ClientQuery) -> ClientAnswer {
+        match query {
+            ClientQuery::List(filter) => {
+                let mut lines = String::new();
+                for e in self.entries.iter().flatten() {
+                    if filter.matches(&e.info) && !e.signal.is_evicted() {
+                        e.info.line(e.bytes, &mut lines);
+                    }
+                }
+                ClientAnswer::Lines(lines)
+            }
+            ClientQuery::Kill(filter) => ClientAnswer::Killed(self.kill(filter)),
+        }
+    }
+
+    /// Closes the matching clients (as eviction does: the signal ends them
+    /// at their next check or wakes them from a wait); how many.
+    fn kill(&mut self, filter: &Filter) -> usize {
+        let mut killed = 0;
+        for e in self.entries.iter_mut().flatten() {
+            if filter.matches(&e.info) && !e.signal.is_evicted() {
+                e.signal.evict();
+                self.releasing += e.bytes;
+                killed += 1;
+            }
+        }
+        killed
     }
 
     /// Evicts the clients using the most memory until at least `excess`
@@ -164,6 +199,42 @@ mod tests {
     use super::*;
     use crate::clients::{MaxmemoryClients, OutputLimit};
 
+    fn info(id: u64) -> Rc<ClientInfo> {
+        Rc::new(ClientInfo::new(id, None, None, -1, "default"))
+    }
+
+    #[test]
+    fn kill_closes_the_matching_clients_and_counts_their_bytes_released() {
+        let mut t = ClientTable::default();
+        let (a, sa) = t.register(info(1));
+        let (_, sb) = t.register(info(2));
+        t.set_bytes(a, 100);
+        let filter = Filter {
+            ids: Some(vec![1]),
+            ..Filter::default()
+        };
+        assert!(matches!(
+            t.answer(&ClientQuery::Kill(filter.clone())),
+            ClientAnswer::Killed(1)
+        ));
+        assert!(sa.is_evicted() && !sb.is_evicted());
+        assert_eq!(t.releasing, 100);
+        // A client being closed is not listed, nor killed twice.
+        assert!(matches!(
+            t.answer(&ClientQuery::Kill(filter.clone())),
+            ClientAnswer::Killed(0)
+        ));
+        let ClientAnswer::Lines(lines) = t.answer(&ClientQuery::List(Filter::default())) else {
+            panic!("lines")
+        };
+        assert!(
+            lines.starts_with("id=2 ") && lines.lines().count() == 1,
+            "{lines}"
+        );
+        t.remove(a);
+        assert_eq!(t.releasing, 0);
+    }
+
     fn limits(workers: usize) -> ClientLimits {
         let l = ClientLimits::new(100, 0, OutputLimit::parse("0 0 0").unwrap(), 1 << 20)
             .with_memory(0, workers);
@@ -176,7 +247,7 @@ mod tests {
         let l = limits(1);
         let own = l.worker_memory(0);
         let mut t = ClientTable::default();
-        let clients: Vec<_> = (0..4).map(|_| t.register()).collect();
+        let clients: Vec<_> = (0..4).map(|i| t.register(info(i))).collect();
         let sizes = [300 << 10, 700 << 10, 200 << 10, 100 << 10];
         for ((i, _), &b) in clients.iter().zip(&sizes) {
             t.set_bytes(*i, b);
@@ -199,8 +270,8 @@ mod tests {
         let l = limits(1);
         let own = l.worker_memory(0);
         let mut t = ClientTable::default();
-        let (a, sa) = t.register();
-        let (b, sb) = t.register();
+        let (a, sa) = t.register(info(0));
+        let (b, sb) = t.register(info(0));
         t.set_bytes(a, 2 << 20);
         t.set_bytes(b, 512 << 10);
         t.set_no_evict(a, true);
@@ -218,7 +289,7 @@ mod tests {
         let l = limits(2);
         let (w0, w1) = (l.worker_memory(0), l.worker_memory(1));
         let mut t0 = ClientTable::default();
-        let (a, sa) = t0.register();
+        let (a, sa) = t0.register(info(0));
         t0.set_bytes(a, 400 << 10);
         w0.connections.store(400 << 10, Relaxed);
         // Worker 1's clients put the total over 1 MiB.
@@ -226,7 +297,7 @@ mod tests {
         assert_eq!(enforce(&l, &w0, &mut t0, 2), 0, "400 KiB < 512 KiB share");
         assert!(!sa.is_evicted());
         let mut t1 = ClientTable::default();
-        let (b, sb) = t1.register();
+        let (b, sb) = t1.register(info(1));
         t1.set_bytes(b, 900 << 10);
         assert_eq!(enforce(&l, &w1, &mut t1, 2), 1);
         assert!(sb.is_evicted());

@@ -34,7 +34,9 @@ mod config;
 pub mod evict;
 mod keycmd;
 mod plan;
+pub mod registry;
 mod resp;
+mod servercmd;
 mod stream;
 mod text;
 
@@ -156,6 +158,8 @@ pub(crate) struct Connection {
     /// signal client eviction sends it.
     table_index: usize,
     evict: Rc<evict::EvictSignal>,
+    /// What `CLIENT LIST` shows of this connection (shared with the table).
+    info: Rc<registry::ClientInfo>,
     plan: Plan,
     dialect: Option<Dialect>,
     /// Accepted on the RESP port: RESP whatever the first byte.
@@ -173,12 +177,20 @@ impl Connection {
         let plan = Plan::new(ctx.topology.len(), Dialect::Text);
         let client_id = ctx.next_client_id();
         let auth = auth::AuthState::new(&ctx, stream.peer_addr());
-        let (table_index, evict) = ctx.client_table.borrow_mut().register();
+        let info = Rc::new(registry::ClientInfo::new(
+            client_id,
+            stream.peer_addr(),
+            stream.local_addr(),
+            stream.fd(),
+            auth.user_name(),
+        ));
+        let (table_index, evict) = ctx.client_table.borrow_mut().register(Rc::clone(&info));
         let local_port = stream.local_addr().map(|a| a.port());
         let resp_only = ctx.resp_port != 0 && local_port == Some(ctx.resp_port);
         Self {
             table_index,
             evict,
+            info,
             auth,
             local_addr: stream.local_addr(),
             peer_addr: stream.peer_addr(),

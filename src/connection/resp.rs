@@ -34,6 +34,11 @@ impl RespState {
     pub(super) fn queued_bytes(&self) -> usize {
         self.multi.as_ref().map_or(0, |m| m.bytes)
     }
+
+    /// Commands and bytes an open `MULTI` queued (`CLIENT LIST`).
+    pub(super) fn queued(&self) -> Option<(usize, usize)> {
+        self.multi.as_ref().map(|m| (m.queued.len(), m.bytes))
+    }
 }
 
 /// What [`Connection::next_request`] found at the front of the buffer.
@@ -171,6 +176,7 @@ impl Connection {
             }
         }
         self.resp.args = args;
+        self.note_client_state();
         if unescaped.capacity() <= INLINE_KEEP {
             self.resp.unescaped = unescaped;
         }
@@ -230,6 +236,8 @@ impl Connection {
             self.emit(|o| enc::error(o, &mesg));
             return Ok(true);
         };
+        let sub = (args.len() > 1).then(|| args.get(1));
+        self.info.command(super::registry::label(spec.name, sub));
         if !spec.arity_ok(args.len()) {
             let mesg = format!("ERR wrong number of arguments for '{}' command", spec.name);
             if spec.name == "exec" {
@@ -517,6 +525,12 @@ impl Connection {
             "hello" => self.hello(args).await?,
             "auth" => self.auth_command(args),
             "acl" => self.acl_command(args),
+            "client" if super::servercmd::is_client_server(args.get(1)) => {
+                return self.client_server(args).await;
+            }
+            "time" | "randomkey" | "memory" | "object" | "wait" | "shutdown" => {
+                return self.server_command(spec, args).await;
+            }
             "client" => self.client(args),
             "command" => self.command(args),
             "config" => self.config(args),
@@ -929,6 +943,7 @@ impl Connection {
             return false;
         }
         self.resp.name = (!name.is_empty()).then(|| name.to_vec());
+        self.info.set_name(self.resp.name.as_deref());
         true
     }
 
@@ -997,16 +1012,6 @@ impl Connection {
                     );
                     self.emit(|o| enc::error(o, &mesg));
                 }
-            }
-            (b"INFO", 2) => {
-                let line = format!(
-                    "id={} addr={} name={} db=0 user={} cmd=client|info\n",
-                    self.client_id,
-                    self.peer_addr.map_or_else(|| "?".into(), |a| a.to_string()),
-                    String::from_utf8_lossy(self.resp.name.as_deref().unwrap_or_default()),
-                    self.user_name()
-                );
-                self.emit(|o| enc::verbatim(o, line.as_bytes(), proto));
             }
             _ => {
                 let mesg = format!(

@@ -38,6 +38,12 @@ impl Stream {
         self.tcp().local_addr().ok()
     }
 
+    /// The socket's descriptor (`CLIENT LIST`'s `fd`).
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.tcp().as_raw_fd()
+    }
+
     /// Reads what is available now into `buf`; `WouldBlock` if nothing is.
     /// A TLS session is polled once with a no-op waker: `Pending` means it
     /// holds no plaintext and its socket had nothing, so waiting for the

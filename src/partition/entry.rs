@@ -197,7 +197,8 @@ impl Entry {
     /// True if the entry has room past its value (`APPEND` grew it): a
     /// write that replaces the value makes an exact entry instead.
     pub fn is_grown(&self) -> bool {
-        self.word.get() & GROWN != 0
+        // Both low bits: in a short word bit 1 is part of the address.
+        self.word.get() & (SHORT | GROWN) == GROWN
     }
 
     /// Appends `tail` to the value: in place when the grown form has room;

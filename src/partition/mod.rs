@@ -110,6 +110,10 @@ pub enum Admin {
         walk: Option<u64>,
     },
     Stats,
+    /// `RANDOMKEY`: a random live key here, chosen from `seed`.
+    RandomKey(u64),
+    /// `OBJECT`/`MEMORY USAGE`: what a key's value is and costs.
+    KeyInfo(Box<[u8]>),
 }
 
 #[derive(Debug)]
@@ -119,6 +123,39 @@ pub enum AdminReply {
     Scan(ScanStep),
     SlotKeys(SlotStep),
     Stats(Stats),
+    Key(Option<Box<[u8]>>),
+    KeyInfo(Option<KeyInfo>),
+}
+
+/// A key as `OBJECT` and `MEMORY USAGE` see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Redis's encoding for the value: `int`, `embstr` or `raw`.
+    pub encoding: &'static str,
+    /// A small integer Redis would share (`OBJECT REFCOUNT`).
+    pub shared: bool,
+    /// Bytes the key costs its partition (`Store::usage`).
+    pub memory: usize,
+}
+
+impl KeyInfo {
+    /// As Redis 7 encodes a string value: `int` for an integer of at most
+    /// 20 characters in canonical form, `embstr` up to 44 bytes, else
+    /// `raw`; a value `APPEND` grew is `raw`, as Redis's appends make it.
+    pub fn of(value: &[u8], grown: bool, memory: usize) -> Self {
+        // `parse_i64` takes only the canonical form (no `+`, `007`, `-0`).
+        let int = (value.len() <= 20).then(|| parse_i64(value)).flatten();
+        let encoding = match int {
+            Some(_) => "int",
+            None if value.len() <= 44 && !grown => "embstr",
+            None => "raw",
+        };
+        Self {
+            encoding,
+            shared: int.is_some_and(|n| (0..10_000).contains(&n)),
+            memory,
+        }
+    }
 }
 
 /// A partition's answer to [`Admin::KeysInSlot`].
@@ -1102,6 +1139,17 @@ impl Partition {
                 }
                 stats.slot_index = self.store.slot_index_memory() as u64;
                 AdminReply::Stats(stats)
+            }
+            Admin::RandomKey(seed) => {
+                let now = self.now();
+                let expiry = &self.expiry;
+                let key = self.store.random_key(seed, |k| !expiry.is_due(k, now));
+                AdminReply::Key(key.map(Box::from))
+            }
+            Admin::KeyInfo(key) => {
+                let live = !self.expiry.is_due(&key, self.now());
+                let info = self.store.usage(&key).filter(|_| live);
+                AdminReply::KeyInfo(info.map(|(v, grown, mem)| KeyInfo::of(v, grown, mem)))
             }
         }
     }

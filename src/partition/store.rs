@@ -530,11 +530,94 @@ impl Store {
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
         self.slab.iter().flatten().map(Entry::key)
     }
+
+    /// A random key for which `live` holds (`RANDOMKEY`), from `seed`: a
+    /// few random slab positions first; when they all miss (a sparse slab,
+    /// many keys past their TTL) one walk round the slab from the last,
+    /// so a live key is always found if there is one.
+    pub fn random_key(&self, seed: u64, mut live: impl FnMut(&[u8]) -> bool) -> Option<&[u8]> {
+        const PROBES: usize = 32;
+        let n = self.slab.len();
+        if self.is_empty() || n == 0 {
+            return None;
+        }
+        let mut x = seed | 1;
+        let mut at = 0;
+        for _ in 0..PROBES {
+            // xorshift64*
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            at = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 16) as usize % n;
+            if let Some(e) = &self.slab[at] {
+                if live(e.key()) {
+                    return Some(self.slab[at].as_ref()?.key());
+                }
+            }
+        }
+        let found = (at..n)
+            .chain(0..at)
+            .find(|&p| self.slab[p].as_ref().is_some_and(|e| live(e.key())))?;
+        self.slab[found].as_ref().map(Entry::key)
+    }
+
+    /// `key`'s value, whether `APPEND` grew its entry, and the bytes the
+    /// key costs the partition (`MEMORY USAGE`): its entry as the
+    /// allocator sizes it, its slab word and free-list slot, its index
+    /// slot (a `u32` and a control byte) and its eviction-order slot.
+    pub fn usage(&self, key: &[u8]) -> Option<(&[u8], bool, usize)> {
+        let i = self.position(key)?;
+        let e = self.slab[i as usize].as_ref()?;
+        let fixed = std::mem::size_of::<usize>()
+            + FREE_SLOT_BYTES
+            + std::mem::size_of::<u32>()
+            + 1
+            + self.order.as_ref().map_or(0, Order::slot_bytes);
+        Some((e.value(), e.is_grown(), e.footprint() + fixed))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_key_finds_every_key_and_only_live_ones() {
+        let mut s = Store::default();
+        assert_eq!(s.random_key(1, |_| true), None);
+        for i in 0..50u32 {
+            s.put(&i.to_be_bytes(), b"v");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..5000u64 {
+            seen.insert(
+                s.random_key(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), |_| true)
+                    .unwrap()
+                    .to_vec(),
+            );
+        }
+        assert_eq!(seen.len(), 50);
+        // Only one live key: found even when every probe misses.
+        let only = 7u32.to_be_bytes();
+        for seed in 0..100 {
+            assert_eq!(s.random_key(seed, |k| k == only), Some(&only[..]));
+        }
+        assert_eq!(s.random_key(3, |_| false), None);
+    }
+
+    #[test]
+    fn usage_grows_with_the_value() {
+        let mut s = Store::default();
+        s.put(b"k", b"1");
+        let small = s.usage(b"k").unwrap().2;
+        s.put(b"k", &[b'x'; 5000]);
+        let (value, grown, big) = s.usage(b"k").unwrap();
+        assert!(
+            value.len() == 5000 && !grown && big >= small + 5000,
+            "{small} {big}"
+        );
+        assert!(s.usage(b"nope").is_none());
+    }
 
     #[test]
     fn put_get_overwrite_del() {

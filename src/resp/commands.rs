@@ -398,7 +398,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         &["loading", "stale"],
         NONE,
         "connection",
-        "CLIENT SETNAME, GETNAME, ID, SETINFO.",
+        "CLIENT LIST, INFO, KILL, SETNAME, GETNAME, ID, SETINFO, NO-EVICT, HELP.",
     ),
     spec(
         "quit",
@@ -480,6 +480,61 @@ pub static COMMANDS: &[CommandSpec] = &[
         "cluster",
         "Accepted (no migrations).",
     ),
+    spec(
+        "time",
+        1,
+        &["loading", "stale", "fast"],
+        NONE,
+        "server",
+        "Returns the server time.",
+    ),
+    spec(
+        "randomkey",
+        1,
+        &["readonly"],
+        NONE,
+        "generic",
+        "Returns a random key (from a random non-empty partition).",
+    ),
+    spec(
+        "memory",
+        -2,
+        &[],
+        NONE,
+        "server",
+        "MEMORY USAGE (the key's bytes in its partition's accounting), HELP.",
+    ),
+    spec(
+        "object",
+        -2,
+        &[],
+        NONE,
+        "generic",
+        "OBJECT ENCODING, FREQ, IDLETIME, REFCOUNT, HELP.",
+    ),
+    spec(
+        "wait",
+        3,
+        &["noscript"],
+        NONE,
+        "generic",
+        "Answers 0 at once (no replicas).",
+    ),
+    spec(
+        "shutdown",
+        -1,
+        &[
+            "admin",
+            "noscript",
+            "loading",
+            "stale",
+            "no_multi",
+            "allow_busy",
+        ],
+        NONE,
+        "server",
+        "Shuts the server down as SIGTERM does (NOSAVE, NOW, FORCE; SAVE needs FORCE).",
+    ),
 ];
 
 /// The spec of `name` (any case).
@@ -548,6 +603,13 @@ impl CommandSpec {
             "config" => &["admin", "slow", "dangerous"],
             "info" => &["slow", "dangerous"],
             "cluster" | "acl" => &["slow"],
+            "time" => &["fast"],
+            "randomkey" => &["keyspace", "read", "slow"],
+            // Containers: their subcommands' (`memory|usage`, `object|…`).
+            "memory" => &["read", "slow"],
+            "object" => &["keyspace", "read", "slow"],
+            "wait" => &["slow", "connection"],
+            "shutdown" => &["admin", "slow", "dangerous"],
             "ping" | "echo" | "hello" | "select" | "quit" | "readonly" | "readwrite" | "asking"
             | "auth" => CONNECTION,
             // A command added without an entry here: by its flags.

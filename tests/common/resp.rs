@@ -287,6 +287,11 @@ impl RespConn {
         String::from_utf8(buf).expect("UTF-8 reply line")
     }
 
+    /// This client's end of the connection.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.writer.local_addr().expect("local address")
+    }
+
     /// Writes raw bytes (a pipeline of encoded requests).
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("write to server");
