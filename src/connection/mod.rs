@@ -35,6 +35,7 @@ pub mod evict;
 mod keycmd;
 mod plan;
 mod resp;
+mod strcmd;
 mod stream;
 mod text;
 
