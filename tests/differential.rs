@@ -318,6 +318,74 @@ const UNIX_TIMES: &[&[u8]] = &[
     b"9223372036854776",
 ];
 
+/// Floats for INCRBYFLOAT: plain, huge, tiny (underflowing), infinite,
+/// not a number, hex, with spaces.
+const FLOATS: &[&[u8]] = &[
+    b"0.1",
+    b"-0.1",
+    b"1.5",
+    b"3.0e3",
+    b"-0",
+    b"1e308",
+    b"-1e308",
+    b"1.1e4931",
+    b"1e4933",
+    b"1e-400",
+    b"1e-4940",
+    b"5e-324",
+    b"0x1p3",
+    b"inf",
+    b"-inf",
+    b"+inf",
+    b"nan",
+    b" 1",
+    b"1 ",
+    b"1e",
+    b"0.000000000000000000001",
+    b"12345678901234567890.123456789",
+];
+
+/// Offsets for SETRANGE/SETBIT/GETBIT: inside, past the end, negative,
+/// past proto-max-bulk-len (512mb; none just under it: a 512 MB value
+/// would be slow), not numbers, a NUL (bit offsets stop at it).
+const OFFSETS: &[&[u8]] = &[
+    b"0",
+    b"1",
+    b"3",
+    b"7",
+    b"8",
+    b"15",
+    b"100",
+    b"5000",
+    b"-1",
+    b"abc",
+    b"",
+    b"1.0",
+    b"4294967296",
+    b"536870912",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+    b"5\x00x",
+];
+
+/// Range ends for GETRANGE/BITCOUNT/BITPOS.
+const INDEXES: &[&[u8]] = &[
+    b"0",
+    b"1",
+    b"2",
+    b"5",
+    b"13",
+    b"100",
+    b"-1",
+    b"-2",
+    b"-7",
+    b"-100",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+    b"x",
+    b"",
+];
+
 struct Gen {
     rng: Rng,
 }
@@ -433,8 +501,8 @@ impl Gen {
     /// One command: a name and its arguments.
     fn command(&mut self) -> Vec<Vec<u8>> {
         let mut a: Vec<Vec<u8>> = Vec::new();
-        let name: &str = match self.rng.below(44) {
-            40..=43 => self.server_command(&mut a),
+        let name: &str = match self.rng.below(57) {
+            52..=55 => self.server_command(&mut a),
             0..=3 => {
                 a.push(self.key());
                 "GET"
@@ -561,11 +629,88 @@ impl Gen {
                 "WATCH"
             }
             38 => "UNWATCH",
+            39..=51 => return self.string_part_command(),
             _ => {
                 a.push(self.key());
                 "NOSUCHCOMMAND"
             }
         };
+        self.finish(name, a)
+    }
+
+    /// GETSET, GETRANGE/SUBSTR, SETRANGE, INCRBYFLOAT, SETBIT, GETBIT,
+    /// BITCOUNT, BITPOS, TOUCH.
+    fn string_part_command(&mut self) -> Vec<Vec<u8>> {
+        let mut a = vec![self.key()];
+        let name = match self.rng.below(13) {
+            0 => {
+                a.push(self.value());
+                "GETSET"
+            }
+            1 | 2 => {
+                a.extend([self.pick(INDEXES), self.pick(INDEXES)]);
+                ["GETRANGE", "SUBSTR"][self.rng.below(2)]
+            }
+            3 | 4 => {
+                let value = if self.chance(3) {
+                    b"\x00\xffxyz".to_vec()
+                } else {
+                    self.value()
+                };
+                a.extend([self.pick(OFFSETS), value]);
+                "SETRANGE"
+            }
+            5 | 6 => {
+                let by = if self.chance(4) {
+                    self.value()
+                } else {
+                    self.pick(FLOATS)
+                };
+                a.push(by);
+                "INCRBYFLOAT"
+            }
+            7 => {
+                let bit = self.pick(&[b"0", b"1", b"1", b"0", b"2", b"-1", b"x", b""]);
+                a.extend([self.pick(OFFSETS), bit]);
+                "SETBIT"
+            }
+            8 => {
+                a.push(self.pick(OFFSETS));
+                "GETBIT"
+            }
+            9 => {
+                for _ in 0..[0, 2, 2, 3, 1, 4][self.rng.below(6)] {
+                    a.push(self.pick(INDEXES));
+                }
+                if a.len() == 4 && self.chance(2) {
+                    a[3] = self.pick(&[b"BYTE", b"BIT", b"bit", b"Byte", b"bits"]);
+                }
+                "BITCOUNT"
+            }
+            10 => {
+                a.push(self.pick(&[b"0", b"1", b"1", b"0", b"2", b"-1", b"x"]));
+                for _ in 0..[0, 1, 2, 3, 3, 4][self.rng.below(6)] {
+                    a.push(self.pick(INDEXES));
+                }
+                if a.len() == 5 && self.chance(2) {
+                    a[4] = self.pick(&[b"BYTE", b"BIT", b"bit", b"Byte", b"bits"]);
+                }
+                "BITPOS"
+            }
+            11 => {
+                a.extend(self.keys(0));
+                "TOUCH"
+            }
+            _ => {
+                a.push(self.pick(FLOATS));
+                "SET"
+            }
+        };
+        self.finish(name, a)
+    }
+
+    /// Wrong arity now and then, the name in mixed case, the name first.
+    fn finish(&mut self, name: &str, mut a: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
         // Wrong arity now and then: an argument too many or too few.
         match self.rng.below(25) {
             0 if !a.is_empty() => {

@@ -67,6 +67,10 @@ enum Op {
     Reclaim(u8),
     /// `CLUSTER GETKEYSINSLOT` of the key's slot, at most `count` keys.
     KeysInSlot(u8, u8),
+    SetRange(u8, u16, Value),
+    SetBit(u8, u16, bool),
+    GetBit(u8, u16),
+    Touch(u8),
 }
 
 /// A value: some bytes, padded to sizes around the size classes.
@@ -278,6 +282,30 @@ impl Model {
                 self.put(k, new.to_string().into_bytes(), true);
                 Reply::Int(new)
             }
+            OpKind::SetRange(_) if v.is_empty() => Reply::Int(old.map_or(0, |o| o.len() as i64)),
+            OpKind::SetRange(offset) => {
+                let mut new = old.unwrap_or_default();
+                let (from, to) = (offset as usize, offset as usize + v.len());
+                new.resize(new.len().max(to), 0);
+                new[from..to].copy_from_slice(v);
+                let len = new.len() as i64;
+                self.put(k, new, true);
+                Reply::Int(len)
+            }
+            OpKind::SetBit { offset, on } => {
+                let mut new = old.unwrap_or_default();
+                let (byte, mask) = ((offset >> 3) as usize, 0x80u8 >> (offset & 7));
+                new.resize(new.len().max(byte + 1), 0);
+                let was = new[byte] & mask != 0;
+                new[byte] = if on == Some(true) { new[byte] | mask } else { new[byte] & !mask };
+                self.put(k, new, true);
+                Reply::Int(i64::from(was))
+            }
+            OpKind::GetBit(offset) => {
+                let byte = old.as_deref().and_then(|o| o.get((offset >> 3) as usize)).copied();
+                Reply::Int(i64::from(byte.unwrap_or(0) & (0x80u8 >> (offset & 7)) != 0))
+            }
+            OpKind::Touch => Reply::Int(i64::from(old.is_some())),
             OpKind::Append => {
                 let mut new = old.unwrap_or_default();
                 new.extend_from_slice(v);
@@ -384,6 +412,13 @@ fn lower(model: &Model, op: &Op) -> Option<(OpKind, Vec<u8>, Vec<u8>, Ttl)> {
         Op::Persist(k) => (OpKind::Persist, key(*k), vec![], none),
         Op::Ttl(k, ms) => (OpKind::Ttl { ms: *ms }, key(*k), vec![], none),
         Op::GetEx(k, ttl) => (OpKind::GetEx(to_mode(model, *ttl)), key(*k), vec![], *ttl),
+        Op::SetRange(k, o, v) => (OpKind::SetRange(u64::from(*o)), key(*k), v.bytes(), none),
+        Op::SetBit(k, o, on) => {
+            let kind = OpKind::SetBit { offset: u64::from(*o), on: Some(*on) };
+            (kind, key(*k), vec![], none)
+        }
+        Op::GetBit(k, o) => (OpKind::GetBit(u64::from(*o)), key(*k), vec![], none),
+        Op::Touch(k) => (OpKind::Touch, key(*k), vec![], none),
         Op::Advance(_) | Op::Reclaim(_) | Op::KeysInSlot(..) => return None,
     })
 }

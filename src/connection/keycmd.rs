@@ -70,7 +70,7 @@ pub(super) fn key_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> 
         "exists" => keys(OpKind::Exists, Combine::Sum, false),
         "del" | "unlink" => keys(OpKind::Del, Combine::Sum, false),
         "mset" | "msetnx" => Some(mset(args, name)),
-        _ => None,
+        _ => super::strcmd::string_command(name, args),
     }
 }
 

@@ -37,6 +37,7 @@ mod plan;
 pub mod registry;
 mod resp;
 mod servercmd;
+mod strcmd;
 mod stream;
 mod text;
 

@@ -26,6 +26,7 @@
 mod batch;
 mod entry;
 mod expiry;
+mod float;
 mod locks;
 mod lru;
 mod ops;
@@ -33,12 +34,13 @@ mod sieve;
 mod slab;
 mod slot_index;
 mod store;
+mod string_ops;
 mod watch;
 
 pub use batch::{BatchReply, OpBatch, OpRef, ReplyBudget};
 pub use expiry::unix_ms;
 pub use locks::LockMode;
-pub use ops::{parse_i64, ExpireCond, OpKind, Outcome, SetCond, TtlMode};
+pub use ops::{parse_i64, ExpireCond, OpKind, Outcome, SetCond, TtlMode, BIT_OFFSET};
 pub use slot_index::SlotWalk;
 pub use store::{ScanStep, Store};
 pub use watch::WatchId;
@@ -494,7 +496,20 @@ impl Partition {
                 return Some(entry::max_append_footprint(op.key.len(), len));
             }
             OpKind::IncrBy(_) => I64_MAX_LEN,
-            _ => return None,
+            OpKind::IncrByFloat => match before {
+                // The result's exact length when it is computed now.
+                None => float::incr_by_float(self.store.get_untouched(op.key), op.value)
+                    .map_or(0, |t| t.as_bytes().len()),
+                Some(_) => float::MAX_LEN,
+            },
+            _ => {
+                let old = before.or_else(|| self.store.value_len(op.key));
+                let len = written_len(op)?;
+                // Written inside the value: no growth; past it, the value
+                // may grow with room to spare, as by APPEND.
+                return (len > old.unwrap_or(0))
+                    .then(|| entry::max_append_footprint(op.key.len(), len));
+            }
         };
         Some(entry::max_footprint(op.key.len(), value_len))
     }
@@ -516,6 +531,8 @@ impl Partition {
                 let after = match op.kind {
                     OpKind::Append => base.saturating_add(op.value.len()),
                     OpKind::IncrBy(_) => I64_MAX_LEN,
+                    OpKind::IncrByFloat => float::MAX_LEN,
+                    OpKind::SetRange(_) | OpKind::SetBit { .. } => written_len(&op).unwrap_or(0),
                     _ => op.value.len(),
                 };
                 lengths.insert(op.key, after.max(base));
@@ -539,7 +556,21 @@ impl Partition {
         let new_len = match op.kind {
             OpKind::Put | OpKind::Set { .. } | OpKind::SetNx => op.value.len(),
             OpKind::Append => self.store.value_len(op.key).unwrap_or(0) + op.value.len(),
-            OpKind::IncrBy(_) => 0,
+            OpKind::IncrBy(_) | OpKind::IncrByFloat => 0,
+            OpKind::SetBit { offset, .. } | OpKind::GetBit(offset) => {
+                // Redis: the offset's byte must be under proto-max-bulk-len.
+                let max = self.max_value.get().min(entry::MAX_VALUE) as u64;
+                if offset >> 3 >= max {
+                    return Some(Outcome::Error(ops::BIT_OFFSET));
+                }
+                match op.kind {
+                    OpKind::SetBit { on: None, .. } => return Some(Outcome::Error(ops::BIT_VALUE)),
+                    OpKind::GetBit(_) => return None,
+                    _ => 0,
+                }
+            }
+            OpKind::SetRange(_) if op.value.is_empty() => return None,
+            OpKind::SetRange(_) => written_len(op).unwrap_or(usize::MAX),
             _ => return None,
         };
         if new_len > self.max_value.get().min(entry::MAX_VALUE) {
@@ -1153,6 +1184,19 @@ impl Partition {
             }
         }
     }
+}
+
+/// The length a `SETRANGE`/`SETBIT` needs the value to have (`None` for
+/// other operations, and for a `SETRANGE` or `SETBIT` that writes nothing).
+fn written_len(op: &OpRef<'_>) -> Option<usize> {
+    let end = match op.kind {
+        OpKind::SetRange(_) if op.value.is_empty() => return None,
+        OpKind::SetRange(offset) => offset.saturating_add(op.value.len() as u64),
+        OpKind::SetBit { on: None, .. } => return None,
+        OpKind::SetBit { offset, .. } => (offset >> 3) + 1,
+        _ => return None,
+    };
+    Some(usize::try_from(end).unwrap_or(usize::MAX))
 }
 
 #[cfg(test)]

@@ -101,6 +101,39 @@ pub enum OpKind {
     /// `GETEX` with a time Redis refuses: nil if there is no key, else this
     /// error (Redis checks the time after looking the key up).
     GetExRefused(&'static str),
+    /// `GETRANGE`/`SUBSTR start end`: the bytes in that range (negative
+    /// indexes count from the end); empty if none or no key.
+    GetRange(i64, i64),
+    /// `SETRANGE`: write the value at this offset, zero padded; answers
+    /// the new length. Keeps the TTL.
+    SetRange(u64),
+    /// `INCRBYFLOAT`: add the value (a float's text) to the float value
+    /// (absent = 0); answers the new value as text. Keeps the TTL.
+    IncrByFloat,
+    /// `SETBIT`: set or clear the bit at `offset` (`on: None`: the bit
+    /// argument was not 0 or 1, an error once the offset is checked);
+    /// answers the old bit. Keeps the TTL.
+    SetBit { offset: u64, on: Option<bool> },
+    /// `GETBIT`: the bit at this offset (0 past the end or without key).
+    GetBit(u64),
+    /// `BITCOUNT`: set bits from `start` to `end` (inclusive, negative
+    /// from the end), in bytes or, with `bits`, in bits.
+    BitCount { start: i64, end: i64, bits: bool },
+    /// `BITPOS`: the first `bit` in the range (`end_given`: the range ends
+    /// where the client said, not at the end of the value).
+    BitPos {
+        bit: bool,
+        start: i64,
+        end: i64,
+        bits: bool,
+        end_given: bool,
+    },
+    /// `BITCOUNT`/`BITPOS` with arguments Redis refuses once it found the
+    /// key (Redis 7.0 looks the key up first): `missing` if there is no
+    /// key, else this error.
+    BitRefused { missing: i64, error: &'static str },
+    /// 1 if the key exists, else 0; marks it used (`TOUCH`).
+    Touch,
 }
 
 impl OpKind {
@@ -129,6 +162,12 @@ impl OpKind {
                 | Self::Watch(_)
                 | Self::Ttl { .. }
                 | Self::ExpireTime { .. }
+                | Self::GetRange(..)
+                | Self::GetBit(_)
+                | Self::BitCount { .. }
+                | Self::BitPos { .. }
+                | Self::BitRefused { .. }
+                | Self::Touch
         )
     }
 }
@@ -139,6 +178,9 @@ pub enum Outcome<'a> {
     Ok,
     /// A value, or none (text: "key not found"; RESP: nil).
     Value(Option<&'a [u8]>),
+    /// A string computed from the value (a range, a float's text): a
+    /// bulk string, neither a hit nor a miss.
+    Bulk(&'a [u8]),
     /// An owned value (the old value of `GETDEL`/`SET … GET`).
     Owned(Option<Box<[u8]>>),
     Int(i64),
@@ -168,6 +210,8 @@ impl Outcome<'_> {
 
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
+pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
 
 /// What an operation may touch besides the value: TTLs, the clock, and a
 /// callback for keys it (may have) modified, so watches can be invalidated.
@@ -282,6 +326,7 @@ pub fn execute<'s>(
             None => Outcome::Value(None),
             Some(_) => Outcome::Error(error),
         },
+        _ => super::string_ops::execute(store, env, kind, key, value),
     }
 }
 

@@ -202,6 +202,12 @@ impl Store {
         self.slab[i as usize].as_ref().map(|e| e.value().len())
     }
 
+    /// The value, without marking the key as used (a size estimate).
+    pub fn get_untouched(&self, key: &[u8]) -> Option<&[u8]> {
+        let i = self.position(key)?;
+        self.slab[i as usize].as_ref().map(Entry::value)
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         let i = self.position(key)?;
         if let Some(order) = &self.order {
@@ -289,6 +295,52 @@ impl Store {
         e.append(tail);
         self.entry_bytes = self.entry_bytes - before + e.footprint();
         e.value().len()
+    }
+
+    /// Writes `bytes` at `offset` of `key`'s value (`SETRANGE`), zero
+    /// filling any gap past its end; an absent key starts empty. Returns
+    /// the new length. Bytes inside the value are written in place; a
+    /// value that grows takes the `APPEND` form (`Entry::append`), with
+    /// room to grow further. Marks the key as used. `bytes` must not be
+    /// empty for an absent key (that would store an empty value).
+    pub fn write_at(&mut self, key: &[u8], offset: usize, bytes: &[u8]) -> usize {
+        let Some(i) = self.position(key) else {
+            let mut value = vec![0; offset + bytes.len()];
+            value[offset..].copy_from_slice(bytes);
+            self.insert_new(key, &value);
+            return value.len();
+        };
+        if let Some(order) = &self.order {
+            order.touch(i);
+        }
+        let Some(e) = &mut self.slab[i as usize] else {
+            unreachable!("the index only points at live entries")
+        };
+        let len = e.value().len();
+        let inside = len.saturating_sub(offset).min(bytes.len());
+        if inside > 0 {
+            e.value_mut()[offset..offset + inside].copy_from_slice(&bytes[..inside]);
+        }
+        let rest = &bytes[inside..];
+        if rest.is_empty() {
+            return len;
+        }
+        let before = e.footprint();
+        if offset > len {
+            let mut tail = vec![0; offset - len];
+            tail.extend_from_slice(rest);
+            e.append(&tail);
+        } else {
+            e.append(rest);
+        }
+        self.entry_bytes = self.entry_bytes - before + e.footprint();
+        e.value().len()
+    }
+
+    /// `key`'s value, writable in place (its length cannot change).
+    pub fn value_mut(&mut self, key: &[u8]) -> Option<&mut [u8]> {
+        let i = self.position(key)?;
+        self.slab[i as usize].as_mut().map(Entry::value_mut)
     }
 
     fn insert_new(&mut self, key: &[u8], value: &[u8]) {

@@ -722,6 +722,9 @@ fn values_past_proto_max_bulk_len_are_refused() {
     assert_eq!(exec(&mut p, OpKind::Append, b"123456"), ":12\r\n");
 }
 
+/// Increments for INCRBYFLOAT in the budget test: short texts, long results.
+const FLOATS: [&str; 5] = ["0.1", "1e300", "-1e4000", "1.5e-10", "x"];
+
 /// One write for the budget property test: which key, which value size.
 #[derive(Debug, Clone)]
 enum BudgetOp {
@@ -729,14 +732,17 @@ enum BudgetOp {
     SetTtl(usize, usize, u64),
     Append(usize, usize),
     Incr(usize, i64),
+    SetRange(usize, usize, usize),
+    SetBit(usize, u64),
+    IncrByFloat(usize, usize),
     Expire(usize, u64),
     GetExTtl(usize, u64),
     Persist(usize),
     Del(usize),
     Tick(u64),
-    /// A transaction's part: several writes (APPEND or SET with a TTL)
-    /// applied all at once or refused whole.
-    Multi(Vec<(usize, usize, bool)>),
+    /// A transaction's part: several writes (APPEND, SET with a TTL,
+    /// SETRANGE, INCRBYFLOAT) applied all at once or refused whole.
+    Multi(Vec<(usize, usize, u8)>),
 }
 
 /// Key `i`: lengths on both sides of the entries' short-form key limit
@@ -766,11 +772,14 @@ fn budget_op() -> impl proptest::strategy::Strategy<Value = BudgetOp> {
         2 => (key.clone(), size.clone(), 1u64..5_000).prop_map(|(k, v, t)| BudgetOp::SetTtl(k, v, t)),
         3 => (key.clone(), size).prop_map(|(k, v)| BudgetOp::Append(k, v)),
         1 => (key.clone(), any::<i64>()).prop_map(|(k, n)| BudgetOp::Incr(k, n)),
+        2 => (key.clone(), 0usize..3000, 0usize..300).prop_map(|(k, o, v)| BudgetOp::SetRange(k, o, v)),
+        1 => (key.clone(), 0u64..30_000).prop_map(|(k, o)| BudgetOp::SetBit(k, o)),
+        1 => (key.clone(), 0usize..FLOATS.len()).prop_map(|(k, f)| BudgetOp::IncrByFloat(k, f)),
         2 => (key.clone(), 1u64..5_000).prop_map(|(k, t)| BudgetOp::Expire(k, t)),
         1 => (key.clone(), 1u64..5_000).prop_map(|(k, t)| BudgetOp::GetExTtl(k, t)),
         1 => key.clone().prop_map(BudgetOp::Persist),
         1 => key.clone().prop_map(BudgetOp::Del),
-        1 => proptest::collection::vec((key, 0usize..1100, any::<bool>()), 1..12)
+        1 => proptest::collection::vec((key, 0usize..1100, 0u8..4), 1..12)
             .prop_map(BudgetOp::Multi),
         1 => (0u64..3_000).prop_map(BudgetOp::Tick),
     ]
@@ -790,23 +799,41 @@ fn run_budget_op(p: &mut Partition, op: &BudgetOp, now: &mut u64) {
         }
         BudgetOp::Append(k, v) => (OpKind::Append, k, vec![b'a'; v]),
         BudgetOp::Incr(k, n) => (OpKind::IncrBy(n), k, Vec::new()),
+        BudgetOp::SetRange(k, o, v) => (OpKind::SetRange(o as u64), k, vec![b'r'; v]),
+        BudgetOp::SetBit(k, o) => (
+            OpKind::SetBit {
+                offset: o,
+                on: Some(true),
+            },
+            k,
+            Vec::new(),
+        ),
+        BudgetOp::IncrByFloat(k, f) => (OpKind::IncrByFloat, k, FLOATS[f].as_bytes().to_vec()),
         BudgetOp::Expire(k, t) => (OpKind::Expire(*now + t, ExpireCond::ALWAYS), k, Vec::new()),
         BudgetOp::GetExTtl(k, t) => (OpKind::GetEx(TtlMode::At(*now + t)), k, Vec::new()),
         BudgetOp::Persist(k) => (OpKind::Persist, k, Vec::new()),
         BudgetOp::Del(k) => (OpKind::Del, k, Vec::new()),
         BudgetOp::Multi(ref writes) => {
             let mut part = TxnPart::new(Dialect::Resp);
-            for &(k, v, append) in writes {
-                let kind = if append {
-                    OpKind::Append
-                } else {
-                    OpKind::Set {
-                        cond: SetCond::Always,
-                        get: false,
-                        ttl: TtlMode::At(*now + 1_000),
+            for &(k, v, which) in writes {
+                let (kind, value) = match which {
+                    0 => (OpKind::Append, vec![b'm'; v]),
+                    1 => (OpKind::SetRange(v as u64), vec![b'm'; v % 97]),
+                    2 => (
+                        OpKind::IncrByFloat,
+                        FLOATS[v % FLOATS.len()].as_bytes().to_vec(),
+                    ),
+                    _ => {
+                        let ttl = TtlMode::At(*now + 1_000);
+                        let kind = OpKind::Set {
+                            cond: SetCond::Always,
+                            get: false,
+                            ttl,
+                        };
+                        (kind, vec![b'm'; v])
                     }
                 };
-                part.ops.push(kind, &budget_key(k), &vec![b'm'; v]);
+                part.ops.push(kind, &budget_key(k), &value);
             }
             let (tx, _rx) = oneshot::channel();
             p.handle(Request::Apply(Box::new(part), tx));
@@ -1290,4 +1317,80 @@ fn counted_operations_answer_numbers_not_bytes() {
         }),
         0
     );
+}
+
+#[test]
+fn setrange_setbit_and_incrbyfloat_keep_the_ttl_getset_clears_it() {
+    let mut p = Partition::default();
+    p.freeze_clock(1_000);
+    let ttl = |p: &mut Partition| exec(p, OpKind::Ttl { ms: true }, "k", "");
+    let with_ttl = OpKind::Set {
+        cond: SetCond::Always,
+        get: false,
+        ttl: TtlMode::At(60_000),
+    };
+    exec(&mut p, with_ttl, "k", "10");
+    assert_eq!(exec(&mut p, OpKind::SetRange(1), "k", "5"), ":2\r\n");
+    assert_eq!(
+        exec(&mut p, OpKind::IncrByFloat, "k", "0.5"),
+        "$4\r\n15.5\r\n"
+    );
+    let set_bit = OpKind::SetBit {
+        offset: 7,
+        on: Some(true),
+    };
+    assert_eq!(exec(&mut p, set_bit, "k", ""), ":1\r\n", "'1' is 0x31");
+    assert_eq!(ttl(&mut p), ":59000\r\n");
+    let get_set = OpKind::Set {
+        cond: SetCond::Always,
+        get: true,
+        ttl: TtlMode::Clear,
+    };
+    assert_eq!(exec(&mut p, get_set, "k", "x"), "$4\r\n15.5\r\n");
+    assert_eq!(ttl(&mut p), ":-1\r\n");
+}
+
+#[test]
+fn setrange_writes_in_place_and_grows_as_append_does() {
+    let mut p = Partition::default();
+    assert_eq!(exec(&mut p, OpKind::SetRange(0), "k", ""), ":0\r\n");
+    assert_eq!(value(&p, "k"), None, "writing nothing creates no key");
+    assert_eq!(exec(&mut p, OpKind::SetRange(3), "k", "ab"), ":5\r\n");
+    assert_eq!(p.store.get(b"k"), Some(&b"\0\0\0ab"[..]));
+    let big = "x".repeat(4_000);
+    assert_eq!(exec(&mut p, OpKind::SetRange(2), "k", &big), ":4002\r\n");
+    let grown = p.memory();
+    // A value grown past the short form keeps room, so small steps past
+    // its end, and writes inside it, cost no new memory.
+    assert_eq!(exec(&mut p, OpKind::SetRange(4002), "k", "yz"), ":4004\r\n");
+    assert_eq!(exec(&mut p, OpKind::SetRange(0), "k", "AB"), ":4004\r\n");
+    assert_eq!(p.memory(), grown);
+    let v = p.store.get(b"k").unwrap();
+    assert_eq!((&v[..4], &v[4000..]), (&b"ABxx"[..], &b"xxyz"[..]));
+    assert_eq!(exec(&mut p, OpKind::SetRange(9), "k", ""), ":4004\r\n");
+}
+
+#[test]
+fn bit_offsets_and_setrange_past_proto_max_bulk_len_are_refused() {
+    let mut p = Partition::default();
+    p.set_max_value(Arc::new(AtomicUsize::new(10)));
+    let too_big = format!("-{}\r\n", crate::clients::TOO_BIG);
+    let offset = format!("-{}\r\n", ops::BIT_OFFSET);
+    assert_eq!(exec(&mut p, OpKind::SetRange(5), "k", "123456"), too_big);
+    assert_eq!(exec(&mut p, OpKind::SetRange(4), "k", "123456"), ":10\r\n");
+    assert_eq!(exec(&mut p, OpKind::SetRange(99), "k", ""), ":10\r\n");
+    assert_eq!(exec(&mut p, OpKind::GetBit(80), "k", ""), offset);
+    assert_eq!(exec(&mut p, OpKind::GetBit(79), "k", ""), ":0\r\n");
+    let set_bit = |offset, on| OpKind::SetBit { offset, on };
+    assert_eq!(
+        exec(&mut p, set_bit(80, None), "k", ""),
+        offset,
+        "offset first"
+    );
+    assert_eq!(
+        exec(&mut p, set_bit(79, None), "k", ""),
+        format!("-{}\r\n", ops::BIT_VALUE)
+    );
+    assert_eq!(exec(&mut p, set_bit(u64::MAX, Some(true)), "n", ""), offset);
+    assert_eq!(value(&p, "n"), None);
 }

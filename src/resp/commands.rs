@@ -535,6 +535,86 @@ pub static COMMANDS: &[CommandSpec] = &[
         "server",
         "Shuts the server down as SIGTERM does (NOSAVE, NOW, FORCE; SAVE needs FORCE).",
     ),
+    spec(
+        "getset",
+        3,
+        &["write", "denyoom", "fast"],
+        ONE,
+        "string",
+        "Sets the value of a key and returns its old value (clears the TTL).",
+    ),
+    spec(
+        "getrange",
+        4,
+        &["readonly"],
+        ONE,
+        "string",
+        "Returns a substring of a value.",
+    ),
+    spec(
+        "substr",
+        4,
+        &["readonly"],
+        ONE,
+        "string",
+        "Returns a substring of a value (GETRANGE's old name).",
+    ),
+    spec(
+        "setrange",
+        4,
+        W,
+        ONE,
+        "string",
+        "Overwrites part of a value from an offset, zero padding it.",
+    ),
+    spec(
+        "incrbyfloat",
+        3,
+        &["write", "denyoom", "fast"],
+        ONE,
+        "string",
+        "Adds a floating point number to a value.",
+    ),
+    spec(
+        "setbit",
+        4,
+        W,
+        ONE,
+        "bitmap",
+        "Sets or clears the bit at an offset of a value.",
+    ),
+    spec(
+        "getbit",
+        3,
+        R,
+        ONE,
+        "bitmap",
+        "Returns the bit at an offset of a value.",
+    ),
+    spec(
+        "bitcount",
+        -2,
+        &["readonly"],
+        ONE,
+        "bitmap",
+        "Counts the set bits of a value (BYTE or BIT range).",
+    ),
+    spec(
+        "bitpos",
+        -3,
+        &["readonly"],
+        ONE,
+        "bitmap",
+        "Finds the first set or clear bit of a value (BYTE or BIT range).",
+    ),
+    spec(
+        "touch",
+        -2,
+        R,
+        ALL,
+        "generic",
+        "Counts how many of the keys exist, marking them as used.",
+    ),
 ];
 
 /// The spec of `name` (any case).
@@ -581,6 +661,9 @@ impl CommandSpec {
         const KEYSPACE_WRITE: &[&str] = &["keyspace", "write", "fast"];
         const TRANSACTION: &[&str] = &["fast", "transaction"];
         const CONNECTION: &[&str] = &["fast", "connection"];
+        if let Some(categories) = string_part_categories(self.name) {
+            return categories;
+        }
         match self.name {
             "get" | "mget" | "strlen" => STRING_READ,
             "set" | "setex" | "psetex" | "mset" | "msetnx" => STRING_WRITE_SLOW,
@@ -702,6 +785,20 @@ impl CommandSpec {
         encode::bulk(out, b"group");
         encode::bulk(out, self.group.as_bytes());
     }
+}
+
+/// The ACL categories of the partial-string and bit commands, as Redis 7.
+fn string_part_categories(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "getset" | "incrbyfloat" => &["write", "string", "fast"],
+        "getrange" | "substr" => &["read", "string", "slow"],
+        "setrange" => &["write", "string", "slow"],
+        "setbit" => &["write", "bitmap", "slow"],
+        "getbit" => &["read", "bitmap", "fast"],
+        "bitcount" | "bitpos" => &["read", "bitmap", "slow"],
+        "touch" => &["keyspace", "read", "fast"],
+        _ => return None,
+    })
 }
 
 /// The key arguments of a command (indexes into `args`, name at 0), by its
