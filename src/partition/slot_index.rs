@@ -174,7 +174,16 @@ impl SlotIndex {
     }
 
     fn link(&mut self, pos: u32, slot: u16) {
-        let next = self.heads.insert(slot, pos).unwrap_or(NIL);
+        // Replace a head in place: hashbrown's `insert` reserves room for
+        // one more entry before it looks for the key, so on a full table
+        // it would grow even when the key is there.
+        let next = match self.heads.get_mut(&slot) {
+            Some(head) => std::mem::replace(head, pos),
+            None => {
+                self.heads.insert(slot, pos);
+                NIL
+            }
+        };
         if next != NIL {
             self.links[next as usize].prev = pos;
         }

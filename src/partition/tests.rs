@@ -1394,3 +1394,25 @@ fn bit_offsets_and_setrange_past_proto_max_bulk_len_are_refused() {
     assert_eq!(exec(&mut p, set_bit(u64::MAX, Some(true)), "n", ""), offset);
     assert_eq!(value(&p, "n"), None);
 }
+
+/// Regression: a slot index whose head table was exactly full grew when a
+/// slot's head was replaced (hashbrown's `insert` reserves before it looks
+/// the key up), 4 bytes past the budget after `GETKEYSINSLOT`.
+#[test]
+fn building_the_slot_index_never_grows_a_full_head_table() {
+    let mut p = Partition::evicting(6508, false);
+    let mut now = 1_000_000;
+    p.freeze_clock(now);
+    for op in [
+        BudgetOp::SetTtl(11, 201, 1),
+        BudgetOp::Put(22, 57),
+        BudgetOp::Append(2, 89),
+        BudgetOp::Put(13, 2030),
+    ] {
+        run_budget_op(&mut p, &op, &mut now);
+    }
+    let slot = corekv_router::hash_slot(&budget_key(11));
+    assert_eq!(slot_keys(&mut p, slot, 10).map(|k| k.len()), Some(2));
+    assert!(p.store.has_slot_index());
+    assert!(p.memory() <= 6508, "memory {} over the budget", p.memory());
+}
