@@ -101,6 +101,15 @@ pub enum OpKind {
     /// `GETEX` with a time Redis refuses: nil if there is no key, else this
     /// error (Redis checks the time after looking the key up).
     GetExRefused(&'static str),
+    /// `RENAME`/`RENAMENX` (`nx`): the value is the destination key.
+    Rename { nx: bool },
+    /// `COPY` (`replace`): the value is the destination key.
+    Copy { replace: bool },
+    /// `BITOP` into this key; the value packs the source keys.
+    BitOp(super::movekey::BitOp),
+    /// Holds the key for a handoff transaction (exclusive lock); does
+    /// nothing when run.
+    Lock,
 }
 
 impl OpKind {
@@ -271,6 +280,9 @@ pub fn execute<'s>(
             None => Outcome::Value(None),
             Some(_) => Outcome::Error(error),
         },
+        OpKind::Rename { .. } | OpKind::Copy { .. } | OpKind::BitOp(_) | OpKind::Lock => {
+            super::movekey::execute(store, env, kind, key, value)
+        }
     }
 }
 
