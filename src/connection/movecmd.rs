@@ -64,7 +64,10 @@ fn copy_options(args: Args<'_>) -> Result<bool, Cow<'static, str>> {
         } else if arg.eq_ignore_ascii_case(b"db") && j + 1 < args.len() {
             let db = parse_i64(args.get(j + 1)).ok_or(NOT_INTEGER)?;
             if i32::try_from(db).is_err() {
-                return Err("ERR value is out of range, value must between -2147483648 and 2147483647".into());
+                return Err(
+                    "ERR value is out of range, value must between -2147483648 and 2147483647"
+                        .into(),
+                );
             }
             if db != 0 {
                 return Err("ERR DB index is out of range".into());
@@ -191,10 +194,7 @@ impl Connection {
     ) -> Result<(), TxnError> {
         let ctx = Rc::clone(&self.ctx);
         let dialect = self.resp_dialect();
-        let keys: Vec<Vec<Box<[u8]>>> = queued
-            .iter()
-            .map(|q| with_args(q, keys_of))
-            .collect();
+        let keys: Vec<Vec<Box<[u8]>>> = queued.iter().map(|q| with_args(q, keys_of)).collect();
         let mut parts = handoff::parts(&ctx.topology, keys.iter().flatten().map(|k| &**k), dialect);
         if let Some(w) = &self.watching {
             for (p, watched) in w.partitions.iter().enumerate() {
@@ -232,7 +232,11 @@ impl Connection {
     }
 
     /// Answers a handoff transaction's outcome and counts it.
-    fn emit_handoff(&mut self, outcome: Handoff<Vec<u8>>, reply: impl FnOnce(&mut Vec<u8>, Vec<u8>)) {
+    fn emit_handoff(
+        &mut self,
+        outcome: Handoff<Vec<u8>>,
+        reply: impl FnOnce(&mut Vec<u8>, Vec<u8>),
+    ) {
         let committed = matches!(outcome, Handoff::Committed(_));
         {
             let mut p = self.ctx.partition.borrow_mut();
@@ -272,7 +276,9 @@ fn keys_of(args: Args<'_>) -> Vec<Box<[u8]>> {
 fn run_on(scratch: &mut Partition, dialect: Dialect, args: Args<'_>, out: &mut Vec<u8>) {
     let name = crate::resp::commands::lookup(args.get(0)).map_or("", |s| s.name);
     match key_command(name, args) {
-        Some(Ok(KeyCmd::One(kind, key, value))) => scratch.execute(dialect, OpRef { kind, key, value }, out),
+        Some(Ok(KeyCmd::One(kind, key, value))) => {
+            scratch.execute(dialect, OpRef { kind, key, value }, out)
+        }
         Some(Ok(KeyCmd::Many {
             kind,
             pairs,

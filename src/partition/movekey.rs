@@ -199,7 +199,12 @@ pub fn combine(op: BitOp, values: &[&[u8]]) -> Vec<u8> {
 impl Partition {
     /// Upper bound of the entry (and TTL bookkeeping) a move or combine
     /// operation may leave under its destination; `None` for other kinds.
-    pub(super) fn move_entry_growth(&self, kind: OpKind, key: &[u8], value: &[u8]) -> Option<usize> {
+    pub(super) fn move_entry_growth(
+        &self,
+        kind: OpKind,
+        key: &[u8],
+        value: &[u8],
+    ) -> Option<usize> {
         let (dst, len) = match kind {
             OpKind::Rename { .. } | OpKind::Copy { .. } => (value, self.store.value_len(key)?),
             OpKind::BitOp(_) => {
@@ -219,7 +224,13 @@ mod tests {
     use super::*;
     use crate::partition::expiry::Expiry;
 
-    fn run(store: &mut Store, expiry: &mut Expiry, kind: OpKind, key: &str, value: &[u8]) -> (String, Vec<Vec<u8>>) {
+    fn run(
+        store: &mut Store,
+        expiry: &mut Expiry,
+        kind: OpKind,
+        key: &str,
+        value: &[u8],
+    ) -> (String, Vec<Vec<u8>>) {
         let mut touched = Vec::new();
         let mut on_touch = |k: &[u8]| touched.push(k.to_vec());
         let mut env = Env {
@@ -227,7 +238,10 @@ mod tests {
             now: 1_000,
             touched: &mut on_touch,
         };
-        let out = format!("{:?}", execute(store, &mut env, kind, key.as_bytes(), value));
+        let out = format!(
+            "{:?}",
+            execute(store, &mut env, kind, key.as_bytes(), value)
+        );
         touched.sort();
         (out, touched)
     }
@@ -236,7 +250,10 @@ mod tests {
     fn rename_moves_value_and_ttl_and_touches_both() {
         let (s, e) = (&mut Store::default(), &mut Expiry::default());
         let rename = OpKind::Rename { nx: false };
-        assert_eq!(run(s, e, rename, "a", b"b").0, format!("Error({NO_SUCH_KEY:?})"));
+        assert_eq!(
+            run(s, e, rename, "a", b"b").0,
+            format!("Error({NO_SUCH_KEY:?})")
+        );
         s.put(b"a", b"1");
         e.set(b"a", 9_000);
         s.put(b"b", b"old");
@@ -267,12 +284,21 @@ mod tests {
     fn copy_keeps_the_source_and_copies_the_ttl() {
         let (s, e) = (&mut Store::default(), &mut Expiry::default());
         let copy = OpKind::Copy { replace: false };
-        assert_eq!(run(s, e, copy, "a", b"a").0, format!("Error({SAME_OBJECT:?})"));
+        assert_eq!(
+            run(s, e, copy, "a", b"a").0,
+            format!("Error({SAME_OBJECT:?})")
+        );
         assert_eq!(run(s, e, copy, "a", b"b"), ("Int(0)".into(), vec![]));
         s.put(b"a", b"1");
         e.set(b"a", 7_000);
-        assert_eq!(run(s, e, copy, "a", b"b"), ("Int(1)".into(), vec![b"b".to_vec()]));
-        assert_eq!((s.get(b"a"), s.get(b"b")), (Some(&b"1"[..]), Some(&b"1"[..])));
+        assert_eq!(
+            run(s, e, copy, "a", b"b"),
+            ("Int(1)".into(), vec![b"b".to_vec()])
+        );
+        assert_eq!(
+            (s.get(b"a"), s.get(b"b")),
+            (Some(&b"1"[..]), Some(&b"1"[..]))
+        );
         assert_eq!(e.deadline(b"b"), Some(7_000));
         s.put(b"a", b"2");
         assert_eq!(run(s, e, copy, "a", b"b"), ("Int(0)".into(), vec![]));
@@ -285,7 +311,10 @@ mod tests {
     #[test]
     fn bitop_pads_to_the_longest_and_deletes_on_empty() {
         assert_eq!(combine(BitOp::And, &[b"\xff\x0f", b"\x0f"]), b"\x0f\x00");
-        assert_eq!(combine(BitOp::Or, &[b"\x01", b"", b"\x02\x80"]), b"\x03\x80");
+        assert_eq!(
+            combine(BitOp::Or, &[b"\x01", b"", b"\x02\x80"]),
+            b"\x03\x80"
+        );
         assert_eq!(combine(BitOp::Xor, &[b"\xff\xff", b"\x0f"]), b"\xf0\xff");
         assert_eq!(combine(BitOp::Not, &[b"\x0f\x00"]), b"\xf0\xff");
         let (s, e) = (&mut Store::default(), &mut Expiry::default());
@@ -305,7 +334,10 @@ mod tests {
         let none = pack_keys([&b"missing"[..]]);
         assert_eq!(run(s, e, OpKind::BitOp(BitOp::And), "d", &none).0, "Int(0)");
         assert_eq!(s.get(b"d"), None, "an empty result deletes the destination");
-        assert_eq!(run(s, e, OpKind::BitOp(BitOp::And), "d", &none), ("Int(0)".into(), vec![]));
+        assert_eq!(
+            run(s, e, OpKind::BitOp(BitOp::And), "d", &none),
+            ("Int(0)".into(), vec![])
+        );
         assert_eq!(BitOp::parse(b"xOr"), Some(BitOp::Xor));
         assert_eq!(BitOp::parse(b"nand"), None);
     }

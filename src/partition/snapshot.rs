@@ -106,7 +106,10 @@ impl Partition {
             match self.store.get(&s.key) {
                 None => ops.push(OpKind::Remove, &s.key, b""),
                 Some(value) => {
-                    let ttl = self.expiry.deadline(&s.key).map_or(TtlMode::Clear, TtlMode::At);
+                    let ttl = self
+                        .expiry
+                        .deadline(&s.key)
+                        .map_or(TtlMode::Clear, TtlMode::At);
                     let kind = OpKind::Set {
                         cond: SetCond::Always,
                         get: false,

@@ -480,6 +480,38 @@ pub static COMMANDS: &[CommandSpec] = &[
         "cluster",
         "Accepted (no migrations).",
     ),
+    spec(
+        "rename",
+        3,
+        &["write"],
+        (1, 2, 1),
+        "generic",
+        "Renames a key, replacing the destination; atomic across partitions.",
+    ),
+    spec(
+        "renamenx",
+        3,
+        WF,
+        (1, 2, 1),
+        "generic",
+        "Renames a key only if the destination does not exist.",
+    ),
+    spec(
+        "copy",
+        -3,
+        W,
+        (1, 2, 1),
+        "generic",
+        "Copies a key's value and time to live (DB 0 only; REPLACE).",
+    ),
+    spec(
+        "bitop",
+        -4,
+        W,
+        (2, -1, 1),
+        "bitmap",
+        "Stores the bitwise AND, OR, XOR or NOT of strings.",
+    ),
 ];
 
 /// The spec of `name` (any case).
@@ -539,6 +571,9 @@ impl CommandSpec {
                 KEYSPACE_READ
             }
             "del" => &["keyspace", "write", "slow"],
+            "rename" | "copy" => &["keyspace", "write", "slow"],
+            "renamenx" => KEYSPACE_WRITE,
+            "bitop" => &["write", "bitmap", "slow"],
             "multi" | "discard" | "watch" | "unwatch" => TRANSACTION,
             "exec" => &["slow", "transaction"],
             "flushall" | "flushdb" => &["keyspace", "write", "slow", "dangerous"],

@@ -1,7 +1,7 @@
 use super::*;
 use crate::partition::{OpKind, OpRef, Partition};
-use crate::txn::handoff::{self, Handoff};
 use crate::reply::Dialect;
+use crate::txn::handoff::{self, Handoff};
 use crate::txn::{Check, TxnBuffer};
 use corekv_router::Topology;
 use std::cell::{Cell, RefCell};
@@ -464,11 +464,18 @@ fn handoff_moves_the_value_and_its_ttl_across_partitions() {
     exec_on(&local, ex, "a", "1");
     exec_on(&local, OpKind::Put, "b", "old");
     assert_eq!(committed(rename_across(&local, "a", "b")), "+OK\r\n");
-    assert_eq!((local.get("a"), local.get("b").as_deref()), (None, Some("1")));
+    assert_eq!(
+        (local.get("a"), local.get("b").as_deref()),
+        (None, Some("1"))
+    );
     let ttl = exec_on(&local, OpKind::Ttl { ms: false }, "b", "");
     assert!(ttl == ":100\r\n" || ttl == ":99\r\n", "{ttl}");
     assert_eq!(
-        (local.count("prepare"), local.count("fill"), local.count("commit")),
+        (
+            local.count("prepare"),
+            local.count("fill"),
+            local.count("commit")
+        ),
         (2, 2, 2)
     );
     assert!(local.all_idle());
@@ -510,7 +517,10 @@ fn handoff_losing_a_vote_aborts_and_keeps_the_source() {
         rename_across(&local, "a", "b").unwrap_err(),
         TxnError::Unavailable
     );
-    assert_eq!((local.get("a").as_deref(), local.get("b")), (Some("1"), None));
+    assert_eq!(
+        (local.get("a").as_deref(), local.get("b")),
+        (Some("1"), None)
+    );
     assert!(local.all_idle(), "the guard aborted both");
 }
 
@@ -537,6 +547,9 @@ fn handoff_dropped_during_commit_finishes_the_move() {
             _ = async { for _ in 0..10 { tokio::task::yield_now().await } } => {}
         }
     });
-    assert_eq!((local.get("a"), local.get("b").as_deref()), (None, Some("1")));
+    assert_eq!(
+        (local.get("a"), local.get("b").as_deref()),
+        (None, Some("1"))
+    );
     assert!(local.all_idle());
 }
