@@ -640,6 +640,9 @@ fn server_command_replies_match_redis() {
         &["PING"],
         &["ECHO", "x"],
         &["SELECT", "0"],
+        &["COMMAND", "GETKEYS", "RENAME", "a", "b"],
+        &["COMMAND", "GETKEYS", "COPY", "a", "b", "DB", "0", "REPLACE"],
+        &["COMMAND", "GETKEYS", "BITOP", "AND", "d", "x", "y"],
     ];
     for proto in ["2", "3"] {
         let (mut r, mut c) = (Raw::connect(redis.addr), Raw::connect(server.shared_addr()));

@@ -443,7 +443,10 @@ fn rename_crash_at(point: &str, spec: &str) -> bool {
     let rename = request(&[b"RENAME", src.as_bytes(), dst.as_bytes()]);
     let answer = send_until_close(server.core_addrs()[0], &rename);
     if spec == "error" {
-        assert!(answer.contains("a worker is unavailable"), "{point}: {answer:?}");
+        assert!(
+            answer.contains("a worker is unavailable"),
+            "{point}: {answer:?}"
+        );
     }
     assert_eq!(failpoint::eval(point), None, "{point}: fired");
     let old = Value::bulk("old");

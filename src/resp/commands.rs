@@ -715,6 +715,9 @@ mod tests {
         assert_eq!(key_indexes(lookup(b"get").unwrap(), 2), [1]);
         assert_eq!(key_indexes(lookup(b"mget").unwrap(), 4), [1, 2, 3]);
         assert_eq!(key_indexes(lookup(b"mset").unwrap(), 5), [1, 3]);
+        assert_eq!(key_indexes(lookup(b"copy").unwrap(), 6), [1, 2]);
+        assert_eq!(key_indexes(lookup(b"renamenx").unwrap(), 3), [1, 2]);
+        assert_eq!(key_indexes(lookup(b"bitop").unwrap(), 6), [2, 3, 4, 5]);
         assert_eq!(key_indexes(lookup(b"set").unwrap(), 5), [1]);
         assert!(key_indexes(lookup(b"ping").unwrap(), 1).is_empty());
     }
