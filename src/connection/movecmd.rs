@@ -179,7 +179,7 @@ impl Connection {
             (scratch.changes(states, &ctx.topology), reply)
         })
         .await?;
-        self.emit_handoff(outcome, |o, reply| o.extend_from_slice(&reply));
+        self.emit_handoff(outcome);
         Ok(())
     }
 
@@ -223,33 +223,25 @@ impl Connection {
         })
         .await;
         self.unwatch_all().await;
-        let proto = self.proto();
-        match outcome? {
-            Handoff::WatchFailed => self.emit(|o| enc::null_array(o, proto)),
-            outcome => self.emit_handoff(outcome, |o, reply| o.extend_from_slice(&reply)),
-        }
+        self.emit_handoff(outcome?);
         Ok(())
     }
 
-    /// Answers a handoff transaction's outcome and counts it.
-    fn emit_handoff(
-        &mut self,
-        outcome: Handoff<Vec<u8>>,
-        reply: impl FnOnce(&mut Vec<u8>, Vec<u8>),
-    ) {
-        let committed = matches!(outcome, Handoff::Committed(_));
+    /// Answers a handoff transaction's outcome (a failed watch only ends an
+    /// `EXEC`: a nil array) and counts it.
+    fn emit_handoff(&mut self, outcome: Handoff<Vec<u8>>) {
         {
-            let mut p = self.ctx.partition.borrow_mut();
-            if committed {
-                p.stats.txn_commits_cross += 1;
-            } else {
-                p.stats.txn_aborted_cross += 1;
+            let stats = &mut self.ctx.partition.borrow_mut().stats;
+            match outcome {
+                Handoff::Committed(_) => stats.txn_commits_cross += 1,
+                _ => stats.txn_aborted_cross += 1,
             }
         }
+        let proto = self.proto();
         match outcome {
-            Handoff::Committed(bytes) => self.emit(|o| reply(o, bytes)),
+            Handoff::Committed(reply) => self.emit(|o| o.extend_from_slice(&reply)),
             Handoff::OutOfMemory => self.emit(|o| enc::error(o, crate::reply::OOM_RESP)),
-            Handoff::WatchFailed => self.emit(|o| enc::error(o, "ERR transaction aborted")),
+            Handoff::WatchFailed => self.emit(|o| enc::null_array(o, proto)),
         }
     }
 }

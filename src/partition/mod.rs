@@ -568,13 +568,7 @@ impl Partition {
         }
         if self.budget != 0 {
             let growth = self.growth(&op);
-            let keep: Vec<&[u8]> = std::iter::once(op.key)
-                .chain(movekey::extra_keys(op.kind, op.value))
-                .collect();
-            if growth > 0
-                && self.over_budget(growth)
-                && !self.make_room(growth, &keep, |p| p.growth(&op))
-            {
+            if growth > 0 && self.over_budget(growth) && !self.make_room_for(&op, growth) {
                 reply::encode(dialect, &Outcome::OutOfMemory, out);
                 return;
             }
@@ -593,6 +587,14 @@ impl Partition {
             _ => {}
         }
         reply::encode(dialect, &outcome, out);
+    }
+
+    /// Evicts (never a key `op` touches) until `op`'s `growth` fits.
+    fn make_room_for(&mut self, op: &OpRef<'_>, growth: usize) -> bool {
+        let keep: Vec<&[u8]> = std::iter::once(op.key)
+            .chain(movekey::extra_keys(op.kind, op.value))
+            .collect();
+        self.make_room(growth, &keep, |p| p.growth(op))
     }
 
     /// Now, in unix milliseconds (the partition's clock).

@@ -341,4 +341,102 @@ mod tests {
         assert_eq!(BitOp::parse(b"xOr"), Some(BitOp::Xor));
         assert_eq!(BitOp::parse(b"nand"), None);
     }
+
+    use crate::partition::{Filled, OpBatch, OpRef, ReplyTo, Request, SetCond, TtlMode, Vote};
+    use crate::reply::Dialect;
+    use crate::txn::TxnPart;
+    use tokio::sync::oneshot;
+
+    fn lock_part(keys: &[&str]) -> Box<TxnPart> {
+        let mut part = TxnPart::new(Dialect::Resp);
+        part.snapshot = true;
+        for k in keys {
+            part.ops.push(OpKind::Lock, k.as_bytes(), b"");
+        }
+        Box::new(part)
+    }
+
+    fn one(kind: OpKind, key: &[u8], value: &[u8]) -> Box<OpBatch> {
+        let mut b = OpBatch::new(Dialect::Resp);
+        b.push(kind, key, value);
+        Box::new(b)
+    }
+
+    #[test]
+    fn a_rename_waits_for_a_lock_on_its_destination() {
+        let mut p = Partition::default();
+        p.store.put(b"a", b"1");
+        let mut locker = TxnPart::new(Dialect::Resp);
+        locker.ops.push(OpKind::Put, b"b", b"t1");
+        let (vote, _vote_rx) = oneshot::channel();
+        p.handle(Request::Prepare(1, Box::new(locker), vote));
+        let rename = OpRef {
+            kind: OpKind::Rename { nx: false },
+            key: b"a",
+            value: b"b",
+        };
+        assert!(p.op_blocks(&rename), "its destination is locked");
+        let (tx, mut rx) = oneshot::channel();
+        let batch = one(rename.kind, b"a", b"b");
+        p.handle(Request::Batch(batch, ReplyTo::Local(tx)));
+        assert!(rx.try_recv().is_err(), "waits");
+        assert_eq!(p.store.get(b"a"), Some(&b"1"[..]));
+        p.handle(Request::Commit(1, None));
+        assert!(rx.try_recv().is_ok());
+        assert_eq!(
+            (p.store.get(b"a"), p.store.get(b"b")),
+            (None, Some(&b"1"[..]))
+        );
+    }
+
+    #[test]
+    fn a_snapshot_part_locks_and_reads_and_its_fill_commits() {
+        let mut p = Partition::default();
+        let at = crate::partition::unix_ms() + 100_000;
+        p.store.put(b"a", b"1");
+        p.expiry.set(b"a", at);
+        let (tx, mut rx) = oneshot::channel();
+        p.handle(Request::Prepare(7, lock_part(&["a", "b"]), tx));
+        match rx.try_recv() {
+            Ok(Vote::Snapshot(states)) => {
+                assert_eq!(states.len(), 2);
+                assert_eq!(states[0].value.as_deref(), Some(&b"1"[..]));
+                assert_eq!(states[0].deadline, Some(at));
+                assert_eq!((&states[1].value, states[1].deadline), (&None, None));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.blocks(OpKind::Get, b"a"), "read-locked out: exclusive");
+        let mut writes = OpBatch::new(Dialect::Resp);
+        writes.push(OpKind::Remove, b"a", b"");
+        let set = OpKind::Set {
+            cond: SetCond::Always,
+            get: false,
+            ttl: TtlMode::At(at),
+        };
+        writes.push(set, b"b", b"1");
+        assert_eq!(p.fill(7, writes), Filled::Ready);
+        assert_eq!(p.store.get(b"b"), None, "nothing before the commit");
+        p.handle(Request::Commit(7, None));
+        assert_eq!(
+            (p.store.get(b"a"), p.store.get(b"b")),
+            (None, Some(&b"1"[..]))
+        );
+        assert_eq!(p.expiry.deadline(b"b"), Some(at));
+        assert!(p.is_idle());
+        assert_eq!(p.fill(7, OpBatch::new(Dialect::Resp)), Filled::Gone);
+    }
+
+    #[test]
+    fn a_fill_past_the_budget_is_refused_and_changes_nothing() {
+        let mut p = Partition::with_budget(16 * 1024);
+        let (tx, _rx) = oneshot::channel();
+        p.handle(Request::Prepare(9, lock_part(&["b"]), tx));
+        let mut writes = OpBatch::new(Dialect::Resp);
+        writes.push(OpKind::Put, b"b", &[b'x'; 64 * 1024]);
+        assert_eq!(p.fill(9, writes), Filled::OutOfMemory);
+        p.handle(Request::Abort(9, None));
+        assert_eq!(p.store.get(b"b"), None);
+        assert!(p.is_idle());
+    }
 }
