@@ -121,10 +121,15 @@ impl MoveCmd<'_> {
 /// commands moves or combines values across partitions.
 pub(super) fn exec_needs_handoff(topology: &Topology, queued: &[Vec<Box<[u8]>>]) -> bool {
     queued.iter().any(|q| {
-        with_args(q, |args| {
-            let name = crate::resp::commands::lookup(args.get(0)).map_or("", |s| s.name);
-            matches!(parse(name, args), Some(Ok(cmd)) if cmd.spans_partitions(topology))
-        })
+        let name = q
+            .first()
+            .and_then(|n| crate::resp::commands::lookup(n))
+            .map_or("", |s| s.name);
+        is_move(name)
+            && with_args(
+                q,
+                |args| matches!(parse(name, args), Some(Ok(cmd)) if cmd.spans_partitions(topology)),
+            )
     })
 }
 

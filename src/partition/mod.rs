@@ -717,7 +717,10 @@ impl Partition {
                 }
             }
             Waiter::Apply(part, reply) => {
-                if self.flush_waiting() || part.ops.ops().any(|op| self.op_blocks(&op)) {
+                if self.flush_waiting()
+                    || part.ops.ops().any(|op| self.op_blocks(&op))
+                    || self.watched_locked(&part)
+                {
                     return Some(Waiter::Apply(part, reply));
                 }
                 let _ = reply.send(self.apply(part));
@@ -847,6 +850,19 @@ impl Partition {
         }
         let keep: Vec<&[u8]> = part.ops.ops().map(|op| op.key).collect();
         !self.make_room(added, &keep, |p| p.part_growth(part))
+    }
+
+    /// True if a key `part`'s connection watches is locked exclusively: a
+    /// prepared transaction may change it, and it may have answered its
+    /// client already (a cross-partition `MSET` or `RENAME` does not wait
+    /// for its commits), so the watch check waits for its outcome.
+    fn watched_locked(&self, part: &TxnPart) -> bool {
+        part.watch.is_some_and(|id| {
+            self.watches
+                .keys_of(id)
+                .iter()
+                .any(|k| self.locks.blocks(k, false))
+        })
     }
 
     fn watch_failed(&self, part: &TxnPart) -> bool {
