@@ -13,6 +13,8 @@
 //! sent), `2pc::between_votes` (after each vote is received),
 //! `2pc::before_commit` (every vote is in, commit not yet decided),
 //! `2pc::between_commits` (after the first commit was sent),
+//! `handoff::before_fill` (a handoff's snapshot is computed, its writes
+//! not yet sent),
 //! `partition::before_commit` (a participant about to apply a commit),
 //! `worker::receive` (a worker's inbox serving a letter).
 

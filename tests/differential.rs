@@ -498,11 +498,45 @@ impl Gen {
         }
     }
 
+    /// `RENAME`, `RENAMENX`, `COPY` or `BITOP`: keys on one partition or
+    /// several, to itself, missing ones; `COPY`'s options in any order
+    /// (only databases Redis refuses too: corekv has database 0 alone);
+    /// `BITOP` with each operation, a bad one, `NOT` with several keys.
+    fn move_command(&mut self, a: &mut Vec<Vec<u8>>) -> &'static str {
+        match self.rng.below(4) {
+            0 | 1 => {
+                a.extend([self.key(), self.key()]);
+                ["RENAME", "RENAMENX"][self.rng.below(2)]
+            }
+            2 => {
+                a.extend([self.key(), self.key()]);
+                let options: &[&[u8]] = &[b"REPLACE", b"replace", b"DB", b"db", b"0", b"BAD"];
+                for _ in 0..[0, 0, 1, 2, 3][self.rng.below(5)] {
+                    let option = self.pick(options);
+                    let is_db = option.eq_ignore_ascii_case(b"db");
+                    a.push(option);
+                    if is_db && !self.chance(6) {
+                        a.push(self.pick(&[b"0", b"0", b"16", b"-1", b"x", b"3000000000", b"00"]));
+                    }
+                }
+                "COPY"
+            }
+            _ => {
+                let op: &[&[u8]] = &[b"AND", b"or", b"XOR", b"NOT", b"not", b"NAND"];
+                a.push(self.pick(op));
+                a.push(self.key());
+                a.extend(self.keys(1));
+                "BITOP"
+            }
+        }
+    }
+
     /// One command: a name and its arguments.
     fn command(&mut self) -> Vec<Vec<u8>> {
         let mut a: Vec<Vec<u8>> = Vec::new();
-        let name: &str = match self.rng.below(57) {
+        let name: &str = match self.rng.below(61) {
             52..=55 => self.server_command(&mut a),
+            56..=59 => self.move_command(&mut a),
             0..=3 => {
                 a.push(self.key());
                 "GET"
@@ -900,6 +934,9 @@ fn server_command_replies_match_redis() {
         &["PING"],
         &["ECHO", "x"],
         &["SELECT", "0"],
+        &["COMMAND", "GETKEYS", "RENAME", "a", "b"],
+        &["COMMAND", "GETKEYS", "COPY", "a", "b", "DB", "0", "REPLACE"],
+        &["COMMAND", "GETKEYS", "BITOP", "AND", "d", "x", "y"],
     ];
     for proto in ["2", "3"] {
         let (mut r, mut c) = (Raw::connect(redis.addr), Raw::connect(server.shared_addr()));

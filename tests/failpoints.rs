@@ -428,3 +428,49 @@ fn binary_survives_a_panic_in_a_connection_task() {
     }
     assert_eq!(corekv.child.try_wait().unwrap(), None, "still running");
 }
+
+/// A cross-partition `RENAME` (a handoff transaction) whose coordinator
+/// panics or returns early at `point`: the value ends in exactly one of
+/// the two keys (moved only past the commit point), no key stays locked.
+/// Returns whether it moved.
+fn rename_crash_at(point: &str, spec: &str) -> bool {
+    let _serial = exclusive();
+    let (server, keys) = setup();
+    let (src, dst) = (&keys[0], &keys[1]);
+    let mut r = RespConn::connect(server.core_addrs()[1]);
+    assert_eq!(r.cmd(&["DEL", dst]), Value::Int(1));
+    arm(point, &format!("1*{spec}"));
+    let rename = request(&[b"RENAME", src.as_bytes(), dst.as_bytes()]);
+    let answer = send_until_close(server.core_addrs()[0], &rename);
+    if spec == "error" {
+        assert!(
+            answer.contains("a worker is unavailable"),
+            "{point}: {answer:?}"
+        );
+    }
+    assert_eq!(failpoint::eval(point), None, "{point}: fired");
+    let old = Value::bulk("old");
+    let found = r.cmd(&["MGET", src, dst]);
+    let moved = match &found {
+        Value::Array(v) if v[..] == [old.clone(), Value::Nil] => false,
+        Value::Array(v) if v[..] == [Value::Nil, old.clone()] => true,
+        other => panic!("{point} {spec}: lost or duplicated: {other:?}"),
+    };
+    assert_eq!(r.cmd(&["FLUSHALL"]), Value::ok(), "FLUSHALL completes");
+    moved
+}
+
+#[test]
+fn rename_crash_before_the_writes_keeps_the_source() {
+    for spec in ["panic", "error"] {
+        assert!(!rename_crash_at("handoff::before_fill", spec));
+        assert!(!rename_crash_at("2pc::before_commit", spec));
+    }
+}
+
+#[test]
+fn rename_crash_during_commit_moves_the_value() {
+    for spec in ["panic", "error"] {
+        assert!(rename_crash_at("2pc::between_commits", spec));
+    }
+}

@@ -33,6 +33,7 @@ mod buffers;
 mod config;
 pub mod evict;
 mod keycmd;
+mod movecmd;
 mod plan;
 pub mod registry;
 mod resp;

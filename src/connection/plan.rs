@@ -147,8 +147,8 @@ impl Plan {
         let owner = ctx.topology.partition_of_key(key);
         if self.runs_here(ctx, owner) {
             let mut partition = ctx.partition.borrow_mut();
-            if !partition.blocks(kind, key) {
-                let op = OpRef { kind, key, value };
+            let op = OpRef { kind, key, value };
+            if !partition.op_blocks(&op) {
                 partition.execute(self.dialect, op, self.target(out));
                 drop(partition);
                 self.note_inline();

@@ -71,6 +71,10 @@ pub(super) struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
+    pub(super) fn new(frame: &'a [u8], ranges: &'a [Range<usize>]) -> Self {
+        Self { frame, ranges }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.ranges.len()
     }
@@ -275,6 +279,10 @@ impl Connection {
             }
             return Ok(true);
         }
+        if let Some(cmd) = super::movecmd::parse(spec.name, args) {
+            self.move_command(cmd).await?;
+            return Ok(true);
+        }
         self.other_command(spec, args).await
     }
 
@@ -310,7 +318,8 @@ impl Connection {
     /// others run.
     fn queue(&mut self, spec: &CommandSpec, args: Args<'_>) {
         let allowed = matches!(spec.name, "ping" | "echo" | "unwatch")
-            || key_command(spec.name, args).is_some();
+            || key_command(spec.name, args).is_some()
+            || super::movecmd::is_move(spec.name);
         let refused = (!allowed || spec.name == "msetnx")
             .then(|| format!("ERR '{}' is not allowed inside MULTI", spec.name));
         let max = self.ctx.limits.max_txn_bytes;
@@ -433,6 +442,18 @@ impl Connection {
         }
         self.finish_plan().await?;
         let ctx = Rc::clone(&self.ctx);
+        if super::movecmd::exec_needs_handoff(&ctx.topology, &multi.queued) {
+            let refused = multi
+                .queued
+                .iter()
+                .map(|q| {
+                    let ranges = owned_ranges(q);
+                    let frame = q.concat();
+                    self.refused_at_exec(Args::new(&frame, &ranges))
+                })
+                .collect();
+            return self.exec_handoff(&multi.queued, refused).await;
+        }
         let mut plan = Plan::deferred(ctx.topology.len(), self.resp_dialect());
         plan.emit(&mut self.out, |o| enc::array(o, multi.queued.len()));
         for queued in &multi.queued {
@@ -1293,6 +1314,7 @@ fn route_in_txn(
             }
         }
         Some(Err(mesg)) => plan.emit(out, |o| enc::error(o, &mesg)),
+        None if super::movecmd::route_in_txn(plan, ctx, out, name, args) => {}
         _ if name == "ping" && args.len() > 2 => plan.emit(out, |o| {
             enc::error(o, "ERR wrong number of arguments for 'ping' command")
         }),
@@ -1305,7 +1327,7 @@ fn route_in_txn(
     }
 }
 
-fn owned_ranges(args: &[Box<[u8]>]) -> Vec<Range<usize>> {
+pub(super) fn owned_ranges(args: &[Box<[u8]>]) -> Vec<Range<usize>> {
     let mut start = 0;
     args.iter()
         .map(|a| {

@@ -29,10 +29,12 @@ mod expiry;
 mod float;
 mod locks;
 mod lru;
+mod movekey;
 mod ops;
 mod sieve;
 mod slab;
 mod slot_index;
+mod snapshot;
 mod store;
 mod string_ops;
 mod watch;
@@ -40,8 +42,10 @@ mod watch;
 pub use batch::{BatchReply, OpBatch, OpRef, ReplyBudget};
 pub use expiry::unix_ms;
 pub use locks::LockMode;
+pub use movekey::{pack_keys, BitOp};
 pub use ops::{parse_i64, ExpireCond, OpKind, Outcome, SetCond, TtlMode, BIT_OFFSET};
 pub use slot_index::SlotWalk;
+pub use snapshot::{Filled, KeyState};
 pub use store::{ScanStep, Store};
 pub use watch::WatchId;
 
@@ -85,6 +89,10 @@ pub enum Request {
     Commit(TxnId, Option<oneshot::Sender<BatchReply>>),
     /// Unlock and drop the staged part, handing it back if asked.
     Abort(TxnId, Option<oneshot::Sender<Option<Box<TxnPart>>>>),
+    /// A handoff transaction's writes, computed by its coordinator from
+    /// the snapshot: they replace the prepared part's operations (see
+    /// `txn::handoff`).
+    Fill(TxnId, Box<OpBatch>, oneshot::Sender<Filled>),
     /// Forget a connection's watches here.
     Unwatch(WatchId),
     /// Keyspace-wide requests (`DBSIZE`, `FLUSHALL`, `SCAN`, `INFO`, …).
@@ -496,6 +504,9 @@ impl Partition {
                 return Some(entry::max_append_footprint(op.key.len(), len));
             }
             OpKind::IncrBy(_) => I64_MAX_LEN,
+            OpKind::Rename { .. } | OpKind::Copy { .. } | OpKind::BitOp(_) => {
+                return self.move_entry_growth(op.kind, op.key, op.value)
+            }
             OpKind::IncrByFloat => match before {
                 // The result's exact length when it is computed now.
                 None => float::incr_by_float(self.store.get_untouched(op.key), op.value)
@@ -595,6 +606,14 @@ impl Partition {
         self.locks.blocks(key, !kind.is_read())
     }
 
+    /// True if `op` must wait for a lock on any key it touches (its own,
+    /// and the others of a move or combine operation).
+    #[inline]
+    pub fn op_blocks(&self, op: &OpRef<'_>) -> bool {
+        self.blocks(op.kind, op.key)
+            || movekey::extra_keys(op.kind, op.value).any(|k| self.locks.blocks(k, true))
+    }
+
     /// Executes one operation, encoding its response in `dialect` to `out`.
     /// The caller checks [`blocks`](Self::blocks) first.
     #[inline]
@@ -628,16 +647,16 @@ impl Partition {
             self.now()
         };
         self.expire_if_due(op.key, now);
+        for key in movekey::extra_keys(op.kind, op.value) {
+            self.expire_if_due(key, now);
+        }
         if let Some(refused) = self.refuse_size(&op) {
             sink(&refused);
             return;
         }
         if self.budget != 0 {
             let growth = self.growth(&op);
-            if growth > 0
-                && self.over_budget(growth)
-                && !self.make_room(growth, &[op.key], |p| p.growth(&op))
-            {
+            if growth > 0 && self.over_budget(growth) && !self.make_room_for(&op, growth) {
                 sink(&Outcome::OutOfMemory);
                 return;
             }
@@ -656,6 +675,14 @@ impl Partition {
             _ => {}
         }
         sink(&outcome);
+    }
+
+    /// Evicts (never a key `op` touches) until `op`'s `growth` fits.
+    fn make_room_for(&mut self, op: &OpRef<'_>, growth: usize) -> bool {
+        let keep: Vec<&[u8]> = std::iter::once(op.key)
+            .chain(movekey::extra_keys(op.kind, op.value))
+            .collect();
+        self.make_room(growth, &keep, |p| p.growth(op))
     }
 
     /// Now, in unix milliseconds (the partition's clock).
@@ -742,6 +769,9 @@ impl Partition {
                 }
                 self.wake();
             }
+            Request::Fill(txn, ops, reply) => {
+                let _ = reply.send(self.fill(txn, *ops));
+            }
             Request::Unwatch(id) => self.watches.unwatch(id),
             Request::Admin(Admin::Flush, reply) => self.run(Waiter::Flush(reply)),
             Request::Admin(admin, reply) => {
@@ -775,7 +805,10 @@ impl Partition {
                 }
             }
             Waiter::Apply(part, reply) => {
-                if self.flush_waiting() || part.ops.ops().any(|op| self.blocks(op.kind, op.key)) {
+                if self.flush_waiting()
+                    || part.ops.ops().any(|op| self.op_blocks(&op))
+                    || self.watched_locked(&part)
+                {
                     return Some(Waiter::Apply(part, reply));
                 }
                 let _ = reply.send(self.apply(part));
@@ -820,10 +853,7 @@ impl Partition {
     /// key; true when all are done.
     fn run_batch(&mut self, batch: &mut OpBatch) -> bool {
         while let Some(run) = batch.next_run() {
-            if run.clone().any(|i| {
-                let op = batch.op(i);
-                self.blocks(op.kind, op.key)
-            }) {
+            if run.clone().any(|i| self.op_blocks(&batch.op(i))) {
                 return false;
             }
             let mut reply = std::mem::take(&mut batch.reply);
@@ -918,6 +948,19 @@ impl Partition {
         !self.make_room(added, &keep, |p| p.part_growth(part))
     }
 
+    /// True if a key `part`'s connection watches is locked exclusively: a
+    /// prepared transaction may change it, and it may have answered its
+    /// client already (a cross-partition `MSET` or `RENAME` does not wait
+    /// for its commits), so the watch check waits for its outcome.
+    fn watched_locked(&self, part: &TxnPart) -> bool {
+        part.watch.is_some_and(|id| {
+            self.watches
+                .keys_of(id)
+                .iter()
+                .any(|k| self.locks.blocks(k, false))
+        })
+    }
+
     fn watch_failed(&self, part: &TxnPart) -> bool {
         part.watch.is_some_and(|id| self.watches.is_dirty(id))
     }
@@ -941,7 +984,12 @@ impl Partition {
 
     /// The keys a part locks: its operations' keys and its watched keys.
     fn lock_set(&self, part: &TxnPart) -> Vec<Box<[u8]>> {
-        let mut keys: Vec<Box<[u8]>> = part.ops.ops().map(|op| op.key.into()).collect();
+        let mut keys: Vec<Box<[u8]>> = part
+            .ops
+            .ops()
+            .flat_map(|op| std::iter::once(op.key).chain(movekey::extra_keys(op.kind, op.value)))
+            .map(Box::from)
+            .collect();
         if let Some(id) = part.watch {
             keys.extend(self.watches.keys_of(id).iter().cloned());
         }
@@ -984,17 +1032,15 @@ impl Partition {
         } else {
             self.locks.acquire(txn, mode, keys.iter().map(|k| &**k));
             self.stats.txn_prepared += 1;
+            if part.snapshot {
+                let states = self.snapshot(&part);
+                self.stage(txn, part, keys, false);
+                let _ = reply.send(Vote::Snapshot(states));
+                return None;
+            }
             let ran = mode == LockMode::Shared;
             let early = ran.then(|| self.run_part(&part));
-            self.staged.insert(
-                txn,
-                Staged {
-                    part,
-                    locked: keys,
-                    ran,
-                    prepared_at: self.now(),
-                },
-            );
+            self.stage(txn, part, keys, ran);
             let _ = reply.send(Vote::Prepared(early));
             return None;
         };
@@ -1003,6 +1049,18 @@ impl Partition {
         }
         let _ = reply.send(vote);
         None
+    }
+
+    /// Records `part` as prepared here, holding the locks on `keys`.
+    fn stage(&mut self, txn: TxnId, part: Box<TxnPart>, keys: Vec<Box<[u8]>>, ran: bool) {
+        let prepared_at = self.now();
+        let staged = Staged {
+            part,
+            locked: keys,
+            ran,
+            prepared_at,
+        };
+        self.staged.insert(txn, staged);
     }
 
     fn commit(&mut self, txn: TxnId) -> Option<BatchReply> {

@@ -134,6 +134,15 @@ pub enum OpKind {
     BitRefused { missing: i64, error: &'static str },
     /// 1 if the key exists, else 0; marks it used (`TOUCH`).
     Touch,
+    /// `RENAME`/`RENAMENX` (`nx`): the value is the destination key.
+    Rename { nx: bool },
+    /// `COPY` (`replace`): the value is the destination key.
+    Copy { replace: bool },
+    /// `BITOP` into this key; the value packs the source keys.
+    BitOp(super::movekey::BitOp),
+    /// Holds the key for a handoff transaction (exclusive lock); does
+    /// nothing when run.
+    Lock,
 }
 
 impl OpKind {
@@ -326,6 +335,9 @@ pub fn execute<'s>(
             None => Outcome::Value(None),
             Some(_) => Outcome::Error(error),
         },
+        OpKind::Rename { .. } | OpKind::Copy { .. } | OpKind::BitOp(_) | OpKind::Lock => {
+            super::movekey::execute(store, env, kind, key, value)
+        }
         _ => super::string_ops::execute(store, env, kind, key, value),
     }
 }

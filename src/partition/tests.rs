@@ -1416,3 +1416,21 @@ fn building_the_slot_index_never_grows_a_full_head_table() {
     assert!(p.store.has_slot_index());
     assert!(p.memory() <= 6508, "memory {} over the budget", p.memory());
 }
+
+/// Regression: a cross-partition write answers its client before its
+/// commits are applied; a single-partition `EXEC` whose watched key that
+/// write holds must wait for it, and then fail, instead of passing the
+/// watch check before the commit lands.
+#[test]
+fn apply_waits_for_a_prepared_write_of_a_watched_key() {
+    let mut p = Partition::default();
+    p.watch(5, b"a");
+    let _vote = prepare(&mut p, 1, part(&[("a", Some("new"))]));
+    let mut watcher = TxnPart::new(Dialect::Resp);
+    watcher.watch = Some(5);
+    let (tx, mut rx) = oneshot::channel();
+    p.handle(Request::Apply(Box::new(watcher), tx));
+    assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
+    p.handle(Request::Commit(1, None));
+    assert!(matches!(rx.try_recv(), Ok(Applied::WatchFailed)));
+}

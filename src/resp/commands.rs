@@ -615,6 +615,38 @@ pub static COMMANDS: &[CommandSpec] = &[
         "generic",
         "Counts how many of the keys exist, marking them as used.",
     ),
+    spec(
+        "rename",
+        3,
+        &["write"],
+        (1, 2, 1),
+        "generic",
+        "Renames a key, replacing the destination; atomic across partitions.",
+    ),
+    spec(
+        "renamenx",
+        3,
+        WF,
+        (1, 2, 1),
+        "generic",
+        "Renames a key only if the destination does not exist.",
+    ),
+    spec(
+        "copy",
+        -3,
+        W,
+        (1, 2, 1),
+        "generic",
+        "Copies a key's value and time to live (DB 0 only; REPLACE).",
+    ),
+    spec(
+        "bitop",
+        -4,
+        W,
+        (2, -1, 1),
+        "bitmap",
+        "Stores the bitwise AND, OR, XOR or NOT of strings.",
+    ),
 ];
 
 /// The spec of `name` (any case).
@@ -677,6 +709,9 @@ impl CommandSpec {
                 KEYSPACE_READ
             }
             "del" => &["keyspace", "write", "slow"],
+            "rename" | "copy" => &["keyspace", "write", "slow"],
+            "renamenx" => KEYSPACE_WRITE,
+            "bitop" => &["write", "bitmap", "slow"],
             "multi" | "discard" | "watch" | "unwatch" => TRANSACTION,
             "exec" => &["slow", "transaction"],
             "flushall" | "flushdb" => &["keyspace", "write", "slow", "dangerous"],
@@ -839,6 +874,9 @@ mod tests {
         assert_eq!(key_indexes(lookup(b"get").unwrap(), 2), [1]);
         assert_eq!(key_indexes(lookup(b"mget").unwrap(), 4), [1, 2, 3]);
         assert_eq!(key_indexes(lookup(b"mset").unwrap(), 5), [1, 3]);
+        assert_eq!(key_indexes(lookup(b"copy").unwrap(), 6), [1, 2]);
+        assert_eq!(key_indexes(lookup(b"renamenx").unwrap(), 3), [1, 2]);
+        assert_eq!(key_indexes(lookup(b"bitop").unwrap(), 6), [2, 3, 4, 5]);
         assert_eq!(key_indexes(lookup(b"set").unwrap(), 5), [1]);
         assert!(key_indexes(lookup(b"ping").unwrap(), 1).is_empty());
     }

@@ -40,7 +40,7 @@
 //! but hold no locks.
 
 use super::{Applied, Decision, Outcome, TxnError, TxnId, TxnPart, Vote};
-use crate::partition::{BatchReply, Request};
+use crate::partition::{BatchReply, KeyState, Request};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,12 +100,13 @@ async fn apply_single(
     })
 }
 
-type Parts = Vec<(usize, Box<TxnPart>)>;
+pub(super) type Parts = Vec<(usize, Box<TxnPart>)>;
 
 /// The result of one prepare round.
-enum Round {
-    /// Every partition prepared: `(partition, wants reply, early reply)`.
-    Prepared(Vec<(usize, bool, Option<BatchReply>)>),
+pub(super) enum Round {
+    /// Every partition prepared: `(partition, wants reply, early reply)`,
+    /// and the states handoff parts answered.
+    Prepared(Vec<(usize, bool, Option<BatchReply>)>, Vec<KeyState>),
     /// Someone must die: everything was aborted; the parts, for a retry.
     Retry(Parts),
     /// A watch or check failed: everything was aborted.
@@ -120,15 +121,15 @@ enum Round {
 /// commit point, `Commit` after it (every partition voted `Prepared` by
 /// then, so the transaction must finish everywhere). Aborts are
 /// idempotent and also cancel a prepare still waiting for locks.
-struct Guard<'a, A: Participants> {
-    api: &'a A,
-    txn: TxnId,
+pub(super) struct Guard<'a, A: Participants> {
+    pub(super) api: &'a A,
+    pub(super) txn: TxnId,
     decision: Arc<Decision>,
     open: Vec<usize>,
 }
 
 impl<'a, A: Participants> Guard<'a, A> {
-    fn new(api: &'a A, txn: TxnId) -> Self {
+    pub(super) fn new(api: &'a A, txn: TxnId) -> Self {
         Self {
             api,
             txn,
@@ -150,7 +151,7 @@ impl<'a, A: Participants> Guard<'a, A> {
 
     /// Posts `Abort` to every open partition; the transaction holds nothing
     /// anywhere afterwards (once the mail is served).
-    fn abort_all(&mut self) {
+    pub(super) fn abort_all(&mut self) {
         for partition in std::mem::take(&mut self.open) {
             self.api.post(partition, Request::Abort(self.txn, None));
         }
@@ -184,7 +185,7 @@ async fn two_phase(api: &impl Participants, mut parts: Parts) -> Result<Outcome,
     let mut guard = Guard::new(api, api.next_txn_id());
     for attempt in 0u32.. {
         match prepare(&mut guard, parts).await? {
-            Round::Prepared(prepared) => return commit_prepared(&mut guard, prepared).await,
+            Round::Prepared(prepared, _) => return commit_prepared(&mut guard, prepared).await,
             Round::Retry(returned) => parts = returned,
             Round::Failed(outcome) => return Ok(outcome),
         }
@@ -195,7 +196,7 @@ async fn two_phase(api: &impl Participants, mut parts: Parts) -> Result<Outcome,
 
 /// Phase one: prepare everywhere at once, then collect the votes. Any
 /// error leaves the still-open partitions to the guard.
-async fn prepare<A: Participants>(
+pub(super) async fn prepare<A: Participants>(
     guard: &mut Guard<'_, A>,
     parts: Parts,
 ) -> Result<Round, TxnError> {
@@ -211,6 +212,7 @@ async fn prepare<A: Participants>(
         votes.push((partition, want, rx));
     }
     let mut prepared = Vec::with_capacity(votes.len());
+    let mut states = Vec::new();
     let mut returned = Vec::new();
     let mut failed = None;
     for (partition, want, rx) in votes {
@@ -219,6 +221,11 @@ async fn prepare<A: Participants>(
         match vote? {
             Vote::Prepared(early) => {
                 prepared.push((partition, want, early));
+                continue;
+            }
+            Vote::Snapshot(found) => {
+                prepared.push((partition, want, None));
+                states.extend(found);
                 continue;
             }
             Vote::Conflict(part) => returned.push((partition, part)),
@@ -234,7 +241,7 @@ async fn prepare<A: Participants>(
         return Ok(Round::Failed(outcome));
     }
     if returned.is_empty() {
-        return Ok(Round::Prepared(prepared));
+        return Ok(Round::Prepared(prepared, states));
     }
     abort_for_retry(guard, prepared, &mut returned).await?;
     returned.sort_unstable_by_key(|(p, _)| *p);
@@ -286,7 +293,7 @@ async fn abort_for_retry<A: Participants>(
 /// Where no reply is wanted the commit message needs no answer: a
 /// partition cannot refuse one, its inbox is FIFO, and the keys stay
 /// locked (so unreadable) until it is applied.
-async fn commit_prepared<A: Participants>(
+pub(super) async fn commit_prepared<A: Participants>(
     guard: &mut Guard<'_, A>,
     prepared: Vec<(usize, bool, Option<BatchReply>)>,
 ) -> Result<Outcome, TxnError> {
@@ -322,7 +329,7 @@ async fn commit_prepared<A: Participants>(
 
 /// After a conflict: yield a few times (the older transaction usually
 /// finishes within microseconds), then sleep, growing to 8 ms.
-async fn backoff(attempt: u32) {
+pub(super) async fn backoff(attempt: u32) {
     if attempt < 4 {
         tokio::task::yield_now().await;
     } else {

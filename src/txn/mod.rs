@@ -3,8 +3,9 @@
 //! two-phase commit across partitions (see [`coordinator`]).
 
 pub mod coordinator;
+pub mod handoff;
 
-use crate::partition::{BatchReply, OpBatch, OpKind, WatchId};
+use crate::partition::{BatchReply, KeyState, OpBatch, OpKind, WatchId};
 use crate::reply::Dialect;
 use corekv_router::Topology;
 use std::fmt;
@@ -37,6 +38,10 @@ pub struct TxnPart {
     /// participant whose lock lease ran out settle the transaction without
     /// its coordinator (see [`Decision`]). `None`: the lease never expires.
     pub decision: Option<std::sync::Arc<Decision>>,
+    /// A handoff part (see [`handoff`]): once its keys are locked
+    /// (exclusively), the partition answers their values and TTLs
+    /// ([`Vote::Snapshot`]) and waits for the writes to commit (`Fill`).
+    pub snapshot: bool,
 }
 
 impl TxnPart {
@@ -47,6 +52,7 @@ impl TxnPart {
             check: Check::None,
             want_reply: false,
             decision: None,
+            snapshot: false,
         }
     }
 }
@@ -91,6 +97,9 @@ pub enum Vote {
     /// The keys are locked for this transaction and its part is staged. A
     /// read-only part has already run: its replies come with the vote.
     Prepared(Option<BatchReply>),
+    /// A handoff part is prepared: its keys are locked and these are their
+    /// states.
+    Snapshot(Vec<KeyState>),
     /// An older transaction holds one of the keys: this one must die (abort
     /// and retry). The part comes back so the retry needs no copy.
     Conflict(Box<TxnPart>),

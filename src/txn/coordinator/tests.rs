@@ -1,6 +1,7 @@
 use super::*;
-use crate::partition::{OpKind, Partition};
+use crate::partition::{OpKind, OpRef, Partition};
 use crate::reply::Dialect;
+use crate::txn::handoff::{self, Handoff};
 use crate::txn::{Check, TxnBuffer};
 use corekv_router::Topology;
 use std::cell::{Cell, RefCell};
@@ -89,6 +90,7 @@ impl Participants for Local {
             Request::Prepare(..) => "prepare",
             Request::Commit(..) => "commit",
             Request::Abort(..) => "abort",
+            Request::Fill(..) => "fill",
             Request::Unwatch(..) => "unwatch",
             Request::Admin(..) => "admin",
         };
@@ -407,4 +409,147 @@ async fn poll_once<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
         })
     })
     .await
+}
+
+/// `RENAME src dst` as a handoff transaction (what a connection runs when
+/// the keys live on different partitions).
+fn rename_across(local: &Local, src: &str, dst: &str) -> Result<Handoff<Vec<u8>>, TxnError> {
+    let topo = local.topo();
+    let keys = [src.as_bytes(), dst.as_bytes()];
+    let parts = handoff::parts(&topo, keys, Dialect::Resp);
+    block_on(handoff::run(local, parts, |states| {
+        let mut scratch = Partition::scratch(states);
+        let mut reply = Vec::new();
+        let op = OpRef {
+            kind: OpKind::Rename { nx: false },
+            key: src.as_bytes(),
+            value: dst.as_bytes(),
+        };
+        scratch.execute(Dialect::Resp, op, &mut reply);
+        (scratch.changes(states, &topo), reply)
+    }))
+}
+
+fn exec_on(local: &Local, kind: OpKind, key: &str, value: &str) -> String {
+    let p = local.topo().partition_of_key(key.as_bytes());
+    let mut out = Vec::new();
+    let op = OpRef {
+        kind,
+        key: key.as_bytes(),
+        value: value.as_bytes(),
+    };
+    local.parts[p]
+        .borrow_mut()
+        .execute(Dialect::Resp, op, &mut out);
+    String::from_utf8(out).unwrap()
+}
+
+fn committed(outcome: Result<Handoff<Vec<u8>>, TxnError>) -> String {
+    match outcome {
+        Ok(Handoff::Committed(reply)) => String::from_utf8(reply).unwrap(),
+        other => panic!("not committed: {other:?}"),
+    }
+}
+
+#[test]
+fn handoff_moves_the_value_and_its_ttl_across_partitions() {
+    let local = Local::new(4);
+    let topo = local.topo();
+    assert_ne!(topo.partition_of_key(b"a"), topo.partition_of_key(b"b"));
+    let ex = OpKind::Set {
+        cond: crate::partition::SetCond::Always,
+        get: false,
+        ttl: crate::partition::TtlMode::At(crate::partition::unix_ms() + 100_000),
+    };
+    exec_on(&local, ex, "a", "1");
+    exec_on(&local, OpKind::Put, "b", "old");
+    assert_eq!(committed(rename_across(&local, "a", "b")), "+OK\r\n");
+    assert_eq!(
+        (local.get("a"), local.get("b").as_deref()),
+        (None, Some("1"))
+    );
+    let ttl = exec_on(&local, OpKind::Ttl { ms: false }, "b", "");
+    assert!(ttl == ":100\r\n" || ttl == ":99\r\n", "{ttl}");
+    assert_eq!(
+        (
+            local.count("prepare"),
+            local.count("fill"),
+            local.count("commit")
+        ),
+        (2, 2, 2)
+    );
+    assert!(local.all_idle());
+    // A missing source: the error, nothing written, every lock released.
+    assert_eq!(
+        committed(rename_across(&local, "a", "b")),
+        "-ERR no such key\r\n"
+    );
+    assert_eq!(local.count("fill"), 2, "no writes, no fill");
+    assert_eq!(local.get("b").as_deref(), Some("1"));
+    assert!(local.all_idle());
+}
+
+#[test]
+fn handoff_out_of_memory_on_the_destination_applies_nothing() {
+    let mut local = Local::new(4);
+    let pb = local.topo().partition_of_key(b"b");
+    local.parts[pb] = RefCell::new(Partition::with_budget(64 * 1024));
+    exec_on(&local, OpKind::Put, "a", &"x".repeat(100_000));
+    assert!(matches!(
+        rename_across(&local, "a", "b"),
+        Ok(Handoff::OutOfMemory)
+    ));
+    assert_eq!(local.get("a").map(|v| v.len()), Some(100_000));
+    assert_eq!(local.get("b"), None);
+    assert_eq!(local.count("commit"), 0);
+    assert_eq!(local.count("abort"), 2);
+    assert!(local.all_idle());
+}
+
+#[test]
+fn handoff_losing_a_vote_aborts_and_keeps_the_source() {
+    let local = Local::new(4);
+    exec_on(&local, OpKind::Put, "a", "1");
+    local
+        .lose_vote_of
+        .set(Some(local.topo().partition_of_key(b"b")));
+    assert_eq!(
+        rename_across(&local, "a", "b").unwrap_err(),
+        TxnError::Unavailable
+    );
+    assert_eq!(
+        (local.get("a").as_deref(), local.get("b")),
+        (Some("1"), None)
+    );
+    assert!(local.all_idle(), "the guard aborted both");
+}
+
+#[test]
+fn handoff_dropped_during_commit_finishes_the_move() {
+    let local = Local::new(4);
+    exec_on(&local, OpKind::Put, "a", "1");
+    local.stall_after_commits.set(Some(1));
+    let topo = local.topo();
+    block_on(async {
+        let parts = handoff::parts(&topo, [&b"a"[..], b"b"], Dialect::Resp);
+        let run = handoff::run(&local, parts, |states| {
+            let mut scratch = Partition::scratch(states);
+            let op = OpRef {
+                kind: OpKind::Rename { nx: false },
+                key: b"a",
+                value: b"b",
+            };
+            scratch.execute(Dialect::Resp, op, &mut Vec::new());
+            (scratch.changes(states, &topo), ())
+        });
+        tokio::select! {
+            _ = run => panic!("the second commit never completes"),
+            _ = async { for _ in 0..10 { tokio::task::yield_now().await } } => {}
+        }
+    });
+    assert_eq!(
+        (local.get("a"), local.get("b").as_deref()),
+        (None, Some("1"))
+    );
+    assert!(local.all_idle());
 }
