@@ -92,6 +92,10 @@ impl Server {
             .with_fd_reserve(fd_reserve),
         );
         clients.set_maxmemory_clients(config.maxmemory_clients);
+        let runtime = Arc::new(crate::introspect::Runtime::new(
+            config.maxmemory,
+            config.eviction_policy,
+        ));
         let txn_clock = Arc::new(AtomicU64::new(1));
         let client_ids = Arc::new(AtomicU64::new(1));
         let started = std::time::Instant::now();
@@ -134,6 +138,7 @@ impl Server {
                 client_ids: Arc::clone(&client_ids),
                 security: Arc::clone(&security),
                 clients: Arc::clone(&clients),
+                runtime: Arc::clone(&runtime),
                 shutdown_timeout: std::time::Duration::from_secs(config.shutdown_timeout),
                 shutdown: shutdown_rx.clone(),
                 stop: stop_rx.clone(),

@@ -480,6 +480,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         "cluster",
         "Accepted (no migrations).",
     ),
+    spec(
+        "slowlog",
+        -2,
+        &[],
+        NONE,
+        "server",
+        "SLOWLOG GET [count], LEN, RESET, HELP.",
+    ),
 ];
 
 /// The spec of `name` (any case).
@@ -545,7 +553,7 @@ impl CommandSpec {
             "scan" => &["keyspace", "read", "slow"],
             "keys" => &["keyspace", "read", "slow", "dangerous"],
             "client" | "command" => &["slow", "connection"],
-            "config" => &["admin", "slow", "dangerous"],
+            "config" | "slowlog" => &["admin", "slow", "dangerous"],
             "info" => &["slow", "dangerous"],
             "cluster" | "acl" => &["slow"],
             "ping" | "echo" | "hello" | "select" | "quit" | "readonly" | "readwrite" | "asking"
