@@ -362,7 +362,7 @@ fn take_errors(
 ) -> Option<Verdict> {
     let mut verdict = None;
     for (cmd, prefix) in errors.drain(..) {
-        stats.error(prefix.as_bytes());
+        stats.error(&prefix);
         let v = if &*prefix == "OOM" {
             Verdict::Rejected
         } else {

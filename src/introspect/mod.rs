@@ -103,9 +103,8 @@ impl Introspect {
         }
     }
 
-    /// Counts one error reply; `reply` is the message after `-`.
-    pub fn error(&mut self, reply: &[u8]) {
-        let prefix = error_prefix(reply);
+    /// Counts one error reply by its code ([`error_prefix`]).
+    pub fn error(&mut self, prefix: &str) {
         if let Some((_, n)) = self.errors.iter_mut().find(|(p, _)| **p == *prefix) {
             *n += 1;
         } else if self.errors.len() < MAX_ERROR_PREFIXES {
@@ -316,12 +315,12 @@ mod tests {
         let mut a = Introspect::default();
         a.record(get, 5, Verdict::Ran);
         a.record(get, 0, Verdict::Rejected);
-        a.error(b"ERR wrong number");
+        a.error(error_prefix(b"ERR wrong number"));
         let mut b = Introspect::default();
         b.record(get, 3, Verdict::Failed);
         b.record(set, 1, Verdict::Ran);
         b.reclassify(set, Verdict::Rejected);
-        b.error(b"OOM x");
+        b.error(error_prefix(b"OOM x"));
         a.merge(&b);
         let mut s = String::new();
         a.commandstats(&mut s);
