@@ -257,14 +257,19 @@ impl Connection {
         let mut clients = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         for &(name, value) in pairs {
-            let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+            // Redis names the argument as given, except in a value's error.
+            let given = String::from_utf8_lossy(name).into_owned();
+            let lower = given.to_ascii_lowercase();
             if seen.contains(&lower) {
-                return self.config_error(&lower, "duplicate parameter");
+                return self.config_error(&given, "duplicate parameter");
             }
             seen.push(lower.clone());
             match parse_runtime(&lower, &String::from_utf8_lossy(value)) {
                 Some(Ok(change)) => changes.push(change),
-                Some(Err(why)) => return self.config_error(&lower, &why),
+                Some(Err(Refusal::Immutable)) => {
+                    return self.config_error(&given, "can't set immutable config")
+                }
+                Some(Err(Refusal::Value(why))) => return self.config_error(&lower, &why),
                 None => clients.push((name, value)),
             }
         }
@@ -417,8 +422,20 @@ fn encode_entries(o: &mut Vec<u8>, entries: &[slowlog::SlowEntry]) {
     }
 }
 
+/// Why a setting was refused.
+enum Refusal {
+    Immutable,
+    Value(String),
+}
+
 /// Parses a runtime (or immutable) setting; `None` for the others.
-fn parse_runtime(name: &str, value: &str) -> Option<Result<Change, String>> {
+fn parse_runtime(name: &str, value: &str) -> Option<Result<Change, Refusal>> {
+    if IMMUTABLE.contains(&name)
+        && !(name == "save" && value.trim().is_empty())
+        && !(name == "appendonly" && value.eq_ignore_ascii_case("no"))
+    {
+        return Some(Err(Refusal::Immutable));
+    }
     let change = match name {
         "maxmemory" => crate::config::parse_size(value)
             .map(Change::Maxmemory)
@@ -428,13 +445,11 @@ fn parse_runtime(name: &str, value: &str) -> Option<Result<Change, String>> {
         "slowlog-max-len" => {
             int_in(value, 0).map(|n| Change::MaxLen(usize::try_from(n).unwrap_or(usize::MAX)))
         }
-        "save" if value.trim().is_empty() => Ok(Change::Nothing),
-        "appendonly" if value.eq_ignore_ascii_case("no") => Ok(Change::Nothing),
-        _ if IMMUTABLE.contains(&name) => Err("can't set immutable config".into()),
+        "save" | "appendonly" => Ok(Change::Nothing),
         _ => return None,
     };
     debug_assert!(RUNTIME.len() == 4);
-    Some(change)
+    Some(change.map_err(Refusal::Value))
 }
 
 fn policy(value: &str) -> Result<Change, String> {
