@@ -481,7 +481,14 @@ const INTROSPECT_CASES: &[&[&str]] = &[
     &["CONFIG", "SET", "cluster-enabled", "no"],
     &["CONFIG", "SET", "nosuch", "1"],
     &["CONFIG", "SET", "slowlog-max-len"],
-    &["CONFIG", "SET", "slowlog-max-len", "1", "SLOWLOG-MAX-LEN", "2"],
+    &[
+        "CONFIG",
+        "SET",
+        "slowlog-max-len",
+        "1",
+        "SLOWLOG-MAX-LEN",
+        "2",
+    ],
     &["CONFIG", "RESETSTAT"],
     &["CONFIG", "RESETSTAT", "x"],
     &["CONFIG", "NOSUCH"],
@@ -626,6 +633,26 @@ fn resp3_replies_match_redis() {
     run_all(true);
 }
 
+/// An `INFO commandstats` text with `usec` and `usec_per_call` blanked,
+/// its lines sorted (Redis lists them in its hash order), the length
+/// header dropped.
+fn without_times(reply: &[u8]) -> String {
+    let text = String::from_utf8_lossy(reply);
+    let mut lines: Vec<String> = text
+        .split("\r\n")
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .filter(|f| !f.starts_with("usec"))
+                .collect::<Vec<_>>()
+                .join(",")
+                .replace("txt:", "")
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
 /// The sections of an `INFO` text, each with its field names.
 fn info_layout(reply: &[u8]) -> Vec<(String, Vec<String>)> {
     let text = String::from_utf8_lossy(reply);
@@ -647,7 +674,12 @@ fn info_layout(reply: &[u8]) -> Vec<(String, Vec<String>)> {
 /// `Workers`; within a section corekv's own fields follow Redis's.
 fn introspection_shapes(r: &mut Raw, c: &mut Raw, proto: &str) {
     let call = |conn: &mut Raw, args: &[&str]| {
-        conn.call(&args.iter().map(|a| a.as_bytes().to_vec()).collect::<Vec<_>>())
+        conn.call(
+            &args
+                .iter()
+                .map(|a| a.as_bytes().to_vec())
+                .collect::<Vec<_>>(),
+        )
     };
     for args in [
         &["INFO"][..],
@@ -661,15 +693,23 @@ fn introspection_shapes(r: &mut Raw, c: &mut Raw, proto: &str) {
             .into_iter()
             .filter(|(n, _)| n != "Workers")
             .collect();
-        let want: Vec<_> = want.into_iter().filter(|(n, _)| n != "Latencystats").collect();
-        let names = |l: &[(String, Vec<String>)]| l.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let want: Vec<_> = want
+            .into_iter()
+            .filter(|(n, _)| n != "Latencystats")
+            .collect();
+        let names =
+            |l: &[(String, Vec<String>)]| l.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         assert_eq!(names(&got), names(&want), "RESP{proto} {args:?}");
         for ((name, have), (_, redis)) in got.iter().zip(&want) {
             if matches!(name.as_str(), "Commandstats" | "Errorstats" | "Keyspace") {
                 continue;
             }
             assert!(have.len() >= redis.len(), "RESP{proto} {name}: {have:?}");
-            assert_eq!(&have[..redis.len()], &redis[..], "RESP{proto} section {name}");
+            assert_eq!(
+                &have[..redis.len()],
+                &redis[..],
+                "RESP{proto} section {name}"
+            );
         }
     }
     // One logged command: six fields of the same types.
@@ -719,7 +759,14 @@ fn server_command_replies_match_redis() {
         &["ECHO", "x"],
         &["SELECT", "0"],
         &["CONFIG", "GET", "slowlog-max-len"],
-        &["CONFIG", "SET", "slowlog-max-len", "3", "Slowlog-Log-Slower-Than", "-1"],
+        &[
+            "CONFIG",
+            "SET",
+            "slowlog-max-len",
+            "3",
+            "Slowlog-Log-Slower-Than",
+            "-1",
+        ],
         &["CONFIG", "GET", "slowlog-log-slower-than"],
         &["CONFIG", "GET", "slowlog-max-len"],
         &["CONFIG", "SET", "DataBases", "2"],
@@ -728,13 +775,31 @@ fn server_command_replies_match_redis() {
         &["SLOWLOG", "RESET"],
         &["SLOWLOG", "LEN"],
         &["SLOWLOG", "GET"],
-        &["CONFIG", "SET", "slowlog-max-len", "128", "slowlog-log-slower-than", "10000"],
+        &[
+            "CONFIG",
+            "SET",
+            "slowlog-max-len",
+            "128",
+            "slowlog-log-slower-than",
+            "10000",
+        ],
         &["CONFIG", "SET", "maxmemory", "1mb"],
         &["CONFIG", "GET", "maxmemory"],
         &["CONFIG", "SET", "maxmemory", "0"],
         &["CONFIG", "SET", "io-threads", "2"],
         &["CONFIG", "RESETSTAT"],
         &["INFO", "nosuch"],
+    ];
+    // Statistics: the same lines, their times aside.
+    let stats: &[&[&str]] = &[
+        &["CONFIG", "RESETSTAT"],
+        &["CONFIG", "GET", "maxclients"],
+        &["CONFIG", "NOSUCH"],
+        &["SLOWLOG", "LEN", "x"],
+        &["CONFIG"],
+        &["PING", "a", "b"],
+        &["NOSUCHCOMMAND"],
+        &["INFO", "commandstats", "errorstats"],
     ];
     for proto in ["2", "3"] {
         let (mut r, mut c) = (Raw::connect(redis.addr), Raw::connect(server.shared_addr()));
@@ -781,6 +846,11 @@ fn server_command_replies_match_redis() {
                     String::from_utf8_lossy(reply)
                 );
             }
+        }
+        for cmd in stats {
+            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+            let (want, got) = (without_times(&r.call(&args)), without_times(&c.call(&args)));
+            assert_eq!(got, want, "RESP{proto} {cmd:?}");
         }
         introspection_shapes(&mut r, &mut c, proto);
         // A verbatim string's text starts with its format.

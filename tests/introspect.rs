@@ -225,29 +225,11 @@ const REDIS_7_0_15: &[(&str, &[&str])] = &[
             "used_cpu_user_main_thread",
         ],
     ),
-    (
-        "Modules",
-        &[
-        ],
-    ),
-    (
-        "Errorstats",
-        &[
-        ],
-    ),
-    (
-        "Cluster",
-        &[
-            "cluster_enabled",
-        ],
-    ),
-    (
-        "Keyspace",
-        &[
-        ],
-    ),
+    ("Modules", &[]),
+    ("Errorstats", &[]),
+    ("Cluster", &["cluster_enabled"]),
+    ("Keyspace", &[]),
 ];
-
 
 /// Section names and their field names, in order.
 fn layout(text: &str) -> Vec<(String, Vec<String>)> {
@@ -256,7 +238,11 @@ fn layout(text: &str) -> Vec<(String, Vec<String>)> {
         if let Some(name) = line.strip_prefix("# ") {
             sections.push((name.to_string(), Vec::new()));
         } else if let Some((field, _)) = line.split_once(':') {
-            sections.last_mut().expect("a header first").1.push(field.into());
+            sections
+                .last_mut()
+                .expect("a header first")
+                .1
+                .push(field.into());
         }
     }
     sections
@@ -369,13 +355,24 @@ fn commandstats_count_calls_failures_and_rejections_on_every_worker() {
         assert!(matches!(d.cmd(&["GET"]), Value::Error(_)), "arity");
     }
     assert!(matches!(d.cmd(&["NOSUCH"]), Value::Error(_)));
-    assert!(matches!(d.cmd(&["SET", "k", "v", "XX", "NX"]), Value::Error(_)));
+    assert!(matches!(
+        d.cmd(&["SET", "k", "v", "XX", "NX"]),
+        Value::Error(_)
+    ));
     // In a transaction: the queued commands count when EXEC runs them.
     ok(&mut d, &["MULTI"]);
     assert_eq!(d.cmd(&["INCR", "s1"]), Value::Simple("QUEUED".into()));
     assert_eq!(d.cmd(&["INCR", "t"]), Value::Simple("QUEUED".into()));
     assert!(matches!(d.cmd(&["EXEC"]), Value::Array(_)));
+    // Subcommands apart; an unknown one counts nowhere; a subcommand's
+    // arity is a rejection.
+    assert!(matches!(d.cmd(&["CONFIG", "GET", "maxclients"]), Value::Array(_)));
+    assert!(matches!(d.cmd(&["CONFIG", "NOSUCH"]), Value::Error(_)));
+    assert!(matches!(d.cmd(&["SLOWLOG", "LEN", "x"]), Value::Error(_)));
     let text = info(&mut d, &["commandstats"]);
+    assert_eq!(counters(&text, "cmdstat_config|get")["calls"], 1.0, "{text}");
+    assert_eq!(counters(&text, "cmdstat_slowlog|len")["rejected_calls"], 1.0);
+    assert!(!text.contains("cmdstat_config:") && !text.contains("nosuch"), "{text}");
     let set = counters(&text, "cmdstat_set");
     assert_eq!(set["calls"], 81.0, "{text}");
     assert_eq!(set["failed_calls"], 1.0, "{text}");
@@ -391,9 +388,13 @@ fn commandstats_count_calls_failures_and_rejections_on_every_worker() {
     assert!(!text.contains("cmdstat_get:calls=1"));
     let errors = info(&mut d, &["errorstats"]);
     // 41 INCRs, 3 arity errors, one unknown command, one syntax error.
-    assert_eq!(counters(&errors, "errorstat_ERR")["count"], 46.0, "{errors}");
+    assert_eq!(
+        counters(&errors, "errorstat_ERR")["count"],
+        46.0,
+        "{errors}"
+    );
     let stats = fields(&info(&mut d, &["stats"]));
-    assert_eq!(stats["total_error_replies"], "46");
+    assert_eq!(stats["total_error_replies"], "48");
 }
 
 #[test]
@@ -445,11 +446,14 @@ fn slowlog_logs_every_worker_newest_first() {
     assert_eq!(args[31], Value::bulk("... (10 more arguments)"));
     assert_eq!(mget_entry[5], Value::bulk("bee"));
     assert!(mget_entry[4].text().starts_with("127.0.0.1:"));
-    assert_eq!(fields(&entries[2])[3], Value::Array(vec![
-        Value::bulk("SET"),
-        Value::bulk("two"),
-        Value::bulk("2"),
-    ]));
+    assert_eq!(
+        fields(&entries[2])[3],
+        Value::Array(vec![
+            Value::bulk("SET"),
+            Value::bulk("two"),
+            Value::bulk("2"),
+        ])
+    );
     ok(&mut a, &["CONFIG", "SET", "slowlog-max-len", "3"]);
     assert_eq!(a.cmd(&["SLOWLOG", "LEN"]), Value::Int(3));
     ok(&mut a, &["SLOWLOG", "RESET"]);
@@ -469,7 +473,17 @@ fn slowlog_logs_every_worker_newest_first() {
 fn config_set_maxmemory_applies_to_every_partition() {
     let server = common::start(2);
     let mut c = RespConn::connect(server.shared_addr());
-    ok(&mut c, &["CONFIG", "SET", "maxmemory", "2mb", "maxmemory-policy", "noeviction"]);
+    ok(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "2mb",
+            "maxmemory-policy",
+            "noeviction",
+        ],
+    );
     let Value::Array(got) = c.cmd(&["CONFIG", "GET", "maxmemory*"]) else {
         panic!()
     };
@@ -489,11 +503,21 @@ fn config_set_maxmemory_applies_to_every_partition() {
     }
     assert!(refused > 200, "writes past 2mb are refused: {refused}");
     let text = info(&mut c, &["everything"]);
-    assert_eq!(counters(&text, "errorstat_OOM")["count"], f64::from(refused), "{text}");
-    assert_eq!(counters(&text, "cmdstat_set")["rejected_calls"], f64::from(refused));
+    assert_eq!(
+        counters(&text, "errorstat_OOM")["count"],
+        f64::from(refused),
+        "{text}"
+    );
+    assert_eq!(
+        counters(&text, "cmdstat_set")["rejected_calls"],
+        f64::from(refused)
+    );
     assert_eq!(fields(&text)["maxmemory"], "2097152");
     // Evicting instead, from now on.
-    ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    ok(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    );
     ok(&mut c, &["SET", "after", &value]);
     ok(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
     ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
@@ -535,7 +559,10 @@ fn config_resetstat_zeroes_the_counters_redis_resets() {
     assert_eq!(f["keyspace_hits"], "0");
     assert_eq!(f["keyspace_misses"], "0");
     assert_eq!(f["total_error_replies"], "0");
-    assert!(!text.contains("cmdstat_set") && !text.contains("errorstat_"), "{text}");
+    assert!(
+        !text.contains("cmdstat_set") && !text.contains("errorstat_"),
+        "{text}"
+    );
     assert!(text.contains("db0:keys=1,"), "the data stays");
     assert!(
         matches!(c.cmd(&["SLOWLOG", "LEN"]), Value::Int(n) if n > 0),

@@ -3,7 +3,7 @@
 //! or change them (`SLOWLOG`, `CONFIG RESETSTAT`, `CONFIG SET` of the
 //! runtime settings, `INFO`).
 
-use super::plan::NO_COMMAND;
+use super::plan::{NotedError, NO_COMMAND};
 use super::resp::Args;
 use super::Connection;
 use crate::config::EvictionPolicy;
@@ -45,14 +45,6 @@ const SLOWLOG_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// The runtime settings `CONFIG SET` changes, besides the client limits.
-const RUNTIME: [&str; 4] = [
-    "maxmemory",
-    "maxmemory-policy",
-    "slowlog-log-slower-than",
-    "slowlog-max-len",
-];
-
 /// Settings `CONFIG GET` reports that cannot change while corekv runs.
 const IMMUTABLE: [&str; 11] = [
     "bind",
@@ -86,10 +78,14 @@ impl Connection {
         self.resp.call = Call::None;
     }
 
-    /// Notes that `spec` is the command running now.
+    /// Notes that `spec` (with `sub`, its first argument) is the command
+    /// running now.
     #[inline]
-    pub(super) fn command_found(&mut self, spec: &CommandSpec) {
-        let index = crate::introspect::command_index(spec) as u16;
+    pub(super) fn command_found(&mut self, spec: &CommandSpec, sub: Option<&[u8]>) {
+        let Some(index) = crate::introspect::stat_index(spec, sub) else {
+            return;
+        };
+        let index = index as u16;
         self.plan.cmd = index;
         self.resp.call = Call::Ran(index);
     }
@@ -124,7 +120,7 @@ impl Connection {
         stats.record(usize::from(index), usec, verdict);
         if verdict != Verdict::Rejected
             && stats.slowlog.is_slow(usec)
-            && commands::COMMANDS[usize::from(index)].name != "exec"
+            && crate::introspect::stat_names()[usize::from(index)] != "exec"
         {
             let addr = self
                 .peer_addr
@@ -149,7 +145,7 @@ impl Connection {
 
     /// Counts the commands an `EXEC` ran, and the errors among their
     /// replies (`errors`, from the transaction's plan).
-    pub(super) fn exec_calls(&mut self, queued: &[Vec<Box<[u8]>>], errors: &mut Vec<(u16, Box<str>)>) {
+    pub(super) fn exec_calls(&mut self, queued: &[Vec<Box<[u8]>>], errors: &mut Vec<NotedError>) {
         let mut partition = self.ctx.partition.borrow_mut();
         let stats = &mut partition.introspect;
         for q in queued {
@@ -224,17 +220,17 @@ impl Connection {
 
     async fn slowlogs(&mut self) -> Result<Vec<Vec<slowlog::SlowEntry>>, TxnError> {
         Ok(self
-            .introspects()
+            .introspects(true)
             .await?
             .into_iter()
             .map(|i| i.slowlog.entries().cloned().collect())
             .collect())
     }
 
-    /// Every worker's statistics.
-    async fn introspects(&mut self) -> Result<Vec<Introspect>, TxnError> {
+    /// Every worker's statistics (with its slow log, or an empty one).
+    async fn introspects(&mut self, slowlog: bool) -> Result<Vec<Introspect>, TxnError> {
         let mut all = Vec::new();
-        for reply in self.admin_all(|| Admin::Introspect).await? {
+        for reply in self.admin_all(|| Admin::Introspect { slowlog }).await? {
             if let AdminReply::Introspect(i) = reply {
                 all.push(*i);
             }
@@ -329,7 +325,7 @@ impl Connection {
             }
         }
         let mut commands = Introspect::default();
-        for i in self.introspects().await? {
+        for i in self.introspects(false).await? {
             commands.merge(&i);
         }
         let wanted: Vec<String> = args
@@ -357,18 +353,22 @@ impl Connection {
 }
 
 /// Counts `errors` into `stats`; the verdict of command `current` if any
-/// of them is its own (an `OOM` refusal counts as rejected, as Redis
-/// refuses a `denyoom` command before running it). Errors of earlier
-/// commands move those calls to failed or rejected.
+/// of them is its own (see [`crate::introspect::is_rejection`]). Errors of
+/// earlier commands move those calls to failed or rejected.
 fn take_errors(
     stats: &mut Introspect,
-    errors: &mut Vec<(u16, Box<str>)>,
+    errors: &mut Vec<NotedError>,
     current: u16,
 ) -> Option<Verdict> {
     let mut verdict = None;
-    for (cmd, prefix) in errors.drain(..) {
-        stats.error(&prefix);
-        let v = if &*prefix == "OOM" {
+    for NotedError {
+        cmd,
+        code,
+        rejected,
+    } in errors.drain(..)
+    {
+        stats.error(&code);
+        let v = if rejected {
             Verdict::Rejected
         } else {
             Verdict::Failed
@@ -448,7 +448,6 @@ fn parse_runtime(name: &str, value: &str) -> Option<Result<Change, Refusal>> {
         "save" | "appendonly" => Ok(Change::Nothing),
         _ => return None,
     };
-    debug_assert!(RUNTIME.len() == 4);
     Some(change.map_err(Refusal::Value))
 }
 

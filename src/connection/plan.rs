@@ -54,19 +54,32 @@ pub struct Plan {
     pub cmd: u16,
     /// Error replies written (by the connection, the local partition, or
     /// assembled from other partitions' replies) since the connection last
-    /// took them: the command and the error's code (`INFO errorstats`).
-    pub errors: Vec<(u16, Box<str>)>,
+    /// took them: the command, the error's code (`INFO errorstats`), and
+    /// whether it refused the command before running it.
+    pub errors: Vec<NotedError>,
 }
 
 /// [`Plan::cmd`] when no command of the table is being routed.
 pub const NO_COMMAND: u16 = u16::MAX;
 
+/// An error reply a plan wrote (see [`Plan::errors`]).
+#[derive(Debug)]
+pub struct NotedError {
+    pub cmd: u16,
+    pub code: Box<str>,
+    pub rejected: bool,
+}
+
 /// Notes an error reply (a RESP `-` line) written at `start` of `buf`.
 #[inline]
-fn note_error(errors: &mut Vec<(u16, Box<str>)>, cmd: u16, buf: &[u8], start: usize) {
+fn note_error(errors: &mut Vec<NotedError>, cmd: u16, buf: &[u8], start: usize) {
     if buf.get(start) == Some(&b'-') {
-        let prefix = crate::introspect::error_prefix(&buf[start + 1..]);
-        errors.push((cmd, prefix.into()));
+        let reply = &buf[start + 1..];
+        errors.push(NotedError {
+            cmd,
+            code: crate::introspect::error_prefix(reply).into(),
+            rejected: crate::introspect::is_rejection(reply),
+        });
     }
 }
 

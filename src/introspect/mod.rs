@@ -11,9 +11,9 @@ pub mod slowlog;
 
 use crate::config::EvictionPolicy;
 use crate::resp::commands::COMMANDS;
+pub use slowlog::{SlowEntry, Slowlog};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
-pub use slowlog::{SlowEntry, Slowlog};
 
 /// Counters of one command, as Redis's `cmdstat_<name>` line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,7 +49,8 @@ pub const MAX_ERROR_PREFIXES: usize = 128;
 /// One worker's command statistics, slow log and error counts.
 #[derive(Debug, Clone)]
 pub struct Introspect {
-    /// Indexed by the command's place in [`COMMANDS`].
+    /// Indexed by [`stat_index`]: the commands of [`COMMANDS`], then the
+    /// subcommands of [`SUBCOMMANDS`].
     pub commands: Vec<CommandCounters>,
     /// Error replies by prefix (`ERR`, `WRONGTYPE`, …), in first-seen order.
     pub errors: Vec<(Box<str>, u64)>,
@@ -59,7 +60,7 @@ pub struct Introspect {
 impl Default for Introspect {
     fn default() -> Self {
         Self {
-            commands: vec![CommandCounters::default(); COMMANDS.len()],
+            commands: vec![CommandCounters::default(); stat_names().len()],
             errors: Vec::new(),
             slowlog: Slowlog::default(),
         }
@@ -112,6 +113,19 @@ impl Introspect {
         }
     }
 
+    /// A copy for `INFO` (counters only) or `SLOWLOG` (with the log).
+    pub fn copy(&self, slowlog: bool) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            errors: self.errors.clone(),
+            slowlog: if slowlog {
+                self.slowlog.clone()
+            } else {
+                Slowlog::default()
+            },
+        }
+    }
+
     /// `CONFIG RESETSTAT`: command and error counters (the slow log stays).
     pub fn reset(&mut self) {
         self.commands.fill(CommandCounters::default());
@@ -148,7 +162,7 @@ impl Introspect {
 
     /// The `# Commandstats` lines: commands with any call or refusal.
     pub fn commandstats(&self, s: &mut String) {
-        for (spec, c) in COMMANDS.iter().zip(&self.commands) {
+        for (name, c) in stat_names().iter().zip(&self.commands) {
             if c.calls == 0 && c.rejected == 0 && c.failed == 0 {
                 continue;
             }
@@ -160,7 +174,7 @@ impl Introspect {
             let _ = write!(
                 s,
                 "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
-                spec.name, c.calls, c.usec, c.rejected, c.failed
+                name, c.calls, c.usec, c.rejected, c.failed
             );
         }
     }
@@ -184,6 +198,22 @@ pub fn error_prefix(reply: &[u8]) -> &str {
         Ok(w) if !w.is_empty() && w.len() < head.len() && !w.contains(['\r', '\n']) => w,
         _ => "ERR",
     }
+}
+
+/// True if an error reply means the command was refused before it ran, as
+/// Redis counts `rejected_calls`: out of memory (a `denyoom` command), or a
+/// subcommand's arity (Redis checks it before running; corekv's container
+/// commands check it themselves).
+pub fn is_rejection(reply: &[u8]) -> bool {
+    const ARITY: &[u8] = b"ERR wrong number of arguments for '";
+    if reply.starts_with(b"OOM ") {
+        return true;
+    }
+    let Some(rest) = reply.strip_prefix(ARITY) else {
+        return false;
+    };
+    let name = rest.split(|&b| b == b'\'').next().unwrap_or_default();
+    name.contains(&b'|')
 }
 
 /// Settings `CONFIG SET` changes at runtime, shared by every worker and
@@ -285,6 +315,130 @@ impl Settings {
     }
 }
 
+/// Redis 7's subcommands of the container commands: their statistics are
+/// kept apart (`cmdstat_config|get`), as Redis keeps them.
+pub const SUBCOMMANDS: &[(&str, &[&str])] = &[
+    (
+        "acl",
+        &[
+            "cat", "deluser", "dryrun", "genpass", "getuser", "help", "list", "load", "log",
+            "save", "setuser", "users", "whoami",
+        ],
+    ),
+    (
+        "client",
+        &[
+            "caching",
+            "getname",
+            "getredir",
+            "help",
+            "id",
+            "info",
+            "kill",
+            "list",
+            "no-evict",
+            "no-touch",
+            "pause",
+            "reply",
+            "setinfo",
+            "setname",
+            "tracking",
+            "trackinginfo",
+            "unblock",
+            "unpause",
+        ],
+    ),
+    (
+        "cluster",
+        &[
+            "countkeysinslot",
+            "getkeysinslot",
+            "help",
+            "info",
+            "keyslot",
+            "links",
+            "myid",
+            "myshardid",
+            "nodes",
+            "replicas",
+            "shards",
+            "slots",
+        ],
+    ),
+    (
+        "command",
+        &[
+            "count",
+            "docs",
+            "getkeys",
+            "getkeysandflags",
+            "help",
+            "info",
+            "list",
+        ],
+    ),
+    ("config", &["get", "help", "resetstat", "rewrite", "set"]),
+    (
+        "memory",
+        &["doctor", "help", "malloc-stats", "purge", "stats", "usage"],
+    ),
+    (
+        "object",
+        &["encoding", "freq", "help", "idletime", "refcount"],
+    ),
+    ("slowlog", &["get", "help", "len", "reset"]),
+];
+
+/// The names statistics are kept under: every command, then every
+/// subcommand as `container|sub`.
+pub fn stat_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let commands = COMMANDS.iter().map(|c| c.name.to_string());
+        let subs = SUBCOMMANDS
+            .iter()
+            .flat_map(|(c, subs)| subs.iter().map(move |s| format!("{c}|{s}")));
+        commands.chain(subs).collect()
+    })
+}
+
+/// Where the statistics of a call of `spec` with `sub` (its first
+/// argument) go: the subcommand's for a container command (`None`: an
+/// unknown subcommand, counted nowhere, as in Redis), else the command's.
+/// One table look-up for a command that is no container.
+#[inline]
+pub fn stat_index(spec: &crate::resp::commands::CommandSpec, sub: Option<&[u8]>) -> Option<usize> {
+    let index = command_index(spec);
+    let Some(&(base, subs)) = containers().get(index).and_then(Option::as_ref) else {
+        return Some(index);
+    };
+    let Some(sub) = sub else {
+        return Some(index);
+    };
+    let i = subs
+        .iter()
+        .position(|s| s.as_bytes().eq_ignore_ascii_case(sub))?;
+    Some(base + i)
+}
+
+/// Per command of [`COMMANDS`]: for a container, where its subcommands'
+/// statistics start, and their names.
+fn containers() -> &'static [Option<(usize, &'static [&'static str])>] {
+    type Containers = Vec<Option<(usize, &'static [&'static str])>>;
+    static TABLE: std::sync::OnceLock<Containers> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut base = COMMANDS.len();
+        let mut table = vec![None; COMMANDS.len()];
+        for (container, subs) in SUBCOMMANDS {
+            if let Some(i) = COMMANDS.iter().position(|c| c.name == *container) {
+                table[i] = Some((base, *subs));
+            }
+            base += subs.len();
+        }
+        table
+    })
+}
+
 /// The index of `spec` in [`COMMANDS`].
 pub fn command_index(spec: &crate::resp::commands::CommandSpec) -> usize {
     let base = COMMANDS.as_ptr() as usize;
@@ -305,6 +459,13 @@ mod tests {
         );
         assert_eq!(error_prefix(b"OOM command not allowed"), "OOM");
         assert_eq!(error_prefix(b"nospace"), "ERR");
+        assert!(is_rejection(b"OOM command not allowed"));
+        assert!(is_rejection(
+            b"ERR wrong number of arguments for 'config|set' command"
+        ));
+        assert!(!is_rejection(
+            b"ERR wrong number of arguments for 'ping' command"
+        ));
     }
 
     #[test]
@@ -334,6 +495,11 @@ mod tests {
         assert_eq!(e, "errorstat_ERR:count=1\r\nerrorstat_OOM:count=1\r\n");
         a.reset();
         assert_eq!(a.total_errors(), 0);
+        let config = lookup(b"config").unwrap();
+        let get = stat_index(config, Some(b"GET")).unwrap();
+        assert_eq!(stat_names()[get], "config|get");
+        assert_eq!(stat_index(config, Some(b"nosuch")), None);
+        assert_eq!(stat_names()[stat_index(config, None).unwrap()], "config");
         assert!(a.commands.iter().all(|c| c.calls == 0));
     }
 }

@@ -167,7 +167,10 @@ mod tests {
             push(&mut b, &[&[b'b', i]]);
         }
         assert_eq!(a.len(), 2);
-        let logs = vec![a.entries().cloned().collect(), b.entries().cloned().collect()];
+        let logs = vec![
+            a.entries().cloned().collect(),
+            b.entries().cloned().collect(),
+        ];
         let merged = merge(logs, 3);
         let ids: Vec<u64> = merged.iter().map(|e| e.id).collect();
         assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");

@@ -102,8 +102,11 @@ pub enum Admin {
         slot: Option<u16>,
     },
     CountKeysInSlot(u16),
-    /// This worker's command statistics, error counts and slow log.
-    Introspect,
+    /// This worker's command statistics and error counts, and its slow
+    /// log if asked.
+    Introspect {
+        slowlog: bool,
+    },
     /// `CONFIG RESETSTAT`: zero the counters (gauges stay).
     ResetStats,
     /// `SLOWLOG RESET`.
@@ -1117,7 +1120,9 @@ impl Partition {
             Admin::KeysInSlot { slot, count, walk } => {
                 AdminReply::SlotKeys(self.keys_in_slot(slot, count, walk))
             }
-            Admin::Introspect => AdminReply::Introspect(Box::new(self.introspect.clone())),
+            Admin::Introspect { slowlog } => {
+                AdminReply::Introspect(Box::new(self.introspect.copy(slowlog)))
+            }
             Admin::ResetStats => {
                 self.stats.reset_counters();
                 self.introspect.reset();

@@ -422,7 +422,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         &["loading", "stale"],
         NONE,
         "server",
-        "CONFIG GET.",
+        "CONFIG GET, SET, RESETSTAT.",
     ),
     spec(
         "info",

@@ -166,11 +166,19 @@ fn memory(s: &mut String, input: &InfoInput<'_>, total: &Stats) {
     line(s, "used_memory_rss_human", human(rss));
     line(s, "used_memory_peak", peak);
     line(s, "used_memory_peak_human", human(peak));
-    line(s, "used_memory_peak_perc", format!("{:.2}%", percent(used, peak)));
+    line(
+        s,
+        "used_memory_peak_perc",
+        format!("{:.2}%", percent(used, peak)),
+    );
     line(s, "used_memory_overhead", clients);
     line(s, "used_memory_startup", 0);
     line(s, "used_memory_dataset", dataset);
-    line(s, "used_memory_dataset_perc", format!("{:.2}%", percent(dataset, used)));
+    line(
+        s,
+        "used_memory_dataset_perc",
+        format!("{:.2}%", percent(dataset, used)),
+    );
     line(s, "allocator_allocated", used);
     line(s, "allocator_active", used);
     line(s, "allocator_resident", rss);
@@ -450,7 +458,11 @@ fn os() -> &'static str {
             return std::env::consts::OS.to_string();
         }
         let field = |f: &[libc::c_char]| {
-            let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+            let bytes: Vec<u8> = f
+                .iter()
+                .take_while(|&&c| c != 0)
+                .map(|&c| c as u8)
+                .collect();
             String::from_utf8_lossy(&bytes).into_owned()
         };
         format!(
