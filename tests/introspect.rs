@@ -387,10 +387,11 @@ fn commandstats_count_calls_failures_and_rejections_on_every_worker() {
     assert!(!text.contains("cmdstat_nosuch"));
     assert!(!text.contains("cmdstat_get:calls=1"));
     let errors = info(&mut d, &["errorstats"]);
-    // 41 INCRs, 3 arity errors, one unknown command, one syntax error.
+    // 41 INCRs, 3 arity errors, one unknown command, one syntax error,
+    // one unknown subcommand, one subcommand's arity.
     assert_eq!(
         counters(&errors, "errorstat_ERR")["count"],
-        46.0,
+        48.0,
         "{errors}"
     );
     let stats = fields(&info(&mut d, &["stats"]));
