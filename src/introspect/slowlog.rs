@@ -126,7 +126,7 @@ fn truncate<'a>(args: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<Box<[u8]>>
 /// grow with time), at most `max_len` of them.
 pub fn merge(logs: Vec<Vec<SlowEntry>>, count: usize) -> Vec<SlowEntry> {
     let mut all: Vec<SlowEntry> = logs.into_iter().flatten().collect();
-    all.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    all.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));
     all.truncate(count);
     all
 }
@@ -148,7 +148,7 @@ mod tests {
         let mut want = vec![b'x'; 128];
         want.extend_from_slice(b"... (2 more bytes)");
         assert_eq!(&*e.args[2], &want[..]);
-        let many: Vec<&[u8]> = std::iter::repeat(&b"a"[..]).take(40).collect();
+        let many: Vec<&[u8]> = std::iter::repeat_n(&b"a"[..], 40).collect();
         push(&mut log, &many);
         let e = log.entries().next().unwrap();
         assert_eq!(e.args.len(), 32);
