@@ -85,6 +85,7 @@ pub mod connection;
 #[cfg(feature = "failpoints")]
 pub mod failpoint;
 pub mod glob;
+pub mod introspect;
 pub mod listener;
 pub mod mesh;
 pub mod panic_policy;

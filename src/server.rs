@@ -122,6 +122,10 @@ impl Server {
             .with_fd_reserve(fd_reserve),
         );
         clients.set_maxmemory_clients(config.maxmemory_clients);
+        let runtime = Arc::new(crate::introspect::Runtime::new(
+            config.maxmemory,
+            config.eviction_policy,
+        ));
         let txn_clock = Arc::new(AtomicU64::new(1));
         let client_ids = Arc::new(AtomicU64::new(1));
         let shutdown_request = Arc::new(tokio::sync::Notify::new());
@@ -167,6 +171,7 @@ impl Server {
                 shutdown_request: Arc::clone(&shutdown_request),
                 security: Arc::clone(&security),
                 clients: Arc::clone(&clients),
+                runtime: Arc::clone(&runtime),
                 shutdown_timeout: std::time::Duration::from_secs(config.shutdown_timeout),
                 shutdown: shutdown_rx.clone(),
                 stop: stop_rx.clone(),

@@ -139,6 +139,8 @@ pub struct WorkerCtx {
     pub started: std::time::Instant,
     /// Per-client limits, live (`CONFIG SET`), shared by all workers.
     pub clients: Arc<ClientLimits>,
+    /// `maxmemory`, its policy and the slow log's settings, live.
+    pub runtime: Arc<crate::introspect::Runtime>,
     /// Spare connection buffers (idle connections hold none).
     pub buffers: RefCell<BufferPool>,
     /// This worker's client memory, published for the other workers and
@@ -422,6 +424,8 @@ pub struct WorkerSetup {
     pub shutdown_request: Arc<tokio::sync::Notify>,
     pub security: Arc<crate::acl::Security>,
     pub clients: Arc<ClientLimits>,
+    /// Settings `CONFIG SET` changes at runtime (`maxmemory`, `slowlog-*`).
+    pub runtime: Arc<crate::introspect::Runtime>,
     /// How long connections may drain after `shutdown` before they are closed.
     pub shutdown_timeout: Duration,
     pub shutdown: watch::Receiver<bool>,
@@ -480,6 +484,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         shutdown_request,
         security,
         clients,
+        runtime,
         shutdown_timeout,
         shutdown,
         stop,
@@ -500,6 +505,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         memory,
         client_table: RefCell::default(),
         clients,
+        runtime,
         mesh,
         limits,
         bind,

@@ -43,6 +43,9 @@ const NOT_IN_MULTI: &[&str] = &[
     "MEMORY",
     "OBJECT",
     "WAIT",
+    "SLOWLOG",
+    "CONFIG",
+    "INFO",
 ];
 
 /// A raw RESP connection: writes commands, reads each reply as its bytes.
@@ -534,7 +537,7 @@ impl Gen {
     /// One command: a name and its arguments.
     fn command(&mut self) -> Vec<Vec<u8>> {
         let mut a: Vec<Vec<u8>> = Vec::new();
-        let name: &str = match self.rng.below(61) {
+        let name: &str = match self.rng.below(62) {
             52..=55 => self.server_command(&mut a),
             56..=59 => self.move_command(&mut a),
             0..=3 => {
@@ -664,6 +667,7 @@ impl Gen {
             }
             38 => "UNWATCH",
             39..=51 => return self.string_part_command(),
+            60 => return self.introspect_command(),
             _ => {
                 a.push(self.key());
                 "NOSUCHCOMMAND"
@@ -763,6 +767,56 @@ impl Gen {
         }
         a.insert(0, name);
         a
+    }
+}
+
+/// `SLOWLOG`, `CONFIG` and `INFO` requests whose replies do not depend on
+/// the server's identity, time or load: help, errors, and settings both
+/// servers hold at Redis's defaults (set to what they already are).
+const INTROSPECT_CASES: &[&[&str]] = &[
+    &["SLOWLOG", "HELP"],
+    &["SLOWLOG", "GET", "-2"],
+    &["SLOWLOG", "GET", "x"],
+    &["SLOWLOG", "GET", "1", "2"],
+    &["SLOWLOG", "LEN", "x"],
+    &["SLOWLOG", "RESET", "x"],
+    &["slowlog", "nosuch"],
+    &["SLOWLOG"],
+    &["CONFIG", "GET", "slowlog-max-len"],
+    &["CONFIG", "GET", "slowlog-log-slower-than"],
+    &["CONFIG", "GET", "maxmemory"],
+    &["CONFIG", "SET", "slowlog-max-len", "128"],
+    &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
+    &["CONFIG", "SET", "maxmemory", "0"],
+    &["CONFIG", "SET", "save", ""],
+    &["CONFIG", "SET", "appendonly", "no"],
+    &["CONFIG", "SET", "slowlog-max-len", "-1"],
+    &["CONFIG", "SET", "slowlog-log-slower-than", "-2"],
+    &["CONFIG", "SET", "slowlog-log-slower-than", "1e3"],
+    &["CONFIG", "SET", "maxmemory", "lots"],
+    &["CONFIG", "SET", "maxmemory", "-1"],
+    &["CONFIG", "SET", "databases", "2"],
+    &["CONFIG", "SET", "cluster-enabled", "no"],
+    &["CONFIG", "SET", "nosuch", "1"],
+    &["CONFIG", "SET", "slowlog-max-len"],
+    &[
+        "CONFIG",
+        "SET",
+        "slowlog-max-len",
+        "1",
+        "SLOWLOG-MAX-LEN",
+        "2",
+    ],
+    &["CONFIG", "RESETSTAT"],
+    &["CONFIG", "RESETSTAT", "x"],
+    &["CONFIG", "NOSUCH"],
+    &["INFO", "nosuch"],
+];
+
+impl Gen {
+    fn introspect_command(&mut self) -> Vec<Vec<u8>> {
+        let case = INTROSPECT_CASES[self.rng.below(INTROSPECT_CASES.len())];
+        case.iter().map(|a| a.as_bytes().to_vec()).collect()
     }
 }
 
@@ -908,6 +962,105 @@ fn resp3_replies_match_redis() {
     run_all(true);
 }
 
+/// An `INFO commandstats` text with `usec` and `usec_per_call` blanked,
+/// its lines sorted (Redis lists them in its hash order), the length
+/// header dropped.
+fn without_times(reply: &[u8]) -> String {
+    let text = String::from_utf8_lossy(reply);
+    let mut lines: Vec<String> = text
+        .split("\r\n")
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .filter(|f| !f.starts_with("usec"))
+                .collect::<Vec<_>>()
+                .join(",")
+                .replace("txt:", "")
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// The sections of an `INFO` text, each with its field names.
+fn info_layout(reply: &[u8]) -> Vec<(String, Vec<String>)> {
+    let text = String::from_utf8_lossy(reply);
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.split("\r\n").skip(1) {
+        if let Some(name) = line.strip_prefix("# ") {
+            sections.push((name.to_string(), Vec::new()));
+        } else if let Some((field, _)) = line.split_once(':') {
+            if let Some((_, fields)) = sections.last_mut() {
+                fields.push(field.trim_start_matches("txt:").to_string());
+            }
+        }
+    }
+    sections
+}
+
+/// `INFO`'s sections and fields, `SLOWLOG GET`'s entries: Redis's layout,
+/// other values. Redis's `Latencystats` is not kept by corekv, which adds
+/// `Workers`; within a section corekv's own fields follow Redis's.
+fn introspection_shapes(r: &mut Raw, c: &mut Raw, proto: &str) {
+    let call = |conn: &mut Raw, args: &[&str]| {
+        conn.call(
+            &args
+                .iter()
+                .map(|a| a.as_bytes().to_vec())
+                .collect::<Vec<_>>(),
+        )
+    };
+    for args in [
+        &["INFO"][..],
+        &["INFO", "default"],
+        &["INFO", "everything"],
+        &["INFO", "cpu", "memory"],
+        &["INFO", "persistence", "replication"],
+    ] {
+        let want = info_layout(&call(r, args));
+        let got: Vec<_> = info_layout(&call(c, args))
+            .into_iter()
+            .filter(|(n, _)| n != "Workers")
+            .collect();
+        let want: Vec<_> = want
+            .into_iter()
+            .filter(|(n, _)| n != "Latencystats")
+            .collect();
+        let names =
+            |l: &[(String, Vec<String>)]| l.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&got), names(&want), "RESP{proto} {args:?}");
+        for ((name, have), (_, redis)) in got.iter().zip(&want) {
+            if matches!(name.as_str(), "Commandstats" | "Errorstats" | "Keyspace") {
+                continue;
+            }
+            assert!(have.len() >= redis.len(), "RESP{proto} {name}: {have:?}");
+            assert_eq!(
+                &have[..redis.len()],
+                &redis[..],
+                "RESP{proto} section {name}"
+            );
+        }
+    }
+    // One logged command: six fields of the same types.
+    for conn in [&mut *r, &mut *c] {
+        call(conn, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        call(conn, &["SLOWLOG", "RESET"]);
+        call(conn, &["CLIENT", "SETNAME", "shape"]);
+        let entry = call(conn, &["SLOWLOG", "GET", "1"]);
+        let text = String::from_utf8_lossy(&entry).to_string();
+        let types: String = text
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(|l| l.as_bytes()[0] as char)
+            .filter(|b| "*:$".contains(*b))
+            .collect();
+        assert_eq!(types, "**:::*$$$$$", "RESP{proto}: {text:?}");
+        assert!(text.ends_with("$5\r\nshape\r\n"), "RESP{proto}: {text:?}");
+        assert_eq!(call(conn, &["SLOWLOG", "LEN"])[0], b':');
+        call(conn, &["CONFIG", "SET", "slowlog-log-slower-than", "10000"]);
+    }
+}
+
 /// Server and connection commands whose replies do not depend on the
 /// server's identity, in both protocols: the RESP3 types (maps, sets,
 /// nulls, verbatim strings) are Redis's.
@@ -937,6 +1090,48 @@ fn server_command_replies_match_redis() {
         &["COMMAND", "GETKEYS", "RENAME", "a", "b"],
         &["COMMAND", "GETKEYS", "COPY", "a", "b", "DB", "0", "REPLACE"],
         &["COMMAND", "GETKEYS", "BITOP", "AND", "d", "x", "y"],
+        &["CONFIG", "GET", "slowlog-max-len"],
+        &[
+            "CONFIG",
+            "SET",
+            "slowlog-max-len",
+            "3",
+            "Slowlog-Log-Slower-Than",
+            "-1",
+        ],
+        &["CONFIG", "GET", "slowlog-log-slower-than"],
+        &["CONFIG", "GET", "slowlog-max-len"],
+        &["CONFIG", "SET", "DataBases", "2"],
+        &["CONFIG", "SET", "NoSuch", "2"],
+        &["CONFIG", "SET", "MAXMEMORY", "lots"],
+        &["SLOWLOG", "RESET"],
+        &["SLOWLOG", "LEN"],
+        &["SLOWLOG", "GET"],
+        &[
+            "CONFIG",
+            "SET",
+            "slowlog-max-len",
+            "128",
+            "slowlog-log-slower-than",
+            "10000",
+        ],
+        &["CONFIG", "SET", "maxmemory", "1mb"],
+        &["CONFIG", "GET", "maxmemory"],
+        &["CONFIG", "SET", "maxmemory", "0"],
+        &["CONFIG", "SET", "io-threads", "2"],
+        &["CONFIG", "RESETSTAT"],
+        &["INFO", "nosuch"],
+    ];
+    // Statistics: the same lines, their times aside.
+    let stats: &[&[&str]] = &[
+        &["CONFIG", "RESETSTAT"],
+        &["CONFIG", "GET", "maxclients"],
+        &["CONFIG", "NOSUCH"],
+        &["SLOWLOG", "LEN", "x"],
+        &["CONFIG"],
+        &["PING", "a", "b"],
+        &["NOSUCHCOMMAND"],
+        &["INFO", "commandstats", "errorstats"],
     ];
     for proto in ["2", "3"] {
         let (mut r, mut c) = (Raw::connect(redis.addr), Raw::connect(server.shared_addr()));
@@ -984,6 +1179,12 @@ fn server_command_replies_match_redis() {
                 );
             }
         }
+        for cmd in stats {
+            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+            let (want, got) = (without_times(&r.call(&args)), without_times(&c.call(&args)));
+            assert_eq!(got, want, "RESP{proto} {cmd:?}");
+        }
+        introspection_shapes(&mut r, &mut c, proto);
         // A verbatim string's text starts with its format.
         let info = c.call(&[b"INFO".to_vec(), b"server".to_vec()]);
         if proto == "3" {

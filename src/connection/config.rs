@@ -39,13 +39,17 @@ pub fn set(limits: &ClientLimits, pairs: &[(&[u8], &[u8])]) -> Result<(), String
     let mut changes = Vec::with_capacity(pairs.len());
     let mut seen: Vec<String> = Vec::new();
     for &(name, value) in pairs {
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        // Redis names the argument as given, except in a value's error.
+        let given = String::from_utf8_lossy(name);
+        let name = given.to_ascii_lowercase();
         let value = String::from_utf8_lossy(value);
         let failed = |why: &str| {
             format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
         };
         if seen.contains(&name) {
-            return Err(failed("duplicate parameter"));
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{given}') - duplicate parameter"
+            ));
         }
         let change = match name.as_str() {
             "maxclients" => {
@@ -57,7 +61,7 @@ pub fn set(limits: &ClientLimits, pairs: &[(&[u8], &[u8])]) -> Result<(), String
             "maxmemory-clients" => MaxmemoryClients::parse(&value).map(Change::MaxmemoryClients),
             _ => {
                 return Err(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{given}'"
                 ))
             }
         };

@@ -32,6 +32,7 @@ mod auth;
 mod buffers;
 mod config;
 pub mod evict;
+mod introspect;
 mod keycmd;
 mod movecmd;
 mod plan;

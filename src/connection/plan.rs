@@ -24,8 +24,9 @@ pub enum Combine {
 enum Piece {
     /// Encoded in `side`, ending at this offset.
     Inline(usize),
-    /// The next response of this partition's reply.
-    Remote(usize),
+    /// The next response of this partition's reply, for this command
+    /// (its index in the command table, [`NO_COMMAND`] for none).
+    Remote(u32, u16),
     /// The next `n` pieces combine into one reply.
     Combine(usize, Combine),
 }
@@ -48,6 +49,38 @@ pub struct Plan {
     budget: Option<Arc<ReplyBudget>>,
     /// The last `finish` stopped at the client's output limit.
     pub over_limit: bool,
+    /// The command being routed (its index in the command table, or
+    /// [`NO_COMMAND`]): error replies are noted against it.
+    pub cmd: u16,
+    /// Error replies written (by the connection, the local partition, or
+    /// assembled from other partitions' replies) since the connection last
+    /// took them: the command, the error's code (`INFO errorstats`), and
+    /// whether it refused the command before running it.
+    pub errors: Vec<NotedError>,
+}
+
+/// [`Plan::cmd`] when no command of the table is being routed.
+pub const NO_COMMAND: u16 = u16::MAX;
+
+/// An error reply a plan wrote (see [`Plan::errors`]).
+#[derive(Debug)]
+pub struct NotedError {
+    pub cmd: u16,
+    pub code: Box<str>,
+    pub rejected: bool,
+}
+
+/// Notes an error reply (a RESP `-` line) written at `start` of `buf`.
+#[inline]
+fn note_error(errors: &mut Vec<NotedError>, cmd: u16, buf: &[u8], start: usize) {
+    if buf.get(start) == Some(&b'-') {
+        let reply = &buf[start + 1..];
+        errors.push(NotedError {
+            cmd,
+            code: crate::introspect::error_prefix(reply).into(),
+            rejected: crate::introspect::is_rejection(reply),
+        });
+    }
 }
 
 impl Plan {
@@ -63,6 +96,8 @@ impl Plan {
             data: 0,
             budget: None,
             over_limit: false,
+            cmd: NO_COMMAND,
+            errors: Vec::new(),
         }
     }
 
@@ -122,7 +157,14 @@ impl Plan {
 
     /// Encodes a response produced by the connection itself.
     pub fn emit(&mut self, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
-        encode(self.target(out));
+        let target = if self.is_pending() || self.deferred {
+            &mut self.side
+        } else {
+            out
+        };
+        let start = target.len();
+        encode(target);
+        note_error(&mut self.errors, self.cmd, target, start);
         self.note_inline();
     }
 
@@ -149,7 +191,14 @@ impl Plan {
             let mut partition = ctx.partition.borrow_mut();
             let op = OpRef { kind, key, value };
             if !partition.op_blocks(&op) {
-                partition.execute(self.dialect, op, self.target(out));
+                let target = if self.is_pending() || self.deferred {
+                    &mut self.side
+                } else {
+                    out
+                };
+                let start = target.len();
+                partition.execute(self.dialect, op, target);
+                note_error(&mut self.errors, self.cmd, target, start);
                 drop(partition);
                 self.note_inline();
                 return;
@@ -157,7 +206,7 @@ impl Plan {
         }
         let bytes = key.len() + value.len();
         self.group(ctx, owner, bytes).push(kind, key, value);
-        self.order.push(Piece::Remote(owner));
+        self.order.push(Piece::Remote(owner as u32, self.cmd));
     }
 
     fn runs_here(&self, ctx: &WorkerCtx, owner: usize) -> bool {
@@ -198,7 +247,7 @@ impl Plan {
             if combine != Combine::Each {
                 group.count_last();
             }
-            self.order.push(Piece::Remote(p));
+            self.order.push(Piece::Remote(p as u32, self.cmd));
         }
         if single && !self.deferred {
             if let Some(group) = &mut self.groups[owner] {
@@ -329,6 +378,7 @@ impl Plan {
         let mut side_pos = 0;
         let mut pieces = self.order.drain(..);
         let side = &self.side;
+        let errors = &mut self.errors;
         let mut next_bytes = |piece: Piece, side_pos: &mut usize| -> &[u8] {
             match piece {
                 Piece::Inline(end) => {
@@ -336,7 +386,14 @@ impl Plan {
                     *side_pos = end;
                     seg
                 }
-                Piece::Remote(p) => cursors[p].as_mut().and_then(Iterator::next).unwrap_or(b""),
+                Piece::Remote(p, cmd) => {
+                    let seg = cursors[p as usize]
+                        .as_mut()
+                        .and_then(Iterator::next)
+                        .unwrap_or(b"");
+                    note_error(errors, cmd, seg, 0);
+                    seg
+                }
                 Piece::Combine(..) => b"",
             }
         };
@@ -349,8 +406,8 @@ impl Plan {
             for piece in pieces.by_ref().take(n) {
                 // A counted operation's response is empty; its number is
                 // in its partition's counts, in the same order.
-                if let Piece::Remote(p) = piece {
-                    sum += counts[p]
+                if let Piece::Remote(p, _) = piece {
+                    sum += counts[p as usize]
                         .as_mut()
                         .and_then(Iterator::next)
                         .copied()

@@ -8,7 +8,7 @@ use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
 use crate::resp::encode as enc;
 use crate::resp::inline::{self, Inline};
-use crate::resp::{self, cluster, info, Parsed, ProtocolError};
+use crate::resp::{self, cluster, Parsed, ProtocolError};
 use crate::txn::{Check, Outcome, TxnError};
 use std::ops::Range;
 use std::rc::Rc;
@@ -26,7 +26,9 @@ pub struct RespState {
     /// How much of a pending inline line was already searched for its end.
     inline_scanned: usize,
     multi: Option<Multi>,
-    name: Option<Vec<u8>>,
+    pub(super) name: Option<Vec<u8>>,
+    /// The command running now, for its counters (`introspect.rs`).
+    pub(super) call: super::introspect::Call,
 }
 
 impl RespState {
@@ -130,6 +132,7 @@ impl Connection {
         let mut pos = 0;
         let mut flow = Flow::BatchFull;
         let mut failed = None;
+        let mut clock = std::time::Instant::now();
         for _ in 0..MAX_BATCH {
             if buf.len() - pos < self.resp.need.max(1) {
                 flow = Flow::NeedInput;
@@ -164,7 +167,14 @@ impl Connection {
                 frame,
                 ranges: &args,
             };
-            match self.resp_command(request).await {
+            let result = self.resp_command(request).await;
+            if result.is_ok() {
+                let now = std::time::Instant::now();
+                let usec = now.duration_since(clock).as_micros() as u64;
+                clock = now;
+                self.end_call(request, usec);
+            }
+            match result {
                 Ok(true) => {}
                 Ok(false) => {
                     flow = Flow::Quit;
@@ -190,6 +200,7 @@ impl Connection {
         if let Err(e) = self.finish_plan().await {
             return (pos, Err(e));
         }
+        self.late_errors();
         (pos, Ok(flow))
     }
 
@@ -234,6 +245,7 @@ impl Connection {
     /// Executes one request; false means the connection should close.
     async fn resp_command(&mut self, args: Args<'_>) -> Result<bool, TxnError> {
         let name = args.get(0);
+        self.begin_call();
         let Some(spec) = commands::lookup(name) else {
             let mesg = unknown_command(args);
             self.refuse_in_multi();
@@ -242,7 +254,9 @@ impl Connection {
         };
         let sub = (args.len() > 1).then(|| args.get(1));
         self.info.command(super::registry::label(spec.name, sub));
+        self.command_found(spec, sub);
         if !spec.arity_ok(args.len()) {
+            self.call_rejected();
             let mesg = format!("ERR wrong number of arguments for '{}' command", spec.name);
             if spec.name == "exec" {
                 self.exec_abort(&mesg).await;
@@ -254,6 +268,7 @@ impl Connection {
         }
         if !self.gate_open() {
             if let Err(denied) = self.check_resp(spec, |i| args.get(i), args.len()) {
+                self.call_rejected();
                 if matches!(denied, super::auth::Denied::Gone) {
                     return Ok(false);
                 }
@@ -269,7 +284,11 @@ impl Connection {
         if self.resp.multi.is_some()
             && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
         {
+            let errors = self.plan.errors.len();
             self.queue(spec, args);
+            if self.plan.errors.len() == errors {
+                self.call_queued();
+            }
             return Ok(true);
         }
         if let Some(cmd) = key_command(spec.name, args) {
@@ -457,6 +476,9 @@ impl Connection {
         let mut plan = Plan::deferred(ctx.topology.len(), self.resp_dialect());
         plan.emit(&mut self.out, |o| enc::array(o, multi.queued.len()));
         for queued in &multi.queued {
+            plan.cmd = commands::lookup(&queued[0]).map_or(super::plan::NO_COMMAND, |spec| {
+                crate::introspect::command_index(spec) as u16
+            });
             let ranges = owned_ranges(queued);
             let frame = queued.concat();
             let args = Args {
@@ -474,6 +496,7 @@ impl Connection {
             Outcome::Committed(replies) => {
                 self.check_txn_replies(&replies)?;
                 plan.assemble_parts(replies, &mut self.out);
+                self.exec_calls(&multi.queued, &mut plan.errors);
             }
             Outcome::WatchFailed | Outcome::CheckFailed => {
                 let proto = self.proto();
@@ -554,7 +577,8 @@ impl Connection {
             }
             "client" => self.client(args),
             "command" => self.command(args),
-            "config" => self.config(args),
+            "config" => self.config(args).await?,
+            "slowlog" => self.slowlog(args).await?,
             "cluster" => self.cluster(args).await?,
             _ => self.keyspace_command(spec, args).await?,
         }
@@ -832,32 +856,6 @@ impl Connection {
         Ok(())
     }
 
-    async fn info(&mut self, args: Args<'_>) -> Result<(), TxnError> {
-        let mut workers = Vec::new();
-        for reply in self.admin_all(|| Admin::Stats).await? {
-            if let AdminReply::Stats(s) = reply {
-                workers.push(s);
-            }
-        }
-        let wanted: Vec<String> = args
-            .iter()
-            .skip(1)
-            .map(|a| String::from_utf8_lossy(a).to_lowercase())
-            .collect();
-        let input = info::InfoInput {
-            connected_clients: workers.iter().map(|w| w.connections_open).sum(),
-            workers: &workers,
-            port: self.ctx.shared_port,
-            uptime_secs: self.ctx.started.elapsed().as_secs(),
-            policy: self.ctx.limits.policy_name(),
-            maxclients: self.ctx.clients.maxclients(),
-        };
-        let text = info::render(&input, &wanted);
-        let proto = self.proto();
-        self.emit(|o| enc::verbatim(o, text.as_bytes(), proto));
-        Ok(())
-    }
-
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: authenticates
     /// first, then requires an authenticated connection, then names it and
     /// switches the RESP version (2 or 3; none keeps the current one). The
@@ -1129,23 +1127,34 @@ impl Connection {
         }
     }
 
-    fn config(&mut self, args: Args<'_>) {
-        let sub = args.get(1);
-        if sub.eq_ignore_ascii_case(b"SET") && args.len() >= 4 && args.len() % 2 == 0 {
-            let pairs: Vec<(&[u8], &[u8])> = (2..args.len())
-                .step_by(2)
-                .map(|i| (args.get(i), args.get(i + 1)))
-                .collect();
-            match super::config::set(&self.ctx.clients, &pairs) {
-                Ok(()) => self.emit(enc::ok),
-                Err(mesg) => self.emit(|o| enc::error(o, &mesg)),
+    async fn config(&mut self, args: Args<'_>) -> Result<(), TxnError> {
+        let sub = args.get(1).to_ascii_uppercase();
+        match (&sub[..], args.len()) {
+            (b"SET", n) if n >= 4 && n % 2 == 0 => {
+                let pairs: Vec<(&[u8], &[u8])> = (2..args.len())
+                    .step_by(2)
+                    .map(|i| (args.get(i), args.get(i + 1)))
+                    .collect();
+                return self.config_set(&pairs).await;
             }
-            return;
-        }
-        if !sub.eq_ignore_ascii_case(b"GET") || args.len() < 3 {
-            let mesg = "ERR only CONFIG GET, and CONFIG SET of maxclients, timeout, client-output-buffer-limit, proto-max-bulk-len and maxmemory-clients, are supported (corekv is configured by flags and COREKV_* variables)";
-            self.emit(|o| enc::error(o, mesg));
-            return;
+            (b"RESETSTAT", 2) => return self.config_resetstat().await,
+            (b"GET", n) if n >= 3 => {}
+            (b"SET" | b"GET" | b"RESETSTAT", _) => {
+                let mesg = format!(
+                    "ERR wrong number of arguments for 'config|{}' command",
+                    String::from_utf8_lossy(&sub).to_lowercase()
+                );
+                self.emit(|o| enc::error(o, &mesg));
+                return Ok(());
+            }
+            _ => {
+                let mesg = format!(
+                    "ERR unknown subcommand '{}'. Try CONFIG HELP.",
+                    String::from_utf8_lossy(args.get(1))
+                );
+                self.emit(|o| enc::error(o, &mesg));
+                return Ok(());
+            }
         }
         let ctx = &self.ctx;
         let mut settings: Vec<(&str, String)> = vec![
@@ -1164,11 +1173,6 @@ impl Connection {
                 },
             ),
             ("databases", "1".into()),
-            (
-                "maxmemory",
-                (ctx.limits.partition_budget * ctx.topology.len()).to_string(),
-            ),
-            ("maxmemory-policy", ctx.limits.policy_name().into()),
             ("cluster-enabled", "yes".into()),
             ("appendonly", "no".into()),
             ("save", String::new()),
@@ -1188,6 +1192,7 @@ impl Connection {
             ),
         ];
         settings.extend(super::config::get(&ctx.clients));
+        settings.extend(self.runtime_settings());
         let mut found: Vec<(&str, &str)> = Vec::new();
         for pattern in args.iter().skip(2) {
             let pattern = pattern.to_ascii_lowercase();
@@ -1207,6 +1212,7 @@ impl Connection {
                 enc::bulk(o, v.as_bytes());
             }
         });
+        Ok(())
     }
 
     /// The host clients should use for the nodes: `--announce-host`, else

@@ -112,6 +112,20 @@ pub enum Admin {
         slot: Option<u16>,
     },
     CountKeysInSlot(u16),
+    /// This worker's command statistics and error counts, and its slow
+    /// log if asked.
+    Introspect {
+        slowlog: bool,
+    },
+    /// `CONFIG RESETSTAT`: zero the counters (gauges stay).
+    ResetStats,
+    /// `SLOWLOG RESET`.
+    SlowlogReset,
+    /// `CONFIG SET` of `maxmemory`, `maxmemory-policy`, `slowlog-*`: the
+    /// partition reads the live settings when the message arrives (so
+    /// racing `CONFIG SET`s leave every partition with the last one), and
+    /// takes its share of `maxmemory` among this many workers.
+    Configure(Arc<crate::introspect::Runtime>, usize),
     /// One step of `CLUSTER GETKEYSINSLOT`: up to `count` keys of `slot`,
     /// from the start or where `walk` stopped.
     KeysInSlot {
@@ -135,6 +149,7 @@ pub enum AdminReply {
     Stats(Stats),
     Key(Option<Box<[u8]>>),
     KeyInfo(Option<KeyInfo>),
+    Introspect(Box<crate::introspect::Introspect>),
 }
 
 /// A key as `OBJECT` and `MEMORY USAGE` see it.
@@ -246,6 +261,20 @@ pub struct Stats {
     pub evicted_clients: u64,
 }
 
+impl Stats {
+    /// `CONFIG RESETSTAT`: zero the counters Redis resets; gauges (keys,
+    /// memory, open connections, buffers) stay.
+    pub fn reset_counters(&mut self) {
+        *self = Stats {
+            connections_open: self.connections_open,
+            client_buffers: self.client_buffers,
+            replies_in_flight: self.replies_in_flight,
+            buffer_pool: self.buffer_pool,
+            ..Stats::default()
+        };
+    }
+}
+
 impl std::ops::AddAssign<&Stats> for Stats {
     fn add_assign(&mut self, o: &Stats) {
         self.keys += o.keys;
@@ -346,6 +375,9 @@ pub struct Partition {
     /// spare buffers): it counts toward the budget. `None` in tests.
     clients: Option<Arc<WorkerMemory>>,
     pub stats: Stats,
+    /// The worker's per-command statistics and slow log (its connections
+    /// write them; `INFO`/`SLOWLOG` read them by message).
+    pub introspect: crate::introspect::Introspect,
 }
 
 impl Partition {
@@ -1179,6 +1211,30 @@ impl Partition {
         }
     }
 
+    /// Applies settings changed at runtime: the budget and the eviction
+    /// policy as a partition made with them would have (an order that
+    /// starts now is built from the keys present: one pass over the slab),
+    /// and the slow log's thresholds.
+    fn configure(&mut self, settings: crate::introspect::Settings) {
+        use crate::config::EvictionPolicy;
+        self.budget = settings.budget;
+        let order = match (settings.policy, settings.budget) {
+            (_, 0) | (EvictionPolicy::Noeviction, _) => None,
+            (EvictionPolicy::Sieve, _) => Some(false),
+            (EvictionPolicy::AllkeysLru, _) => Some(true),
+        };
+        self.evicting = order.is_some();
+        if self.store.eviction_order() != order {
+            match order {
+                Some(lru) => self.store.enable_eviction(lru),
+                None => self.store.disable_eviction(),
+            }
+        }
+        let log = &mut self.introspect.slowlog;
+        log.slower_than = settings.slower_than;
+        log.set_max_len(settings.max_len);
+    }
+
     /// Starts the slot index unless its bytes would pass the budget (the
     /// index is never worth evicting data for).
     fn start_slot_index(&mut self) -> bool {
@@ -1214,6 +1270,22 @@ impl Partition {
             Admin::CountKeysInSlot(slot) => AdminReply::Count(self.store.keys_in_slot(slot)),
             Admin::KeysInSlot { slot, count, walk } => {
                 AdminReply::SlotKeys(self.keys_in_slot(slot, count, walk))
+            }
+            Admin::Introspect { slowlog } => {
+                AdminReply::Introspect(Box::new(self.introspect.copy(slowlog)))
+            }
+            Admin::ResetStats => {
+                self.stats.reset_counters();
+                self.introspect.reset();
+                AdminReply::Done
+            }
+            Admin::SlowlogReset => {
+                self.introspect.slowlog.reset();
+                AdminReply::Done
+            }
+            Admin::Configure(runtime, workers) => {
+                self.configure(crate::introspect::Settings::from_runtime(&runtime, workers));
+                AdminReply::Done
             }
             Admin::Stats => {
                 let mut stats = self.stats.clone();

@@ -232,6 +232,17 @@ impl Store {
         self.order = Some(order);
     }
 
+    /// Drops the eviction order (`CONFIG SET` to a policy that does not
+    /// evict, or no `maxmemory`).
+    pub fn disable_eviction(&mut self) {
+        self.order = None;
+    }
+
+    /// The eviction order kept now: `None`, or whether it is sampled LRU.
+    pub fn eviction_order(&self) -> Option<bool> {
+        self.order.as_ref().map(|o| matches!(o, Order::Lru(_)))
+    }
+
     /// The key the eviction order would evict next, skipping keys for which
     /// `skip` says so; `None` when there is none.
     pub fn victim(&mut self, mut skip: impl FnMut(&[u8]) -> bool) -> Option<Box<[u8]>> {

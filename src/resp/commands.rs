@@ -422,7 +422,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         &["loading", "stale"],
         NONE,
         "server",
-        "CONFIG GET.",
+        "CONFIG GET, SET, RESETSTAT.",
     ),
     spec(
         "info",
@@ -647,6 +647,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         "bitmap",
         "Stores the bitwise AND, OR, XOR or NOT of strings.",
     ),
+    spec(
+        "slowlog",
+        -2,
+        &[],
+        NONE,
+        "server",
+        "SLOWLOG GET [count], LEN, RESET, HELP.",
+    ),
 ];
 
 /// The spec of `name` (any case).
@@ -718,7 +726,7 @@ impl CommandSpec {
             "scan" => &["keyspace", "read", "slow"],
             "keys" => &["keyspace", "read", "slow", "dangerous"],
             "client" | "command" => &["slow", "connection"],
-            "config" => &["admin", "slow", "dangerous"],
+            "config" | "slowlog" => &["admin", "slow", "dangerous"],
             "info" => &["slow", "dangerous"],
             "cluster" | "acl" => &["slow"],
             "time" => &["fast"],
