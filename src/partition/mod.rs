@@ -517,7 +517,11 @@ impl Partition {
             0
         };
         match self.entry_growth(op, None) {
-            Some(entry) => entry + self.store.insert_growth(1) + ttl,
+            // Saturating: a huge offset (`SETRANGE`, `SETBIT`) bounds its
+            // entry at `usize::MAX`, which no budget admits.
+            Some(entry) => entry
+                .saturating_add(self.store.insert_growth(1))
+                .saturating_add(ttl),
             None => ttl,
         }
     }
@@ -590,7 +594,9 @@ impl Partition {
         if keys + ttls == 0 {
             return 0;
         }
-        entries + self.store.insert_growth(keys) + self.expiry.set_growth(ttls, ttl_key_bytes)
+        entries
+            .saturating_add(self.store.insert_growth(keys))
+            .saturating_add(self.expiry.set_growth(ttls, ttl_key_bytes))
     }
 
     /// Refuses a write whose value would pass `proto-max-bulk-len`, or

@@ -1434,3 +1434,28 @@ fn apply_waits_for_a_prepared_write_of_a_watched_key() {
     p.handle(Request::Commit(1, None));
     assert!(matches!(rx.try_recv(), Ok(Applied::WatchFailed)));
 }
+
+/// Regression (found by the long differential run): a transaction with
+/// `SETRANGE key 9223372036854775807 abc` overflowed the growth bound's sum
+/// and panicked the worker; with a budget it must answer Redis's error.
+#[test]
+fn a_huge_setrange_offset_in_a_transaction_is_refused_not_a_panic() {
+    let mut p = Partition::with_budget(1 << 20);
+    let mut part = TxnPart::new(Dialect::Resp);
+    part.want_reply = true;
+    for key in [&b"k"[..], b"k2"] {
+        part.ops
+            .push(OpKind::SetRange(9_223_372_036_854_775_807), key, b"abc");
+    }
+    let (tx, mut rx) = oneshot::channel();
+    p.handle(Request::Apply(Box::new(part), tx));
+    match rx.try_recv() {
+        Ok(Applied::Done(reply)) => {
+            let got: Vec<&[u8]> = reply.segments().collect();
+            assert!(got.iter().all(|r| r.starts_with(b"-ERR")), "{got:?}");
+        }
+        Ok(Applied::OutOfMemory) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.store.len(), 0);
+}
