@@ -596,7 +596,7 @@ async fn connection_failures_are_io_errors() {
 fn forwarded_out(server: &Server) -> Vec<u64> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(server.shared_addr()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(&corekv_router::resp::request(&[b"INFO", b"workers"]))
         .unwrap();
     let mut reply = Vec::new();
