@@ -190,6 +190,7 @@ impl Connection {
             }
         }
         self.resp.args = args;
+        self.info.served_at(clock);
         self.note_client_state();
         if unescaped.capacity() <= INLINE_KEEP {
             self.resp.unescaped = unescaped;
