@@ -83,8 +83,13 @@ impl Connection {
     #[inline]
     pub(super) fn command_found(&mut self, spec: &CommandSpec, sub: Option<&[u8]>) {
         let Some(index) = crate::introspect::stat_index(spec, sub) else {
+            // An unknown subcommand: `CLIENT LIST` shows the container.
+            self.info.command(spec.name);
             return;
         };
+        // `CLIENT LIST`'s `cmd=`: the same name the statistics use.
+        self.info
+            .command(crate::introspect::stat_names()[index].as_str());
         let index = index as u16;
         self.plan.cmd = index;
         self.resp.call = Call::Ran(index);

@@ -267,67 +267,6 @@ pub fn parse_kill(args: &[&[u8]]) -> Result<Kill, String> {
     Ok(k)
 }
 
-/// The `cmd=` label of a command: `name|sub` for the containers whose
-/// subcommands Redis names, else the name.
-pub fn label(name: &'static str, sub: Option<&[u8]>) -> &'static str {
-    const SUBS: &[(&str, &[&str])] = &[
-        (
-            "client",
-            &[
-                "client|list",
-                "client|info",
-                "client|kill",
-                "client|id",
-                "client|setname",
-                "client|getname",
-                "client|setinfo",
-                "client|no-evict",
-                "client|help",
-            ],
-        ),
-        (
-            "config",
-            &[
-                "config|get",
-                "config|set",
-                "config|resetstat",
-                "config|help",
-            ],
-        ),
-        (
-            "object",
-            &[
-                "object|encoding",
-                "object|freq",
-                "object|idletime",
-                "object|refcount",
-                "object|help",
-            ],
-        ),
-        ("memory", &["memory|usage", "memory|help"]),
-        (
-            "command",
-            &[
-                "command|count",
-                "command|info",
-                "command|docs",
-                "command|list",
-                "command|getkeys",
-            ],
-        ),
-    ];
-    let Some(sub) = sub else { return name };
-    SUBS.iter()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, subs)| {
-            subs.iter().copied().find(|s| {
-                let tail = &s.as_bytes()[name.len() + 1..];
-                tail.eq_ignore_ascii_case(sub)
-            })
-        })
-        .unwrap_or(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,12 +350,5 @@ mod tests {
             "ERR Invalid client ID"
         );
         assert_eq!(parse_list(&[b"type"]).err().unwrap(), "ERR syntax error");
-    }
-
-    #[test]
-    fn labels_name_known_subcommands() {
-        assert_eq!(label("client", Some(b"LIST")), "client|list");
-        assert_eq!(label("client", Some(b"nope")), "client");
-        assert_eq!(label("get", Some(b"k")), "get");
     }
 }

@@ -253,9 +253,7 @@ impl Connection {
             self.emit(|o| enc::error(o, &mesg));
             return Ok(true);
         };
-        let sub = (args.len() > 1).then(|| args.get(1));
-        self.info.command(super::registry::label(spec.name, sub));
-        self.command_found(spec, sub);
+        self.command_found(spec, (args.len() > 1).then(|| args.get(1)));
         if !spec.arity_ok(args.len()) {
             self.call_rejected();
             let mesg = format!("ERR wrong number of arguments for '{}' command", spec.name);

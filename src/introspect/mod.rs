@@ -450,6 +450,18 @@ mod tests {
     use super::*;
     use crate::resp::commands::lookup;
 
+    /// `CLIENT LIST`'s `cmd=` and commandstats share these names.
+    #[test]
+    fn subcommands_have_their_own_names() {
+        let name = |cmd: &[u8], sub: &[u8]| {
+            let spec = lookup(cmd).unwrap();
+            stat_index(spec, Some(sub)).map_or(spec.name, |i| stat_names()[i].as_str())
+        };
+        assert_eq!(name(b"client", b"LIST"), "client|list");
+        assert_eq!(name(b"client", b"nope"), "client");
+        assert_eq!(name(b"get", b"k"), "get");
+    }
+
     #[test]
     fn prefixes_as_redis() {
         assert_eq!(error_prefix(b"ERR syntax error"), "ERR");
