@@ -145,6 +145,31 @@ pub struct Config {
     #[arg(long, env = "COREKV_ANNOUNCE_PORT_BASE", value_parser = clap::value_parser!(u16).range(1..))]
     pub announce_port_base: Option<u16>,
 
+    /// Pods (corekv processes, one per host or Kubernetes pod) that act as
+    /// one Redis-Cluster-compatible cache: the 16,384 slots are spread over
+    /// every pod's workers (see `corekv_router::cluster`), a core port
+    /// answers `-MOVED` for keys of another pod, and the shared and RESP
+    /// ports forward them to their pod. Every pod must run the same number
+    /// of workers. Default 1: this process owns every slot.
+    #[arg(long, env = "COREKV_CLUSTER_SIZE", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub cluster_size: u16,
+
+    /// This pod's place in the cluster, `0..cluster-size`. Default: the
+    /// number that ends the host name (`corekv-2` → 2, as a StatefulSet
+    /// names its pods).
+    #[arg(long, env = "COREKV_CLUSTER_INDEX")]
+    pub cluster_index: Option<u16>,
+
+    /// Every pod's address, in index order, this one's included:
+    /// `host[:port]` (comma or space separated), where port is the pod's
+    /// first core port (default: --core-port-base). One entry containing
+    /// `{i}` is a template expanded for i in 0..cluster-size, e.g.
+    /// `corekv-{i}.corekv-headless.default.svc.cluster.local`. Pods forward
+    /// to these addresses, and CLUSTER SLOTS/NODES/SHARDS advertise them,
+    /// so clients must be able to reach them too.
+    #[arg(long, env = "COREKV_CLUSTER_PEERS")]
+    pub cluster_peers: Option<String>,
+
     /// Memory limit for the data, split evenly over the partitions (suffixes
     /// as for sizes: 64mb, 4gb). 0 means no limit; setting one is recommended.
     #[arg(long, env = "COREKV_MAXMEMORY", default_value = "0", value_parser = parse_size)]

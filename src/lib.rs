@@ -80,6 +80,7 @@ macro_rules! fail_point_async {
 pub mod acl;
 pub mod alloc;
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 #[cfg(feature = "failpoints")]

@@ -38,9 +38,13 @@ pub fn error(out: &mut Vec<u8>, mesg: &str) {
 /// partition's worker listens, for clients that route keys themselves.
 pub fn topology_json(
     topology: &corekv_router::Topology,
+    cluster: Option<&crate::cluster::ClusterMap>,
     shared_port: u16,
     tls: Option<&crate::tls::TlsSetup>,
 ) -> String {
+    if let Some(map) = cluster {
+        return cluster_json(map, shared_port);
+    }
     use std::fmt::Write;
     let mut s = format!(
         "{{\"slots\": {}, \"hash\": \"{}\", \"shared_port\": {shared_port}, ",
@@ -59,6 +63,40 @@ pub fn topology_json(
             let _ = write!(s, "\"tls_port\": {tls_port}, ");
         }
         s.push_str("\"slots\": [");
+        for (j, r) in p.slots.iter().enumerate() {
+            let sep = if j == 0 { "" } else { ", " };
+            let _ = write!(s, "{sep}[{}, {}]", r.start, r.end);
+        }
+        s.push_str("]}");
+    }
+    s.push_str("]}");
+    s
+}
+
+/// `TOPOLOGY` of a cluster of pods: every pod's workers, each with the
+/// host it is reached at (`--cluster-peers`); ids are global
+/// (`pod * workers + worker`).
+fn cluster_json(map: &crate::cluster::ClusterMap, shared_port: u16) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "{{\"slots\": {}, \"hash\": \"{}\", \"shared_port\": {shared_port}, \"pods\": {}, \"pod\": {}, \"partitions\": [",
+        corekv_router::SLOT_COUNT,
+        corekv_router::HASH_NAME,
+        map.size(),
+        map.index,
+    );
+    for (i, p) in map.global.partitions().iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let (host, port) = map.addr_of(p.id);
+        let mut quoted = vec![b'"'];
+        escape_into(&mut quoted, host.as_bytes());
+        quoted.push(b'"');
+        let host = String::from_utf8_lossy(&quoted);
+        let _ = write!(
+            s,
+            "{sep}{{\"id\": {}, \"host\": {host}, \"port\": {port}, \"slots\": [",
+            p.id
+        );
         for (j, r) in p.slots.iter().enumerate() {
             let sep = if j == 0 { "" } else { ", " };
             let _ = write!(s, "{sep}[{}, {}]", r.start, r.end);
@@ -239,7 +277,7 @@ mod tests {
             .unwrap()
             .with_ports(&[7001, 7002])
             .unwrap();
-        let json = topology_json(&t, 7000, None);
+        let json = topology_json(&t, None, 7000, None);
         assert_eq!(
             json,
             "{\"slots\": 16384, \"hash\": \"crc16-xmodem\", \"shared_port\": 7000, \"partitions\": [\

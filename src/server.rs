@@ -33,6 +33,8 @@ pub enum Error {
     Password(std::io::Error),
     #[error("--announce-port-base {base} with {workers} workers passes port 65535")]
     AnnouncePorts { base: u16, workers: usize },
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// The core ports the topology advertises: the bound ones, or
@@ -78,7 +80,32 @@ impl Server {
         let (listeners, tls) = bind(config, n)?;
         let plain = listeners.plain.clone().unwrap_or_default();
         let (shared_port, core_ports) = (plain.shared, plain.core);
-        let mut topology = Topology::even(n)?;
+        let cluster = crate::cluster::ClusterMap::new(
+            usize::from(config.cluster_size),
+            config.cluster_index.map(usize::from),
+            config.cluster_peers.as_deref(),
+            n,
+            config.core_port_base,
+        )
+        .map_err(Error::Cluster)?
+        .map(Arc::new);
+        if let Some(map) = &cluster {
+            tracing::info!(
+                "cluster: pod {} of {}, {} workers per pod, peers {}",
+                map.index,
+                map.size(),
+                map.workers,
+                map.pods
+                    .iter()
+                    .map(|p| format!("{}:{}", p.host, p.port))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+        let mut topology = match &cluster {
+            Some(map) => map.local_topology(),
+            None => Topology::even(n)?,
+        };
         if !core_ports.is_empty() {
             topology = topology.with_ports(&announced_ports(config, &core_ports)?)?;
         }
@@ -149,9 +176,14 @@ impl Server {
             threads: Vec::with_capacity(n),
         };
         let bind = listeners.addrs.clone();
+        let cluster_auth = if cluster.is_some() {
+            config.password().map_err(Error::Password)?
+        } else {
+            None
+        };
         for ((id, inbox), sockets) in inboxes.into_iter().enumerate().zip(listeners.workers) {
             let core = cores.get(id).map(|&id| core_affinity::CoreId { id });
-            log_worker(&topology, id, core, &sockets);
+            log_worker(&topology, cluster.as_deref(), id, core, &sockets);
             let setup = WorkerSetup {
                 id,
                 core,
@@ -163,6 +195,8 @@ impl Server {
                 resp_port: listeners.resp.unwrap_or(0),
                 bind: bind.clone(),
                 announce_host: config.announce_host.clone(),
+                cluster: cluster.clone(),
+                cluster_auth: cluster_auth.clone(),
                 tls: tls.clone(),
                 started,
                 limits,
@@ -380,15 +414,16 @@ fn security(config: &Config) -> Result<Security, Error> {
 
 fn log_worker(
     topology: &Topology,
+    cluster: Option<&crate::cluster::ClusterMap>,
     id: usize,
     core: Option<core_affinity::CoreId>,
     sockets: &[(std::net::TcpListener, Transport)],
 ) {
-    let slots: Vec<String> = topology.partitions()[id]
-        .slots
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let ranges = match cluster {
+        Some(map) => map.own_ranges(id),
+        None => &topology.partitions()[id].slots[..],
+    };
+    let slots: Vec<String> = ranges.iter().map(ToString::to_string).collect();
     let core = core.map_or_else(
         || "not pinned".to_string(),
         |c| format!("pinned to core {}", c.id),

@@ -134,6 +134,9 @@ pub struct WorkerCtx {
     /// The RESP port (`--resp-port`); 0 when there is none.
     pub resp_port: u16,
     pub announce_host: Option<String>,
+    /// Links to the other pods, and the cluster's map (`--cluster-size`
+    /// above 1); `None` for a single pod.
+    pub peers: Option<crate::cluster::peer::Peers>,
     /// TLS, when configured: the acceptor and the TLS ports.
     pub tls: Option<Arc<TlsSetup>>,
     pub started: std::time::Instant,
@@ -415,6 +418,10 @@ pub struct WorkerSetup {
     pub resp_port: u16,
     pub bind: Vec<std::net::IpAddr>,
     pub announce_host: Option<String>,
+    /// The cluster's map, with `--cluster-size` above 1.
+    pub cluster: Option<Arc<crate::cluster::ClusterMap>>,
+    /// The password links to other pods authenticate with.
+    pub cluster_auth: Option<Vec<u8>>,
     pub tls: Option<Arc<TlsSetup>>,
     pub started: std::time::Instant,
     pub limits: Limits,
@@ -476,6 +483,8 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         resp_port,
         bind,
         announce_host,
+        cluster,
+        cluster_auth,
         tls,
         started,
         limits,
@@ -497,8 +506,14 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         id,
         outbox: Outbox::new(workers),
         me: me.clone(),
-        topology_json: crate::response::topology_json(&topology, shared_port, tls.as_deref())
-            .into(),
+        topology_json: crate::response::topology_json(
+            &topology,
+            cluster.as_deref(),
+            shared_port,
+            tls.as_deref(),
+        )
+        .into(),
+        peers: cluster.map(|map| crate::cluster::peer::Peers::new(map, cluster_auth.as_deref())),
         topology,
         partition: PartitionCell::new(partition_for(&limits, &clients, &memory)),
         buffers: RefCell::new(BufferPool::new(Arc::clone(&memory))),

@@ -25,6 +25,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod cluster;
 mod crc16;
 pub mod resp;
 mod topology;

@@ -167,6 +167,8 @@ pub(crate) struct Connection {
     dialect: Option<Dialect>,
     /// Accepted on the RESP port: RESP whatever the first byte.
     resp_only: bool,
+    /// Accepted on a core port (where another pod's key gets `-MOVED`).
+    core_port: bool,
     /// Unique across the server: `CLIENT ID`, and the watch id.
     client_id: u64,
     watching: Option<Watching>,
@@ -190,6 +192,11 @@ impl Connection {
         let (table_index, evict) = ctx.client_table.borrow_mut().register(Rc::clone(&info));
         let local_port = stream.local_addr().map(|a| a.port());
         let resp_only = ctx.resp_port != 0 && local_port == Some(ctx.resp_port);
+        let tls_shared = ctx.tls.as_ref().map(|t| t.shared_port);
+        let core_port = !resp_only
+            && local_port.is_some()
+            && local_port != Some(ctx.shared_port)
+            && local_port != tls_shared;
         Self {
             table_index,
             evict,
@@ -205,6 +212,7 @@ impl Connection {
             plan,
             dialect: None,
             resp_only,
+            core_port,
             client_id,
             watching: None,
             text: text::TextState::default(),

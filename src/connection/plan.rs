@@ -29,12 +29,16 @@ enum Piece {
     Remote(u32, u16),
     /// The next `n` pieces combine into one reply.
     Combine(usize, Combine),
+    /// The reply another pod sends (the next of `peers`), for this command.
+    Peer(u16),
 }
 
 pub struct Plan {
     dialect: Dialect,
     groups: Vec<Option<Box<OpBatch>>>,
     order: Vec<Piece>,
+    /// Replies awaited from other pods, in command order.
+    peers: Vec<tokio::sync::oneshot::Receiver<crate::cluster::peer::PeerReply>>,
     side: Vec<u8>,
     /// Transactions route every operation, local ones too, into groups.
     deferred: bool,
@@ -89,6 +93,7 @@ impl Plan {
             dialect,
             groups: (0..partitions).map(|_| None).collect(),
             order: Vec::new(),
+            peers: Vec::new(),
             side: Vec::new(),
             deferred: false,
             commands: 0,
@@ -209,6 +214,14 @@ impl Plan {
         self.order.push(Piece::Remote(owner as u32, self.cmd));
     }
 
+    /// Routes a command another pod answers: its reply takes its place in
+    /// command order when it arrives.
+    pub fn peer(&mut self, reply: tokio::sync::oneshot::Receiver<crate::cluster::peer::PeerReply>) {
+        self.forwarded += 1;
+        self.peers.push(reply);
+        self.order.push(Piece::Peer(self.cmd));
+    }
+
     fn runs_here(&self, ctx: &WorkerCtx, owner: usize) -> bool {
         !self.deferred && owner == ctx.id && self.groups[owner].is_none()
     }
@@ -323,12 +336,21 @@ impl Plan {
             self.over_limit |= reply.over_limit();
             replies[partition] = Some(reply);
         }
+        let mut peer_replies = Vec::with_capacity(self.peers.len());
+        for rx in self.peers.drain(..) {
+            // The link answers every request it took, even when it fails.
+            let reply = rx.await.map_err(|_| TxnError::Unavailable)?;
+            if let Some(left) = reply_limit {
+                self.over_limit |= reply.len() > left;
+            }
+            peer_replies.push(reply);
+        }
         if self.over_limit {
             self.order.clear();
             self.side.clear();
             return Ok(());
         }
-        self.assemble(&replies, out);
+        self.assemble_with_peers(&replies, &peer_replies, out);
         Ok(())
     }
 
@@ -367,6 +389,17 @@ impl Plan {
     /// Writes every response in command order: inline ones from the side
     /// buffer, the others from the partitions' replies.
     pub fn assemble(&mut self, replies: &[Option<BatchReply>], out: &mut Vec<u8>) {
+        self.assemble_with_peers(replies, &[], out);
+    }
+
+    /// [`assemble`](Self::assemble), with the replies of other pods.
+    fn assemble_with_peers(
+        &mut self,
+        replies: &[Option<BatchReply>],
+        peer_replies: &[Vec<u8>],
+        out: &mut Vec<u8>,
+    ) {
+        let mut peer_replies = peer_replies.iter();
         let mut cursors: Vec<_> = replies
             .iter()
             .map(|r| r.as_ref().map(BatchReply::segments))
@@ -391,6 +424,11 @@ impl Plan {
                         .as_mut()
                         .and_then(Iterator::next)
                         .unwrap_or(b"");
+                    note_error(errors, cmd, seg, 0);
+                    seg
+                }
+                Piece::Peer(cmd) => {
+                    let seg = peer_replies.next().map_or(&b""[..], Vec::as_slice);
                     note_error(errors, cmd, seg, 0);
                     seg
                 }

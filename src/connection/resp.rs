@@ -3,6 +3,8 @@
 use super::keycmd::{key_command, unknown_command, KeyCmd, NOT_INTEGER, SYNTAX};
 use super::plan::{Combine, Plan};
 use super::{Connection, Flow, MAX_BATCH};
+use crate::cluster::peer::Wire;
+use crate::cluster::Placement;
 use crate::partition::{parse_i64, Admin, AdminReply, OpKind, SlotStep};
 use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
@@ -56,6 +58,13 @@ enum Next {
 /// is released after the batch.
 const INLINE_KEEP: usize = 64 * 1024;
 
+/// Redis Cluster's error for keys that do not share a node (corekv: a pod).
+const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
+/// `WATCH` on the shared or RESP port of a key another pod owns.
+const WATCH_REMOTE: &str =
+    "ERR WATCH of a key another pod owns is not supported on this port; use a cluster client (core ports)";
+
 /// An open `MULTI`: the queued commands, as owned arguments.
 #[derive(Default)]
 struct Multi {
@@ -63,6 +72,11 @@ struct Multi {
     bytes: usize,
     /// A command was refused while queueing: `EXEC` must abort.
     failed: bool,
+    /// With several pods: a queued command's keys are on this pod.
+    local: bool,
+    /// With several pods: the queued commands' keys are on another pod
+    /// (this global partition's), where `EXEC` sends the transaction.
+    remote: Option<usize>,
 }
 
 /// The arguments of one request, borrowed from the read buffer.
@@ -280,6 +294,13 @@ impl Connection {
                 return Ok(true);
             }
         }
+        if self.ctx.peers.is_some()
+            && spec.first != 0
+            && (self.resp.multi.is_none() || spec.name != "watch")
+            && self.cluster_route(spec, args)
+        {
+            return Ok(true);
+        }
         if self.resp.multi.is_some()
             && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
         {
@@ -302,6 +323,96 @@ impl Connection {
             return Ok(true);
         }
         self.other_command(spec, args).await
+    }
+
+    /// With several pods (`--cluster-size`): answers a command whose keys
+    /// this pod does not own all alone, and returns true. Keys on several
+    /// pods: `-CROSSSLOT`. Keys of one other pod: `-MOVED` on a core port
+    /// (Redis Cluster's redirection); on the shared and RESP ports the
+    /// command is forwarded to the owner, and a transaction is sent whole
+    /// at `EXEC` (its keys, and any watched ones, on one pod).
+    fn cluster_route(&mut self, spec: &CommandSpec, args: Args<'_>) -> bool {
+        let ctx = Rc::clone(&self.ctx);
+        let Some(peers) = ctx.peers.as_ref() else {
+            return false;
+        };
+        let map = peers.map();
+        let keys = commands::key_positions(spec, args.len()).map(|i| args.get(i));
+        let placement = map.placement(keys);
+        let refuse = |this: &mut Self, mesg: &str| {
+            this.call_rejected();
+            this.refuse_in_multi();
+            this.emit(|o| enc::error(o, mesg));
+            true
+        };
+        match placement {
+            Placement::Split => refuse(self, CROSSSLOT),
+            Placement::Here => {
+                if let Some(multi) = &mut self.resp.multi {
+                    if multi.remote.is_some() {
+                        return refuse(self, CROSSSLOT);
+                    }
+                    multi.local = true;
+                }
+                false
+            }
+            Placement::There {
+                slot, partition, ..
+            } => {
+                if self.core_port {
+                    let (host, port) = map.addr_of(partition);
+                    let mesg = format!("MOVED {slot} {host}:{port}");
+                    return refuse(self, &mesg);
+                }
+                let pod = partition / map.workers;
+                let watching = self.watching.is_some();
+                if let Some(multi) = &mut self.resp.multi {
+                    let other = multi.remote.is_some_and(|p| p / map.workers != pod);
+                    if multi.local || watching || other {
+                        return refuse(self, CROSSSLOT);
+                    }
+                    multi.remote.get_or_insert(partition);
+                    return false;
+                }
+                if spec.name == "watch" {
+                    return refuse(self, WATCH_REMOTE);
+                }
+                let request = {
+                    let parts: Vec<&[u8]> = args.iter().collect();
+                    corekv_router::resp::request(&parts)
+                };
+                let wire = self.wire();
+                let reply = peers.send(partition, wire, request, 1);
+                self.plan.peer(reply);
+                true
+            }
+        }
+    }
+
+    /// `EXEC` of a transaction whose keys another pod owns: `MULTI`, the
+    /// queued commands and `EXEC`, sent there as one request.
+    fn exec_remote(&mut self, partition: usize, queued: &[Vec<Box<[u8]>>]) {
+        let ctx = Rc::clone(&self.ctx);
+        let Some(peers) = ctx.peers.as_ref() else {
+            return;
+        };
+        let mut request = corekv_router::resp::request(&[b"MULTI"]);
+        for q in queued {
+            let parts: Vec<&[u8]> = q.iter().map(|a| &a[..]).collect();
+            corekv_router::resp::push_request(&mut request, &parts);
+        }
+        corekv_router::resp::push_request(&mut request, &[b"EXEC"]);
+        let wire = self.wire();
+        let reply = peers.send(partition, wire, request, queued.len() + 2);
+        self.plan.peer(reply);
+    }
+
+    /// The protocol of the links this connection's forwarded commands take.
+    fn wire(&self) -> Wire {
+        match self.proto() {
+            enc::Proto::V2 => Wire::Resp2,
+            enc::Proto::V3 => Wire::Resp3,
+        }
     }
 
     /// The RESP version this connection speaks.
@@ -456,6 +567,10 @@ impl Connection {
                     "EXECABORT Transaction discarded because of previous errors.",
                 )
             });
+            return Ok(());
+        }
+        if let Some(partition) = multi.remote {
+            self.exec_remote(partition, &multi.queued);
             return Ok(());
         }
         self.finish_plan().await?;
@@ -1249,19 +1364,23 @@ impl Connection {
         } else {
             &plain[..]
         };
+        let nodes = match ctx.peers.as_ref().map(|p| p.map()) {
+            Some(map) => cluster::cluster_nodes(map, map.index * map.workers + ctx.id),
+            None => cluster::local_nodes(topo, &host, mine, &plain, tls, ctx.id),
+        };
         match (&sub[..], args.len()) {
-            (b"SLOTS", 2) => self.emit(|o| cluster::slots(o, topo, &host, mine)),
-            (b"SHARDS", 2) => self.emit(|o| cluster::shards(o, proto, topo, &host, &plain, tls)),
+            (b"SLOTS", 2) => self.emit(|o| cluster::slots(o, &nodes)),
+            (b"SHARDS", 2) => self.emit(|o| cluster::shards(o, proto, &nodes)),
             (b"NODES", 2) => {
-                let text = cluster::nodes(topo, &host, mine, ctx.id);
+                let text = cluster::nodes(&nodes);
                 self.emit(|o| enc::verbatim(o, text.as_bytes(), proto));
             }
             (b"INFO", 2) => {
-                let text = cluster::info(topo, ctx.id);
+                let text = cluster::info(&nodes);
                 self.emit(|o| enc::verbatim(o, text.as_bytes(), proto));
             }
             (b"MYID", 2) => {
-                let id = cluster::node_id(&topo.partitions()[ctx.id]);
+                let id = nodes.iter().find(|n| n.myself).map_or("", |n| &n.id);
                 self.emit(|o| enc::bulk(o, id.as_bytes()));
             }
             (b"KEYSLOT", 3) => {

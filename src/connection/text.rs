@@ -59,8 +59,15 @@ impl Connection {
                     self.emit(|o| response::error(o, &error.to_string()));
                 }
                 Parsed::Complete { command, consumed } => {
+                    let line = &buf[pos..pos + consumed];
                     pos += consumed;
                     self.plan.commands += 1;
+                    if self.ctx.peers.is_some() && self.text_cluster_route(&command, line) {
+                        if self.batch_is_full() {
+                            break;
+                        }
+                        continue;
+                    }
                     match self.text_command(command).await {
                         Ok(true) => {}
                         Ok(false) => {
@@ -180,6 +187,62 @@ impl Connection {
             }
         }
         Ok(true)
+    }
+
+    /// With several pods (`--cluster-size`): answers a command on a key
+    /// another pod owns, and returns true. On a core port the answer is
+    /// `MOVED slot host:port`; on the shared port the line is forwarded to
+    /// the owner; inside a transaction, or for `WATCH`, it is refused.
+    fn text_cluster_route(&mut self, command: &Command<'_>, line: &[u8]) -> bool {
+        let key = match *command {
+            Command::Get { key }
+            | Command::Put { key, .. }
+            | Command::Del { key }
+            | Command::Watch { key }
+            | Command::Expire { key, .. }
+            | Command::Ttl { key }
+            | Command::Persist { key }
+            | Command::PutEx { key, .. } => key,
+            _ => return false,
+        };
+        let ctx = std::rc::Rc::clone(&self.ctx);
+        let Some(peers) = ctx.peers.as_ref() else {
+            return false;
+        };
+        let crate::cluster::Placement::There {
+            slot, partition, ..
+        } = peers.map().placement([key])
+        else {
+            return false;
+        };
+        if !self.gate_open() && self.check_text(command).is_err() {
+            // Refused here as it would be for a key of this pod.
+            return false;
+        }
+        let refusal = if self.core_port {
+            let (host, port) = peers.map().addr_of(partition);
+            Some(format!("MOVED {slot} {host}:{port}"))
+        } else if self.text.txn.is_some() {
+            Some(
+                "CROSSSLOT the key is owned by another pod: a transaction's keys must be on the pod it runs on"
+                    .to_string(),
+            )
+        } else if matches!(command, Command::Watch { .. }) {
+            Some("WATCH of a key another pod owns is not supported on this port".to_string())
+        } else {
+            None
+        };
+        if let Some(mesg) = refusal {
+            self.emit(|o| response::error(o, &mesg));
+            return true;
+        }
+        let mut request = line.to_vec();
+        if request.last() != Some(&b'\n') {
+            request.push(b'\n');
+        }
+        let reply = peers.send(partition, crate::cluster::peer::Wire::Text, request, 1);
+        self.plan.peer(reply);
+        true
     }
 
     fn text_get(&mut self, key: &[u8]) {
