@@ -80,7 +80,10 @@ fn pod_config(ports: &[Ports], index: usize, start: bool) -> Config {
     config.resp_port = Some(ports[index].resp);
     config.cluster_size = PODS as u16;
     config.cluster_index = Some(index as u16);
-    let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{}", p.core)).collect();
+    let peers: Vec<String> = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{}", p.core))
+        .collect();
     config.cluster_peers = Some(peers.join(","));
     let _ = start;
     config
@@ -168,7 +171,9 @@ fn err(v: &Value) -> &str {
 #[test]
 fn every_pod_lists_the_same_six_nodes() {
     let pods = start_pods(&[0, 1, 2]);
-    let slots: Vec<Value> = (0..PODS).map(|i| pods.resp(i).cmd(&["CLUSTER", "SLOTS"])).collect();
+    let slots: Vec<Value> = (0..PODS)
+        .map(|i| pods.resp(i).cmd(&["CLUSTER", "SLOTS"]))
+        .collect();
     assert_eq!(slots[0], slots[1]);
     assert_eq!(slots[0], slots[2]);
     let Value::Array(ranges) = &slots[0] else {
@@ -232,7 +237,11 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
         let key = [&k0, &k1, &k2][i % 3];
         corekv_router::resp::push_request(
             &mut pipeline,
-            &[b"APPEND", format!("{{{key}}}log").as_bytes(), format!("{i},").as_bytes()],
+            &[
+                b"APPEND",
+                format!("{{{key}}}log").as_bytes(),
+                format!("{i},").as_bytes(),
+            ],
         );
     }
     r1.send_raw(&pipeline);
@@ -242,8 +251,14 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
         lens[i % 3] += n;
         assert_eq!(r1.read(), Value::Int(lens[i % 3]), "reply {i}");
     }
-    let expected: String = (0..50).filter(|i| i % 3 == 2).map(|i| format!("{i},")).collect();
-    assert_eq!(r1.cmd(&["GET", &format!("{{{k2}}}log")]), Value::bulk(&expected));
+    let expected: String = (0..50)
+        .filter(|i| i % 3 == 2)
+        .map(|i| format!("{i},"))
+        .collect();
+    assert_eq!(
+        r1.cmd(&["GET", &format!("{{{k2}}}log")]),
+        Value::bulk(&expected)
+    );
     // The key really lives on pod 2: its own DBSIZE counts it.
     assert_eq!(pods.resp(2).cmd(&["EXISTS", &k2]), Value::Int(1));
     assert_eq!(
@@ -266,7 +281,10 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
     // A transaction on pod 2's keys, sent through pod 1, runs whole there.
     assert_eq!(r1.cmd(&["MULTI"]), Value::ok());
     assert_eq!(r1.cmd(&["INCR", &t1]), Value::Simple("QUEUED".into()));
-    assert_eq!(r1.cmd(&["RENAME", &t2, &format!("{{{k2}}}z")]), Value::Simple("QUEUED".into()));
+    assert_eq!(
+        r1.cmd(&["RENAME", &t2, &format!("{{{k2}}}z")]),
+        Value::Simple("QUEUED".into())
+    );
     assert_eq!(
         r1.cmd(&["EXEC"]),
         Value::Array(vec![Value::Int(2), Value::ok()])
@@ -292,7 +310,10 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
 
     // The text protocol on the shared port forwards too.
     let mut text = Client::connect(addr(pods.ports[1].shared));
-    assert_eq!(text.cmd(&format!("PUT {k2} hello world")), r#"{"status": "Ok"}"#);
+    assert_eq!(
+        text.cmd(&format!("PUT {k2} hello world")),
+        r#"{"status": "Ok"}"#
+    );
     assert_eq!(text.get(&k2).as_deref(), Some("hello world"));
     assert_eq!(text.get(&k0).as_deref(), Some("v0"));
     assert!(text.cmd("START").contains("Ok"));
@@ -328,7 +349,11 @@ fn the_redis_crate_cluster_client_spreads_keys_over_the_pods() {
         *n = size;
     }
     let expected: Vec<i64> = (0..PODS)
-        .map(|pod| (0..300).filter(|i| pods.pod_of(&format!("key:{i}")) == pod).count() as i64)
+        .map(|pod| {
+            (0..300)
+                .filter(|i| pods.pod_of(&format!("key:{i}")) == pod)
+                .count() as i64
+        })
         .collect();
     assert_eq!(per_pod.to_vec(), expected);
     assert!(per_pod.iter().all(|&n| n > 50), "{per_pod:?}");
@@ -340,7 +365,10 @@ fn a_pod_that_is_down_fails_only_its_keys() {
     let (k0, k2) = (pods.key_on(0, "b"), pods.key_on(2, "b"));
     let mut r0 = pods.resp(0);
     let down = r0.cmd(&["GET", &k2]);
-    assert!(err(&down).starts_with("CLUSTERDOWN pod 2 unreachable"), "{down:?}");
+    assert!(
+        err(&down).starts_with("CLUSTERDOWN pod 2 unreachable"),
+        "{down:?}"
+    );
     assert_eq!(r0.cmd(&["SET", &k0, "1"]), Value::ok());
     assert_eq!(r0.cmd(&["GET", &k0]), Value::bulk("1"));
     let mut text = Client::connect(addr(pods.ports[0].shared));
@@ -353,11 +381,73 @@ fn misconfigured_clusters_do_not_start() {
     let ports = pick_ports(7);
     let mut config = pod_config(&ports, 0, true);
     config.cluster_peers = Some("127.0.0.1:1,127.0.0.1:2".into());
-    let e = Server::start(&config).err().expect("two peers for three pods");
+    let e = Server::start(&config)
+        .err()
+        .expect("two peers for three pods");
     assert!(e.to_string().contains("lists 2 addresses"), "{e}");
     config.cluster_peers = None;
     assert!(Server::start(&config).is_err());
     let mut config = pod_config(&ports, 0, true);
     config.cluster_index = Some(3);
     assert!(Server::start(&config).is_err());
+}
+
+/// redis-py's `RedisCluster` with default settings (RESP3), its cluster
+/// pipeline, and a plain `Redis` on one pod's RESP port (transactions and
+/// `WATCH` on that pod's keys, forwarding for the rest); then `redis-cli
+/// -c`, which follows `MOVED` from a core port.
+#[test]
+fn redis_py_and_redis_cli_use_the_cluster() {
+    use common::resp::{cli_with, describe, run_with_timeout, tool};
+    let pods = start_pods(&[0, 1, 2]);
+    let python = tool(
+        "python3",
+        "install python3 (apt-get install python3 python3-pip)",
+    );
+    let script = r#"
+import os, redis
+from redis.cluster import RedisCluster
+core, resp = int(os.environ["CORE"]), int(os.environ["RESP"])
+rc = RedisCluster(host="127.0.0.1", port=core, socket_timeout=10)
+assert len(rc.get_nodes()) == 6, rc.get_nodes()
+for i in range(200):
+    rc.set(f"py:{i}", i)
+assert [int(rc.get(f"py:{i}")) for i in range(200)] == list(range(200))
+pipe = rc.pipeline()
+for i in range(50):
+    pipe.incr(f"py:{i}")
+assert pipe.execute() == [i + 1 for i in range(50)]
+r = redis.Redis(port=resp, socket_timeout=10)
+assert r.get("py:7") == b"8"
+assert r.mget("{t}a", "{t}b") == [None, None]
+with r.pipeline(transaction=True) as p:
+    p.set("{t}a", 1).incr("{t}a")
+    assert p.execute() == [True, 2]
+mine = os.environ["LOCAL_KEY"]
+with r.pipeline() as p:
+    p.watch(mine)
+    p.multi()
+    p.set(mine, "w")
+    assert p.execute() == [True]
+print("ok")
+"#;
+    let out = run_with_timeout(
+        std::process::Command::new(&python)
+            .args(["-c", script])
+            .env("CORE", pods.ports[0].core.to_string())
+            .env("RESP", pods.ports[1].resp.to_string())
+            .env("LOCAL_KEY", pods.key_on(1, "w")),
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("python3 (RedisCluster)", &out)
+    );
+    let k2 = pods.key_on(2, "cli");
+    let core0 = pods.ports[0].core;
+    assert_eq!(cli_with(core0, &["-c"], &["SET", &k2, "x"]), "OK");
+    assert_eq!(cli_with(core0, &["-c"], &["GET", &k2]), "x");
+    assert!(cli_with(core0, &[], &["GET", &k2]).starts_with("MOVED "));
 }

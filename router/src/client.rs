@@ -96,6 +96,8 @@ pub struct Client {
     host: String,
     topology: Topology,
     ports: Vec<u16>,
+    /// Each partition's host: its pod's, in a cluster of pods; else `host`.
+    hosts: Vec<String>,
     /// Idle connections per partition.
     idle: Vec<Mutex<Vec<Conn>>>,
     /// Commands sent per partition.
@@ -132,7 +134,11 @@ impl Client {
     async fn open(host: &str, port: u16, auth: Option<Auth>) -> Result<Self> {
         let mut conn = Conn::connect(host, port, auth.as_ref()).await?;
         let obj = conn.call(b"TOPOLOGY\n").await?.into_object()?;
-        let topology = wire::parse_topology(&obj)?;
+        let (topology, hosts) = wire::parse_topology(&obj)?;
+        let hosts = hosts
+            .into_iter()
+            .map(|h| h.unwrap_or_else(|| host.to_string()))
+            .collect();
         let ports = topology
             .partitions()
             .iter()
@@ -143,6 +149,7 @@ impl Client {
             host: host.to_string(),
             topology,
             ports,
+            hosts,
             idle: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
             sent: (0..n).map(|_| AtomicU64::new(0)).collect(),
             auth,
@@ -150,7 +157,8 @@ impl Client {
     }
 
     /// The host given to [`connect`](Self::connect); every partition's core
-    /// port is reached on it.
+    /// port is reached on it, except in a cluster of pods, where each
+    /// partition is reached at its pod's host ([`host_of_partition`](Self::host_of_partition)).
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -163,6 +171,12 @@ impl Client {
     /// The partition that owns `key`.
     pub fn partition_of_key(&self, key: &str) -> usize {
         self.topology.partition_of_key(key.as_bytes())
+    }
+
+    /// The host `partition` is reached at. Panics if there is no such
+    /// partition.
+    pub fn host_of_partition(&self, partition: usize) -> &str {
+        &self.hosts[partition]
     }
 
     /// The core port of `partition`. Panics if there is no such partition.
@@ -350,7 +364,10 @@ impl Client {
             .pop();
         match idle {
             Some(conn) => Ok(conn),
-            None => Conn::connect(&self.host, self.ports[partition], self.auth.as_ref()).await,
+            None => {
+                let host = &self.hosts[partition];
+                Conn::connect(host, self.ports[partition], self.auth.as_ref()).await
+            }
         }
     }
 

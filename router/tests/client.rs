@@ -668,3 +668,69 @@ async fn smart_client_traffic_is_never_forwarded_by_the_server() {
         "shared-port traffic is forwarded"
     );
 }
+
+/// Three pods (`--cluster-size 3`), each on its own loopback address and
+/// the same ports, as three hosts would be: the client reaches every
+/// partition at its own pod's host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_of_pods_is_reached_host_by_host() {
+    let hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    let mut pods = Vec::new();
+    'attempt: for attempt in 0..20u16 {
+        let base = 21_000 + (std::process::id() as u16 % 2_000) * 10 + attempt * 7;
+        let peers: Vec<String> = hosts.iter().map(|h| format!("{h}:{}", base + 1)).collect();
+        let mut started = Vec::new();
+        for (i, host) in hosts.iter().enumerate() {
+            let mut c = config(2);
+            c.ephemeral_ports = false;
+            c.set_bind(&[host.parse().unwrap()]);
+            c.port = base;
+            c.core_port_base = base + 1;
+            c.cluster_size = 3;
+            c.cluster_index = Some(i as u16);
+            c.cluster_peers = Some(peers.join(","));
+            match Server::start(&c) {
+                Ok(s) => started.push(s),
+                Err(_) => continue 'attempt,
+            }
+        }
+        pods = started;
+        break;
+    }
+    assert_eq!(pods.len(), 3, "no free ports");
+    let shared = pods[1].shared_addr();
+    let client = Client::connect("127.0.0.2", shared.port()).await.unwrap();
+    assert_eq!(client.topology().len(), 6);
+    for p in 0..6 {
+        assert_eq!(client.host_of_partition(p), hosts[p / 2]);
+    }
+    let pairs: Vec<(String, String)> = (0..200).map(|i| (format!("k{i}"), i.to_string())).collect();
+    client.put_many(&pairs).await.unwrap();
+    for (k, v) in &pairs {
+        assert_eq!(client.get(k).await.unwrap().as_deref(), Some(v.as_str()));
+    }
+    // Every pod holds exactly the keys its partitions own.
+    let sent = client.commands_sent();
+    assert!(sent.iter().all(|&n| n > 0), "{sent:?}");
+    for (i, pod) in pods.iter().enumerate() {
+        let own = (0..200)
+            .filter(|k| client.partition_of_key(&format!("k{k}")) / 2 == i)
+            .count();
+        let n = dbsize(pod.shared_addr()).await;
+        assert_eq!(n, own, "pod {i}");
+    }
+    for pod in pods {
+        pod.shutdown();
+    }
+}
+
+/// `DBSIZE` over the text protocol.
+async fn dbsize(addr: std::net::SocketAddr) -> usize {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"DBSIZE\n").await.unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    v["result"].as_str().unwrap().parse().unwrap()
+}

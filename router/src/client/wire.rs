@@ -89,8 +89,11 @@ impl Reply {
 /// Builds the routing table from a `TOPOLOGY` result:
 /// `{"slots": 16384, "hash": "crc16-xmodem", "shared_port": 9888,
 ///   "partitions": [{"id": 0, "port": 9889, "slots": [[0, 8191]]}, …]}`.
-/// Every partition must have a core port.
-pub(crate) fn parse_topology(obj: &Map<String, Value>) -> Result<Topology> {
+/// Every partition must have a core port. A cluster of pods
+/// (`--cluster-size`) also names each partition's `"host"`; the second
+/// result holds them (`None` where a partition names none: reached at the
+/// host the client connected to).
+pub(crate) fn parse_topology(obj: &Map<String, Value>) -> Result<(Topology, Vec<Option<String>>)> {
     let bad = |why: String| Error::Protocol(format!("TOPOLOGY: {why}"));
     let slots = obj.get("slots").and_then(Value::as_u64);
     if slots != Some(u64::from(SLOT_COUNT)) {
@@ -113,6 +116,7 @@ pub(crate) fn parse_topology(obj: &Map<String, Value>) -> Result<Topology> {
         .and_then(Value::as_array)
         .ok_or_else(|| bad("no \"partitions\" array".into()))?;
     let mut partitions = Vec::with_capacity(list.len());
+    let mut hosts = Vec::with_capacity(list.len());
     for p in list {
         let id = p
             .get("id")
@@ -143,13 +147,20 @@ pub(crate) fn parse_topology(obj: &Map<String, Value>) -> Result<Topology> {
                 }
             })
             .collect::<Result<Vec<_>>>()?;
+        hosts.push((id, p.get("host").and_then(Value::as_str).map(String::from)));
         partitions.push(PartitionInfo {
             id,
             slots,
             port: Some(port),
         });
     }
-    Ok(Topology::from_partitions(partitions)?)
+    let topology = Topology::from_partitions(partitions)?;
+    // Partition ids are 0..n (checked above), so every id has its place.
+    let mut by_id = vec![None; hosts.len()];
+    for (id, host) in hosts {
+        by_id[id] = host;
+    }
+    Ok((topology, by_id))
 }
 
 #[cfg(test)]
@@ -221,7 +232,7 @@ mod tests {
 
     fn topology(json: &str) -> Result<Topology> {
         let v: Value = serde_json::from_str(json).unwrap();
-        parse_topology(v.as_object().unwrap())
+        parse_topology(v.as_object().unwrap()).map(|(t, _)| t)
     }
 
     #[test]
