@@ -425,7 +425,7 @@ mod tests {
         assert_eq!(frame_len(b"*2\r\n:1\r\n"), Ok(None));
         assert_eq!(frame_len(b"*-1\r\n"), Ok(Some(5)));
         assert_eq!(frame_len(b"*0\r\n"), Ok(Some(4)));
-        assert_eq!(frame_len(b"%1\r\n+a\r\n*1\r\n:1\r\n"), Ok(Some(17)));
+        assert_eq!(frame_len(b"%1\r\n+a\r\n*1\r\n:1\r\n"), Ok(Some(16)));
         assert_eq!(frame_len(b"_\r\n"), Ok(Some(3)));
         assert_eq!(frame_len(b"=5\r\ntxt:a\r\n"), Ok(Some(11)));
         assert_eq!(frame_len(b"|1\r\n+k\r\n+v\r\n:1\r\n"), Ok(Some(16)));
