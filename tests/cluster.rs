@@ -20,6 +20,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 const PODS: usize = 3;
+/// Every pod's password: links between pods authenticate with it.
+const PASSWORD: &str = "pod-secret";
 const WORKERS: usize = 2;
 
 /// Ports of one pod: shared, core (WORKERS), RESP.
@@ -85,6 +87,7 @@ fn pod_config(ports: &[Ports], index: usize, start: bool) -> Config {
         .map(|p| format!("127.0.0.1:{}", p.core))
         .collect();
     config.cluster_peers = Some(peers.join(","));
+    config.requirepass = Some(PASSWORD.into());
     let _ = start;
     config
 }
@@ -149,7 +152,7 @@ impl Pods {
     }
 
     fn resp(&self, pod: usize) -> RespConn {
-        RespConn::connect(addr(self.ports[pod].resp))
+        resp_conn(self.ports[pod].resp)
     }
 }
 
@@ -159,6 +162,20 @@ impl Drop for Pods {
             s.shutdown();
         }
     }
+}
+
+/// A RESP connection to `port`, authenticated.
+fn resp_conn(port: u16) -> RespConn {
+    let mut c = RespConn::connect(addr(port));
+    assert_eq!(c.cmd(&["AUTH", PASSWORD]), Value::ok());
+    c
+}
+
+/// A text-protocol connection to `port`, authenticated.
+fn text_conn(port: u16) -> Client {
+    let mut c = Client::connect(addr(port));
+    assert_eq!(c.cmd(&format!("AUTH {PASSWORD}")), r#"{"status": "Ok"}"#);
+    c
 }
 
 fn err(v: &Value) -> &str {
@@ -212,7 +229,7 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
         pods.key_on(2, "a"),
     );
     // A core port of pod 0: its own key is served, pod 2's is redirected.
-    let mut core0 = RespConn::connect(addr(pods.ports[0].core));
+    let mut core0 = resp_conn(pods.ports[0].core);
     assert_eq!(core0.cmd(&["SET", &k0, "v0"]), Value::ok());
     let moved = core0.cmd(&["SET", &k2, "v2"]);
     let expected = format!(
@@ -262,7 +279,7 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
     // The key really lives on pod 2: its own DBSIZE counts it.
     assert_eq!(pods.resp(2).cmd(&["EXISTS", &k2]), Value::Int(1));
     assert_eq!(
-        RespConn::connect(addr(pods.ports[2].core + 1)).cmd(&["DBSIZE"]),
+        resp_conn(pods.ports[2].core + 1).cmd(&["DBSIZE"]),
         pods.resp(2).cmd(&["DBSIZE"])
     );
 
@@ -309,7 +326,7 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
     assert_eq!(r3.read_line(), "_");
 
     // The text protocol on the shared port forwards too.
-    let mut text = Client::connect(addr(pods.ports[1].shared));
+    let mut text = text_conn(pods.ports[1].shared);
     assert_eq!(
         text.cmd(&format!("PUT {k2} hello world")),
         r#"{"status": "Ok"}"#
@@ -319,7 +336,7 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
     assert!(text.cmd("START").contains("Ok"));
     assert!(text.cmd(&format!("PUT {k2} x")).contains("CROSSSLOT"));
     // On a core port, the text protocol redirects.
-    let mut text_core = Client::connect(addr(pods.ports[1].core));
+    let mut text_core = text_conn(pods.ports[1].core);
     assert!(text_core.cmd(&format!("GET {k2}")).contains("MOVED "));
 }
 
@@ -327,7 +344,7 @@ fn core_ports_redirect_and_the_shared_ports_forward() {
 fn the_redis_crate_cluster_client_spreads_keys_over_the_pods() {
     use redis::Commands;
     let pods = start_pods(&[0, 1, 2]);
-    let url = format!("redis://127.0.0.1:{}/", pods.ports[1].core);
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:{}/", pods.ports[1].core);
     let client = redis::cluster::ClusterClient::builder(vec![url])
         .connection_timeout(Duration::from_secs(10))
         .response_timeout(Duration::from_secs(30))
@@ -371,7 +388,7 @@ fn a_pod_that_is_down_fails_only_its_keys() {
     );
     assert_eq!(r0.cmd(&["SET", &k0, "1"]), Value::ok());
     assert_eq!(r0.cmd(&["GET", &k0]), Value::bulk("1"));
-    let mut text = Client::connect(addr(pods.ports[0].shared));
+    let mut text = text_conn(pods.ports[0].shared);
     assert!(text.cmd(&format!("GET {k2}")).contains("CLUSTERDOWN"));
     assert_eq!(text.get(&k0).as_deref(), Some("1"));
 }
@@ -408,7 +425,7 @@ fn redis_py_and_redis_cli_use_the_cluster() {
 import os, redis
 from redis.cluster import RedisCluster
 core, resp = int(os.environ["CORE"]), int(os.environ["RESP"])
-rc = RedisCluster(host="127.0.0.1", port=core, socket_timeout=10)
+rc = RedisCluster(host="127.0.0.1", port=core, password=os.environ["PASS"], socket_timeout=10)
 assert len(rc.get_nodes()) == 6, rc.get_nodes()
 for i in range(200):
     rc.set(f"py:{i}", i)
@@ -417,7 +434,7 @@ pipe = rc.pipeline()
 for i in range(50):
     pipe.incr(f"py:{i}")
 assert pipe.execute() == [i + 1 for i in range(50)]
-r = redis.Redis(port=resp, socket_timeout=10)
+r = redis.Redis(port=resp, password=os.environ["PASS"], socket_timeout=10)
 assert r.get("py:7") == b"8"
 assert r.mget("{t}a", "{t}b") == [None, None]
 with r.pipeline(transaction=True) as p:
@@ -436,7 +453,8 @@ print("ok")
             .args(["-c", script])
             .env("CORE", pods.ports[0].core.to_string())
             .env("RESP", pods.ports[1].resp.to_string())
-            .env("LOCAL_KEY", pods.key_on(1, "w")),
+            .env("LOCAL_KEY", pods.key_on(1, "w"))
+            .env("PASS", PASSWORD),
         None,
         Duration::from_secs(60),
     );
@@ -447,7 +465,9 @@ print("ok")
     );
     let k2 = pods.key_on(2, "cli");
     let core0 = pods.ports[0].core;
-    assert_eq!(cli_with(core0, &["-c"], &["SET", &k2, "x"]), "OK");
-    assert_eq!(cli_with(core0, &["-c"], &["GET", &k2]), "x");
-    assert!(cli_with(core0, &[], &["GET", &k2]).starts_with("MOVED "));
+    let auth = ["-a", PASSWORD, "--no-auth-warning"];
+    let cluster = ["-c", "-a", PASSWORD, "--no-auth-warning"];
+    assert_eq!(cli_with(core0, &cluster, &["SET", &k2, "x"]), "OK");
+    assert_eq!(cli_with(core0, &cluster, &["GET", &k2]), "x");
+    assert!(cli_with(core0, &auth, &["GET", &k2]).starts_with("MOVED "));
 }

@@ -59,17 +59,16 @@ pub enum Wire {
 /// This worker's links, by (global partition, RESP version).
 pub struct Peers {
     map: Arc<ClusterMap>,
-    /// `AUTH` sent first on every link (the default user's password).
+    /// The default user's password, sent with `AUTH` first on every link.
     auth: Option<Vec<u8>>,
     links: RefCell<HashMap<(usize, Wire), mpsc::UnboundedSender<Job>>>,
 }
 
 impl Peers {
     pub fn new(map: Arc<ClusterMap>, password: Option<&[u8]>) -> Self {
-        let auth = password.map(|p| corekv_router::resp::request(&[b"AUTH", p]));
         Self {
             map,
-            auth,
+            auth: password.map(<[u8]>::to_vec),
             links: RefCell::new(HashMap::new()),
         }
     }
