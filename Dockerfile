@@ -60,12 +60,16 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 # that declare [[example]]/[[test]]/[[bench]] targets parseable.) vendor/
 # and .cargo/ are kept whole: vendored crates must match their
 # .cargo-checksum.json, and .cargo/config.toml points cargo at them.
+# The real sources are kept aside in /src, without vendor/ and .cargo/, so
+# the build stage copies the (large) vendored crates once.
 # ---------------------------------------------------------------------------
 FROM ${RUST_IMAGE} AS skeleton
 
 WORKDIR /app
 COPY . .
-RUN echo 'fn main() {}' > /tmp/stub.rs \
+RUN mkdir /src \
+    && tar -cf - --exclude=./vendor --exclude=./.cargo . | tar -C /src -xf - \
+    && echo 'fn main() {}' > /tmp/stub.rs \
     && find . -type f -name '*.rs' ! -path './vendor/*' ! -path './.cargo/*' \
         -exec cp /tmp/stub.rs {} \; \
     && find . -type f ! -name '*.rs' ! -name Cargo.toml ! -name Cargo.lock \
@@ -92,10 +96,11 @@ ENV CARGO_TERM_COLOR=never \
 COPY --from=skeleton /app ./
 RUN cargo build --locked --release
 
-# 2. The real sources. Touch them so they are newer than the stubs' build
-#    artifacts and cargo rebuilds both workspace crates, then smoke-test.
-COPY . .
-RUN find . -path ./target -prune -o -type f -name '*.rs' -exec touch {} + \
+# 2. The real sources over the stubs. Touch them so they are newer than the
+#    stubs' build artifacts and cargo rebuilds both workspace crates, then
+#    smoke-test.
+COPY --from=skeleton /src ./
+RUN find . \( -path ./target -o -path ./vendor \) -prune -o -type f -name '*.rs' -exec touch {} + \
     && cargo build --locked --release \
     && /app/target/release/corekv --version
 

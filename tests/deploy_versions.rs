@@ -35,18 +35,22 @@ fn crate_version() -> String {
     field(&read("Cargo.toml"), "[workspace.package]", "version")
 }
 
-/// Every `corekv:<tag>` in `text` whose tag starts with a digit.
+/// Every `corekv:<tag>` in `text` whose tag looks like a version (a digit
+/// first, a dot inside): not `latest`, not a `kv-corekv:6379` address.
 fn versioned_tags(text: &str) -> Vec<String> {
     text.match_indices("corekv:")
-        .map(|(i, m)| &text[i + m.len()..])
-        .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-        .map(|rest| {
-            rest.chars()
+        .filter(|(i, _)| {
+            !text[..*i].ends_with(|c: char| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+        .map(|(i, m)| {
+            text[i + m.len()..]
+                .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || ".-+".contains(*c))
                 .collect::<String>()
                 .trim_end_matches('.')
                 .to_string()
         })
+        .filter(|tag| tag.starts_with(|c: char| c.is_ascii_digit()) && tag.contains('.'))
         .collect()
 }
 
@@ -99,6 +103,8 @@ fn version_tag_parsing() {
         versioned_tags("run corekv:0.1.0. or corekv:latest, corekv:1.2.3-rc1 x"),
         ["0.1.0", "1.2.3-rc1"]
     );
+    assert!(versioned_tags("redis-cli -h kv-corekv:6379 corekv:6379").is_empty());
+    assert_eq!(versioned_tags("r.example/corekv:9.9.9"), ["9.9.9"]);
     assert_eq!(
         field("a: 1\nappVersion: \"0.1.0\"\n", "", "appVersion"),
         "0.1.0"

@@ -93,6 +93,45 @@ corekv_base_images() {
     rm -rf "$rootfs"
 }
 
+# corekv_trim_vendor DIR: in DIR/vendor (cargo vendor's output, DIR/.cargo
+# pointing at it), empties the crates that no Linux build uses (Windows and
+# wasm crates: two thirds of its 450 MB), as cargo-vendor-filterer does: each
+# keeps its Cargo.toml (cargo still reads every locked package's manifest)
+# and its package checksum, with an empty src/lib.rs and no file checksums.
+# Only to keep CI's build context small (Docker copies it several times);
+# the full vendor/ of README's recipe builds the same.
+corekv_trim_vendor() {
+    local host
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    (cd "$1" && cargo metadata --format-version 1 --locked --offline --filter-platform "$host") |
+        python3 -c '
+import json, os, shutil, sys, tomllib
+vendor = sys.argv[1]
+meta = json.load(sys.stdin)
+used = {n["id"] for n in meta["resolve"]["nodes"]}
+keep = {(p["name"], p["version"]) for p in meta["packages"] if p["id"] in used}
+trimmed = 0
+for d in sorted(os.listdir(vendor)):
+    path = os.path.join(vendor, d)
+    with open(os.path.join(path, "Cargo.toml"), "rb") as f:
+        pkg = tomllib.load(f)["package"]
+    if (pkg["name"], pkg["version"]) in keep:
+        continue
+    with open(os.path.join(path, ".cargo-checksum.json")) as f:
+        checksum = json.load(f)["package"]
+    for entry in os.listdir(path):
+        if entry != "Cargo.toml":
+            full = os.path.join(path, entry)
+            shutil.rmtree(full) if os.path.isdir(full) and not os.path.islink(full) else os.remove(full)
+    os.mkdir(os.path.join(path, "src"))
+    open(os.path.join(path, "src", "lib.rs"), "w").close()
+    with open(os.path.join(path, ".cargo-checksum.json"), "w") as f:
+        json.dump({"files": {}, "package": checksum}, f)
+    trimmed += 1
+print(f"vendor: {len(os.listdir(vendor)) - trimmed} crates kept, {trimmed} not used on this platform emptied")
+' "$1/vendor"
+}
+
 # Builds COREKV_IMAGE (and corekv:latest) from a copy of the work tree with
 # vendored crates, with no network during the build. Extra arguments go to
 # `docker build`.
@@ -111,6 +150,7 @@ corekv_build_image() {
         _dlog "cargo vendor --locked vendor"
         rm -rf "$ctx/vendor"
         (cd "$ctx" && mkdir -p .cargo && cargo vendor --locked vendor >.cargo/config.toml 2>"$COREKV_DOCKER_WORK/vendor.log")
+        corekv_trim_vendor "$ctx"
         echo "$lock_sum" >"$ctx/.vendor-lock-sum"
     else
         _dlog "vendored crates up to date (Cargo.lock unchanged)"
