@@ -160,7 +160,7 @@ corekv_build_image() {
     fi
     printf '%s\n' .vendor-lock-sum >>"$ctx/.dockerignore"
     _dlog "docker build --network none -t $COREKV_IMAGE -t corekv:latest (on $COREKV_BUILDER_IMAGE, $COREKV_BASE_IMAGE)"
-    docker build --network none \
+    docker build --network none --force-rm \
         --build-arg RUST_IMAGE="$COREKV_BUILDER_IMAGE" \
         --build-arg RUNTIME_IMAGE="$COREKV_BASE_IMAGE" \
         -t "$COREKV_IMAGE" -t corekv:latest "$@" "$ctx"
