@@ -42,9 +42,9 @@
 # published under other numbers, COREKV_ANNOUNCE_PORT_BASE to the first one.
 #
 # Pinning: workers are pinned to cores only when the container owns exactly
-# one CPU per worker (`--cpuset-cpus 2-3`); with `--cpus` alone (a quota over
-# shared CPUs) they float, so two containers never stack on the same cores
-# (COREKV_PIN=auto|always|never).
+# one CPU per worker (`--cpuset-cpus 2-3`); with `--cpus N` below the CPUs it
+# may run on (a quota over shared CPUs) they float, so two containers never
+# stack on the same cores (COREKV_PIN=auto|always|never).
 #
 # Written for the classic builder and BuildKit alike (no heredocs, no cache
 # mounts, nothing newer than Docker Engine 20.10).
