@@ -350,6 +350,11 @@ fn bind(config: &Config, workers: usize) -> Result<(Listeners, Option<Arc<TlsSet
 
 /// The start-up summary; the `corekv ready` line comes last.
 fn log_ready(server: &Server, n: usize, bind: &[std::net::IpAddr], tls: Option<&TlsSetup>) {
+    let workers = if n == 1 {
+        "1 worker".to_string()
+    } else {
+        format!("{n} workers")
+    };
     tracing::info!("listening on {}", ips_list(bind));
     if let Some(t) = tls {
         let cores = if t.core_ports.is_empty() {
@@ -366,10 +371,10 @@ fn log_ready(server: &Server, n: usize, bind: &[std::net::IpAddr], tls: Option<&
         );
     }
     if server.shared_addr.port() == 0 {
-        tracing::info!("corekv ready: {n} workers, plain ports off (--port 0)");
+        tracing::info!("corekv ready: {workers}, plain ports off (--port 0)");
     } else {
         tracing::info!(
-            "corekv ready: {n} workers, shared port {}, core ports {}",
+            "corekv ready: {workers}, shared port {}, core ports {}",
             server.shared_addr,
             ports_list(&core_ports_of(server))
         );

@@ -57,10 +57,10 @@ The container image.
 {{- end }}
 
 {{/*
-The number of workers, which is also the number of core ports:
-.Values.workers if set, else what the server itself derives from its cgroup
-CPU quota, i.e. resources.limits.cpu rounded down, at least 1 ("2" -> 2,
-"2500m" -> 2, "500m" -> 1).
+The number of workers per pod, which is also the number of core ports:
+.Values.workers if set, else what the downward API passes as COREKV_WORKERS
+(resources.limits.cpu with divisor 1, which Kubernetes rounds up: "2" -> 2,
+"2500m" -> 3, "500m" -> 1).
 */}}
 {{- define "corekv.workers" -}}
 {{- if .Values.workers }}
@@ -75,15 +75,55 @@ CPU quota, i.e. resources.limits.cpu rounded down, at least 1 ("2" -> 2,
 {{- $cpu = toString . }}
 {{- end }}{{ end }}{{ end }}
 {{- if not $cpu }}
-{{- fail "set resources.limits.cpu (corekv starts one worker per CPU of its quota) or workers" }}
+{{- fail "set resources.limits.cpu (COREKV_WORKERS comes from it) or workers" }}
 {{- end }}
 {{- $milli := 0 }}
 {{- if hasSuffix "m" $cpu }}
 {{- $milli = trimSuffix "m" $cpu | int }}
 {{- else }}
-{{- $milli = mulf (float64 $cpu) 1000 | int }}
+{{- $milli = mulf (float64 $cpu) 1000 | ceil | int }}
 {{- end }}
-{{- max 1 (div $milli 1000) }}
+{{- max 1 (div (add $milli 999) 1000) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The headless Service: stable per-pod DNS names.
+*/}}
+{{- define "corekv.headless" -}}
+{{- printf "%s-headless" (include "corekv.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The DNS suffix of every pod's name: <pod>.<this>.
+*/}}
+{{- define "corekv.podDomain" -}}
+{{- printf "%s.%s.svc.%s" (include "corekv.headless" .) .Release.Namespace .Values.clusterDomain }}
+{{- end }}
+
+{{/*
+The ports every pod serves, as ServicePorts: shared, resp and, when "core"
+is true, core-<i>. Called with (dict "root" $ "core" BOOL).
+*/}}
+{{- define "corekv.servicePorts" -}}
+{{- $workers := include "corekv.workers" .root | int }}
+- name: shared
+  port: {{ .root.Values.port }}
+  targetPort: shared
+  protocol: TCP
+{{- if .root.Values.respPort }}
+- name: resp
+  port: {{ .root.Values.respPort }}
+  targetPort: resp
+  protocol: TCP
+{{- end }}
+{{- if .core }}
+{{- range $i := until $workers }}
+- name: core-{{ $i }}
+  port: {{ add $.root.Values.corePortBase $i }}
+  targetPort: core-{{ $i }}
+  protocol: TCP
+{{- end }}
 {{- end }}
 {{- end }}
 
