@@ -31,9 +31,11 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-/// Commands corekv refuses inside `MULTI` on purpose (they need every
-/// partition at once; README's "What differs from Redis" lists them): the
-/// sequences do not send them while a connection is in `MULTI`.
+/// The commands the sequences send that corekv refuses inside `MULTI` on
+/// purpose (they need every partition at once, or are server commands;
+/// README's "Differences from Redis" lists them all, and
+/// `tests/resp_clients.rs` checks the refusals): the sequences do not send
+/// them while a connection is in `MULTI`.
 const NOT_IN_MULTI: &[&str] = &[
     "KEYS",
     "DBSIZE",

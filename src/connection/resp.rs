@@ -393,8 +393,14 @@ impl Connection {
         let allowed = matches!(spec.name, "ping" | "echo" | "unwatch")
             || key_command(spec.name, args).is_some()
             || super::movecmd::is_move(spec.name);
-        let refused = (!allowed || spec.name == "msetnx")
-            .then(|| format!("ERR '{}' is not allowed inside MULTI", spec.name));
+        let refused = match spec.name {
+            // Redis refuses it too (its `no-multi` flag), with this text.
+            "shutdown" => Some("ERR Command not allowed inside a transaction".to_string()),
+            name if !allowed || name == "msetnx" => {
+                Some(format!("ERR '{name}' is not allowed inside MULTI"))
+            }
+            _ => None,
+        };
         let max = self.ctx.limits.max_txn_bytes;
         let multi = self.resp.multi.as_mut().expect("in MULTI");
         let size: usize = args.iter().map(|a| a.len() + 16).sum();
