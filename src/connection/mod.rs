@@ -36,6 +36,7 @@ mod introspect;
 mod keycmd;
 mod movecmd;
 mod plan;
+mod queued;
 pub mod registry;
 mod resp;
 mod servercmd;

@@ -549,7 +549,12 @@ impl Connection {
                 plan.emit(&mut self.out, |o| enc::error(o, &mesg));
                 continue;
             }
-            route_in_txn(&mut plan, &ctx, &mut self.out, args);
+            let mut target = super::queued::ToPlan {
+                plan: &mut plan,
+                ctx: &ctx,
+                out: &mut self.out,
+            };
+            super::queued::run(&mut target, args);
         }
         let parts = self.take_parts(&mut plan, true);
         match self.run_txn(parts).await? {
@@ -1351,45 +1356,6 @@ impl Connection {
             }
         }
         Ok(())
-    }
-}
-
-/// Routes one queued command of an `EXEC` into the transaction's plan.
-fn route_in_txn(
-    plan: &mut Plan,
-    ctx: &crate::worker::WorkerCtx,
-    out: &mut Vec<u8>,
-    args: Args<'_>,
-) {
-    let name = commands::lookup(args.get(0)).map_or("", |s| s.name);
-    match key_command(name, args) {
-        Some(Ok(KeyCmd::One(kind, key, value))) => plan.op(ctx, out, kind, key, value),
-        Some(Ok(KeyCmd::Many {
-            kind,
-            pairs,
-            combine,
-            header,
-            then_ok,
-        })) => {
-            if header {
-                plan.emit(out, |o| enc::array(o, pairs.len()));
-            }
-            plan.run(ctx, out, kind, &pairs, combine);
-            if then_ok {
-                plan.emit(out, enc::ok);
-            }
-        }
-        Some(Err(mesg)) => plan.emit(out, |o| enc::error(o, &mesg)),
-        None if super::movecmd::route_in_txn(plan, ctx, out, name, args) => {}
-        _ if name == "ping" && args.len() > 2 => plan.emit(out, |o| {
-            enc::error(o, "ERR wrong number of arguments for 'ping' command")
-        }),
-        _ if name == "ping" && args.len() == 2 => plan.emit(out, |o| enc::bulk(o, args.get(1))),
-        _ if name == "ping" => plan.emit(out, |o| enc::simple(o, "PONG")),
-        _ if name == "echo" => plan.emit(out, |o| enc::bulk(o, args.get(1))),
-        // The watches were checked when the transaction committed.
-        _ if name == "unwatch" => plan.emit(out, enc::ok),
-        _ => plan.emit(out, |o| enc::error(o, "ERR command not allowed in MULTI")),
     }
 }
 
