@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::resp::{RespConn, Value};
-use common::Client;
+use common::resp::{info_field, RespConn, Value};
+use common::{total_stat, wait_stat, Client};
 use corekv::clients::{MaxmemoryClients, OutputLimit};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -14,40 +14,6 @@ use std::time::{Duration, Instant};
 
 /// How long a test waits for the server to act (a hang guard only).
 const GUARD: Duration = Duration::from_secs(30);
-
-fn stats_total(addr: SocketAddr) -> serde_json::Value {
-    let mut c = Client::connect(addr);
-    let line = c.cmd("STATS");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("STATS is JSON");
-    v["result"]["total"].clone()
-}
-
-fn total_stat(addr: SocketAddr, name: &str) -> u64 {
-    stats_total(addr)[name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no {name} in STATS"))
-}
-
-/// Polls `STATS` until `name` reaches `want`.
-fn wait_stat(addr: SocketAddr, name: &str, want: u64) {
-    let deadline = Instant::now() + GUARD;
-    loop {
-        let got = total_stat(addr, name);
-        if got >= want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{name} stayed at {got}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn info_field(c: &mut RespConn, section: &str, field: &str) -> u64 {
-    let text = c.cmd(&["INFO", section]).text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {text}"))
-}
 
 /// Opens a `SET key <len bytes>` request and sends `sent` bytes of its
 /// value: the server holds them in the connection's read buffer.

@@ -18,8 +18,10 @@
 //!     cargo test --release --test differential -- --nocapture
 //! ```
 //!
-//! prints the seed it used, and on a failure the seed, the command and the
-//! last commands before it.
+//! prints the seed it used, and on a failure (a different reply, or none)
+//! the seed of the failing sequence, the command and the last commands
+//! before it. `COREKV_DIFF_SEED=<that seed> COREKV_DIFF_COMMANDS=500` runs
+//! that sequence alone.
 
 mod common;
 
@@ -29,9 +31,11 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-/// Commands corekv refuses inside `MULTI` on purpose (they need every
-/// partition at once; README's "What differs from Redis" lists them): the
-/// sequences do not send them while a connection is in `MULTI`.
+/// The commands the sequences send that corekv refuses inside `MULTI` on
+/// purpose (they need every partition at once, or are server commands;
+/// README's "Differences from Redis" lists them all, and
+/// `tests/resp_clients.rs` checks the refusals): the sequences do not send
+/// them while a connection is in `MULTI`.
 const NOT_IN_MULTI: &[&str] = &[
     "KEYS",
     "DBSIZE",
@@ -54,11 +58,17 @@ struct Raw {
     reader: BufReader<TcpStream>,
 }
 
+/// The hang guard of a reply. A command on a 64 MiB value (`SETBIT k
+/// 536870912 0`) across partitions takes about 15 s in a debug build on an
+/// idle machine (Redis and a release build: under a second), more on a
+/// loaded one: a `BITOP` of a long run passed 30 s.
+const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl Raw {
     fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(common::IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(common::IO_TIMEOUT)).unwrap();
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(REPLY_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
         Self {
             writer: stream.try_clone().unwrap(),
@@ -873,11 +883,25 @@ fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usiz
         };
         let (r, c) = &mut conns[conn];
         // One request in eight goes inline (same bytes to both servers).
-        let (mut want, mut got) = if gen.chance(8) {
-            (r.call_inline(&args), c.call_inline(&args))
-        } else {
-            (r.call(&args), c.call(&args))
-        };
+        let inline = gen.chance(8);
+        // A server that does not answer (or closes) fails the test with
+        // the same context as a different reply.
+        let replies = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if inline {
+                (r.call_inline(&args), c.call_inline(&args))
+            } else {
+                (r.call(&args), c.call(&args))
+            }
+        }));
+        let (mut want, mut got) = replies.unwrap_or_else(|e| {
+            eprintln!(
+                "seed {seed}, command {i} on connection {conn}{}: {}\nno reply; last commands:\n  {}",
+                if inline { " (inline)" } else { "" },
+                show(&args),
+                history.iter().cloned().collect::<Vec<_>>().join("\n  ")
+            );
+            std::panic::resume_unwind(e)
+        });
         if name == "EXEC" {
             want = normalize_exec(want, &queued[conn]);
             got = normalize_exec(got, &queued[conn]);

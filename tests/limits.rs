@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::resp::{request, RespConn, Value};
-use common::Client;
+use common::resp::{info_field, request, RespConn, Value};
+use common::{total_stat, wait_stat, Client};
 use corekv::clients::OutputLimit;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -14,28 +14,6 @@ use std::time::{Duration, Instant};
 /// How long a test waits for the server to act before failing (a hang
 /// guard, not a performance bound).
 const GUARD: Duration = Duration::from_secs(20);
-
-fn total_stat(addr: SocketAddr, name: &str) -> u64 {
-    let mut c = Client::connect(addr);
-    let line = c.cmd("STATS");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("STATS is JSON");
-    v["result"]["total"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no {name} in {line}"))
-}
-
-/// Polls `STATS` until `name` reaches `want`.
-fn wait_stat(addr: SocketAddr, name: &str, want: u64) {
-    let deadline = Instant::now() + GUARD;
-    loop {
-        let got = total_stat(addr, name);
-        if got >= want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{name} stayed at {got}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A key owned by `partition`.
 fn key_on(server: &corekv::Server, partition: usize) -> String {
@@ -274,14 +252,6 @@ fn idle_connections_hold_no_buffers() {
     let mut busy = Client::connect(addr);
     busy.writer().write_all(b"PING\n").unwrap();
     assert_eq!(busy.read_response(), common::PONG);
-}
-
-fn info_field(c: &mut RespConn, section: &str, field: &str) -> u64 {
-    let text = c.cmd(&["INFO", section]).text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {text}"))
 }
 
 #[test]

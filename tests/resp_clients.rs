@@ -356,6 +356,76 @@ fn watch_conflict_exec_reply_is_a_nil_array() {
     );
 }
 
+/// What `MULTI` queues: key commands (moves included), `PING`, `ECHO`,
+/// `UNWATCH`. The commands that need every partition at once, `MSETNX`,
+/// and the server and connection commands are refused (README's
+/// "Differences from Redis"; Redis queues them), `SHUTDOWN` with Redis's
+/// own refusal; any refusal makes `EXEC` abort.
+#[test]
+fn multi_queues_key_commands_and_refuses_the_rest() {
+    let server = common::start(WORKERS);
+    let mut c = RespConn::connect(server.shared_addr());
+    let queued = Value::Simple("QUEUED".into());
+    let allowed: &[&[&str]] = &[
+        &["PING"],
+        &["ECHO", "x"],
+        &["UNWATCH"],
+        &["GET", "a"],
+        &["MSET", "a", "1", "b", "2"],
+        &["DEL", "a", "b"],
+        &["RENAME", "a", "b"],
+        &["COPY", "a", "b"],
+        &["BITOP", "OR", "a", "b"],
+    ];
+    assert_eq!(c.cmd(&["MULTI"]), Value::ok());
+    for args in allowed {
+        assert_eq!(c.cmd(args), queued, "{args:?}");
+    }
+    assert_eq!(c.cmd(&["DISCARD"]), Value::ok());
+    let refused: &[&[&str]] = &[
+        &["KEYS", "*"],
+        &["DBSIZE"],
+        &["FLUSHALL"],
+        &["FLUSHDB"],
+        &["SCAN", "0"],
+        &["RANDOMKEY"],
+        &["MSETNX", "a", "1"],
+        &["AUTH", "x"],
+        &["HELLO", "2"],
+        &["SELECT", "0"],
+        &["ACL", "WHOAMI"],
+        &["CLIENT", "ID"],
+        &["COMMAND", "COUNT"],
+        &["CONFIG", "GET", "maxmemory"],
+        &["INFO"],
+        &["SLOWLOG", "LEN"],
+        &["TIME"],
+        &["MEMORY", "USAGE", "a"],
+        &["OBJECT", "ENCODING", "a"],
+        &["WAIT", "0", "0"],
+        &["CLUSTER", "INFO"],
+        &["READONLY"],
+        &["READWRITE"],
+        &["ASKING"],
+    ];
+    for args in refused {
+        assert_eq!(c.cmd(&["MULTI"]), Value::ok());
+        let name = args[0].to_ascii_lowercase();
+        let mesg = format!("ERR '{name}' is not allowed inside MULTI");
+        assert_eq!(c.cmd(args), Value::Error(mesg), "{args:?}");
+        assert_eq!(c.cmd(&["PING"]), queued);
+        let abort = "EXECABORT Transaction discarded because of previous errors.";
+        assert_eq!(c.cmd(&["EXEC"]), Value::Error(abort.into()), "{args:?}");
+    }
+    assert_eq!(c.cmd(&["MULTI"]), Value::ok());
+    assert_eq!(
+        c.cmd(&["SHUTDOWN", "NOSAVE"]),
+        Value::Error("ERR Command not allowed inside a transaction".into())
+    );
+    assert_eq!(c.cmd(&["DISCARD"]), Value::ok());
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+}
+
 /// Which writes by another connection abort a transaction watching a key,
 /// as Redis decides it: any command that modified the key (even to the
 /// same value, even through another partition's port or inside another

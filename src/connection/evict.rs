@@ -15,15 +15,20 @@ use super::registry::{ClientAnswer, ClientInfo, ClientQuery, Filter};
 use crate::clients::ClientLimits;
 use crate::clients::WorkerMemory;
 use std::cell::Cell;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use tokio::sync::Notify;
+use std::task::{Poll, Waker};
 
 /// Tells a connection it was evicted (it may be waiting on its socket).
+/// Single-threaded, like the connection: a flag and the connection task's
+/// waker, which costs a waiting connection no lock (a `Notify` locks its
+/// waiter list on every poll).
 #[derive(Default)]
 pub struct EvictSignal {
     evicted: Cell<bool>,
-    notify: Notify,
+    /// The connection's task, once it waited for the signal.
+    waker: Cell<Option<Waker>>,
 }
 
 impl EvictSignal {
@@ -31,16 +36,27 @@ impl EvictSignal {
         self.evicted.get()
     }
 
-    /// Resolves once the connection is evicted.
-    pub async fn evicted(&self) {
-        while !self.evicted.get() {
-            self.notify.notified().await;
-        }
+    /// Resolves once the connection is evicted. Every future of one
+    /// signal belongs to its connection's one task, so one waker serves.
+    pub fn evicted(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
+            if self.evicted.get() {
+                return Poll::Ready(());
+            }
+            let waker = match self.waker.take() {
+                Some(w) if w.will_wake(cx.waker()) => w,
+                _ => cx.waker().clone(),
+            };
+            self.waker.set(Some(waker));
+            Poll::Pending
+        })
     }
 
     fn evict(&self) {
         self.evicted.set(true);
-        self.notify.notify_one();
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
     }
 }
 
@@ -201,6 +217,33 @@ mod tests {
 
     fn info(id: u64) -> Rc<ClientInfo> {
         Rc::new(ClientInfo::new(id, None, None, -1, "default"))
+    }
+
+    /// Counts its wake-ups.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_waiting_connection_is_woken_by_its_eviction() {
+        let signal = EvictSignal::default();
+        let count = std::sync::Arc::new(Count(Default::default()));
+        let waker = Waker::from(count.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut waiting = std::pin::pin!(signal.evicted());
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        // Polled again (every wait of the connection's loop): no new wake.
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(count.0.load(Relaxed), 0);
+        signal.evict();
+        assert_eq!(count.0.load(Relaxed), 1);
+        assert!(waiting.as_mut().poll(&mut cx).is_ready());
+        // A later wait (a write) ends at once.
+        assert!(std::pin::pin!(signal.evicted()).poll(&mut cx).is_ready());
     }
 
     #[test]

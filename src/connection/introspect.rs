@@ -14,6 +14,7 @@ use crate::resp::encode as enc;
 use crate::resp::info;
 use crate::txn::TxnError;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What the last RESP command was, for its counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,6 +77,31 @@ impl Connection {
     pub(super) fn begin_call(&mut self) {
         self.plan.cmd = NO_COMMAND;
         self.resp.call = Call::None;
+        self.resp.quick = false;
+        self.resp.out_mark = self.output_len();
+    }
+
+    /// Bytes of replies this batch holds so far.
+    #[inline]
+    fn output_len(&self) -> usize {
+        self.out.len() + self.plan.side_len()
+    }
+
+    /// The command about to run is timed alone: the run of quick commands
+    /// before it gets its time now.
+    pub(super) fn time_alone(&mut self) {
+        if self.resp.clock.has_pending() {
+            let mut partition = self.ctx.partition.borrow_mut();
+            let now = Instant::now();
+            self.resp.clock.settle(&mut partition.introspect, now);
+        }
+    }
+
+    /// Ends the batch's timing: the quick commands still pending get their
+    /// time. Returns when the batch's last command ended.
+    pub(super) fn settle_calls(&mut self) -> Instant {
+        self.time_alone();
+        self.resp.clock.last()
     }
 
     /// Notes that `spec` (with `sub`, its first argument) is the command
@@ -83,14 +109,15 @@ impl Connection {
     #[inline]
     pub(super) fn command_found(&mut self, spec: &CommandSpec, sub: Option<&[u8]>) {
         let Some(index) = crate::introspect::stat_index(spec, sub) else {
-            // An unknown subcommand: `CLIENT LIST` shows the container.
-            self.info.command(spec.name);
+            // An unknown subcommand: `CLIENT LIST` shows the container
+            // (the commands' own names come first in the statistics).
+            self.info
+                .command(crate::introspect::command_index(spec) as u16);
             return;
         };
         // `CLIENT LIST`'s `cmd=`: the same name the statistics use.
-        self.info
-            .command(crate::introspect::stat_names()[index].as_str());
         let index = index as u16;
+        self.info.command(index);
         self.plan.cmd = index;
         self.resp.call = Call::Ran(index);
     }
@@ -105,11 +132,14 @@ impl Connection {
         self.resp.call = Call::Queued;
     }
 
-    /// Counts the command that just ran in `usec` into the worker's
-    /// statistics, and the slow log when it was slow enough.
+    /// Counts the command that just ran into the worker's statistics, and
+    /// the slow log when it was slow enough. A quick command's time comes
+    /// later, shared with its run ([`crate::introspect::timing`]).
     #[inline]
-    pub(super) fn end_call(&mut self, args: Args<'_>, usec: u64) {
+    pub(super) fn end_call(&mut self, args: Args<'_>) {
         let call = self.resp.call;
+        let quick = self.resp.quick
+            && self.output_len().saturating_sub(self.resp.out_mark) <= super::resp::QUICK_BYTES;
         let mut partition = self.ctx.partition.borrow_mut();
         let stats = &mut partition.introspect;
         let mut failed = None;
@@ -122,6 +152,14 @@ impl Connection {
             (Call::Rejected(i), _) => (i, Verdict::Rejected),
             (Call::None | Call::Queued, _) => return,
         };
+        if quick && !stats.slowlog.times_each() {
+            stats.record(usize::from(index), 0, verdict);
+            if verdict != Verdict::Rejected {
+                self.resp.clock.defer(index);
+            }
+            return;
+        }
+        let usec = self.resp.clock.lap(Instant::now());
         stats.record(usize::from(index), usec, verdict);
         if verdict != Verdict::Rejected
             && stats.slowlog.is_slow(usec)

@@ -47,8 +47,10 @@ pub(super) fn key_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> 
             then_ok: false,
         }))
     };
+    // The most frequent first: a `match` on strings compares in order.
     match name {
         "get" => one(OpKind::Get),
+        "set" => Some(set(args)),
         "getdel" => one(OpKind::GetDel),
         "strlen" => one(OpKind::Strlen),
         "type" => one(OpKind::Type),
@@ -65,7 +67,6 @@ pub(super) fn key_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> 
         "pttl" => one(OpKind::Ttl { ms: true }),
         "expiretime" => one(OpKind::ExpireTime { ms: false }),
         "pexpiretime" => one(OpKind::ExpireTime { ms: true }),
-        "set" => Some(set(args)),
         "mget" => keys(OpKind::Get, Combine::Each, true),
         "exists" => keys(OpKind::Exists, Combine::Sum, false),
         "del" | "unlink" => keys(OpKind::Del, Combine::Sum, false),
@@ -201,6 +202,9 @@ fn invalid_expire(cmd: &str) -> &'static str {
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts|KEEPTTL]`.
 fn set(args: Args<'_>) -> Parsed<'_> {
+    if args.len() == 3 {
+        return Ok(KeyCmd::One(OpKind::Put, args.get(1), args.get(2)));
+    }
     let o = string_options(args, 3, true)?;
     let cond = match (o.nx, o.xx) {
         (true, _) => SetCond::IfAbsent,

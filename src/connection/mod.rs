@@ -36,6 +36,7 @@ mod introspect;
 mod keycmd;
 mod movecmd;
 mod plan;
+mod queued;
 pub mod registry;
 mod resp;
 mod servercmd;
@@ -230,6 +231,11 @@ impl Connection {
         // One shutdown future for the connection's life, not one per read.
         let stop = stops.shutdown.changed();
         tokio::pin!(stop);
+        // Likewise one eviction future: a new one per wait would register
+        // with the `Notify` (a lock) each time.
+        let signal = Rc::clone(&self.evict);
+        let evicted = signal.evicted();
+        tokio::pin!(evicted);
         loop {
             // `try_read`/`try_write` bypass tokio's cooperative budget; this
             // puts it back, so a client that always has input ready cannot
@@ -266,7 +272,7 @@ impl Connection {
                     r = self.stream.readable() => r?,
                     _ = &mut stop => return Ok(()),
                     _ = sleep_until(idle) => return Err(io::Error::other(Closed::Idle)),
-                    () = self.evict.evicted() => return Err(io::Error::other(Closed::Evicted)),
+                    () = &mut evicted => return Err(io::Error::other(Closed::Evicted)),
                 }
             }
         }

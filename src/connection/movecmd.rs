@@ -5,11 +5,10 @@
 //! transaction (`txn::handoff`), and so does an `EXEC` that queues one.
 
 use super::keycmd::{key_command, KeyCmd, NOT_INTEGER, SYNTAX};
-use super::plan::Combine;
+use super::queued::{self, ToScratch};
 use super::resp::{owned_ranges, Args};
 use super::Connection;
 use crate::partition::{pack_keys, parse_i64, BitOp, OpKind, OpRef, Partition};
-use crate::reply::Dialect;
 use crate::resp::encode as enc;
 use crate::txn::handoff::{self, Handoff};
 use crate::txn::TxnError;
@@ -101,7 +100,7 @@ fn bitop(args: Args<'_>) -> Parsed<'_> {
 }
 
 impl MoveCmd<'_> {
-    fn op(&self) -> OpRef<'_> {
+    pub(super) fn op(&self) -> OpRef<'_> {
         OpRef {
             kind: self.kind,
             key: self.key,
@@ -138,23 +137,6 @@ fn with_args<T>(queued: &[Box<[u8]>], f: impl FnOnce(Args<'_>) -> T) -> T {
     let ranges = owned_ranges(queued);
     let frame = queued.concat();
     f(Args::new(&frame, &ranges))
-}
-
-/// Routes one of the commands queued in an `EXEC` whose keys all share a
-/// partition (otherwise the `EXEC` is a handoff) into its plan.
-pub(super) fn route_in_txn(
-    plan: &mut super::plan::Plan,
-    ctx: &crate::worker::WorkerCtx,
-    out: &mut Vec<u8>,
-    name: &str,
-    args: Args<'_>,
-) -> bool {
-    match parse(name, args) {
-        Some(Ok(cmd)) => plan.op(ctx, out, cmd.kind, cmd.key, &cmd.value),
-        Some(Err(mesg)) => plan.emit(out, |o| enc::error(o, &mesg)),
-        None => return false,
-    }
-    true
 }
 
 impl Connection {
@@ -221,7 +203,14 @@ impl Connection {
             for (q, refused) in queued.iter().zip(&refused) {
                 match refused {
                     Some(mesg) => enc::error(&mut reply, mesg),
-                    None => with_args(q, |args| run_on(&mut scratch, dialect, args, &mut reply)),
+                    None => with_args(q, |args| {
+                        let mut target = ToScratch {
+                            scratch: &mut scratch,
+                            dialect,
+                            out: &mut reply,
+                        };
+                        queued::run(&mut target, args)
+                    }),
                 }
             }
             (scratch.changes(states, &ctx.topology), reply)
@@ -265,60 +254,4 @@ fn keys_of(args: Args<'_>) -> Vec<Box<[u8]>> {
         },
     };
     keys.into_iter().map(Box::from).collect()
-}
-
-/// Runs one queued command on the scratch partition of an `EXEC` handoff,
-/// answering as `EXEC` would for it (`route_in_txn` and the plan for the
-/// usual path).
-fn run_on(scratch: &mut Partition, dialect: Dialect, args: Args<'_>, out: &mut Vec<u8>) {
-    let name = crate::resp::commands::lookup(args.get(0)).map_or("", |s| s.name);
-    match key_command(name, args) {
-        Some(Ok(KeyCmd::One(kind, key, value))) => {
-            scratch.execute(dialect, OpRef { kind, key, value }, out)
-        }
-        Some(Ok(KeyCmd::Many {
-            kind,
-            pairs,
-            combine,
-            header,
-            then_ok,
-        })) => {
-            if header {
-                enc::array(out, pairs.len());
-            }
-            let mut sum = 0;
-            for (key, value) in pairs {
-                let op = OpRef { kind, key, value };
-                if combine == Combine::Each {
-                    scratch.execute(dialect, op, out);
-                } else {
-                    sum += scratch.execute_count(op);
-                }
-            }
-            if combine == Combine::Sum {
-                enc::int(out, sum);
-            }
-            if then_ok {
-                enc::ok(out);
-            }
-        }
-        Some(Ok(KeyCmd::SetAllAbsent(_))) => {
-            enc::error(out, "ERR 'msetnx' is not allowed inside MULTI")
-        }
-        Some(Err(mesg)) => enc::error(out, &mesg),
-        None => match parse(name, args) {
-            Some(Ok(cmd)) => scratch.execute(dialect, cmd.op(), out),
-            Some(Err(mesg)) => enc::error(out, &mesg),
-            None => match name {
-                "ping" if args.len() > 2 => {
-                    enc::error(out, "ERR wrong number of arguments for 'ping' command")
-                }
-                "ping" if args.len() == 2 => enc::bulk(out, args.get(1)),
-                "ping" => enc::simple(out, "PONG"),
-                "echo" => enc::bulk(out, args.get(1)),
-                "unwatch" => enc::ok(out),
-                _ => enc::error(out, "ERR command not allowed in MULTI"),
-            },
-        },
-    }
 }

@@ -75,16 +75,21 @@ pub struct NotedError {
 }
 
 /// Notes an error reply (a RESP `-` line) written at `start` of `buf`.
-#[inline]
+#[inline(always)]
 fn note_error(errors: &mut Vec<NotedError>, cmd: u16, buf: &[u8], start: usize) {
     if buf.get(start) == Some(&b'-') {
-        let reply = &buf[start + 1..];
-        errors.push(NotedError {
-            cmd,
-            code: crate::introspect::error_prefix(reply).into(),
-            rejected: crate::introspect::is_rejection(reply),
-        });
+        push_error(errors, cmd, &buf[start + 1..]);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn push_error(errors: &mut Vec<NotedError>, cmd: u16, reply: &[u8]) {
+    errors.push(NotedError {
+        cmd,
+        code: crate::introspect::error_prefix(reply).into(),
+        rejected: crate::introspect::is_rejection(reply),
+    });
 }
 
 impl Plan {

@@ -31,6 +31,12 @@ pub struct RespState {
     pub(super) name: Option<Vec<u8>>,
     /// The command running now, for its counters (`introspect.rs`).
     pub(super) call: super::introspect::Call,
+    /// The command running now is quick: timed with the others of its
+    /// run, not alone (see [`crate::introspect::timing`]).
+    pub(super) quick: bool,
+    /// Output bytes (`out` and the plan's side buffer) before it ran.
+    pub(super) out_mark: usize,
+    pub(super) clock: crate::introspect::timing::CallClock,
 }
 
 impl RespState {
@@ -43,6 +49,18 @@ impl RespState {
     pub(super) fn queued(&self) -> Option<(usize, usize)> {
         self.multi.as_ref().map(|m| (m.queued.len(), m.bytes))
     }
+}
+
+/// What [`Connection::route`] left to do for a request.
+enum Then<'a> {
+    /// Answered; false: the connection closes.
+    Done(bool),
+    /// `EXEC` refused before it ran: discard the transaction.
+    ExecAbort(String),
+    /// A key command over several keys.
+    Keys(KeyCmd<'a>),
+    /// Any other command of the table.
+    Other(&'static CommandSpec),
 }
 
 /// What [`Connection::next_request`] found at the front of the buffer.
@@ -129,6 +147,11 @@ impl Found {
     }
 }
 
+/// A quick command (see [`crate::introspect::timing`]): one key, its work
+/// bounded apart from copying its request and reply, at most this long
+/// each (the reply is checked once written).
+pub(super) const QUICK_BYTES: usize = 16 * 1024;
+
 /// Largest `SCAN … COUNT` honoured per step.
 const MAX_SCAN_COUNT: usize = 10_000;
 
@@ -146,7 +169,7 @@ impl Connection {
         let mut pos = 0;
         let mut flow = Flow::BatchFull;
         let mut failed = None;
-        let mut clock = std::time::Instant::now();
+        self.resp.clock.start(std::time::Instant::now());
         for _ in 0..MAX_BATCH {
             if buf.len() - pos < self.resp.need.max(1) {
                 flow = Flow::NeedInput;
@@ -181,12 +204,12 @@ impl Connection {
                 frame,
                 ranges: &args,
             };
-            let result = self.resp_command(request).await;
+            let result = match self.route(request) {
+                Then::Done(open) => Ok(open),
+                then => self.resp_command(then, request).await,
+            };
             if result.is_ok() {
-                let now = std::time::Instant::now();
-                let usec = now.duration_since(clock).as_micros() as u64;
-                clock = now;
-                self.end_call(request, usec);
+                self.end_call(request);
             }
             match result {
                 Ok(true) => {}
@@ -204,7 +227,8 @@ impl Connection {
             }
         }
         self.resp.args = args;
-        self.info.served_at(clock);
+        let served = self.settle_calls();
+        self.info.served_at(served);
         self.note_client_state();
         if unescaped.capacity() <= INLINE_KEEP {
             self.resp.unescaped = unescaped;
@@ -221,6 +245,7 @@ impl Connection {
 
     /// Parses the request at the front of `rest`: an array resumes where
     /// the last read left it; an inline line resumes its search for `\n`.
+    #[inline]
     fn next_request(
         &mut self,
         rest: &[u8],
@@ -257,41 +282,31 @@ impl Connection {
         }
     }
 
-    /// Executes one request; false means the connection should close.
-    async fn resp_command(&mut self, args: Args<'_>) -> Result<bool, TxnError> {
+    /// Answers one request as far as it can without waiting: every
+    /// refusal, `MULTI` queueing and single-key commands (the hot path,
+    /// with no future); the rest is left to [`Self::resp_command`].
+    fn route<'a>(&mut self, args: Args<'a>) -> Then<'a> {
         let name = args.get(0);
         self.begin_call();
         let Some(spec) = commands::lookup(name) else {
             let mesg = unknown_command(args);
             self.refuse_in_multi();
             self.emit(|o| enc::error(o, &mesg));
-            return Ok(true);
+            return Then::Done(true);
         };
         self.command_found(spec, (args.len() > 1).then(|| args.get(1)));
         if !spec.arity_ok(args.len()) {
             self.call_rejected();
             let mesg = format!("ERR wrong number of arguments for '{}' command", spec.name);
-            if spec.name == "exec" {
-                self.exec_abort(&mesg).await;
-                return Ok(true);
-            }
-            self.refuse_in_multi();
-            self.emit(|o| enc::error(o, &mesg));
-            return Ok(true);
+            return self.refuse(spec, mesg);
         }
         if !self.gate_open() {
             if let Err(denied) = self.check_resp(spec, |i| args.get(i), args.len()) {
                 self.call_rejected();
                 if matches!(denied, super::auth::Denied::Gone) {
-                    return Ok(false);
+                    return Then::Done(false);
                 }
-                if spec.name == "exec" {
-                    self.exec_abort(&denied.message()).await;
-                    return Ok(true);
-                }
-                self.refuse_in_multi();
-                self.emit(|o| enc::error(o, &denied.message()));
-                return Ok(true);
+                return self.refuse(spec, denied.message());
             }
         }
         if self.ctx.peers.is_some()
@@ -309,20 +324,60 @@ impl Connection {
             if self.plan.errors.len() == errors {
                 self.call_queued();
             }
-            return Ok(true);
+            return Then::Done(true);
         }
-        if let Some(cmd) = key_command(spec.name, args) {
-            match cmd {
-                Ok(cmd) => self.key_command(cmd).await?,
-                Err(mesg) => self.emit(|o| enc::error(o, &mesg)),
+        match key_command(spec.name, args) {
+            Some(Ok(KeyCmd::One(kind, key, value))) => {
+                if kind.is_quick() && args.frame.len() <= QUICK_BYTES {
+                    self.resp.quick = true;
+                } else {
+                    self.time_alone();
+                }
+                self.plan.op(&self.ctx, &mut self.out, kind, key, value);
+                Then::Done(true)
             }
-            return Ok(true);
+            Some(Ok(cmd)) => {
+                self.time_alone();
+                Then::Keys(cmd)
+            }
+            Some(Err(mesg)) => {
+                self.resp.quick = true;
+                self.emit(|o| enc::error(o, &mesg));
+                Then::Done(true)
+            }
+            None => {
+                self.time_alone();
+                Then::Other(spec)
+            }
         }
-        if let Some(cmd) = super::movecmd::parse(spec.name, args) {
-            self.move_command(cmd).await?;
-            return Ok(true);
+    }
+
+    /// Answers a command refused before it ran with `mesg`; as Redis, a
+    /// refused `EXEC` discards the transaction.
+    fn refuse<'a>(&mut self, spec: &CommandSpec, mesg: String) -> Then<'a> {
+        if spec.name == "exec" {
+            return Then::ExecAbort(mesg);
         }
-        self.other_command(spec, args).await
+        self.refuse_in_multi();
+        self.emit(|o| enc::error(o, &mesg));
+        Then::Done(true)
+    }
+
+    /// Finishes what [`Self::route`] left; false means the connection
+    /// should close.
+    async fn resp_command(&mut self, then: Then<'_>, args: Args<'_>) -> Result<bool, TxnError> {
+        match then {
+            Then::Done(open) => return Ok(open),
+            Then::ExecAbort(mesg) => self.exec_abort(&mesg).await,
+            Then::Keys(cmd) => self.key_command(cmd).await?,
+            Then::Other(spec) => {
+                let Some(cmd) = super::movecmd::parse(spec.name, args) else {
+                    return self.other_command(spec, args).await;
+                };
+                self.move_command(cmd).await?;
+            }
+        }
+        Ok(true)
     }
 
     /// With several pods (`--cluster-size`): answers a command whose keys
@@ -449,8 +504,14 @@ impl Connection {
         let allowed = matches!(spec.name, "ping" | "echo" | "unwatch")
             || key_command(spec.name, args).is_some()
             || super::movecmd::is_move(spec.name);
-        let refused = (!allowed || spec.name == "msetnx")
-            .then(|| format!("ERR '{}' is not allowed inside MULTI", spec.name));
+        let refused = match spec.name {
+            // Redis refuses it too (its `no-multi` flag), with this text.
+            "shutdown" => Some("ERR Command not allowed inside a transaction".to_string()),
+            name if !allowed || name == "msetnx" => {
+                Some(format!("ERR '{name}' is not allowed inside MULTI"))
+            }
+            _ => None,
+        };
         let max = self.ctx.limits.max_txn_bytes;
         let multi = self.resp.multi.as_mut().expect("in MULTI");
         let size: usize = args.iter().map(|a| a.len() + 16).sum();
@@ -603,7 +664,12 @@ impl Connection {
                 plan.emit(&mut self.out, |o| enc::error(o, &mesg));
                 continue;
             }
-            route_in_txn(&mut plan, &ctx, &mut self.out, args);
+            let mut target = super::queued::ToPlan {
+                plan: &mut plan,
+                ctx: &ctx,
+                out: &mut self.out,
+            };
+            super::queued::run(&mut target, args);
         }
         let parts = self.take_parts(&mut plan, true);
         match self.run_txn(parts).await? {
@@ -1409,45 +1475,6 @@ impl Connection {
             }
         }
         Ok(())
-    }
-}
-
-/// Routes one queued command of an `EXEC` into the transaction's plan.
-fn route_in_txn(
-    plan: &mut Plan,
-    ctx: &crate::worker::WorkerCtx,
-    out: &mut Vec<u8>,
-    args: Args<'_>,
-) {
-    let name = commands::lookup(args.get(0)).map_or("", |s| s.name);
-    match key_command(name, args) {
-        Some(Ok(KeyCmd::One(kind, key, value))) => plan.op(ctx, out, kind, key, value),
-        Some(Ok(KeyCmd::Many {
-            kind,
-            pairs,
-            combine,
-            header,
-            then_ok,
-        })) => {
-            if header {
-                plan.emit(out, |o| enc::array(o, pairs.len()));
-            }
-            plan.run(ctx, out, kind, &pairs, combine);
-            if then_ok {
-                plan.emit(out, enc::ok);
-            }
-        }
-        Some(Err(mesg)) => plan.emit(out, |o| enc::error(o, &mesg)),
-        None if super::movecmd::route_in_txn(plan, ctx, out, name, args) => {}
-        _ if name == "ping" && args.len() > 2 => plan.emit(out, |o| {
-            enc::error(o, "ERR wrong number of arguments for 'ping' command")
-        }),
-        _ if name == "ping" && args.len() == 2 => plan.emit(out, |o| enc::bulk(o, args.get(1))),
-        _ if name == "ping" => plan.emit(out, |o| enc::simple(o, "PONG")),
-        _ if name == "echo" => plan.emit(out, |o| enc::bulk(o, args.get(1))),
-        // The watches were checked when the transaction committed.
-        _ if name == "unwatch" => plan.emit(out, enc::ok),
-        _ => plan.emit(out, |o| enc::error(o, "ERR command not allowed in MULTI")),
     }
 }
 

@@ -8,6 +8,7 @@
 //! `SLOWLOG` ask every worker for a copy and merge them.
 
 pub mod slowlog;
+pub mod timing;
 
 use crate::config::EvictionPolicy;
 use crate::resp::commands::COMMANDS;
@@ -85,6 +86,15 @@ impl Introspect {
                 c.calls += 1;
                 c.usec += usec;
             }
+        }
+    }
+
+    /// Adds time to command `index`, counted before its time was known
+    /// (a quick command's share of its run, see [`timing`]).
+    #[inline]
+    pub fn add_usec(&mut self, index: usize, usec: u64) {
+        if let Some(c) = self.commands.get_mut(index) {
+            c.usec += usec;
         }
     }
 

@@ -50,6 +50,13 @@ impl Slowlog {
         self.slower_than >= 0 && usec >= self.slower_than as u64
     }
 
+    /// True if every command must be timed alone: a threshold so low that
+    /// a quick command may pass it (see [`super::timing`]).
+    #[inline]
+    pub fn times_each(&self) -> bool {
+        (0..super::timing::TIME_EACH_BELOW_USEC).contains(&self.slower_than)
+    }
+
     /// Logs a command, its arguments cut as Redis cuts them.
     pub fn push<'a>(
         &mut self,

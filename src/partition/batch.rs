@@ -128,10 +128,7 @@ impl OpBatch {
     /// as Redis closes a client past its output limit without running the
     /// rest of its pipeline).
     pub(super) fn charge(&mut self, force: bool) -> bool {
-        let mut reply = std::mem::take(&mut self.reply);
-        let within = self.charge_reply(&mut reply, force);
-        self.reply = reply;
-        if within {
+        if charge(self.budget.as_deref(), &mut self.reply, force) {
             return true;
         }
         self.next = self.ops.len();
@@ -143,24 +140,7 @@ impl OpBatch {
     /// here, on the thread that allocated it (so the idle release can
     /// return it to the OS), and marked over the limit.
     pub(super) fn charge_reply(&self, reply: &mut BatchReply, force: bool) -> bool {
-        let Some(budget) = &self.budget else {
-            return true;
-        };
-        let used = reply.out.len();
-        let new = used - reply.charged.min(used);
-        if new == 0 || (new < CHARGE_CHUNK && !force) {
-            return true;
-        }
-        if !budget.take(new) {
-            *reply = BatchReply {
-                over_limit: true,
-                charged: reply.charged,
-                ..BatchReply::default()
-            };
-            return false;
-        }
-        reply.charged = used;
-        true
+        charge(self.budget.as_deref(), reply, force)
     }
 
     /// Gives back what a discarded reply took from the budget (a
@@ -212,12 +192,19 @@ impl OpBatch {
     }
 
     pub fn op(&self, i: usize) -> OpRef<'_> {
-        let op = &self.ops[i];
-        let bytes = |r: &Range<u32>| &self.data[r.start as usize..r.end as usize];
-        OpRef {
-            kind: op.kind,
-            key: bytes(&op.key),
-            value: bytes(&op.value),
+        op_ref(&self.data, &self.ops[i])
+    }
+
+    /// Calls `f` with each operation of `run`, whether it is counted, and
+    /// the reply (borrowed in place: no copy of it per operation).
+    #[inline]
+    pub(super) fn run_each(
+        &mut self,
+        run: Range<usize>,
+        mut f: impl FnMut(OpRef<'_>, bool, &mut BatchReply),
+    ) {
+        for op in &self.ops[run] {
+            f(op_ref(&self.data, op), op.counted, &mut self.reply);
         }
     }
 
@@ -239,6 +226,38 @@ impl OpBatch {
     pub(super) fn into_reply(self) -> BatchReply {
         self.reply
     }
+}
+
+#[inline]
+fn op_ref<'a>(data: &'a [u8], op: &Op) -> OpRef<'a> {
+    let bytes = |r: &Range<u32>| &data[r.start as usize..r.end as usize];
+    OpRef {
+        kind: op.kind,
+        key: bytes(&op.key),
+        value: bytes(&op.value),
+    }
+}
+
+/// Charges `reply` to `budget` (see [`OpBatch::charge`]).
+fn charge(budget: Option<&ReplyBudget>, reply: &mut BatchReply, force: bool) -> bool {
+    let Some(budget) = budget else {
+        return true;
+    };
+    let used = reply.out.len();
+    let new = used - reply.charged.min(used);
+    if new == 0 || (new < CHARGE_CHUNK && !force) {
+        return true;
+    }
+    if !budget.take(new) {
+        *reply = BatchReply {
+            over_limit: true,
+            charged: reply.charged,
+            ..BatchReply::default()
+        };
+        return false;
+    }
+    reply.charged = used;
+    true
 }
 
 /// A data offset as `u32`; [`OpBatch::fits`] keeps the data under 4 GiB,

@@ -646,10 +646,11 @@ impl Partition {
 
     /// True if `op` must wait for a lock on any key it touches (its own,
     /// and the others of a move or combine operation).
-    #[inline]
+    #[inline(always)]
     pub fn op_blocks(&self, op: &OpRef<'_>) -> bool {
         self.blocks(op.kind, op.key)
-            || movekey::extra_keys(op.kind, op.value).any(|k| self.locks.blocks(k, true))
+            || op.kind.has_extra_keys()
+                && movekey::extra_keys(op.kind, op.value).any(|k| self.locks.blocks(k, true))
     }
 
     /// Executes one operation, encoding its response in `dialect` to `out`.
@@ -671,7 +672,7 @@ impl Partition {
 
     /// Executes one operation and hands its outcome to `sink` (the one
     /// place that turns it into bytes or a number).
-    #[inline]
+    #[inline(always)]
     fn execute_with(&mut self, op: OpRef<'_>, sink: impl FnOnce(&Outcome<'_>)) {
         self.stats.ops += 1;
         if let OpKind::Watch(id) = op.kind {
@@ -685,8 +686,10 @@ impl Partition {
             self.now()
         };
         self.expire_if_due(op.key, now);
-        for key in movekey::extra_keys(op.kind, op.value) {
-            self.expire_if_due(key, now);
+        if op.kind.has_extra_keys() {
+            for key in movekey::extra_keys(op.kind, op.value) {
+                self.expire_if_due(key, now);
+            }
         }
         if let Some(refused) = self.refuse_size(&op) {
             sink(&refused);
@@ -894,15 +897,14 @@ impl Partition {
             if run.clone().any(|i| self.op_blocks(&batch.op(i))) {
                 return false;
             }
-            let mut reply = std::mem::take(&mut batch.reply);
-            for i in run {
-                if batch.is_counted(i) {
-                    reply.push_count(self.execute_count(batch.op(i)));
+            let dialect = batch.dialect;
+            batch.run_each(run, |op, counted, reply| {
+                if counted {
+                    reply.push_count(self.execute_count(op));
                 } else {
-                    reply.push_with(|out| self.execute(batch.dialect, batch.op(i), out));
+                    reply.push_with(|out| self.execute(dialect, op, out));
                 }
-            }
-            batch.reply = reply;
+            });
             batch.next += batch.next_run().map_or(0, |r| r.len());
             // Past the client's output limit the rest is skipped: the
             // client is disconnected, so its reply is never built whole.

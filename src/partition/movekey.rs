@@ -98,9 +98,9 @@ fn rename<'s>(
     dst: &[u8],
     nx: bool,
 ) -> Outcome<'s> {
-    let Some(value) = store.get(src) else {
+    if !store.contains(src) {
         return Outcome::Error(NO_SUCH_KEY);
-    };
+    }
     let done = if nx { Outcome::Int(1) } else { Outcome::Ok };
     if src == dst {
         return if nx { Outcome::Int(0) } else { Outcome::Ok };
@@ -108,12 +108,8 @@ fn rename<'s>(
     if nx && store.contains(dst) {
         return Outcome::Int(0);
     }
-    let value: Box<[u8]> = value.into();
-    let deadline = env.expiry.deadline(src);
-    store.del(src);
-    env.expiry.clear(src);
-    write(store, env, dst, &value, deadline);
-    (env.touched)(src);
+    duplicate(store, env, src, dst);
+    remove(store, env, src);
     done
 }
 
@@ -129,16 +125,21 @@ fn copy<'s>(
     if src == dst {
         return Outcome::Error(SAME_OBJECT);
     }
-    let Some(value) = store.get(src) else {
-        return Outcome::Int(0);
-    };
-    if !replace && store.contains(dst) {
+    if !store.contains(src) || (!replace && store.contains(dst)) {
         return Outcome::Int(0);
     }
+    duplicate(store, env, src, dst);
+    Outcome::Int(1)
+}
+
+/// Writes `src`'s value and TTL under `dst`, replacing it.
+fn duplicate(store: &mut Store, env: &mut Env<'_>, src: &[u8], dst: &[u8]) {
+    let Some(value) = store.get(src) else {
+        return;
+    };
     let value: Box<[u8]> = value.into();
     let deadline = env.expiry.deadline(src);
     write(store, env, dst, &value, deadline);
-    Outcome::Int(1)
 }
 
 /// Stores `value` under `key` with exactly `deadline` as its TTL.
@@ -148,6 +149,14 @@ fn write(store: &mut Store, env: &mut Env<'_>, key: &[u8], value: &[u8], deadlin
     env.expiry.clear(key);
     if let Some(at) = deadline {
         env.expiry.set(key, at);
+    }
+}
+
+/// Removes `key` and its TTL (watchers told if it existed).
+fn remove(store: &mut Store, env: &mut Env<'_>, key: &[u8]) {
+    if store.del(key) {
+        (env.touched)(key);
+        env.expiry.clear(key);
     }
 }
 
@@ -166,10 +175,7 @@ fn bitop<'s>(
         .collect();
     let result = combine(op, &values);
     if result.is_empty() {
-        if store.del(dst) {
-            (env.touched)(dst);
-            env.expiry.clear(dst);
-        }
+        remove(store, env, dst);
         return Outcome::Int(0);
     }
     write(store, env, dst, &result, None);

@@ -160,6 +160,48 @@ impl OpKind {
         )
     }
 
+    /// True if the operation touches keys besides its own (a move or
+    /// combine operation: `movekey::extra_keys`).
+    #[inline]
+    pub fn has_extra_keys(self) -> bool {
+        matches!(
+            self,
+            Self::Rename { .. } | Self::Copy { .. } | Self::BitOp(_)
+        )
+    }
+
+    /// True if the operation's work is bounded apart from copying its value
+    /// in or out (no scan of a value, no growth of one): a command made of
+    /// one such operation is timed with its neighbours for its statistics
+    /// (`introspect::timing`).
+    pub fn is_quick(self) -> bool {
+        matches!(
+            self,
+            Self::Get
+                | Self::Put
+                | Self::Remove
+                | Self::Del
+                | Self::Set { .. }
+                | Self::SetNx
+                | Self::GetDel
+                | Self::Exists
+                | Self::IncrBy(_)
+                | Self::Strlen
+                | Self::Type
+                | Self::Watch(_)
+                | Self::Expire(..)
+                | Self::Persist
+                | Self::Ttl { .. }
+                | Self::ExpireTime { .. }
+                | Self::GetEx(_)
+                | Self::GetExRefused(_)
+                | Self::GetRange(..)
+                | Self::GetBit(_)
+                | Self::BitRefused { .. }
+                | Self::Touch
+        )
+    }
+
     /// True if the operation never changes the store.
     pub fn is_read(self) -> bool {
         matches!(

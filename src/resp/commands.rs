@@ -657,7 +657,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// The spec of `name` (any case).
 /// The spec of `name` (any case): one hash lookup per request, on a
 /// lower-cased copy kept on the stack.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {

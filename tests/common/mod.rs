@@ -52,6 +52,33 @@ pub fn all_addrs(server: &Server) -> Vec<SocketAddr> {
     addrs
 }
 
+/// A total of the text protocol's `STATS` (summed over the workers).
+pub fn total_stat(addr: SocketAddr, name: &str) -> u64 {
+    let mut c = Client::connect(addr);
+    let line = c.cmd("STATS");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("STATS is JSON");
+    v["result"]["total"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+/// Polls `STATS` until `name` reaches `want` ([`IO_TIMEOUT`]: a hang
+/// guard).
+pub fn wait_stat(addr: SocketAddr, name: &str, want: u64) {
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    loop {
+        let got = total_stat(addr, name);
+        if got >= want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} stayed at {got}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `{"status": "Ok", "result": "<value JSON-escaped>"}`
 pub fn ok_result(value: &str) -> String {
     format!(

@@ -199,6 +199,15 @@ impl Value {
     }
 }
 
+/// A numeric `field` of `INFO section`.
+pub fn info_field(c: &mut RespConn, section: &str, field: &str) -> u64 {
+    let text = c.cmd(&["INFO", section]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+}
+
 /// A blocking RESP2 client: one request out, one reply in, raw structure.
 pub struct RespConn {
     reader: BufReader<TcpStream>,
