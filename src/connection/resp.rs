@@ -314,7 +314,9 @@ impl Connection {
             && (self.resp.multi.is_none() || spec.name != "watch")
             && self.cluster_route(spec, args)
         {
-            return Ok(true);
+            // Refused or handed to a link: bounded work here.
+            self.resp.quick = true;
+            return Then::Done(true);
         }
         if self.resp.multi.is_some()
             && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
