@@ -145,6 +145,11 @@ pub struct Config {
     #[arg(long, env = "COREKV_ANNOUNCE_PORT_BASE", value_parser = clap::value_parser!(u16).range(1..))]
     pub announce_port_base: Option<u16>,
 
+    /// The shared port `TOPOLOGY` advertises (`shared_port`), for clients
+    /// that reach it through another number. Default: the bound one.
+    #[arg(long, env = "COREKV_ANNOUNCE_SHARED_PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub announce_shared_port: Option<u16>,
+
     /// Pods (corekv processes, one per host or Kubernetes pod) that act as
     /// one Redis-Cluster-compatible cache: the 16,384 slots are spread over
     /// every pod's workers (see `corekv_router::cluster`), a core port

@@ -192,6 +192,7 @@ impl Server {
                 mesh: mesh.clone(),
                 topology: Arc::clone(&topology),
                 shared_port,
+                announce_shared_port: config.announce_shared_port.unwrap_or(shared_port),
                 resp_port: listeners.resp.unwrap_or(0),
                 bind: bind.clone(),
                 announce_host: config.announce_host.clone(),

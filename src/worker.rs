@@ -415,6 +415,8 @@ pub struct WorkerSetup {
     pub mesh: Mesh,
     pub topology: Arc<Topology>,
     pub shared_port: u16,
+    /// The shared port `TOPOLOGY` advertises (`--announce-shared-port`).
+    pub announce_shared_port: u16,
     pub resp_port: u16,
     pub bind: Vec<std::net::IpAddr>,
     pub announce_host: Option<String>,
@@ -480,6 +482,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         mesh,
         topology,
         shared_port,
+        announce_shared_port,
         resp_port,
         bind,
         announce_host,
@@ -509,7 +512,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         topology_json: crate::response::topology_json(
             &topology,
             cluster.as_deref(),
-            shared_port,
+            announce_shared_port,
             tls.as_deref(),
         )
         .into(),

@@ -51,6 +51,18 @@ fn cluster_replies_advertise_the_announced_host_and_ports() {
 }
 
 #[test]
+fn topology_advertises_the_announced_shared_port() {
+    let mut config = common::config(2);
+    config.announce_shared_port = Some(31888);
+    config.announce_port_base = Some(31889);
+    let server = common::start_with(&config);
+    let mut c = common::Client::connect(server.shared_addr());
+    let v: serde_json::Value = serde_json::from_str(&c.cmd("TOPOLOGY")).unwrap();
+    assert_eq!(v["result"]["shared_port"], 31888, "{v}");
+    assert_eq!(v["result"]["partitions"][1]["port"], 31890, "{v}");
+}
+
+#[test]
 fn an_announced_port_range_past_65535_is_refused_at_start() {
     let mut args = EPHEMERAL_2.to_vec();
     args.extend(["--announce-port-base", "65535"]);
