@@ -346,7 +346,7 @@ fn the_redis_crate_cluster_client_spreads_keys_over_the_pods() {
     let pods = start_pods(&[0, 1, 2]);
     let url = format!("redis://:{PASSWORD}@127.0.0.1:{}/", pods.ports[1].core);
     let client = redis::cluster::ClusterClient::builder(vec![url])
-        .connection_timeout(Duration::from_secs(10))
+        .connection_timeout(Duration::from_secs(30))
         .response_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
