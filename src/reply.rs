@@ -55,6 +55,16 @@ fn encode_text(outcome: &Outcome<'_>, out: &mut Vec<u8>) {
         Outcome::NotSet => text::error(out, "not set"),
         Outcome::Absent(_) => text::error(out, text::NOT_FOUND),
         Outcome::OutOfMemory => text::error(out, OOM_TEXT),
+        Outcome::WrongType(kind) => text::error(
+            out,
+            &format!(
+                "wrong type: the key holds a {}; the text protocol reads strings only (use a Redis client)",
+                kind.name()
+            ),
+        ),
+        // Collection replies are RESP: the text protocol sends no
+        // collection command.
+        Outcome::Raw => text::error(out, "not a text protocol command"),
     }
 }
 
@@ -70,6 +80,9 @@ fn encode_resp(outcome: &Outcome<'_>, out: &mut Vec<u8>, proto: resp::Proto) {
         Outcome::Error(e) => resp::error(out, e),
         Outcome::Absent(n) => resp::int(out, *n),
         Outcome::OutOfMemory => resp::error(out, OOM_RESP),
+        Outcome::WrongType(_) => resp::error(out, crate::partition::coll::WRONGTYPE),
+        // Encoded by the partition; `Partition::execute` copies it.
+        Outcome::Raw => {}
     }
 }
 

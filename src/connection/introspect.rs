@@ -67,6 +67,8 @@ enum Change {
     Policy(EvictionPolicy),
     SlowerThan(i64),
     MaxLen(usize),
+    /// A collection setting (its index in `COLL_SETTINGS`).
+    Coll(usize, usize),
     /// Setting what already holds (`save ""`, `appendonly no`).
     Nothing,
 }
@@ -338,6 +340,7 @@ impl Connection {
                 Change::Policy(p) => rt.set_policy(p),
                 Change::SlowerThan(n) => rt.set_slowlog(n, rt.slowlog().1),
                 Change::MaxLen(n) => rt.set_slowlog(rt.slowlog().0, n),
+                Change::Coll(i, n) => rt.set_coll(i, n),
                 Change::Nothing => {}
             }
         }
@@ -351,12 +354,19 @@ impl Connection {
     pub(super) fn runtime_settings(&self) -> Vec<(&'static str, String)> {
         let rt = &self.ctx.runtime;
         let (slower_than, max_len) = rt.slowlog();
-        vec![
+        let mut settings = vec![
             ("maxmemory", rt.maxmemory().to_string()),
             ("maxmemory-policy", rt.policy().name().into()),
             ("slowlog-log-slower-than", slower_than.to_string()),
             ("slowlog-max-len", max_len.to_string()),
-        ]
+        ];
+        for (i, (name, alias, _)) in crate::introspect::COLL_SETTINGS.iter().enumerate() {
+            settings.push((name, rt.coll(i).to_string()));
+            if !alias.is_empty() {
+                settings.push((alias, rt.coll(i).to_string()));
+            }
+        }
+        settings
     }
 
     /// `INFO [section …]`.
@@ -479,18 +489,37 @@ fn parse_runtime(name: &str, value: &str) -> Option<Result<Change, Refusal>> {
     {
         return Some(Err(Refusal::Immutable));
     }
-    let change = match name {
-        "maxmemory" => crate::config::parse_size(value)
-            .map(Change::Maxmemory)
-            .map_err(|_| "argument must be a memory value".to_string()),
-        "maxmemory-policy" => policy(value),
-        "slowlog-log-slower-than" => int_in(value, -1).map(|n| Change::SlowerThan(n as i64)),
-        "slowlog-max-len" => {
-            int_in(value, 0).map(|n| Change::MaxLen(usize::try_from(n).unwrap_or(usize::MAX)))
-        }
-        "save" | "appendonly" => Ok(Change::Nothing),
-        _ => return None,
-    };
+    let change =
+        match name {
+            "maxmemory" => crate::config::parse_size(value)
+                .map(Change::Maxmemory)
+                .map_err(|_| "argument must be a memory value".to_string()),
+            "maxmemory-policy" => policy(value),
+            "slowlog-log-slower-than" => int_in(value, -1).map(|n| Change::SlowerThan(n as i64)),
+            "slowlog-max-len" => {
+                int_in(value, 0).map(|n| Change::MaxLen(usize::try_from(n).unwrap_or(usize::MAX)))
+            }
+            "save" | "appendonly" => Ok(Change::Nothing),
+            _ => {
+                let (i, &(_, _, memory)) =
+                    crate::introspect::COLL_SETTINGS.iter().enumerate().find(
+                        |(_, (n, alias, _))| *n == name || (!alias.is_empty() && *alias == name),
+                    )?;
+                let n =
+                    if memory {
+                        crate::config::parse_size(value)
+                            .map_err(|_| "argument must be a memory value".to_string())
+                            .and_then(|n| {
+                                (n <= i64::MAX as usize).then_some(n as i128).ok_or_else(|| {
+                            "argument must be between 0 and 9223372036854775807 inclusive".into()
+                        })
+                            })
+                    } else {
+                        int_in(value, 0)
+                    };
+                n.map(|n| Change::Coll(i, usize::try_from(n).unwrap_or(usize::MAX)))
+            }
+        };
     Some(change.map_err(Refusal::Value))
 }
 

@@ -17,6 +17,8 @@ pub(super) const SYNTAX: &str = "ERR syntax error";
 /// A key command reduced to partition operations.
 pub(super) enum KeyCmd<'a> {
     One(OpKind, &'a [u8], &'a [u8]),
+    /// One operation whose value packs several arguments (`coll::pack`).
+    Packed(OpKind, &'a [u8], Vec<u8>),
     /// The same operation on several keys. `header` is an array length to
     /// write first (`MGET`); `then_ok` writes `+OK` after (`MSET`).
     Many {
@@ -67,11 +69,12 @@ pub(super) fn key_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> 
         "pttl" => one(OpKind::Ttl { ms: true }),
         "expiretime" => one(OpKind::ExpireTime { ms: false }),
         "pexpiretime" => one(OpKind::ExpireTime { ms: true }),
-        "mget" => keys(OpKind::Get, Combine::Each, true),
+        "mget" => keys(OpKind::MGet, Combine::Each, true),
         "exists" => keys(OpKind::Exists, Combine::Sum, false),
         "del" | "unlink" => keys(OpKind::Del, Combine::Sum, false),
         "mset" | "msetnx" => Some(mset(args, name)),
-        _ => super::strcmd::string_command(name, args),
+        _ => super::strcmd::string_command(name, args)
+            .or_else(|| super::collcmd::coll_command(name, args)),
     }
 }
 

@@ -30,6 +30,7 @@
 mod acl;
 mod auth;
 mod buffers;
+mod collcmd;
 mod config;
 pub mod evict;
 mod introspect;

@@ -244,7 +244,7 @@ impl Connection {
 fn keys_of(args: Args<'_>) -> Vec<Box<[u8]>> {
     let name = crate::resp::commands::lookup(args.get(0)).map_or("", |s| s.name);
     let keys: Vec<&[u8]> = match key_command(name, args) {
-        Some(Ok(KeyCmd::One(_, key, _))) => vec![key],
+        Some(Ok(KeyCmd::One(_, key, _) | KeyCmd::Packed(_, key, _))) => vec![key],
         Some(Ok(KeyCmd::Many { pairs, .. } | KeyCmd::SetAllAbsent(pairs))) => {
             pairs.iter().map(|(k, _)| *k).collect()
         }

@@ -28,6 +28,11 @@ pub(super) fn run(target: &mut impl Target, args: Args<'_>) {
     let name = commands::lookup(args.get(0)).map_or("", |s| s.name);
     match key_command(name, args) {
         Some(Ok(KeyCmd::One(kind, key, value))) => target.op(OpRef { kind, key, value }),
+        Some(Ok(KeyCmd::Packed(kind, key, value))) => target.op(OpRef {
+            kind,
+            key,
+            value: &value,
+        }),
         Some(Ok(KeyCmd::Many {
             kind,
             pairs,

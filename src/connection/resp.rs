@@ -338,6 +338,15 @@ impl Connection {
                 self.plan.op(&self.ctx, &mut self.out, kind, key, value);
                 Then::Done(true)
             }
+            Some(Ok(KeyCmd::Packed(kind, key, value))) => {
+                if kind.is_quick() && args.frame.len() <= QUICK_BYTES {
+                    self.resp.quick = true;
+                } else {
+                    self.time_alone();
+                }
+                self.plan.op(&self.ctx, &mut self.out, kind, key, &value);
+                Then::Done(true)
+            }
             Some(Ok(cmd)) => {
                 self.time_alone();
                 Then::Keys(cmd)
@@ -547,6 +556,9 @@ impl Connection {
         let ctx = Rc::clone(&self.ctx);
         match cmd {
             KeyCmd::One(kind, key, value) => self.plan.op(&ctx, &mut self.out, kind, key, value),
+            KeyCmd::Packed(kind, key, value) => {
+                self.plan.op(&ctx, &mut self.out, kind, key, &value)
+            }
             KeyCmd::Many {
                 kind,
                 pairs,

@@ -237,7 +237,23 @@ pub struct Runtime {
     max_len: AtomicUsize,
     /// The highest `used_memory` `INFO` saw (reset by `CONFIG RESETSTAT`).
     peak_memory: AtomicU64,
+    /// The collections' `*-max-*` settings, in [`COLL_SETTINGS`] order.
+    coll: [AtomicUsize; COLL_SETTINGS.len()],
 }
+
+/// The collection settings `CONFIG GET/SET` know (Redis's names; the old
+/// `ziplist` names are aliases), and whether each takes a memory value.
+pub const COLL_SETTINGS: [(&str, &str, bool); 5] = [
+    (
+        "hash-max-listpack-entries",
+        "hash-max-ziplist-entries",
+        false,
+    ),
+    ("hash-max-listpack-value", "hash-max-ziplist-value", true),
+    ("set-max-intset-entries", "", false),
+    ("set-max-listpack-entries", "", false),
+    ("set-max-listpack-value", "", true),
+];
 
 /// Redis's defaults.
 pub const SLOWLOG_SLOWER_THAN: i64 = 10_000;
@@ -251,7 +267,40 @@ impl Runtime {
             slower_than: AtomicI64::new(SLOWLOG_SLOWER_THAN),
             max_len: AtomicUsize::new(SLOWLOG_MAX_LEN),
             peak_memory: AtomicU64::new(0),
+            coll: {
+                let d = crate::partition::coll::Limits::default();
+                [
+                    d.hash_entries,
+                    d.hash_value,
+                    d.set_intset_entries,
+                    d.set_entries,
+                    d.set_value,
+                ]
+                .map(AtomicUsize::new)
+            },
         }
+    }
+
+    /// The collections' limits now.
+    pub fn coll_limits(&self) -> crate::partition::coll::Limits {
+        let v = |i: usize| self.coll[i].load(Relaxed);
+        crate::partition::coll::Limits {
+            hash_entries: v(0),
+            hash_value: v(1),
+            set_intset_entries: v(2),
+            set_entries: v(3),
+            set_value: v(4),
+        }
+    }
+
+    /// Sets collection setting number `i` (of [`COLL_SETTINGS`]).
+    pub fn set_coll(&self, i: usize, n: usize) {
+        self.coll[i].store(n, Relaxed);
+    }
+
+    /// Collection setting number `i`.
+    pub fn coll(&self, i: usize) -> usize {
+        self.coll[i].load(Relaxed)
     }
 
     pub fn maxmemory(&self) -> usize {
@@ -306,6 +355,7 @@ fn policy_code(p: EvictionPolicy) -> u8 {
 pub struct Settings {
     /// This partition's share of `maxmemory` (0: none).
     pub budget: usize,
+    pub coll: crate::partition::coll::Limits,
     pub policy: EvictionPolicy,
     pub slower_than: i64,
     pub max_len: usize,
@@ -317,6 +367,7 @@ impl Settings {
     pub fn from_runtime(rt: &Runtime, workers: usize) -> Self {
         let (slower_than, max_len) = rt.slowlog();
         Self {
+            coll: rt.coll_limits(),
             budget: rt.maxmemory() / workers.max(1),
             policy: rt.policy(),
             slower_than,

@@ -11,6 +11,9 @@
 //!   cannot pack: not 8-aligned or above 2^48): the word is the address
 //!   shifted left by one, and the allocation starts with a header,
 //!   `[key_len: u32][value_len: u32][key bytes][value bytes]`.
+//! * **collection** (bits `100`): as long, but the value bytes are a
+//!   hash's, set's, sorted set's or list's payload (`coll`), which may
+//!   own a big form elsewhere: dropping the entry drops it.
 //! * **grown** (bits `10`; a value that `APPEND` made long): as long, with
 //!   room for the value to grow in place: `[key_len: u32][value_len: u32]
 //!   [capacity: u32][key bytes][value bytes][spare]`. Its capacity grows
@@ -38,6 +41,7 @@ const SHORT_ALIGN: usize = 1;
 const LONG_ALIGN: usize = 8;
 const SHORT: usize = 1;
 const GROWN: usize = 2;
+const COLL: usize = 4;
 const ADDR_BITS: u32 = 45;
 const KEY_BITS: u32 = 8;
 const VALUE_BITS: u32 = 10;
@@ -137,6 +141,44 @@ impl Entry {
         }
     }
 
+    /// A new collection entry: `key` with the collection `payload` (see
+    /// `coll`), which it owns from now on.
+    pub fn collection(key: &[u8], payload: &[u8]) -> Self {
+        let e = Self::long(key, payload, b"", None);
+        let word = e.word.get() | COLL;
+        std::mem::forget(e);
+        Self::from_word(word)
+    }
+
+    /// True if the entry holds a collection's payload, not a string.
+    #[inline]
+    pub fn is_collection(&self) -> bool {
+        self.word.get() & (SHORT | COLL) == COLL
+    }
+
+    /// Replaces a collection entry's payload (the old one must have been
+    /// given up: a big form it pointed at belongs to the new payload or
+    /// was freed).
+    pub fn replace_payload(&mut self, payload: &[u8]) {
+        debug_assert!(self.is_collection());
+        let p = self.parts();
+        let new = layout(HEADER, p.key_len, payload.len());
+        // SAFETY: the block was allocated with `p.layout()` (a collection
+        // is long and exact); the new size is not zero and fits `isize`.
+        let raw = unsafe { realloc(p.ptr, p.layout(), new.size()) };
+        if raw.is_null() {
+            handle_alloc_error(new);
+        }
+        // SAFETY: `raw` holds the header and key (moved by realloc) and
+        // room for the payload, which the caller borrows from elsewhere.
+        unsafe {
+            write_header(raw, p.key_len, payload.len(), None);
+            raw.add(HEADER + p.key_len)
+                .copy_from_nonoverlapping(payload.as_ptr(), payload.len());
+        }
+        self.word = NonZeroUsize::new(long_word(raw, false).get() | COLL).expect("not null");
+    }
+
     fn from_word(word: usize) -> Self {
         Self {
             word: NonZeroUsize::new(word).expect("allocations are not null"),
@@ -157,7 +199,7 @@ impl Entry {
                 capacity: value_len,
             };
         }
-        let ptr: *mut u8 = std::ptr::with_exposed_provenance_mut((word & !GROWN) >> 1);
+        let ptr: *mut u8 = std::ptr::with_exposed_provenance_mut((word & !(GROWN | COLL)) >> 1);
         // SAFETY: a long or grown entry starts with its header.
         let [key_len, value_len] = unsafe { [read_u32(ptr), read_u32(ptr.add(4))] };
         let (header, capacity) = if word & GROWN != 0 {
@@ -278,8 +320,14 @@ impl Entry {
     /// class (mimalloc's: 8, then 16-byte steps up to 128 bytes, then four
     /// classes per doubling), so the memory budget matches resident memory.
     /// A grown entry's spare room counts.
+    /// A collection's big form (`coll::Big`) counts too.
     pub fn footprint(&self) -> usize {
-        size_class(self.parts().layout().size())
+        let own = size_class(self.parts().layout().size());
+        if self.is_collection() {
+            own + super::coll::heap_bytes(self.value())
+        } else {
+            own
+        }
     }
 }
 
@@ -400,6 +448,9 @@ unsafe fn fill(dst: *mut u8, parts: &[&[u8]]) {
 
 impl Drop for Entry {
     fn drop(&mut self) {
+        if self.is_collection() {
+            super::coll::release(self.value_mut());
+        }
         let p = self.parts();
         // SAFETY: allocated with exactly this layout (`new`, `append`).
         unsafe { dealloc(p.ptr, p.layout()) }

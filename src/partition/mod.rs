@@ -24,6 +24,7 @@
 //!   ([`Partition::expire_leases`]).
 
 mod batch;
+pub mod coll;
 mod entry;
 mod expiry;
 mod float;
@@ -43,6 +44,16 @@ pub use batch::{BatchReply, OpBatch, OpRef, ReplyBudget};
 pub use expiry::unix_ms;
 pub use locks::LockMode;
 pub use movekey::{pack_keys, BitOp};
+/// Whether `HINCRBYFLOAT` takes `arg` as its increment: Redis's error if
+/// not (checked before the key is looked up).
+pub fn float_arg(arg: &[u8]) -> Result<(), &'static str> {
+    match float::incr_by_float(None, arg) {
+        Ok(_) => Ok(()),
+        Err(float::NOT_FLOAT) => Err(float::NOT_FLOAT),
+        Err(_) => Err("ERR value is NaN or Infinity"),
+    }
+}
+
 pub use ops::{parse_i64, ExpireCond, OpKind, Outcome, SetCond, TtlMode, BIT_OFFSET};
 pub use slot_index::SlotWalk;
 pub use snapshot::{Filled, KeyState};
@@ -375,6 +386,13 @@ pub struct Partition {
     /// spare buffers): it counts toward the budget. `None` in tests.
     clients: Option<Arc<WorkerMemory>>,
     pub stats: Stats,
+    /// Collection commands' encoded replies ([`Outcome::Raw`]).
+    reply: Vec<u8>,
+    /// When collections change form (`hash-max-listpack-entries`, …).
+    limits: coll::Limits,
+    /// State of the random numbers of `HRANDFIELD`, `SPOP`, … (0 until
+    /// first used: then seeded from the clock).
+    rng: u64,
     /// The worker's per-command statistics and slow log (its connections
     /// write them; `INFO`/`SLOWLOG` read them by message).
     pub introspect: crate::introspect::Introspect,
@@ -462,7 +480,16 @@ impl Partition {
                 self.flushed.pop();
                 continue;
             };
+            let mut chunk = chunk;
             let entries: usize = chunk.iter().flatten().map(entry::Entry::footprint).sum();
+            // Big collections are freed in steps of their own.
+            for e in chunk.iter_mut().flatten() {
+                if e.is_collection() && coll::len(e.value()) > coll::FREE_AT_ONCE {
+                    if let Some(big) = coll::detach(e.value_mut()) {
+                        self.store.adopt_lazy(big);
+                    }
+                }
+            }
             let slots = std::mem::size_of_val(&*chunk);
             self.flushed_bytes = self.flushed_bytes.saturating_sub(entries + slots);
         }
@@ -472,7 +499,8 @@ impl Partition {
         if self.flushed.is_empty() {
             self.flushed_bytes = 0;
         }
-        !self.flushed.is_empty()
+        let lazy = chunks > 0 && self.store.free_lazy(chunks * coll::FREE_STEP);
+        !self.flushed.is_empty() || lazy
     }
 
     /// Makes room for `added` more bytes of client memory (a transaction's
@@ -543,6 +571,17 @@ impl Partition {
             OpKind::Rename { .. } | OpKind::Copy { .. } | OpKind::BitOp(_) => {
                 return self.move_entry_growth(op.kind, op.key, op.value)
             }
+            OpKind::Hash(cmd) if !cmd.is_read() => {
+                let count = self
+                    .store
+                    .collection(op.key, coll::HASH)
+                    .ok()
+                    .flatten()
+                    .map_or(0, coll::len);
+                let bytes = coll::hash::growth(count, op.value, &self.limits);
+                return Some(bytes.saturating_add(entry::max_footprint(op.key.len(), 0)));
+            }
+            OpKind::Restore(_) => return Some(coll::restore_growth(op.key.len(), op.value)),
             OpKind::IncrByFloat => match before {
                 // The result's exact length when it is computed now.
                 None => float::incr_by_float(self.store.get_untouched(op.key), op.value)
@@ -657,7 +696,10 @@ impl Partition {
     /// The caller checks [`blocks`](Self::blocks) first.
     #[inline]
     pub fn execute(&mut self, dialect: Dialect, op: OpRef<'_>, out: &mut Vec<u8>) {
-        self.execute_with(op, |outcome| reply::encode(dialect, outcome, out));
+        self.execute_with(op, dialect.proto(), |outcome, raw| match outcome {
+            Outcome::Raw => out.extend_from_slice(raw),
+            _ => reply::encode(dialect, outcome, out),
+        });
     }
 
     /// Executes one operation whose answer is a count to be summed with
@@ -666,14 +708,21 @@ impl Partition {
     #[inline]
     pub fn execute_count(&mut self, op: OpRef<'_>) -> i64 {
         let mut count = 0;
-        self.execute_with(op, |outcome| count = outcome.count());
+        self.execute_with(op, crate::resp::encode::Proto::V2, |outcome, _| {
+            count = outcome.count()
+        });
         count
     }
 
     /// Executes one operation and hands its outcome to `sink` (the one
     /// place that turns it into bytes or a number).
     #[inline(always)]
-    fn execute_with(&mut self, op: OpRef<'_>, sink: impl FnOnce(&Outcome<'_>)) {
+    fn execute_with(
+        &mut self,
+        op: OpRef<'_>,
+        proto: crate::resp::encode::Proto,
+        sink: impl FnOnce(&Outcome<'_>, &[u8]),
+    ) {
         self.stats.ops += 1;
         if let OpKind::Watch(id) = op.kind {
             self.watches.watch(id, op.key);
@@ -691,23 +740,41 @@ impl Partition {
                 self.expire_if_due(key, now);
             }
         }
+        // Redis checks the type before the size, but a bit offset first.
+        if self.store.has_collections()
+            && op.kind.string_only()
+            && !matches!(op.kind, OpKind::SetBit { .. } | OpKind::GetBit(_))
+        {
+            if let Some(kind @ (coll::Kind::Hash | coll::Kind::Set)) = self.store.kind(op.key) {
+                sink(&Outcome::WrongType(kind), &[]);
+                return;
+            }
+        }
         if let Some(refused) = self.refuse_size(&op) {
-            sink(&refused);
+            sink(&refused, &[]);
             return;
         }
         if self.budget != 0 {
             let growth = self.growth(&op);
             if growth > 0 && self.over_budget(growth) && !self.make_room_for(&op, growth) {
-                sink(&Outcome::OutOfMemory);
+                sink(&Outcome::OutOfMemory, &[]);
                 return;
             }
         }
+        if self.rng == 0 {
+            self.rng = ahash::RandomState::new().hash_one(unix_ms()) | 1;
+        }
         let watches = &mut self.watches;
         let mut touched = |k: &[u8]| watches.touch(k);
+        self.reply.clear();
         let mut env = ops::Env {
             expiry: &mut self.expiry,
             now,
             touched: &mut touched,
+            reply: &mut self.reply,
+            proto,
+            limits: self.limits,
+            rng: &mut self.rng,
         };
         let outcome = ops::execute(&mut self.store, &mut env, op.kind, op.key, op.value);
         match &outcome {
@@ -715,7 +782,7 @@ impl Partition {
             Outcome::Value(None) => self.stats.misses += 1,
             _ => {}
         }
-        sink(&outcome);
+        sink(&outcome, &self.reply);
     }
 
     /// Evicts (never a key `op` touches) until `op`'s `growth` fits.
@@ -1226,6 +1293,7 @@ impl Partition {
     fn configure(&mut self, settings: crate::introspect::Settings) {
         use crate::config::EvictionPolicy;
         self.budget = settings.budget;
+        self.limits = settings.coll;
         let order = match (settings.policy, settings.budget) {
             (_, 0) | (EvictionPolicy::Noeviction, _) => None,
             (EvictionPolicy::Sieve, _) => Some(false),
@@ -1318,7 +1386,17 @@ impl Partition {
             Admin::KeyInfo(key) => {
                 let live = !self.expiry.is_due(&key, self.now());
                 let info = self.store.usage(&key).filter(|_| live);
-                AdminReply::KeyInfo(info.map(|(v, grown, mem)| KeyInfo::of(v, grown, mem)))
+                AdminReply::KeyInfo(info.map(|(e, mem)| {
+                    if e.is_collection() {
+                        KeyInfo {
+                            encoding: coll::encoding(e.value()),
+                            shared: false,
+                            memory: mem,
+                        }
+                    } else {
+                        KeyInfo::of(e.value(), e.is_grown(), mem)
+                    }
+                }))
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use super::ops::{Env, OpKind, Outcome};
 use super::store::Store;
-use super::{entry, Partition};
+use super::{coll, entry, Partition};
 
 pub const NO_SUCH_KEY: &str = "ERR no such key";
 pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
@@ -108,6 +108,20 @@ fn rename<'s>(
     if nx && store.contains(dst) {
         return Outcome::Int(0);
     }
+    if store.is_collection(src) {
+        // The collection moves (a big form by its pointer), not copied.
+        let deadline = env.expiry.deadline(src);
+        let entry = store.take(src).expect("checked above");
+        (env.touched)(src);
+        env.expiry.clear(src);
+        (env.touched)(dst);
+        store.insert_entry(dst, coll::rekey(dst, entry));
+        env.expiry.clear(dst);
+        if let Some(at) = deadline {
+            env.expiry.set(dst, at);
+        }
+        return done;
+    }
     duplicate(store, env, src, dst);
     remove(store, env, src);
     done
@@ -134,6 +148,17 @@ fn copy<'s>(
 
 /// Writes `src`'s value and TTL under `dst`, replacing it.
 fn duplicate(store: &mut Store, env: &mut Env<'_>, src: &[u8], dst: &[u8]) {
+    if let Some(e) = store.entry(src).filter(|e| e.is_collection()) {
+        let dump = coll::dump(e.value());
+        let deadline = env.expiry.deadline(src);
+        (env.touched)(dst);
+        store.insert_entry(dst, coll::restore(dst, &dump));
+        env.expiry.clear(dst);
+        if let Some(at) = deadline {
+            env.expiry.set(dst, at);
+        }
+        return;
+    }
     let Some(value) = store.get(src) else {
         return;
     };
@@ -170,6 +195,9 @@ fn bitop<'s>(
     sources: &[u8],
     op: BitOp,
 ) -> Outcome<'s> {
+    if unpack_keys(sources).any(|k| store.is_collection(k)) {
+        return Outcome::Error(coll::WRONGTYPE);
+    }
     let values: Vec<&[u8]> = unpack_keys(sources)
         .map(|k| store.get(k).unwrap_or(b""))
         .collect();
@@ -212,7 +240,13 @@ impl Partition {
         value: &[u8],
     ) -> Option<usize> {
         let (dst, len) = match kind {
-            OpKind::Rename { .. } | OpKind::Copy { .. } => (value, self.store.value_len(key)?),
+            OpKind::Rename { .. } | OpKind::Copy { .. } => {
+                let len = self.store.value_len(key).or_else(|| {
+                    // A collection's copy: at most its bytes again.
+                    self.store.entry(key).map(|e| e.footprint())
+                })?;
+                (value, len)
+            }
             OpKind::BitOp(_) => {
                 let longest = extra_keys(kind, value)
                     .filter_map(|k| self.store.value_len(k))
@@ -239,10 +273,15 @@ mod tests {
     ) -> (String, Vec<Vec<u8>>) {
         let mut touched = Vec::new();
         let mut on_touch = |k: &[u8]| touched.push(k.to_vec());
+        let (mut reply, mut rng) = (Vec::new(), 1);
         let mut env = Env {
             expiry,
             now: 1_000,
             touched: &mut on_touch,
+            reply: &mut reply,
+            proto: crate::resp::encode::Proto::V2,
+            limits: super::super::coll::Limits::default(),
+            rng: &mut rng,
         };
         let out = format!(
             "{:?}",

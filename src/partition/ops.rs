@@ -1,8 +1,10 @@
 //! Single-key operations and their outcomes: what both protocols' key
 //! commands reduce to once routed to the owning partition.
 
+use super::coll::{self, hash::HashCmd, Kind};
 use super::expiry::Expiry;
 use super::store::Store;
+use crate::resp::encode::Proto;
 
 /// What a write does to the key's TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +58,8 @@ impl ExpireCond {
 pub enum OpKind {
     /// The value, or absent.
     Get,
+    /// `MGET`'s part: the value, absent also for a key of another type.
+    MGet,
     /// Store the value; answers plain Ok (text `PUT`, RESP `SET`/`MSET`).
     Put,
     /// Remove; answers plain Ok (text `DEL`).
@@ -143,6 +147,11 @@ pub enum OpKind {
     /// Holds the key for a handoff transaction (exclusive lock); does
     /// nothing when run.
     Lock,
+    /// A hash command; its arguments travel packed as the value.
+    Hash(HashCmd),
+    /// Stores a collection written out by `coll::dump` (the value), with
+    /// this TTL (a handoff transaction's writes).
+    Restore(TtlMode),
 }
 
 impl OpKind {
@@ -157,6 +166,32 @@ impl OpKind {
                     ..
                 }
                 | Self::GetEx(TtlMode::At(_))
+                | Self::Restore(TtlMode::At(_))
+        )
+    }
+
+    /// True for string commands that a key of another type answers with
+    /// WRONGTYPE.
+    #[inline]
+    pub fn string_only(self) -> bool {
+        matches!(
+            self,
+            Self::Get
+                | Self::GetDel
+                | Self::IncrBy(_)
+                | Self::Append
+                | Self::Strlen
+                | Self::GetEx(_)
+                | Self::GetExRefused(_)
+                | Self::GetRange(..)
+                | Self::SetRange(_)
+                | Self::IncrByFloat
+                | Self::SetBit { .. }
+                | Self::GetBit(_)
+                | Self::BitCount { .. }
+                | Self::BitPos { .. }
+                | Self::BitRefused { .. }
+                | Self::Set { get: true, .. }
         )
     }
 
@@ -175,9 +210,13 @@ impl OpKind {
     /// one such operation is timed with its neighbours for its statistics
     /// (`introspect::timing`).
     pub fn is_quick(self) -> bool {
+        if let Self::Hash(cmd) = self {
+            return cmd.is_quick();
+        }
         matches!(
             self,
             Self::Get
+                | Self::MGet
                 | Self::Put
                 | Self::Remove
                 | Self::Del
@@ -204,9 +243,13 @@ impl OpKind {
 
     /// True if the operation never changes the store.
     pub fn is_read(self) -> bool {
+        if let Self::Hash(cmd) = self {
+            return cmd.is_read();
+        }
         matches!(
             self,
             Self::Get
+                | Self::MGet
                 | Self::Exists
                 | Self::Strlen
                 | Self::Type
@@ -246,6 +289,11 @@ pub enum Outcome<'a> {
     Absent(i64),
     /// A write refused because it would pass the memory limit.
     OutOfMemory,
+    /// A string command on a key of this other type.
+    WrongType(Kind),
+    /// The reply is already encoded, in the partition's reply buffer
+    /// (collection commands: arrays, maps, …).
+    Raw,
 }
 
 impl Outcome<'_> {
@@ -270,6 +318,14 @@ pub struct Env<'a> {
     pub expiry: &'a mut Expiry,
     pub now: u64,
     pub touched: &'a mut dyn FnMut(&[u8]),
+    /// Where collection commands encode their replies ([`Outcome::Raw`]),
+    /// in this RESP version.
+    pub reply: &'a mut Vec<u8>,
+    pub proto: Proto,
+    /// When collections change form.
+    pub limits: coll::Limits,
+    /// State of the partition's random numbers (`HRANDFIELD`, `SPOP`).
+    pub rng: &'a mut u64,
 }
 
 /// Runs `kind` on `key`. The caller has already removed the key if its TTL
@@ -281,15 +337,31 @@ pub fn execute<'s>(
     key: &[u8],
     value: &[u8],
 ) -> Outcome<'s> {
+    if store.has_collections() && kind.string_only() {
+        match store.kind(key) {
+            None | Some(Kind::String) => {}
+            Some(other) => return Outcome::WrongType(other),
+        }
+    }
     match kind {
-        OpKind::Get => Outcome::Value(store.get(key)),
+        OpKind::Get | OpKind::MGet => Outcome::Value(store.get(key)),
         OpKind::Exists => Outcome::Int(i64::from(store.contains(key))),
         OpKind::Strlen => Outcome::Int(store.get(key).map_or(0, |v| v.len() as i64)),
-        OpKind::Type => Outcome::Status(if store.contains(key) {
-            "string"
-        } else {
-            "none"
-        }),
+        OpKind::Type => Outcome::Status(store.kind(key).map_or("none", Kind::name)),
+        OpKind::Hash(cmd) => coll::hash::execute(store, env, cmd, key, value),
+        OpKind::Restore(ttl) => {
+            (env.touched)(key);
+            if coll::is_dump(value) {
+                store.insert_entry(key, coll::restore(key, value));
+            }
+            match ttl {
+                TtlMode::At(at) => env.expiry.set(key, at),
+                _ => {
+                    env.expiry.clear(key);
+                }
+            }
+            Outcome::Ok
+        }
         OpKind::Put => {
             (env.touched)(key);
             store.put(key, value);
@@ -424,10 +496,12 @@ fn set<'s>(
     (cond, get, ttl): (SetCond, bool, TtlMode),
 ) -> Outcome<'s> {
     let old = store.get(key);
+    // Any type counts as present (a `GET` of another type was refused).
+    let present = old.is_some() || store.is_collection(key);
     let allowed = match cond {
         SetCond::Always => true,
-        SetCond::IfAbsent => old.is_none(),
-        SetCond::IfPresent => old.is_some(),
+        SetCond::IfAbsent => !present,
+        SetCond::IfPresent => present,
     };
     let old = if get { old.map(Box::from) } else { None };
     if allowed {
@@ -497,10 +571,15 @@ mod tests {
     ) -> String {
         let mut touched = Vec::new();
         let mut on_touch = |k: &[u8]| touched.push(k.to_vec());
+        let (mut reply, mut rng) = (Vec::new(), 1);
         let mut env = Env {
             expiry,
             now,
             touched: &mut on_touch,
+            reply: &mut reply,
+            proto: Proto::V2,
+            limits: coll::Limits::default(),
+            rng: &mut rng,
         };
         let out = execute(store, &mut env, kind, key.as_bytes(), value.as_bytes());
         let shown = format!("{out:?}");

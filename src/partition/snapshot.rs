@@ -5,7 +5,7 @@
 //! `changes`), and the writes it sends back (`fill`), checked against the
 //! memory budget before the commit point.
 
-use super::{OpBatch, OpKind, Partition, SetCond, TtlMode};
+use super::{coll, OpBatch, OpKind, Partition, SetCond, TtlMode};
 use crate::reply::Dialect;
 use crate::txn::{TxnId, TxnPart};
 use corekv_router::Topology;
@@ -15,7 +15,10 @@ use corekv_router::Topology;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyState {
     pub key: Box<[u8]>,
+    /// A string's value, or a collection written out by `coll::dump`.
     pub value: Option<Box<[u8]>>,
+    /// The value is a collection's dump.
+    pub collection: bool,
     pub deadline: Option<u64>,
 }
 
@@ -39,9 +42,16 @@ impl Partition {
             .ops()
             .map(|op| {
                 self.expire_if_due(op.key, now);
+                let entry = self.store.entry(op.key);
+                let collection = entry.is_some_and(|e| e.is_collection());
+                let value = entry.map(|e| match collection {
+                    true => coll::dump(e.value()).into(),
+                    false => Box::from(e.value()),
+                });
                 KeyState {
                     key: op.key.into(),
-                    value: self.store.get(op.key).map(Box::from),
+                    value,
+                    collection,
                     deadline: self.expiry.deadline(op.key),
                 }
             })
@@ -72,7 +82,11 @@ impl Partition {
         let mut p = Self::default();
         for (i, s) in states.iter().enumerate() {
             if let Some(value) = &s.value {
-                p.store.put(&s.key, value);
+                if s.collection {
+                    p.store.insert_entry(&s.key, coll::restore(&s.key, value));
+                } else {
+                    p.store.put(&s.key, value);
+                }
                 if let Some(at) = s.deadline {
                     p.expiry.set(&s.key, at);
                 }
@@ -103,6 +117,14 @@ impl Partition {
                 }
             };
             let ops = &mut parts[at].1;
+            if let Some(e) = self.store.entry(&s.key).filter(|e| e.is_collection()) {
+                let ttl = self
+                    .expiry
+                    .deadline(&s.key)
+                    .map_or(TtlMode::Clear, TtlMode::At);
+                ops.push(OpKind::Restore(ttl), &s.key, &coll::dump(e.value()));
+                continue;
+            }
             match self.store.get(&s.key) {
                 None => ops.push(OpKind::Remove, &s.key, b""),
                 Some(value) => {

@@ -13,8 +13,10 @@
 //! `CLUSTER GETKEYSINSLOT`, are listed only once one was asked for (see
 //! [`SlotIndex`]).
 
+use super::coll;
 use super::entry::Entry;
 use super::lru::SampledLru;
+use super::ops::Outcome;
 use super::sieve::Sieve;
 use super::slab::Slab;
 use super::slot_index::{SlotIndex, SlotWalk};
@@ -109,6 +111,14 @@ pub struct Store {
     /// Most slab positions: they are `u32`, so never past `u32::MAX`
     /// (lowered by tests).
     max_positions: usize,
+    /// Keys holding collections (string-only paths skip type checks
+    /// while there are none).
+    collections: usize,
+    /// Big collections removed but not yet freed: freed in bounded steps
+    /// ([`free_lazy`](Self::free_lazy)), counted in memory until then.
+    #[allow(clippy::vec_box)] // moved in and out as the boxes entries own
+    lazy: Vec<Box<coll::Big>>,
+    lazy_bytes: usize,
 }
 
 /// Slab positions are `u32` (the index stores them); `u32::MAX` itself is
@@ -128,6 +138,9 @@ impl Default for Store {
             slot_index: None,
             last_walk: 0,
             max_positions: MAX_POSITIONS,
+            collections: 0,
+            lazy: Vec::new(),
+            lazy_bytes: 0,
         }
     }
 }
@@ -138,6 +151,12 @@ impl Default for Store {
 pub struct ScanStep {
     pub keys: Vec<Box<[u8]>>,
     pub next: Option<usize>,
+}
+
+/// A string entry's value (`None` for a collection).
+#[inline]
+fn string_value(e: &Entry) -> Option<&[u8]> {
+    (!e.is_collection()).then(|| e.value())
 }
 
 fn key_of(slab: &Slab<Entry>, i: u32) -> &[u8] {
@@ -198,22 +217,166 @@ impl Store {
 
     /// The value's length, without marking the key as used.
     pub fn value_len(&self, key: &[u8]) -> Option<usize> {
-        let i = self.position(key)?;
-        self.slab[i as usize].as_ref().map(|e| e.value().len())
+        self.get_untouched(key).map(<[u8]>::len)
     }
 
     /// The value, without marking the key as used (a size estimate).
     pub fn get_untouched(&self, key: &[u8]) -> Option<&[u8]> {
-        let i = self.position(key)?;
-        self.slab[i as usize].as_ref().map(Entry::value)
+        self.entry(key).and_then(string_value)
     }
 
+    /// The string value of `key` (`None` for a collection: its payload is
+    /// never a string), marking the key as used.
+    #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         let i = self.position(key)?;
         if let Some(order) = &self.order {
             order.touch(i);
         }
-        self.slab[i as usize].as_ref().map(Entry::value)
+        self.slab[i as usize].as_ref().and_then(string_value)
+    }
+
+    /// Marks `key` as used, whatever it holds; true if it exists.
+    pub fn touch(&self, key: &[u8]) -> bool {
+        let Some(i) = self.position(key) else {
+            return false;
+        };
+        if let Some(order) = &self.order {
+            order.touch(i);
+        }
+        true
+    }
+
+    /// The entry of `key`, whatever it holds, without marking it used.
+    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+        let i = self.position(key)?;
+        self.slab[i as usize].as_ref()
+    }
+
+    /// True once a key holds a collection (until they are all gone).
+    #[inline]
+    pub fn has_collections(&self) -> bool {
+        self.collections > 0
+    }
+
+    /// The type of `key`'s value.
+    pub fn kind(&self, key: &[u8]) -> Option<coll::Kind> {
+        let e = self.entry(key)?;
+        Some(if e.is_collection() {
+            coll::kind(e.value())
+        } else {
+            coll::Kind::String
+        })
+    }
+
+    /// True if `key` holds a collection.
+    #[inline]
+    pub fn is_collection(&self, key: &[u8]) -> bool {
+        self.has_collections() && self.entry(key).is_some_and(Entry::is_collection)
+    }
+
+    /// The payload of `key` if it holds a collection of type `code` (see
+    /// `coll`), marking it used; `None` without a key; the WRONGTYPE error
+    /// for a value of another type.
+    pub fn collection(&self, key: &[u8], code: u8) -> Result<Option<&[u8]>, Outcome<'static>> {
+        let Some(i) = self.position(key) else {
+            return Ok(None);
+        };
+        if let Some(order) = &self.order {
+            order.touch(i);
+        }
+        match self.slab[i as usize].as_ref() {
+            Some(e) if e.is_collection() && e.value()[0] == code => Ok(Some(e.value())),
+            Some(_) => Err(Outcome::Error(coll::WRONGTYPE)),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `f` on `key`'s entry (a collection being edited), keeping the
+    /// byte count true; `None` without a key.
+    pub fn update<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let i = self.position(key)?;
+        let e = self.slab[i as usize].as_mut()?;
+        let before = e.footprint();
+        let r = f(e);
+        self.entry_bytes = self.entry_bytes - before + e.footprint();
+        Some(r)
+    }
+
+    /// Stores a collection `payload` under `key` (replacing any value).
+    pub fn insert_collection(&mut self, key: &[u8], payload: &[u8]) {
+        self.insert_entry(key, Entry::collection(key, payload));
+    }
+
+    /// Stores `entry` (made for `key`) under `key`, replacing any value.
+    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+        debug_assert_eq!(entry.key(), key);
+        if entry.is_collection() {
+            self.collections += 1;
+        }
+        match self.position(key) {
+            Some(i) => {
+                self.entry_bytes += entry.footprint();
+                if let Some(old) = self.slab[i as usize].replace(entry) {
+                    self.dispose(old);
+                }
+            }
+            None => self.insert_new_entry(key, entry),
+        }
+    }
+
+    /// Takes `key`'s entry out of the store (the key is removed); its
+    /// bytes leave the count with it.
+    pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
+        let pos = self.unlink(key)?;
+        let e = self.slab[pos as usize].take()?;
+        self.entry_bytes -= e.footprint();
+        if e.is_collection() {
+            self.collections -= 1;
+        }
+        self.push_free(pos);
+        self.release_tail();
+        Some(e)
+    }
+
+    /// Gives up a removed entry: its bytes leave the count, and a big
+    /// collection goes to the lazy free queue instead of being freed now.
+    fn dispose(&mut self, mut old: Entry) {
+        self.entry_bytes -= old.footprint();
+        if !old.is_collection() {
+            return;
+        }
+        self.collections -= 1;
+        if coll::len(old.value()) > coll::FREE_AT_ONCE {
+            if let Some(big) = coll::detach(old.value_mut()) {
+                self.lazy_bytes += big.memory();
+                self.lazy.push(big);
+            }
+        }
+    }
+
+    /// Frees up to about `max` elements of removed big collections; true
+    /// while some remain.
+    pub fn free_lazy(&mut self, max: usize) -> bool {
+        let mut left = max;
+        while left > 0 {
+            let Some(big) = self.lazy.last_mut() else {
+                break;
+            };
+            let before = big.memory();
+            let freed = big.drain_some(left);
+            let after = big.memory();
+            self.lazy_bytes -= before - after;
+            if freed == 0 {
+                let big = self.lazy.pop().expect("checked above");
+                self.lazy_bytes -= big.memory();
+            }
+            left = left.saturating_sub(freed.max(1));
+        }
+        if self.lazy.is_empty() {
+            self.lazy_bytes = 0;
+        }
+        !self.lazy.is_empty()
     }
 
     /// Keeps an eviction order (`lru`: sampled LRU, else SIEVE) from now on.
@@ -271,14 +434,18 @@ impl Store {
             Some(i) => {
                 let slot = &mut self.slab[i as usize];
                 match slot {
-                    Some(e) if e.value().len() == value.len() && !e.is_grown() => {
+                    Some(e)
+                        if e.value().len() == value.len()
+                            && !e.is_grown()
+                            && !e.is_collection() =>
+                    {
                         e.value_mut().copy_from_slice(value)
                     }
                     _ => {
                         let new = Entry::new(key, value);
                         self.entry_bytes += new.footprint();
                         if let Some(old) = slot.replace(new) {
-                            self.entry_bytes -= old.footprint();
+                            self.dispose(old);
                         }
                     }
                 }
@@ -351,12 +518,18 @@ impl Store {
     /// `key`'s value, writable in place (its length cannot change).
     pub fn value_mut(&mut self, key: &[u8]) -> Option<&mut [u8]> {
         let i = self.position(key)?;
-        self.slab[i as usize].as_mut().map(Entry::value_mut)
+        self.slab[i as usize]
+            .as_mut()
+            .filter(|e| !e.is_collection())
+            .map(Entry::value_mut)
     }
 
     fn insert_new(&mut self, key: &[u8], value: &[u8]) {
+        self.insert_new_entry(key, Entry::new(key, value));
+    }
+
+    fn insert_new_entry(&mut self, key: &[u8], entry: Entry) {
         let hash = self.hash(key);
-        let entry = Entry::new(key, value);
         self.entry_bytes += entry.footprint();
         let entry = Some(entry);
         let pos = match self.free.pop() {
@@ -386,12 +559,26 @@ impl Store {
 
     /// Removes `key`; true if it existed.
     pub fn del(&mut self, key: &[u8]) -> bool {
+        let Some(pos) = self.unlink(key) else {
+            return false;
+        };
+        if let Some(old) = self.slab[pos as usize].take() {
+            self.dispose(old);
+        }
+        self.push_free(pos);
+        self.release_tail();
+        true
+    }
+
+    /// Removes `key` from the index, the eviction order and the slot
+    /// counts; its slab position (still holding the entry).
+    fn unlink(&mut self, key: &[u8]) -> Option<u32> {
         let hash = self.hash(key);
         let slab = &self.slab;
         // `find_entry`, not `entry`: that one makes room for an insert
         // first, so deleting a missing key could grow a full index.
         let Ok(entry) = self.index.find_entry(hash, |&i| key_of(slab, i) == key) else {
-            return false;
+            return None;
         };
         let (pos, _) = entry.remove();
         if let Some(order) = &mut self.order {
@@ -402,12 +589,7 @@ impl Store {
         if let Some(ix) = &mut self.slot_index {
             ix.removed(pos, slot);
         }
-        if let Some(old) = self.slab[pos as usize].take() {
-            self.entry_bytes -= old.footprint();
-        }
-        self.push_free(pos);
-        self.release_tail();
-        true
+        Some(pos)
     }
 
     /// Records a free slot. The list grows by doubling but never past the
@@ -441,6 +623,7 @@ impl Store {
     /// delete than before.
     pub fn memory(&self) -> usize {
         self.entry_bytes
+            + self.lazy_bytes
             + self.slab.memory()
             + self.slab.capacity() * FREE_SLOT_BYTES
             + self.index.allocation_size()
@@ -547,6 +730,12 @@ impl Store {
     /// Removes every key like [`clear`](Self::clear), but hands the
     /// entries back instead of freeing them (a million frees is a stall;
     /// `FLUSHALL` frees them in steps), with the bytes they hold.
+    /// Queues a removed big collection for [`free_lazy`](Self::free_lazy).
+    pub fn adopt_lazy(&mut self, big: Box<coll::Big>) {
+        self.lazy_bytes += big.memory();
+        self.lazy.push(big);
+    }
+
     pub fn take_entries(&mut self) -> (Slab<Entry>, usize) {
         let bytes = self.entry_bytes + self.slab.memory();
         let slab = std::mem::take(&mut self.slab);
@@ -560,6 +749,7 @@ impl Store {
             order.clear();
         }
         self.entry_bytes = 0;
+        self.collections = 0;
         self.index = HashTable::new();
         self.slab = Slab::default();
         self.free = Vec::new();
@@ -628,7 +818,7 @@ impl Store {
     /// key costs the partition (`MEMORY USAGE`): its entry as the
     /// allocator sizes it, its slab word and free-list slot, its index
     /// slot (a `u32` and a control byte) and its eviction-order slot.
-    pub fn usage(&self, key: &[u8]) -> Option<(&[u8], bool, usize)> {
+    pub fn usage(&self, key: &[u8]) -> Option<(&Entry, usize)> {
         let i = self.position(key)?;
         let e = self.slab[i as usize].as_ref()?;
         let fixed = std::mem::size_of::<usize>()
@@ -636,7 +826,7 @@ impl Store {
             + std::mem::size_of::<u32>()
             + 1
             + self.order.as_ref().map_or(0, Order::slot_bytes);
-        Some((e.value(), e.is_grown(), e.footprint() + fixed))
+        Some((e, e.footprint() + fixed))
     }
 }
 
@@ -672,9 +862,10 @@ mod tests {
     fn usage_grows_with_the_value() {
         let mut s = Store::default();
         s.put(b"k", b"1");
-        let small = s.usage(b"k").unwrap().2;
+        let small = s.usage(b"k").unwrap().1;
         s.put(b"k", &[b'x'; 5000]);
-        let (value, grown, big) = s.usage(b"k").unwrap();
+        let (e, big) = s.usage(b"k").unwrap();
+        let (value, grown) = (e.value(), e.is_grown());
         assert!(
             value.len() == 5000 && !grown && big >= small + 5000,
             "{small} {big}"

@@ -56,7 +56,7 @@ pub fn execute<'s>(
             None => Outcome::Int(missing),
             Some(_) => Outcome::Error(error),
         },
-        OpKind::Touch => Outcome::Int(i64::from(store.get(key).is_some())),
+        OpKind::Touch => Outcome::Int(i64::from(store.touch(key))),
         _ => unreachable!("{kind:?} is not a string-part operation"),
     }
 }

@@ -42,6 +42,8 @@ const R: &[&str] = &["readonly", "fast"];
 const W: &[&str] = &["write", "denyoom"];
 const WF: &[&str] = &["write", "fast"];
 const ADMIN: &[&str] = &["loading", "stale", "fast"];
+const W_FAST: &[&str] = &["write", "denyoom", "fast"];
+const RO: &[&str] = &["readonly"];
 const NONE: (i64, i64, i64) = (0, 0, 0);
 const ONE: (i64, i64, i64) = (1, 1, 1);
 const ALL: (i64, i64, i64) = (1, -1, 1);
@@ -655,6 +657,120 @@ pub static COMMANDS: &[CommandSpec] = &[
         "server",
         "SLOWLOG GET [count], LEN, RESET, HELP.",
     ),
+    spec(
+        "hset",
+        -4,
+        W_FAST,
+        ONE,
+        "hash",
+        "Sets fields of a hash (creating it), answering how many were new.",
+    ),
+    spec(
+        "hsetnx",
+        4,
+        W_FAST,
+        ONE,
+        "hash",
+        "Sets a field of a hash only if it does not exist.",
+    ),
+    spec(
+        "hget",
+        3,
+        R,
+        ONE,
+        "hash",
+        "Returns the value of a field of a hash.",
+    ),
+    spec(
+        "hmget",
+        -3,
+        R,
+        ONE,
+        "hash",
+        "Returns the values of fields of a hash.",
+    ),
+    spec(
+        "hmset",
+        -4,
+        W_FAST,
+        ONE,
+        "hash",
+        "Sets fields of a hash (HSET's old form, answering OK).",
+    ),
+    spec(
+        "hdel",
+        -3,
+        WF,
+        ONE,
+        "hash",
+        "Deletes fields of a hash; an empty hash is deleted.",
+    ),
+    spec(
+        "hexists",
+        3,
+        R,
+        ONE,
+        "hash",
+        "Tells whether a field of a hash exists.",
+    ),
+    spec(
+        "hlen",
+        2,
+        R,
+        ONE,
+        "hash",
+        "Returns the number of fields of a hash.",
+    ),
+    spec(
+        "hstrlen",
+        3,
+        R,
+        ONE,
+        "hash",
+        "Returns the length of the value of a field of a hash.",
+    ),
+    spec("hkeys", 2, RO, ONE, "hash", "Returns the fields of a hash."),
+    spec("hvals", 2, RO, ONE, "hash", "Returns the values of a hash."),
+    spec(
+        "hgetall",
+        2,
+        RO,
+        ONE,
+        "hash",
+        "Returns the fields and values of a hash.",
+    ),
+    spec(
+        "hincrby",
+        4,
+        W_FAST,
+        ONE,
+        "hash",
+        "Adds an integer to the value of a field of a hash.",
+    ),
+    spec(
+        "hincrbyfloat",
+        4,
+        W_FAST,
+        ONE,
+        "hash",
+        "Adds a floating point number to the value of a field of a hash.",
+    ),
+    spec(
+        "hrandfield",
+        -2,
+        RO,
+        ONE,
+        "hash",
+        "Returns random fields of a hash.",
+    ),
+    spec(
+        "hscan",
+        -3,
+        RO,
+        ONE,
+        "hash",
+        "Iterates over the fields and values of a hash.",
+    ),
 ];
 
 /// The spec of `name` (any case): one hash lookup per request, on a
@@ -701,6 +817,9 @@ impl CommandSpec {
         const TRANSACTION: &[&str] = &["fast", "transaction"];
         const CONNECTION: &[&str] = &["fast", "connection"];
         if let Some(categories) = string_part_categories(self.name) {
+            return categories;
+        }
+        if let Some(categories) = type_categories(self) {
             return categories;
         }
         match self.name {
@@ -827,6 +946,24 @@ impl CommandSpec {
         encode::bulk(out, b"group");
         encode::bulk(out, self.group.as_bytes());
     }
+}
+
+/// The ACL categories of the hash, set, sorted set and list commands, as
+/// Redis 7 gives them: read or write, the type, fast or slow by the
+/// command's flags.
+fn type_categories(spec: &CommandSpec) -> Option<&'static [&'static str]> {
+    let fast = spec.flags.contains(&"fast");
+    Some(match (spec.group, spec.is_write(), fast) {
+        ("hash", true, true) => &["write", "hash", "fast"],
+        ("hash", false, true) => &["read", "hash", "fast"],
+        ("hash", false, false) => &["read", "hash", "slow"],
+        ("hash", true, false) => &["write", "hash", "slow"],
+        ("set", true, true) => &["write", "set", "fast"],
+        ("set", false, true) => &["read", "set", "fast"],
+        ("set", false, false) => &["read", "set", "slow"],
+        ("set", true, false) => &["write", "set", "slow"],
+        _ => return None,
+    })
 }
 
 /// The ACL categories of the partial-string and bit commands, as Redis 7.

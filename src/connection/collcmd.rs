@@ -1,0 +1,137 @@
+//! RESP commands on hashes (and, as they come, the other collection
+//! types) → partition operations: the key, the command, and its other
+//! arguments packed as the operation's value (`coll::pack`), or passed
+//! as they are when there is one. Checks Redis makes before it looks the
+//! key up are made here, in Redis's order; the rest are the partition's.
+
+use super::keycmd::{KeyCmd, Parsed, NOT_INTEGER, SYNTAX};
+use super::resp::Args;
+use crate::partition::coll::{hash::HashCmd, pack};
+use crate::partition::{parse_i64, OpKind};
+
+/// Parses a collection command (arity already checked); `None` if `name`
+/// is not one.
+pub(super) fn coll_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
+    if !name.starts_with('h') || args.len() < 2 {
+        return None;
+    }
+    let key = args.get(1);
+    // One argument after the key travels as it is; several, packed.
+    let raw = |cmd| Ok(KeyCmd::One(OpKind::Hash(cmd), key, args.get(2)));
+    let bare = |cmd| Ok(KeyCmd::One(OpKind::Hash(cmd), key, &b""[..]));
+    let packed = |cmd, from: usize| {
+        Ok(KeyCmd::Packed(
+            OpKind::Hash(cmd),
+            key,
+            pack::pack(args.iter().skip(from)),
+        ))
+    };
+    Some(match name {
+        "hget" => raw(HashCmd::Get),
+        "hset" | "hmset" => {
+            if args.len() % 2 == 1 {
+                return Some(Err(format!(
+                    "ERR wrong number of arguments for '{name}' command"
+                )
+                .into()));
+            }
+            packed(
+                HashCmd::Set {
+                    ok: name == "hmset",
+                },
+                2,
+            )
+        }
+        "hsetnx" => packed(HashCmd::SetNx, 2),
+        "hmget" => packed(HashCmd::MGet, 2),
+        "hdel" => packed(HashCmd::Del, 2),
+        "hexists" => raw(HashCmd::Exists),
+        "hstrlen" => raw(HashCmd::Strlen),
+        "hlen" => bare(HashCmd::Len),
+        "hkeys" => bare(HashCmd::Keys),
+        "hvals" => bare(HashCmd::Vals),
+        "hgetall" => bare(HashCmd::GetAll),
+        // The increment travels in the operation, the field as it is.
+        "hincrby" => match parse_i64(args.get(3)) {
+            Some(by) => raw(HashCmd::IncrBy(by)),
+            None => Err(NOT_INTEGER.into()),
+        },
+        "hincrbyfloat" => match crate::partition::float_arg(args.get(3)) {
+            Ok(()) => packed(HashCmd::IncrByFloat, 2),
+            Err(e) => Err(e.into()),
+        },
+        "hrandfield" => rand_field(args),
+        "hscan" => match scan_cursor(args.get(2)) {
+            Some(cursor) => packed(HashCmd::Scan { cursor }, 3),
+            None => Err("ERR invalid cursor".into()),
+        },
+        _ => return None,
+    })
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]`: the count first, then the
+/// syntax, as Redis 7.0 checks them.
+fn rand_field(args: Args<'_>) -> Parsed<'_> {
+    let key = args.get(1);
+    if args.len() == 2 {
+        let cmd = HashCmd::RandField {
+            count: None,
+            values: false,
+        };
+        return Ok(KeyCmd::One(OpKind::Hash(cmd), key, b""));
+    }
+    let count = parse_i64(args.get(2)).ok_or(NOT_INTEGER)?;
+    if count == i64::MIN {
+        return Err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+                .into(),
+        );
+    }
+    let values = match args.len() {
+        3 => false,
+        4 if args.get(3).eq_ignore_ascii_case(b"withvalues") => true,
+        _ => return Err(SYNTAX.into()),
+    };
+    if values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err("ERR value is out of range".into());
+    }
+    let cmd = HashCmd::RandField {
+        count: Some(count),
+        values,
+    };
+    Ok(KeyCmd::One(OpKind::Hash(cmd), key, b""))
+}
+
+/// A `SCAN`-family cursor as Redis's `parseScanCursorOrReply` reads it
+/// (`strtoul`: a leading `-` wraps around).
+pub(super) fn scan_cursor(arg: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(arg).ok()?;
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scan_cursor;
+
+    #[test]
+    fn cursors_as_strtoul_reads_them() {
+        assert_eq!(scan_cursor(b"0"), Some(0));
+        assert_eq!(scan_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(scan_cursor(b"18446744073709551616"), None);
+        assert_eq!(scan_cursor(b"-1"), Some(u64::MAX));
+        for bad in [&b""[..], b"abc", b" 1", b"1 ", b"-", b"1.5"] {
+            assert_eq!(scan_cursor(bad), None, "{bad:?}");
+        }
+    }
+}
