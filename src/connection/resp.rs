@@ -875,6 +875,7 @@ impl Connection {
                 count: KEYS_STEP,
                 pattern: pattern.clone(),
                 slot,
+                kind: None,
             };
             let AdminReply::Scan(step) = self.admin_one(partition, scan).await? else {
                 return Err(TxnError::Unavailable);
@@ -989,7 +990,7 @@ impl Connection {
         };
         let mut pattern = None;
         let mut count = 10usize;
-        let mut only_strings = true;
+        let mut kind: Option<Box<[u8]>> = None;
         let mut i = 2;
         while i < args.len() {
             let opt = args.get(i).to_ascii_uppercase();
@@ -1007,7 +1008,7 @@ impl Connection {
                         return Ok(());
                     }
                 },
-                b"TYPE" => only_strings = value.eq_ignore_ascii_case(b"string"),
+                b"TYPE" => kind = Some(value.into()),
                 _ => {
                     self.emit(|o| enc::error(o, SYNTAX));
                     return Ok(());
@@ -1030,6 +1031,7 @@ impl Connection {
                     count,
                     pattern,
                     slot: None,
+                    kind,
                 },
             )
             .await?;
@@ -1041,7 +1043,7 @@ impl Connection {
             None if (partition as u64) + 1 < n => partition as u64 + 1,
             None => 0,
         };
-        let keys = if only_strings { step.keys } else { Vec::new() };
+        let keys = step.keys;
         self.emit(|o| {
             enc::array(o, 2);
             enc::bulk(o, next.to_string().as_bytes());

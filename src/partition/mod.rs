@@ -121,6 +121,8 @@ pub enum Admin {
         count: usize,
         pattern: Option<Box<[u8]>>,
         slot: Option<u16>,
+        /// `SCAN … TYPE t`: only keys of this type.
+        kind: Option<Box<[u8]>>,
     },
     CountKeysInSlot(u16),
     /// This worker's command statistics and error counts, and its slow
@@ -1332,11 +1334,16 @@ impl Partition {
                 count,
                 pattern,
                 slot,
+                kind,
             } => {
                 let now = self.now();
-                let expiry = &self.expiry;
+                let (expiry, store) = (&self.expiry, &self.store);
+                let kind_of = |k: &[u8]| store.kind(k).map_or("none", coll::Kind::name);
                 AdminReply::Scan(self.store.scan(from, count, |k| {
                     !expiry.is_due(k, now)
+                        && kind
+                            .as_deref()
+                            .is_none_or(|t| t.eq_ignore_ascii_case(kind_of(k).as_bytes()))
                         && slot.is_none_or(|s| corekv_router::hash_slot(k) == s)
                         && pattern
                             .as_deref()
