@@ -182,6 +182,9 @@ impl Connection {
         // specs are the subcommands'; the container has none).
         let sub_key = (matches!(spec.name, "object" | "memory") && argc > 2).then(|| args(2));
         let keys = crate::resp::commands::key_positions(spec, argc)
+            .chain(crate::resp::commands::movable_key_positions(
+                spec, args, argc,
+            ))
             .map(args)
             .chain(sub_key);
         match self.check(id, spec.name, no_auth, keys) {

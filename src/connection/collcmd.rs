@@ -6,14 +6,17 @@
 
 use super::keycmd::{KeyCmd, Parsed, NOT_INTEGER, SYNTAX};
 use super::resp::Args;
-use crate::partition::coll::{hash::HashCmd, pack};
+use crate::partition::coll::{hash::HashCmd, pack, set::SetCmd};
 use crate::partition::{parse_i64, OpKind};
 
 /// Parses a collection command (arity already checked); `None` if `name`
 /// is not one.
 pub(super) fn coll_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
-    if !name.starts_with('h') || args.len() < 2 {
+    if !(name.starts_with('h') || name.starts_with('s')) || args.len() < 2 {
         return None;
+    }
+    if name.starts_with('s') {
+        return set_command(name, args);
     }
     let key = args.get(1);
     // One argument after the key travels as it is; several, packed.
@@ -63,6 +66,53 @@ pub(super) fn coll_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>>
         "hrandfield" => rand_field(args),
         "hscan" => match scan_cursor(args.get(2)) {
             Some(cursor) => packed(HashCmd::Scan { cursor }, 3),
+            None => Err("ERR invalid cursor".into()),
+        },
+        _ => return None,
+    })
+}
+
+/// The single-key set commands (`movecmd` parses those on several keys).
+fn set_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
+    let key = args.get(1);
+    let op = |cmd| OpKind::SetType(cmd);
+    let bare = |cmd| Ok(KeyCmd::One(op(cmd), key, &b""[..]));
+    let packed = |cmd, from: usize| {
+        Ok(KeyCmd::Packed(
+            op(cmd),
+            key,
+            pack::pack(args.iter().skip(from)),
+        ))
+    };
+    Some(match name {
+        "sadd" => packed(SetCmd::Add, 2),
+        "srem" => packed(SetCmd::Rem, 2),
+        "sismember" => Ok(KeyCmd::One(op(SetCmd::IsMember), key, args.get(2))),
+        "smismember" => packed(SetCmd::MIsMember, 2),
+        "scard" => bare(SetCmd::Card),
+        "smembers" => bare(SetCmd::Members),
+        "spop" => match args.len() {
+            2 => bare(SetCmd::Pop(None)),
+            3 => match parse_i64(args.get(2)).and_then(|n| u64::try_from(n).ok()) {
+                Some(n) => bare(SetCmd::Pop(Some(n))),
+                None => Err("ERR value is out of range, must be positive".into()),
+            },
+            _ => Err(SYNTAX.into()),
+        },
+        "srandmember" => match args.len() {
+            2 => bare(SetCmd::RandMember(None)),
+            3 => match parse_i64(args.get(2)) {
+                Some(i64::MIN) => Err(
+                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+                        .into(),
+                ),
+                Some(n) => bare(SetCmd::RandMember(Some(n))),
+                None => Err(NOT_INTEGER.into()),
+            },
+            _ => Err(SYNTAX.into()),
+        },
+        "sscan" => match scan_cursor(args.get(2)) {
+            Some(cursor) => packed(SetCmd::Scan { cursor }, 3),
             None => Err("ERR invalid cursor".into()),
         },
         _ => return None,

@@ -8,6 +8,7 @@ use super::keycmd::{key_command, KeyCmd, NOT_INTEGER, SYNTAX};
 use super::queued::{self, ToScratch};
 use super::resp::{owned_ranges, Args};
 use super::Connection;
+use crate::partition::coll::set::SetCmd;
 use crate::partition::{pack_keys, parse_i64, BitOp, OpKind, OpRef, Partition};
 use crate::resp::encode as enc;
 use crate::txn::handoff::{self, Handoff};
@@ -28,7 +29,21 @@ type Parsed<'a> = Result<MoveCmd<'a>, Cow<'static, str>>;
 
 /// True if `name` is one of this module's commands.
 pub(super) fn is_move(name: &str) -> bool {
-    matches!(name, "rename" | "renamenx" | "copy" | "bitop")
+    matches!(
+        name,
+        "rename"
+            | "renamenx"
+            | "copy"
+            | "bitop"
+            | "smove"
+            | "sinter"
+            | "sintercard"
+            | "sunion"
+            | "sdiff"
+            | "sinterstore"
+            | "sunionstore"
+            | "sdiffstore"
+    )
 }
 
 /// Parses one of the commands (arity already checked), with Redis's order
@@ -47,7 +62,60 @@ pub(super) fn parse<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
         "renamenx" => pair(OpKind::Rename { nx: true }),
         "copy" => copy_options(args).and_then(|replace| pair(OpKind::Copy { replace })),
         "bitop" => bitop(args),
+        "smove" => Ok(MoveCmd {
+            kind: OpKind::SetType(SetCmd::Move),
+            key: args.get(1),
+            value: Cow::Owned(pack_keys([args.get(2), args.get(3)])),
+            keys: vec![args.get(1), args.get(2)],
+        }),
+        "sinter" | "sunion" | "sdiff" | "sinterstore" | "sunionstore" | "sdiffstore" => {
+            let cmd = match name {
+                "sinter" => SetCmd::Inter,
+                "sunion" => SetCmd::Union,
+                "sdiff" => SetCmd::Diff,
+                "sinterstore" => SetCmd::InterStore,
+                "sunionstore" => SetCmd::UnionStore,
+                _ => SetCmd::DiffStore,
+            };
+            Ok(MoveCmd {
+                kind: OpKind::SetType(cmd),
+                key: args.get(1),
+                value: Cow::Owned(pack_keys(args.iter().skip(2))),
+                keys: args.iter().skip(1).collect(),
+            })
+        }
+        "sintercard" => sintercard(args),
         _ => return None,
+    })
+}
+
+/// `SINTERCARD numkeys key [key …] [LIMIT limit]`, with Redis 7.0's
+/// checks in its order.
+fn sintercard(args: Args<'_>) -> Parsed<'_> {
+    const NUMKEYS: &str = "ERR numkeys should be greater than 0";
+    let n = parse_i64(args.get(1)).filter(|&n| n > 0).ok_or(NUMKEYS)?;
+    let n = usize::try_from(n).map_err(|_| NUMKEYS)?;
+    if n > args.len() - 2 {
+        return Err("ERR Number of keys can't be greater than number of args".into());
+    }
+    let mut limit = 0u64;
+    let mut j = 2 + n;
+    while j < args.len() {
+        if args.get(j).eq_ignore_ascii_case(b"limit") && j + 1 < args.len() {
+            limit = parse_i64(args.get(j + 1))
+                .and_then(|l| u64::try_from(l).ok())
+                .ok_or("ERR LIMIT can't be negative")?;
+            j += 2;
+        } else {
+            return Err(SYNTAX.into());
+        }
+    }
+    let keys: Vec<&[u8]> = (2..2 + n).map(|i| args.get(i)).collect();
+    Ok(MoveCmd {
+        kind: OpKind::SetType(SetCmd::InterCard { limit }),
+        key: keys[0],
+        value: Cow::Owned(pack_keys(keys[1..].iter().copied())),
+        keys,
     })
 }
 

@@ -403,7 +403,13 @@ impl Connection {
             return false;
         };
         let map = peers.map();
-        let keys = commands::key_positions(spec, args.len()).map(|i| args.get(i));
+        let keys = commands::key_positions(spec, args.len())
+            .chain(commands::movable_key_positions(
+                spec,
+                |i| args.get(i),
+                args.len(),
+            ))
+            .map(|i| args.get(i));
         let placement = map.placement(keys);
         let refuse = |this: &mut Self, mesg: &str| {
             this.call_rejected();
@@ -1309,6 +1315,11 @@ impl Connection {
             Some(spec) if spec.arity_ok(inner.len()) => {
                 let keys: Vec<&[u8]> = commands::key_indexes(spec, inner.len())
                     .into_iter()
+                    .chain(commands::movable_key_positions(
+                        spec,
+                        |i| inner[i],
+                        inner.len(),
+                    ))
                     .map(|i| inner[i])
                     .collect();
                 if keys.is_empty() {

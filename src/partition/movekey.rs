@@ -7,6 +7,7 @@
 //! connection runs them through a handoff transaction instead (see
 //! `txn::handoff`).
 
+use super::coll::set::SetCmd;
 use super::ops::{Env, OpKind, Outcome};
 use super::store::Store;
 use super::{coll, entry, Partition};
@@ -49,6 +50,11 @@ pub fn pack_keys<'k>(keys: impl IntoIterator<Item = &'k [u8]>) -> Vec<u8> {
     out
 }
 
+/// The keys (or other arguments) packed by [`pack_keys`].
+pub fn unpack(packed: &[u8]) -> impl Iterator<Item = &[u8]> {
+    unpack_keys(packed)
+}
+
 /// The keys packed by [`pack_keys`].
 fn unpack_keys(mut packed: &[u8]) -> impl Iterator<Item = &[u8]> {
     std::iter::from_fn(move || {
@@ -63,12 +69,15 @@ fn unpack_keys(mut packed: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// The keys an operation touches besides its own `key`: the destination
 /// of `RENAME`/`COPY`, the sources of `BITOP`; none for the others.
 pub fn extra_keys(kind: OpKind, value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let (one, many) = match kind {
-        OpKind::Rename { .. } | OpKind::Copy { .. } => (Some(value), &b""[..]),
-        OpKind::BitOp(_) => (None, value),
-        _ => (None, &b""[..]),
+    let (one, many, limit) = match kind {
+        OpKind::Rename { .. } | OpKind::Copy { .. } => (Some(value), &b""[..], 0),
+        OpKind::BitOp(_) => (None, value, usize::MAX),
+        // SMOVE's value packs the destination, then the member.
+        OpKind::SetType(SetCmd::Move) => (None, value, 1),
+        OpKind::SetType(cmd) if cmd.is_multi() => (None, value, usize::MAX),
+        _ => (None, &b""[..], 0),
     };
-    one.into_iter().chain(unpack_keys(many))
+    one.into_iter().chain(unpack_keys(many).take(limit))
 }
 
 /// Runs a move or combine operation (`kind` is one of them).

@@ -1,7 +1,7 @@
 //! Single-key operations and their outcomes: what both protocols' key
 //! commands reduce to once routed to the owning partition.
 
-use super::coll::{self, hash::HashCmd, Kind};
+use super::coll::{self, hash::HashCmd, set::SetCmd, Kind};
 use super::expiry::Expiry;
 use super::store::Store;
 use crate::resp::encode::Proto;
@@ -149,6 +149,9 @@ pub enum OpKind {
     Lock,
     /// A hash command; its arguments travel packed as the value.
     Hash(HashCmd),
+    /// A set command; its arguments travel packed as the value (the other
+    /// keys of a command on several sets, as `pack_keys` packs them).
+    SetType(SetCmd),
     /// Stores a collection written out by `coll::dump` (the value), with
     /// this TTL (a handoff transaction's writes).
     Restore(TtlMode),
@@ -199,10 +202,11 @@ impl OpKind {
     /// combine operation: `movekey::extra_keys`).
     #[inline]
     pub fn has_extra_keys(self) -> bool {
-        matches!(
-            self,
-            Self::Rename { .. } | Self::Copy { .. } | Self::BitOp(_)
-        )
+        match self {
+            Self::Rename { .. } | Self::Copy { .. } | Self::BitOp(_) => true,
+            Self::SetType(cmd) => cmd.is_multi(),
+            _ => false,
+        }
     }
 
     /// True if the operation's work is bounded apart from copying its value
@@ -210,8 +214,10 @@ impl OpKind {
     /// one such operation is timed with its neighbours for its statistics
     /// (`introspect::timing`).
     pub fn is_quick(self) -> bool {
-        if let Self::Hash(cmd) = self {
-            return cmd.is_quick();
+        match self {
+            Self::Hash(cmd) => return cmd.is_quick(),
+            Self::SetType(cmd) => return cmd.is_quick(),
+            _ => {}
         }
         matches!(
             self,
@@ -243,8 +249,10 @@ impl OpKind {
 
     /// True if the operation never changes the store.
     pub fn is_read(self) -> bool {
-        if let Self::Hash(cmd) = self {
-            return cmd.is_read();
+        match self {
+            Self::Hash(cmd) => return cmd.is_read(),
+            Self::SetType(cmd) => return cmd.is_read(),
+            _ => {}
         }
         matches!(
             self,
@@ -349,6 +357,7 @@ pub fn execute<'s>(
         OpKind::Strlen => Outcome::Int(store.get(key).map_or(0, |v| v.len() as i64)),
         OpKind::Type => Outcome::Status(store.kind(key).map_or("none", Kind::name)),
         OpKind::Hash(cmd) => coll::hash::execute(store, env, cmd, key, value),
+        OpKind::SetType(cmd) => coll::set::execute(store, env, cmd, key, value),
         OpKind::Restore(ttl) => {
             (env.touched)(key);
             if coll::is_dump(value) {

@@ -771,6 +771,135 @@ pub static COMMANDS: &[CommandSpec] = &[
         "hash",
         "Iterates over the fields and values of a hash.",
     ),
+    spec(
+        "sadd",
+        -3,
+        W_FAST,
+        ONE,
+        "set",
+        "Adds members to a set (creating it), answering how many were new.",
+    ),
+    spec(
+        "srem",
+        -3,
+        WF,
+        ONE,
+        "set",
+        "Removes members of a set; an empty set is deleted.",
+    ),
+    spec(
+        "sismember",
+        3,
+        R,
+        ONE,
+        "set",
+        "Tells whether a member is in a set.",
+    ),
+    spec(
+        "smismember",
+        -3,
+        R,
+        ONE,
+        "set",
+        "Tells for each member whether it is in a set.",
+    ),
+    spec(
+        "scard",
+        2,
+        R,
+        ONE,
+        "set",
+        "Returns the number of members of a set.",
+    ),
+    spec(
+        "smembers",
+        2,
+        RO,
+        ONE,
+        "set",
+        "Returns every member of a set.",
+    ),
+    spec(
+        "spop",
+        -2,
+        WF,
+        ONE,
+        "set",
+        "Removes and returns random members of a set.",
+    ),
+    spec(
+        "srandmember",
+        -2,
+        RO,
+        ONE,
+        "set",
+        "Returns random members of a set.",
+    ),
+    spec(
+        "smove",
+        4,
+        WF,
+        (1, 2, 1),
+        "set",
+        "Moves a member from one set to another.",
+    ),
+    spec(
+        "sinter",
+        -2,
+        RO,
+        ALL,
+        "set",
+        "Returns the intersection of sets.",
+    ),
+    spec(
+        "sintercard",
+        -3,
+        &["readonly", "movablekeys"],
+        NONE,
+        "set",
+        "Returns the number of members of the intersection of sets.",
+    ),
+    spec("sunion", -2, RO, ALL, "set", "Returns the union of sets."),
+    spec(
+        "sdiff",
+        -2,
+        RO,
+        ALL,
+        "set",
+        "Returns the members of the first set not in the others.",
+    ),
+    spec(
+        "sinterstore",
+        -3,
+        &["write", "denyoom"],
+        ALL,
+        "set",
+        "Stores the intersection of sets.",
+    ),
+    spec(
+        "sunionstore",
+        -3,
+        &["write", "denyoom"],
+        ALL,
+        "set",
+        "Stores the union of sets.",
+    ),
+    spec(
+        "sdiffstore",
+        -3,
+        &["write", "denyoom"],
+        ALL,
+        "set",
+        "Stores the difference of sets.",
+    ),
+    spec(
+        "sscan",
+        -3,
+        RO,
+        ONE,
+        "set",
+        "Iterates over the members of a set.",
+    ),
 ];
 
 /// The spec of `name` (any case): one hash lookup per request, on a
@@ -984,6 +1113,24 @@ fn string_part_categories(name: &str) -> Option<&'static [&'static str]> {
 /// spec; empty for unknown or keyless commands.
 pub fn key_indexes(spec: &CommandSpec, argc: usize) -> Vec<usize> {
     key_positions(spec, argc).collect()
+}
+
+/// The key arguments of a command whose keys move (`movablekeys`: its
+/// spec names none), found from its arguments: `SINTERCARD numkeys key
+/// …`. Empty for every other command.
+pub fn movable_key_positions<'a>(
+    spec: &CommandSpec,
+    args: impl Fn(usize) -> &'a [u8],
+    argc: usize,
+) -> std::ops::Range<usize> {
+    if spec.name != "sintercard" || argc < 3 {
+        return 0..0;
+    }
+    let n = std::str::from_utf8(args(1))
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    2..2 + n.min(argc - 2)
 }
 
 /// [`key_indexes`] without allocating (the ACL gate checks every key).

@@ -24,6 +24,7 @@
 pub mod dict;
 pub mod hash;
 pub mod pack;
+pub mod set;
 
 use super::entry::Entry;
 pub use dict::Dict;
