@@ -26,6 +26,10 @@ impl QuickList {
                 node.count
             );
         }
+        if let Some(starts) = &self.back_starts {
+            let last = self.nodes.back().expect("a pop_back index without nodes");
+            assert_eq!(*starts, last.starts(), "pop_back index");
+        }
         if self.nodes.is_empty() {
             assert_eq!(self.memory(), 0, "an empty list holds nothing");
         }
