@@ -32,6 +32,7 @@ mod locks;
 mod lru;
 mod movekey;
 mod ops;
+pub(crate) mod quicklist;
 mod sieve;
 mod slab;
 mod slot_index;
