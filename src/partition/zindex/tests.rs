@@ -39,7 +39,7 @@ impl Members {
 /// Distinct members with long shared prefixes and prefix relations: `k`
 /// times `x` (k < 7), then a bijective base-3 numeral over `\0`, `a`,
 /// `\xff`.
-fn member(i: usize) -> Vec<u8> {
+pub(super) fn member(i: usize) -> Vec<u8> {
     let mut m = vec![b'x'; (i % 7) * 6];
     let mut n = i / 7;
     while n > 0 {
@@ -64,7 +64,7 @@ const SCORES: [f64; 9] = [
 
 /// The model: (score, handle) sorted as Redis sorts.
 struct Model<const L: usize, const F: usize> {
-    ix: ZIndex<L, F>,
+    ix: Tree<L, F>,
     members: Members,
     sorted: Vec<(f64, u32)>,
 }
@@ -72,7 +72,7 @@ struct Model<const L: usize, const F: usize> {
 impl<const L: usize, const F: usize> Model<L, F> {
     fn new() -> Self {
         Model {
-            ix: ZIndex::new(),
+            ix: Tree::new(),
             members: Members::default(),
             sorted: Vec::new(),
         }
@@ -83,8 +83,9 @@ impl<const L: usize, const F: usize> Model<L, F> {
     }
 
     fn position(&self, score: f64, m: &[u8]) -> Result<usize, usize> {
-        self.sorted
-            .binary_search_by(|&(s, h)| self.key_cmp((s, &self.members.slab[h as usize]), (score, m)))
+        self.sorted.binary_search_by(|&(s, h)| {
+            self.key_cmp((s, &self.members.slab[h as usize]), (score, m))
+        })
     }
 
     fn find_member(&self, m: &[u8]) -> Option<(f64, u32)> {
@@ -162,7 +163,10 @@ impl<const L: usize, const F: usize> Model<L, F> {
                 let got: Vec<_> = self.ix.iter_from(r).take(take).collect();
                 let want: Vec<_> = self.sorted.iter().skip(r).take(take).copied().collect();
                 assert_eq!(got, want);
-                assert_eq!(self.ix.iter_from(r).len(), self.sorted.len().saturating_sub(r));
+                assert_eq!(
+                    self.ix.iter_from(r).len(),
+                    self.sorted.len().saturating_sub(r)
+                );
             }
             Op::Rev(r, take) => {
                 let got: Vec<_> = self.ix.iter_rev_from(r).take(take).collect();
@@ -175,12 +179,22 @@ impl<const L: usize, const F: usize> Model<L, F> {
             }
             Op::Score(a, ax, b, bx) => {
                 let (lo, hi) = (SCORES[a], SCORES[b]);
-                let min = if ax { ScoreBound::Exclusive(lo) } else { ScoreBound::Inclusive(lo) };
-                let max = if bx { ScoreBound::Exclusive(hi) } else { ScoreBound::Inclusive(hi) };
+                let min = if ax {
+                    ScoreBound::Exclusive(lo)
+                } else {
+                    ScoreBound::Inclusive(lo)
+                };
+                let max = if bx {
+                    ScoreBound::Exclusive(hi)
+                } else {
+                    ScoreBound::Inclusive(hi)
+                };
                 let inside = |s: f64| {
                     (if ax { s > lo } else { s >= lo }) && (if bx { s < hi } else { s <= hi })
                 };
-                let want: Vec<usize> = (0..self.sorted.len()).filter(|&i| inside(self.sorted[i].0)).collect();
+                let want: Vec<usize> = (0..self.sorted.len())
+                    .filter(|&i| inside(self.sorted[i].0))
+                    .collect();
                 let got = self.ix.score_range(min, max);
                 assert_eq!(got.clone().collect::<Vec<_>>(), want, "{min:?} {max:?}");
             }
@@ -189,7 +203,7 @@ impl<const L: usize, const F: usize> Model<L, F> {
                 // one score, in an index of their own.
                 let of = self.members.of();
                 let score = self.sorted.first().map_or(0.0, |e| e.0);
-                let mut same = ZIndex::<L, F>::new();
+                let mut same = Tree::<L, F>::new();
                 let mut ms: Vec<(Vec<u8>, u32)> = Vec::new();
                 for &(s, h) in &self.sorted {
                     if s == score {
@@ -211,21 +225,41 @@ impl<const L: usize, const F: usize> Model<L, F> {
                     LexBound::Inclusive(x) => m <= x,
                     LexBound::Exclusive(x) => m < x,
                 };
-                let want: Vec<u32> = ms.iter().filter(|(m, _)| above(m) && below(m)).map(|e| e.1).collect();
+                let want: Vec<u32> = ms
+                    .iter()
+                    .filter(|(m, _)| above(m) && below(m))
+                    .map(|e| e.1)
+                    .collect();
                 let r = same.lex_range(min, max, &of);
                 let got: Vec<u32> = same.iter_from(r.start).take(r.len()).map(|e| e.1).collect();
                 assert_eq!(got, want, "{min:?} {max:?}");
                 check(&same, &of);
+                // Mixed scores break ZRANGEBYLEX's contract: any answer, no
+                // panic.
+                let r = self.ix.lex_range(min, max, &of);
+                assert!(r.start <= r.end && r.end <= self.ix.len());
             }
             Op::PopFirst => {
                 let want = (!self.sorted.is_empty()).then(|| self.sorted.remove(0));
                 assert_eq!(self.ix.pop_first(), want);
-                self.forget(want.as_slice().iter().map(|e| e.1).collect::<Vec<_>>().as_slice());
+                self.forget(
+                    want.as_slice()
+                        .iter()
+                        .map(|e| e.1)
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                );
             }
             Op::PopLast => {
                 let want = self.sorted.pop();
                 assert_eq!(self.ix.pop_last(), want);
-                self.forget(want.as_slice().iter().map(|e| e.1).collect::<Vec<_>>().as_slice());
+                self.forget(
+                    want.as_slice()
+                        .iter()
+                        .map(|e| e.1)
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                );
             }
             Op::RemoveRange(a, k) => {
                 let n = self.sorted.len();
@@ -290,7 +324,7 @@ fn op(members: usize) -> impl Strategy<Value = Op> {
 /// Checks the structure: order, counts, separators, equal leaf depth,
 /// capacities, the census and `memory()`; returns nothing, panics on a
 /// violation.
-fn check<'m, const L: usize, const F: usize>(ix: &ZIndex<L, F>, of: &impl Fn(u32) -> &'m [u8]) {
+fn check<'m, const L: usize, const F: usize>(ix: &Tree<L, F>, of: &impl Fn(u32) -> &'m [u8]) {
     let mut census = Census::default();
     let mut depth = None;
     if let Some(root) = &ix.root {
@@ -307,10 +341,17 @@ fn check<'m, const L: usize, const F: usize>(ix: &ZIndex<L, F>, of: &impl Fn(u32
     assert_eq!(all.len(), ix.len);
     for w in all.windows(2) {
         let ((s, h), (t, g)) = (w[0], w[1]);
-        assert_eq!(cmp_entry(s, h, t, of(g), of), Ordering::Less, "out of order");
+        assert_eq!(
+            cmp_entry(s, h, t, of(g), of),
+            Ordering::Less,
+            "out of order"
+        );
     }
     for &(s, _) in &all {
-        assert!(!s.is_nan() && (s != 0.0 || s.is_sign_positive()), "score {s}");
+        assert!(
+            !s.is_nan() && (s != 0.0 || s.is_sign_positive()),
+            "score {s}"
+        );
     }
 }
 
@@ -334,7 +375,10 @@ fn walk<const L: usize, const F: usize>(
             for c in children {
                 assert_eq!(walk(&c.node, level + 1, depth, census), c.count);
                 let (s, h) = c.node.first();
-                assert!(s.to_bits() == c.min_score.to_bits() && h == c.min_handle, "separator");
+                assert!(
+                    s.to_bits() == c.min_score.to_bits() && h == c.min_handle,
+                    "separator"
+                );
             }
             total(children)
         }
@@ -382,7 +426,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
@@ -417,14 +461,21 @@ fn ascending_and_descending_scores_fill_leaves() {
     let of = |h: u32| members[h as usize].as_slice();
     let full = size_class(std::mem::size_of::<Leaf<LEAF_CAP>>()) as f64 / LEAF_CAP as f64;
     for descending in [false, true] {
-        let mut ix = ZIndex::<LEAF_CAP, INNER_CAP>::new();
+        let mut ix = ZIndex::new();
         for h in 0..10_000u32 {
-            let s = if descending { -f64::from(h) } else { f64::from(h) };
+            let s = if descending {
+                -f64::from(h)
+            } else {
+                f64::from(h)
+            };
             ix.insert(s, h, of);
         }
         check(&ix, &of);
         let per = ix.memory() as f64 / ix.len() as f64;
-        assert!(per < full * 1.15, "{per} bytes per element, full leaves {full}");
+        assert!(
+            per < full * 1.15,
+            "{per} bytes per element, full leaves {full}"
+        );
     }
 }
 
@@ -433,7 +484,7 @@ fn memory_follows_the_elements() {
     let members: Vec<Vec<u8>> = (0..20_000).map(member).collect();
     let of = |h: u32| members[h as usize].as_slice();
     let mut rng = Rng(7);
-    let mut ix = ZIndex::<LEAF_CAP, INNER_CAP>::new();
+    let mut ix = ZIndex::new();
     assert_eq!(ix.memory(), 0);
     let mut last = 0;
     for h in 0..20_000u32 {
@@ -456,13 +507,19 @@ fn memory_follows_the_elements() {
 fn negative_zero_is_zero() {
     let members = [b"a".to_vec(), b"b".to_vec()];
     let of = |h: u32| members[h as usize].as_slice();
-    let mut ix = ZIndex::<LEAF_CAP, INNER_CAP>::new();
+    let mut ix = ZIndex::new();
     ix.insert(-0.0, 1, of);
     ix.insert(0.0, 0, of);
     assert_eq!(ix.rank(0.0, b"b", of), Some(1));
     assert_eq!(ix.rank(-0.0, b"a", of), Some(0));
     assert_eq!(ix.get(1).map(|e| e.0.is_sign_positive()), Some(true));
-    assert_eq!(ix.score_range(ScoreBound::Inclusive(-0.0), ScoreBound::Inclusive(0.0)), 0..2);
-    assert_eq!(ix.score_range(ScoreBound::Exclusive(-0.0), ScoreBound::Inclusive(0.0)), 2..2);
+    assert_eq!(
+        ix.score_range(ScoreBound::Inclusive(-0.0), ScoreBound::Inclusive(0.0)),
+        0..2
+    );
+    assert_eq!(
+        ix.score_range(ScoreBound::Exclusive(-0.0), ScoreBound::Inclusive(0.0)),
+        2..2
+    );
     assert_eq!(ix.remove(-0.0, b"b", of), Some(1));
 }
