@@ -196,8 +196,8 @@ impl SkipList {
                 span: gap + 1,
             };
         }
-        for i in level..self.level {
-            self.lv_mut(update[i], i).span += 1;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
+            self.lv_mut(u, i).span += 1;
         }
         match self.lv(x, 0).forward {
             NIL => self.tail = x,
@@ -220,16 +220,16 @@ impl SkipList {
         {
             return None;
         }
-        for i in 0..self.level {
-            let at = self.lv(update[i], i);
+        for (i, &u) in update.iter().enumerate().take(self.level) {
+            let at = self.lv(u, i);
             if at.forward == x {
                 let gone = self.lv(x, i);
-                *self.lv_mut(update[i], i) = Level {
+                *self.lv_mut(u, i) = Level {
                     forward: gone.forward,
                     span: at.span + gone.span - 1,
                 };
             } else {
-                self.lv_mut(update[i], i).span -= 1;
+                self.lv_mut(u, i).span -= 1;
             }
         }
         let back = self.nodes[x as usize].backward;

@@ -523,3 +523,27 @@ fn negative_zero_is_zero() {
     );
     assert_eq!(ix.remove(-0.0, b"b", of), Some(1));
 }
+
+#[test]
+fn an_empty_index_answers_nothing() {
+    let of = |_: u32| -> &'static [u8] { b"m" };
+    let mut ix = ZIndex::new();
+    assert_eq!((ix.len(), ix.memory()), (0, 0));
+    assert_eq!(ix.get(0), None);
+    assert_eq!(ix.rank(1.0, b"m", of), None);
+    assert_eq!(ix.remove(1.0, b"m", of), None);
+    assert_eq!(ix.iter_from(0).count(), 0);
+    assert_eq!(ix.iter_rev_from(0).count(), 0);
+    assert_eq!((ix.pop_first(), ix.pop_last()), (None, None));
+    assert_eq!(ix.remove_range(0..10), Vec::<u32>::new());
+    let all = (
+        ScoreBound::Inclusive(f64::NEG_INFINITY),
+        ScoreBound::Inclusive(f64::INFINITY),
+    );
+    assert_eq!(ix.score_range(all.0, all.1), 0..0);
+    assert_eq!(ix.lex_range(LexBound::Min, LexBound::Max, of), 0..0);
+    ix.insert(1.0, 0, of);
+    assert_eq!(ix.score_range(all.0, all.1), 0..1);
+    assert_eq!(ix.lex_range(LexBound::Max, LexBound::Min, of), 1..1);
+    assert_eq!(ix.iter_rev_from(5).count(), 0, "a rank past the end");
+}
