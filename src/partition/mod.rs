@@ -40,6 +40,7 @@ mod snapshot;
 mod store;
 mod string_ops;
 mod watch;
+pub(crate) mod zindex;
 
 pub use batch::{BatchReply, OpBatch, OpRef, ReplyBudget};
 pub use expiry::unix_ms;
