@@ -247,15 +247,18 @@ cb() {
 # rb SECTION ROW SERVER PID PORT N ARGS...: one redis-benchmark run (GET and
 # SET), its CSV recorded with the server CPU over the whole run and
 # redis-benchmark's own CPU (user+sys, GNU time), also over the whole run.
+# RB_TAIL (an array, empty by default): a command for redis-benchmark to
+# run instead of its tests, after every option.
+RB_TAIL=()
 rb() {
     local section=$1 row=$2 server=$3 pid=$4 port=$5 n=$6 csv t0 t1 c0 c1
     shift 6
-    note_cmd "$GNU_TIME -f '%U %S' -o <file> redis-benchmark -h 127.0.0.1 -p <port> $* -n $n --csv"
+    note_cmd "$GNU_TIME -f '%U %S' -o <file> redis-benchmark -h 127.0.0.1 -p <port> $* -n $n --csv ${RB_TAIL[*]}"
     t0=$(cpu_ticks "$pid")
     c0=$(ctx_switches "$pid")
     csv=$(timeout 600 "$GNU_TIME" -f '%U %S' -o "$WORK/rb-time" \
-        redis-benchmark -h 127.0.0.1 -p "$port" "$@" -n "$n" --csv 2>/dev/null) ||
-        die "redis-benchmark failed: $*"
+        redis-benchmark -h 127.0.0.1 -p "$port" "$@" -n "$n" --csv "${RB_TAIL[@]}" 2>/dev/null) ||
+        die "redis-benchmark failed: $* ${RB_TAIL[*]}"
     t1=$(cpu_ticks "$pid")
     c1=$(ctx_switches "$pid")
     python3 - "$section" "$row" "$server" "$n" "$t0" "$t1" "$CLK_TCK" "$csv" "$(tail -n 1 "$WORK/rb-time")" \
@@ -332,6 +335,81 @@ for keys in "${MEM_KEYS[@]}"; do
     done
 done
 
+# ---------------------------------------------------------------- 7m. hash memory
+# Fresh servers: INFO used_memory (and RSS) before and after loading one
+# hash of HASH_FIELDS fields, or SMALL_HASHES hashes of 10 fields each,
+# through `redis-cli --pipe` (HSET of 1000 fields a command for the big
+# hash, one HSET per small hash).
+HASH_FIELDS=1000000
+SMALL_HASHES=1000000
+used_memory() { redis-cli -h 127.0.0.1 -p "$1" INFO memory | awk -F: '/^used_memory:/ {print $2 + 0}'; }
+hash_load() { # shape [key]: HSET commands (RESP) on stdout
+    python3 - "$1" "$HASH_FIELDS" "$SMALL_HASHES" "${2:-bighash}" <<'EOF'
+import sys
+shape, fields, hashes, key = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].encode()
+out = sys.stdout.buffer
+def cmd(args):
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
+if shape == "big":
+    # redis-benchmark's field names (element:%012d), 32-byte values.
+    for start in range(0, fields, 1000):
+        args = [b"HSET", key]
+        for i in range(start, min(start + 1000, fields)):
+            args += [b"element:%012d" % i, b"v:%030d" % i]
+        out.write(cmd(args))
+else:
+    # An object of 10 fields: 7-byte names, 16-byte values.
+    names = [b"field:%d" % f for f in range(10)]
+    buf = []
+    for h in range(hashes):
+        args = [b"HSET", b"object:%012d" % h]
+        for f in range(10):
+            args += [names[f], b"v:%014d" % (h * 10 + f)]
+        buf.append(cmd(args))
+        if len(buf) == 1000:
+            out.write(b"".join(buf))
+            buf = []
+    out.write(b"".join(buf))
+EOF
+}
+# pipe_load PORT SHAPE [KEY]: hash_load into a server, failing on any error.
+pipe_load() {
+    local loaded
+    loaded=$(hash_load "$2" "${3:-bighash}" | timeout 600 redis-cli -h 127.0.0.1 -p "$1" --pipe 2>&1) ||
+        die "loading hashes ($2) on port $1 failed: $loaded"
+    grep -q 'errors: 0,' <<<"$loaded" || die "loading hashes ($2) on port $1: $loaded"
+}
+measure_hash_memory() { # server shape
+    local server=$1 shape=$2 pid port before after rss_before rss_after fields
+    case $server in
+        corekv) start_corekv && pid=$CK_PID port=$CK_PORT ;;
+        redis) start_redis && pid=$RD_PID port=$RD_PORT ;;
+    esac
+    sleep 0.5
+    before=$(used_memory "$port")
+    rss_before=$(rss_bytes "$pid")
+    note_cmd "python3 (HSET commands, $shape) | redis-cli -h 127.0.0.1 -p <port> --pipe"
+    pipe_load "$port" "$shape"
+    sleep 1
+    after=$(used_memory "$port")
+    rss_after=$(rss_bytes "$pid")
+    stop_server "$pid"
+    fields=$HASH_FIELDS
+    if [[ $shape == small ]]; then fields=$((SMALL_HASHES * 10)); fi
+    printf '{"kind": "hmem", "section": "7m", "row": "%s", "server": "%s", "fields": %s, "used_before": %s, "used_after": %s, "rss_before": %s, "rss_after": %s}\n' \
+        "$shape" "$server" "$fields" "$before" "$after" "$rss_before" "$rss_after" >>"$RESULTS"
+    log "  hash memory ($shape) [$server]: $(((after - before) / fields)) bytes/field used_memory, $(((rss_after - rss_before) / fields)) RSS"
+}
+log "hash memory: one hash of $HASH_FIELDS fields; $SMALL_HASHES hashes of 10 fields"
+for shape in big small; do
+    for server in corekv redis; do
+        measure_hash_memory "$server" "$shape"
+    done
+done
+
 # ---------------------------------------------------------------- rounds
 # corekv with one worker too: the same per-request path without the hop
 # between workers (section 1b), to tell the two costs apart.
@@ -345,6 +423,13 @@ log "preloading $KEYS keys into each"
 "$BENCH" --port "$CK1_PORT" --load --keyspace $KEYS --pipeline 64 --quiet >/dev/null || die "preload corekv --workers 1"
 "$BENCH" --protocol resp --port "$RD_PORT" --load --keyspace $KEYS --pipeline 64 --quiet >/dev/null || die "preload redis"
 
+# myhash, the hash redis-benchmark's HSET test writes, filled with the
+# fields its HGET below reads (element:%012d, 0 to HASH_FIELDS - 1).
+log "filling myhash with $HASH_FIELDS fields in each"
+pipe_load "$CK_PORT" big myhash
+pipe_load "$RD_PORT" big myhash
+RB_HASH=(-d 32 -r "$HASH_FIELDS" -c 50 -P 16)
+
 COMMON=(--keyspace "$KEYS" --value-size 32 --connections 50 --warmup "$WARMUP" --duration "$DURATION")
 RB_COMMON=(-t "set,get" -d 32 -r "$KEYS" -c 50)
 
@@ -357,6 +442,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
         rb 1 "redis-benchmark -P $p" corekv "$CK_PID" "$CK_PORT" "$n" "${RB_COMMON[@]}" -P $p
         rb 1 "redis-benchmark -P $p" redis "$RD_PID" "$RD_PORT" "$n" "${RB_COMMON[@]}" -P $p
         rb 1b "redis-benchmark -P $p" corekv "$CK1_PID" "$CK1_PORT" "$n" "${RB_COMMON[@]}" -P $p
+    done
+    # 7. Hashes: redis-benchmark's HSET test (one hash, myhash, random
+    # fields of HASH_FIELDS) and HGET of the filled myhash, P=16.
+    for server in corekv redis; do
+        if [[ $server == corekv ]]; then pid=$CK_PID port=$CK_PORT; else pid=$RD_PID port=$RD_PORT; fi
+        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}" -t hset
+        RB_TAIL=(hget myhash 'element:__rand_int__')
+        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
+        RB_TAIL=()
     done
     # 2. corekv-bench over RESP, the same load against both.
     for p in 1 16; do
@@ -550,6 +644,34 @@ for row in rows_of("5"):
 t5 = table(["load", "server", "achieved ops/s", "p50 µs", "p99 µs", "p99.9 µs",
             "server CPU s/M ops"], rows5)
 
+# 7. Hashes: throughput (redis-benchmark, P=16) and memory per field.
+def hash_label(row):
+    return row.replace("hget myhash element:__rand_int__", "HGET (myhash filled)")
+
+t7 = table(vs_header + ["server context switches/op corekv / Redis"],
+           [[hash_label(r[0])] + r[1:] +
+            [f"{f2(m('7', r[0], 'corekv', 'cs'))} / {f2(m('7', r[0], 'redis', 'cs'))}"]
+            for r in vs_rows("7")])
+hash_shapes = {"big": "one hash of 1,000,000 fields",
+               "small": "1,000,000 hashes of 10 fields"}
+rows7m = []
+hash_mem = {}  # shape -> (corekv, redis) used_memory bytes per field
+for row in rows_of("7m"):
+    per, rss = {}, {}
+    for server in ("corekv", "redis"):
+        rs = pick("7m", row, server)
+        if rs:
+            r = rs[0]
+            per[server] = (r["used_after"] - r["used_before"]) / r["fields"]
+            rss[server] = (r["rss_after"] - r["rss_before"]) / r["fields"]
+    hash_mem[row] = (per.get("corekv"), per.get("redis"))
+    rows7m.append([hash_shapes.get(row, row), f1(per.get("corekv")), f1(per.get("redis")),
+                   ratio(per.get("corekv"), per.get("redis")),
+                   f"{f1(rss.get('corekv'))} / {f1(rss.get('redis'))}",
+                   ratio(rss.get("corekv"), rss.get("redis"))])
+t7m = table(["loaded", "corekv bytes/field (used_memory)", "Redis bytes/field (used_memory)",
+             "corekv/Redis", "RSS bytes/field corekv / Redis", "corekv/Redis (RSS)"], rows7m)
+
 # 6. The load generators' own CPU: redis-benchmark (section 1, over its SET
 # and GET tests) vs corekv-bench (section 2, get:set 1:1), same settings.
 def rb_ccpu(p, server):
@@ -633,6 +755,14 @@ for p in (1, 16):
     target_ratio(f"Load generator CPU per operation: corekv-bench vs redis-benchmark, P={p}, against Redis",
                  cb_ccpu(p, "redis"), rb_ccpu(p, "redis"), 1.0, False,
                  lambda a, b: f"{f2(a)} vs {f2(b)} µs/op")
+for row in rows_of("7"):
+    target_ratio(f"Hashes: {hash_label(row)[len('redis-benchmark -P 16 '):]} throughput vs Redis, "
+                 f"`redis-benchmark -c 50 -P 16 -r 1000000`",
+                 m("7", row, "corekv", "ops"), m("7", row, "redis", "ops"), 1.0, True,
+                 ops("ops/s"))
+for row, (a, b) in hash_mem.items():
+    target_ratio(f"Hashes: memory per field vs Redis, {hash_shapes.get(row, row)} (used_memory)",
+                 a, b, 0.8, False, lambda a, b: f"{f1(a)} vs {f1(b)} bytes/field")
 met = sum(1 for t in targets if t[3] == "met")
 t_targets = table(["target", "measured", "goal", "status"], targets)
 gaps_md = ""
@@ -713,6 +843,24 @@ other worker. Redis columns are the runs of table 1.
 ### 6. Load generators' own CPU (against the same server, same settings)
 
 {t6}
+
+### 7. Hashes
+
+redis-benchmark's `HSET` test writes random fields of one hash, `myhash`
+(`-r 1000000`: `element:%012d`, 32-byte values); the `HGET` row reads
+them back (`hget myhash element:__rand_int__`) after `myhash` was filled
+with all 1,000,000 fields. One hash is one key: in corekv all of it lives
+on one worker, the other forwards to it.
+
+{t7}
+
+Memory: fresh servers, `INFO` `used_memory` (and RSS) after minus before
+loading through `redis-cli --pipe`, per field: one hash of 1,000,000
+fields (`element:%012d`, 32-byte values; both servers' `hashtable`), and
+1,000,000 hashes `object:%012d` of 10 fields each (7-byte names, 16-byte
+values; both servers' `listpack`).
+
+{t7m}
 """
 
 doc = f"""# Benchmarks: corekv vs Redis

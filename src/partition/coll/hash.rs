@@ -498,14 +498,27 @@ fn del(store: &mut Store, key: &[u8], field: &[u8]) -> bool {
 
 /// Upper bound of the bytes a write of these arguments adds to a hash
 /// holding `count` pairs now (its conversion to the big form included).
+///
+/// Only a hash of at most `hash-max-listpack-entries` pairs may still be
+/// small and convert (copying every pair); a bigger one is big already and
+/// at most grows its table. (A hash packed under a larger limit that
+/// `CONFIG SET` lowered since is the exception: its conversion is not
+/// counted here, as Redis does not count it either.)
 pub fn growth(count: usize, args: &[u8], limits: &super::Limits) -> usize {
     let items = pack::Iter::new(args).count().max(1);
     let pairs = items / 2 + 1;
     // Each pair: its own allocation (or its bytes in the small form), a
     // table slot and a slab word, all at most doubling on growth.
     let per_pair = 64;
-    let convert = if count + pairs > limits.hash_entries.min(64) {
-        (count + pairs).saturating_mul(per_pair) + (count + pairs) * 48
+    let total = count.saturating_add(pairs);
+    let convert = if count > limits.hash_entries {
+        // The table may double (a `u32` and a control byte per bucket,
+        // buckets at most 7/8 full: under 6 bytes a pair) and the slab add
+        // a chunk (a doubling one of at most 8 bytes a pair, or a fixed one
+        // of 4096 words) and grow its chunk table.
+        total.saturating_mul(16).saturating_add(40 * 1024)
+    } else if total > limits.hash_entries.min(64) {
+        total.saturating_mul(per_pair) + total.saturating_mul(48)
     } else {
         0
     };
@@ -514,4 +527,53 @@ pub fn growth(count: usize, args: &[u8], limits: &super::Limits) -> usize {
         .saturating_add(pairs * per_pair)
         .saturating_add(convert)
         .saturating_add(HEADER + 256)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{pack, Dict, Limits};
+    use super::growth;
+
+    #[test]
+    fn growth_of_a_big_hash_does_not_count_a_conversion() {
+        let limits = Limits::default();
+        let args = pack::pack([&b"field"[..], b"value"]);
+        // A small hash about to convert: every pair is copied.
+        assert!(growth(512, &args, &limits) >= 512 * 64);
+        // A big one only adds its pair and may double its table.
+        let big = growth(1_000_000, &args, &limits);
+        assert!(big <= 1_000_000 * 20, "{big}");
+        assert!(big >= 1_000_000 * 14, "{big}");
+    }
+
+    #[test]
+    fn growth_bounds_what_a_big_hash_adds() {
+        let limits = Limits::default();
+        let mut d = Dict::default();
+        let mut n = 0usize;
+        for i in 0..limits.hash_entries + 1 {
+            d.insert(format!("field:{i:08}").as_bytes(), b"value:0123456789");
+            n += 1;
+        }
+        // Single pairs and batches of 100, across many table and slab
+        // growths.
+        while n < 150_000 {
+            let batch = if n % 2 == 0 { 1 } else { 100 };
+            let names: Vec<String> = (n..n + batch).map(|i| format!("field:{i:08}")).collect();
+            let mut items: Vec<&[u8]> = Vec::new();
+            for f in &names {
+                items.push(f.as_bytes());
+                items.push(b"value:0123456789");
+            }
+            let args = pack::pack(items.iter().copied());
+            let bound = growth(n, &args, &limits);
+            let before = d.memory();
+            for f in &names {
+                d.insert(f.as_bytes(), b"value:0123456789");
+            }
+            n += batch;
+            let added = d.memory() - before;
+            assert!(added <= bound, "{n} pairs: added {added} > bound {bound}");
+        }
+    }
 }
