@@ -25,6 +25,8 @@ pub mod dict;
 pub mod hash;
 pub mod pack;
 pub mod set;
+#[cfg(test)]
+mod set_tests;
 
 use super::entry::Entry;
 pub use dict::Dict;

@@ -175,13 +175,19 @@ fn add(store: &mut Store, key: &[u8], member: &[u8], limits: &Limits) -> bool {
                             e.replace_payload(&new);
                             return true;
                         }
+                        // A full intset becomes a hashtable, never a
+                        // listpack (Redis's `maybeConvertIntset`).
+                        let mut all = members(p);
+                        all.push(member.into());
+                        e.replace_payload(&big(&all));
+                        return true;
                     }
-                    // Past the intset: a listpack if it fits (the longest
+                    // A string: a listpack if it fits (the longest
                     // integer is at most 20 bytes), else a hashtable.
                     let longest = v_longest(body);
                     let fits = count < limits.set_entries
-                        && member.len() < limits.set_value
-                        && longest < limits.set_value;
+                        && member.len() <= limits.set_value
+                        && longest <= limits.set_value;
                     let mut all = members(p);
                     all.push(member.into());
                     let new = if fits {
@@ -212,6 +218,24 @@ fn add(store: &mut Store, key: &[u8], member: &[u8], limits: &Limits) -> bool {
             }
         })
         .unwrap_or(false)
+}
+
+/// Redis 7.2's `setTypeMaybeConvert`: a small set that `SADD` names
+/// more members than its form holds (new or not) becomes a hashtable
+/// before any is added.
+fn convert_for(store: &mut Store, key: &[u8], hint: usize, limits: &Limits) {
+    store.update(key, |e| {
+        let p = e.value();
+        let over = match view(p) {
+            View::IntSet { .. } => hint > limits.set_intset_entries,
+            View::Pack { .. } => hint > limits.set_entries,
+            View::Big(_) => false,
+        };
+        if over {
+            let new = big(&members(p));
+            e.replace_payload(&new);
+        }
+    });
 }
 
 /// Digits of the longest integer of an intset body.
@@ -330,11 +354,13 @@ pub fn execute<'s>(
     let (out, proto) = (&mut *env.reply, env.proto);
     match cmd {
         SetCmd::Add => {
-            if payload.is_none() {
-                let p = new_set(items[0], items.len(), &env.limits);
-                store.insert_collection(key, &p);
-            }
             let limits = env.limits;
+            if payload.is_none() {
+                let p = new_set(items[0], items.len(), &limits);
+                store.insert_collection(key, &p);
+            } else {
+                convert_for(store, key, items.len(), &limits);
+            }
             let added = items.iter().filter(|m| add(store, key, m, &limits)).count();
             if added > 0 {
                 (env.touched)(key);
