@@ -344,6 +344,9 @@ const KEYS: &[&[u8]] = &[b"a", b"b", b"c", b"{t}x", b"{t}y", b"", b"k\x00\xff\r\
 /// partition, the others across partitions).
 const HASH_KEYS: &[&[u8]] = &[b"h", b"{t}h", b"a", b"{t}x", b"c"];
 
+/// List keys: two only list commands write, and keys of the other types.
+const LIST_KEYS: &[&[u8]] = &[b"l", b"{t}l", b"{t}x", b"c", b"b"];
+
 /// Set keys: two only set commands write, and keys of the other types.
 const SET_KEYS: &[&[u8]] = &[b"s", b"{t}s", b"{t}x", b"a", b"b"];
 
@@ -633,7 +636,8 @@ impl Gen {
     /// One command: a name and its arguments.
     fn command(&mut self) -> Vec<Vec<u8>> {
         let mut a: Vec<Vec<u8>> = Vec::new();
-        let name: &str = match self.rng.below(82) {
+        let name: &str = match self.rng.below(92) {
+            82..=91 => return self.list_command(),
             62..=71 => return self.hash_command(),
             72..=81 => return self.set_command(),
             52..=55 => self.server_command(&mut a),
@@ -961,6 +965,82 @@ impl Gen {
         self.finish(name, a)
     }
 
+    /// The list commands (blocking ones with a zero-length wait only as
+    /// their non-blocking forms would answer), on keys of other types too.
+    fn list_command(&mut self) -> Vec<Vec<u8>> {
+        let mut a = vec![self.pick(LIST_KEYS)];
+        let name = match self.rng.below(22) {
+            0..=4 => {
+                self.members(&mut a, 1);
+                ["LPUSH", "RPUSH", "LPUSHX", "RPUSHX", "RPUSH"][self.rng.below(5)]
+            }
+            5 | 6 => {
+                if self.chance(2) {
+                    a.push(self.pick(&[b"0", b"1", b"2", b"100", b"-1", b"x"]));
+                }
+                ["LPOP", "RPOP"][self.rng.below(2)]
+            }
+            7 => "LLEN",
+            8 | 9 => {
+                a.extend([self.pick(INDEXES), self.pick(INDEXES)]);
+                ["LRANGE", "LRANGE", "LTRIM"][self.rng.below(3)]
+            }
+            10 => {
+                a.push(self.pick(INDEXES));
+                "LINDEX"
+            }
+            11 => {
+                a.extend([self.pick(INDEXES), self.member()]);
+                "LSET"
+            }
+            12 => {
+                a.extend([self.pick(INDEXES), self.member()]);
+                "LREM"
+            }
+            13 => {
+                a.extend([
+                    self.pick(&[b"BEFORE", b"after", b"middle"]),
+                    self.member(),
+                    self.member(),
+                ]);
+                "LINSERT"
+            }
+            14 | 15 => {
+                a.push(self.member());
+                for _ in 0..self.rng.below(3) {
+                    let opt = self.pick(&[b"RANK", b"COUNT", b"MAXLEN", b"BAD"]);
+                    a.extend([opt, self.pick(&[b"1", b"-1", b"0", b"2", b"x"])]);
+                }
+                "LPOS"
+            }
+            16 | 17 => {
+                a.push(self.pick(LIST_KEYS));
+                if self.chance(3) {
+                    "RPOPLPUSH"
+                } else {
+                    for _ in 0..2 {
+                        a.push(self.pick(&[b"LEFT", b"right", b"RIGHT", b"up"]));
+                    }
+                    "LMOVE"
+                }
+            }
+            18 | 19 => {
+                let n = 1 + self.rng.below(3);
+                a = vec![self.pick(&[b"1", b"2", b"3", b"0", b"x"])];
+                for _ in 0..n {
+                    a.push(self.pick(LIST_KEYS));
+                }
+                a.push(self.pick(&[b"LEFT", b"RIGHT", b"middle"]));
+                if self.chance(2) {
+                    a.extend([b"COUNT".to_vec(), self.pick(&[b"1", b"2", b"0", b"x"])]);
+                }
+                "LMPOP"
+            }
+            _ => "TYPE",
+        };
+        self.finish(name, a)
+    }
+
     /// GETSET, GETRANGE/SUBSTR, SETRANGE, INCRBYFLOAT, SETBIT, GETBIT,
     /// BITCOUNT, BITPOS, TOUCH.
     fn string_part_command(&mut self) -> Vec<Vec<u8>> {
@@ -1165,7 +1245,11 @@ fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usiz
     for (r, c) in &mut conns[..1] {
         r.call(&[b"FLUSHALL".to_vec()]);
         c.call(&[b"FLUSHALL".to_vec()]);
-        for name in [&b"hash-max-listpack-entries"[..], b"set-max-intset-entries"] {
+        for name in [
+            &b"hash-max-listpack-entries"[..],
+            b"set-max-intset-entries",
+            b"list-max-listpack-size",
+        ] {
             let config = [
                 b"CONFIG".to_vec(),
                 b"SET".to_vec(),

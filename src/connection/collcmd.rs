@@ -6,17 +6,20 @@
 
 use super::keycmd::{KeyCmd, Parsed, NOT_INTEGER, SYNTAX};
 use super::resp::Args;
-use crate::partition::coll::{hash::HashCmd, pack, set::SetCmd};
+use crate::partition::coll::{hash::HashCmd, list::ListCmd, pack, set::SetCmd};
 use crate::partition::{parse_i64, OpKind};
 
 /// Parses a collection command (arity already checked); `None` if `name`
 /// is not one.
 pub(super) fn coll_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
-    if !(name.starts_with('h') || name.starts_with('s')) || args.len() < 2 {
+    if !name.starts_with(['h', 's', 'l', 'r']) || args.len() < 2 {
         return None;
     }
     if name.starts_with('s') {
         return set_command(name, args);
+    }
+    if name.starts_with(['l', 'r']) {
+        return list_command(name, args);
     }
     let key = args.get(1);
     // One argument after the key travels as it is; several, packed.
@@ -70,6 +73,115 @@ pub(super) fn coll_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>>
         },
         _ => return None,
     })
+}
+
+/// The single-key list commands (`movecmd` parses `LMOVE`, `RPOPLPUSH`
+/// and `LMPOP`).
+fn list_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
+    let key = args.get(1);
+    let op = |cmd| OpKind::List(cmd);
+    let one = |cmd, value: &'a [u8]| Ok(KeyCmd::One(op(cmd), key, value));
+    let int = |i: usize| parse_i64(args.get(i)).ok_or(std::borrow::Cow::from(NOT_INTEGER));
+    let push = |left, existing| {
+        Ok(KeyCmd::Packed(
+            op(ListCmd::Push { left, existing }),
+            key,
+            pack::pack(args.iter().skip(2)),
+        ))
+    };
+    Some(match name {
+        "lpush" => push(true, false),
+        "rpush" => push(false, false),
+        "lpushx" => push(true, true),
+        "rpushx" => push(false, true),
+        "lpop" | "rpop" => {
+            let left = name == "lpop";
+            match args.len() {
+                2 => one(ListCmd::Pop { left, count: None }, b""),
+                3 => match parse_i64(args.get(2)).and_then(|n| u64::try_from(n).ok()) {
+                    Some(n) => one(
+                        ListCmd::Pop {
+                            left,
+                            count: Some(n),
+                        },
+                        b"",
+                    ),
+                    None => Err("ERR value is out of range, must be positive".into()),
+                },
+                _ => Err(format!("ERR wrong number of arguments for '{name}' command").into()),
+            }
+        }
+        "llen" => one(ListCmd::Len, b""),
+        "lindex" => one(ListCmd::Index, args.get(2)),
+        "lset" => Ok(KeyCmd::Packed(
+            op(ListCmd::Set),
+            key,
+            pack::pack([args.get(2), args.get(3)]),
+        )),
+        "lrange" => int(2)
+            .and_then(|a| Ok((a, int(3)?)))
+            .and_then(|(a, b)| one(ListCmd::Range(a, b), b"")),
+        "ltrim" => int(2)
+            .and_then(|a| Ok((a, int(3)?)))
+            .and_then(|(a, b)| one(ListCmd::Trim(a, b), b"")),
+        "lrem" => int(2).and_then(|n| one(ListCmd::Rem(n), args.get(3))),
+        "linsert" => {
+            let before = if args.get(2).eq_ignore_ascii_case(b"before") {
+                true
+            } else if args.get(2).eq_ignore_ascii_case(b"after") {
+                false
+            } else {
+                return Some(Err(SYNTAX.into()));
+            };
+            Ok(KeyCmd::Packed(
+                op(ListCmd::Insert { before }),
+                key,
+                pack::pack([args.get(3), args.get(4)]),
+            ))
+        }
+        "lpos" => lpos(args),
+        _ => return None,
+    })
+}
+
+/// `LPOS key element [RANK r] [COUNT c] [MAXLEN m]`: the options are
+/// checked before the key is looked up, in Redis 7.0's words.
+fn lpos(args: Args<'_>) -> Parsed<'_> {
+    let (mut rank, mut count, mut maxlen) = (1i64, None, 0u64);
+    let mut j = 3;
+    while j < args.len() {
+        let opt = args.get(j);
+        let more = j + 1 < args.len();
+        let positive = |msg: &'static str| {
+            parse_i64(args.get(j + 1))
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or(msg)
+        };
+        if opt.eq_ignore_ascii_case(b"rank") && more {
+            rank = match parse_i64(args.get(j + 1)) {
+                None => return Err(NOT_INTEGER.into()),
+                Some(i64::MIN) => return Err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807".into()),
+                Some(0) => return Err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list".into()),
+                Some(r) => r,
+            };
+        } else if opt.eq_ignore_ascii_case(b"count") && more {
+            count = Some(positive("ERR COUNT can't be negative")?);
+        } else if opt.eq_ignore_ascii_case(b"maxlen") && more {
+            maxlen = positive("ERR MAXLEN can't be negative")?;
+        } else {
+            return Err(SYNTAX.into());
+        }
+        j += 2;
+    }
+    Ok(KeyCmd::One(
+        OpKind::List(ListCmd::Pos {
+            rank,
+            count,
+            maxlen,
+        }),
+        args.get(1),
+        args.get(2),
+    ))
 }
 
 /// The single-key set commands (`movecmd` parses those on several keys).

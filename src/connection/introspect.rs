@@ -361,9 +361,9 @@ impl Connection {
             ("slowlog-max-len", max_len.to_string()),
         ];
         for (i, (name, alias, _)) in crate::introspect::COLL_SETTINGS.iter().enumerate() {
-            settings.push((name, rt.coll(i).to_string()));
+            settings.push((name, rt.coll(i)));
             if !alias.is_empty() {
-                settings.push((alias, rt.coll(i).to_string()));
+                settings.push((alias, rt.coll(i)));
             }
         }
         settings
@@ -489,38 +489,47 @@ fn parse_runtime(name: &str, value: &str) -> Option<Result<Change, Refusal>> {
     {
         return Some(Err(Refusal::Immutable));
     }
-    let change =
-        match name {
-            "maxmemory" => crate::config::parse_size(value)
-                .map(Change::Maxmemory)
-                .map_err(|_| "argument must be a memory value".to_string()),
-            "maxmemory-policy" => policy(value),
-            "slowlog-log-slower-than" => int_in(value, -1).map(|n| Change::SlowerThan(n as i64)),
-            "slowlog-max-len" => {
-                int_in(value, 0).map(|n| Change::MaxLen(usize::try_from(n).unwrap_or(usize::MAX)))
-            }
-            "save" | "appendonly" => Ok(Change::Nothing),
-            _ => {
-                let (i, &(_, _, memory)) =
-                    crate::introspect::COLL_SETTINGS.iter().enumerate().find(
-                        |(_, (n, alias, _))| *n == name || (!alias.is_empty() && *alias == name),
-                    )?;
-                let n =
-                    if memory {
-                        crate::config::parse_size(value)
-                            .map_err(|_| "argument must be a memory value".to_string())
-                            .and_then(|n| {
-                                (n <= i64::MAX as usize).then_some(n as i128).ok_or_else(|| {
-                            "argument must be between 0 and 9223372036854775807 inclusive".into()
-                        })
-                            })
-                    } else {
-                        int_in(value, 0)
-                    };
-                n.map(|n| Change::Coll(i, usize::try_from(n).unwrap_or(usize::MAX)))
-            }
-        };
+    let change = match name {
+        "maxmemory" => crate::config::parse_size(value)
+            .map(Change::Maxmemory)
+            .map_err(|_| "argument must be a memory value".to_string()),
+        "maxmemory-policy" => policy(value),
+        "slowlog-log-slower-than" => int_in(value, -1).map(|n| Change::SlowerThan(n as i64)),
+        "slowlog-max-len" => {
+            int_in(value, 0).map(|n| Change::MaxLen(usize::try_from(n).unwrap_or(usize::MAX)))
+        }
+        "save" | "appendonly" => Ok(Change::Nothing),
+        _ => coll_setting(name, value)?,
+    };
     Some(change.map_err(Refusal::Value))
+}
+
+/// A collection setting (`hash-max-listpack-entries`, …; `None` for any
+/// other name), parsed as Redis parses it.
+fn coll_setting(name: &str, value: &str) -> Option<Result<Change, String>> {
+    use crate::introspect::{SettingKind, COLL_SETTINGS};
+    let (i, &(_, _, kind)) = COLL_SETTINGS
+        .iter()
+        .enumerate()
+        .find(|(_, (n, alias, _))| *n == name || (!alias.is_empty() && *alias == name))?;
+    let n = match kind {
+        SettingKind::Memory => crate::config::parse_size(value)
+            .map_err(|_| "argument must be a memory value".to_string())
+            .and_then(|n| {
+                i64::try_from(n).map_err(|_| {
+                    "argument must be between 0 and 9223372036854775807 inclusive".to_string()
+                })
+            }),
+        SettingKind::Count => int_in(value, 0).map(|n| n as i64),
+        SettingKind::Signed => match value.trim().parse::<i64>() {
+            Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
+            Ok(n) if i32::try_from(n).is_err() => {
+                Err("argument must be between -2147483648 and 2147483647 inclusive".to_string())
+            }
+            Ok(n) => Ok(n),
+        },
+    };
+    Some(n.map(|n| Change::Coll(i, n as usize)))
 }
 
 fn policy(value: &str) -> Result<Change, String> {

@@ -8,7 +8,7 @@ use super::keycmd::{key_command, KeyCmd, NOT_INTEGER, SYNTAX};
 use super::queued::{self, ToScratch};
 use super::resp::{owned_ranges, Args};
 use super::Connection;
-use crate::partition::coll::set::SetCmd;
+use crate::partition::coll::{list::ListCmd, set::SetCmd};
 use crate::partition::{pack_keys, parse_i64, BitOp, OpKind, OpRef, Partition};
 use crate::resp::encode as enc;
 use crate::txn::handoff::{self, Handoff};
@@ -43,6 +43,9 @@ pub(super) fn is_move(name: &str) -> bool {
             | "sinterstore"
             | "sunionstore"
             | "sdiffstore"
+            | "lmove"
+            | "rpoplpush"
+            | "lmpop"
     )
 }
 
@@ -85,7 +88,75 @@ pub(super) fn parse<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
             })
         }
         "sintercard" => sintercard(args),
+        "lmove" | "rpoplpush" => {
+            let side = |i: usize| {
+                let a = args.get(i);
+                if a.eq_ignore_ascii_case(b"left") {
+                    Ok(true)
+                } else if a.eq_ignore_ascii_case(b"right") {
+                    Ok(false)
+                } else {
+                    Err(Cow::from(SYNTAX))
+                }
+            };
+            let sides = if name == "lmove" {
+                side(3).and_then(|from| Ok((from, side(4)?)))
+            } else {
+                Ok((false, true))
+            };
+            sides.map(|(from_left, to_left)| MoveCmd {
+                kind: OpKind::List(ListCmd::Move { from_left, to_left }),
+                key: args.get(1),
+                value: Cow::Owned(pack_keys([args.get(2)])),
+                keys: vec![args.get(1), args.get(2)],
+            })
+        }
+        "lmpop" => lmpop(args, 1),
         _ => return None,
+    })
+}
+
+/// `LMPOP numkeys key … LEFT|RIGHT [COUNT n]` (`first`: where numkeys
+/// is; 2 for `BLMPOP`, after its timeout), with Redis 7.0's checks in its
+/// order.
+pub(super) fn lmpop(args: Args<'_>, first: usize) -> Parsed<'_> {
+    let n = parse_i64(args.get(first))
+        .filter(|&n| n > 0)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or("ERR numkeys should be greater than 0")?;
+    let side = first + 1 + n;
+    if n > args.len() || side >= args.len() {
+        return Err(SYNTAX.into());
+    }
+    let left = if args.get(side).eq_ignore_ascii_case(b"left") {
+        true
+    } else if args.get(side).eq_ignore_ascii_case(b"right") {
+        false
+    } else {
+        return Err(SYNTAX.into());
+    };
+    let mut count = None;
+    let mut j = side + 1;
+    while j < args.len() {
+        if args.get(j).eq_ignore_ascii_case(b"count") && j + 1 < args.len() && count.is_none() {
+            let c = parse_i64(args.get(j + 1))
+                .filter(|&c| c > 0)
+                .ok_or("ERR count should be greater than 0")?;
+            count = Some(c as u64);
+            j += 2;
+        } else {
+            return Err(SYNTAX.into());
+        }
+    }
+    let keys: Vec<&[u8]> = (first + 1..side).map(|i| args.get(i)).collect();
+    Ok(MoveCmd {
+        kind: OpKind::List(ListCmd::MPop {
+            left,
+            count: count.unwrap_or(1),
+        }),
+        key: keys[0],
+        value: Cow::Owned(pack_keys(keys[1..].iter().copied())),
+        keys,
     })
 }
 

@@ -241,18 +241,38 @@ pub struct Runtime {
     coll: [AtomicUsize; COLL_SETTINGS.len()],
 }
 
+/// How a collection setting's value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingKind {
+    /// A count, 0 and up.
+    Count,
+    /// A memory value (`64`, `1kb`).
+    Memory,
+    /// A signed 32-bit integer (`list-max-listpack-size`).
+    Signed,
+}
+
 /// The collection settings `CONFIG GET/SET` know (Redis's names; the old
-/// `ziplist` names are aliases), and whether each takes a memory value.
-pub const COLL_SETTINGS: [(&str, &str, bool); 5] = [
+/// `ziplist` names are aliases) and how each is written.
+pub const COLL_SETTINGS: [(&str, &str, SettingKind); 6] = [
     (
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
-        false,
+        SettingKind::Count,
     ),
-    ("hash-max-listpack-value", "hash-max-ziplist-value", true),
-    ("set-max-intset-entries", "", false),
-    ("set-max-listpack-entries", "", false),
-    ("set-max-listpack-value", "", true),
+    (
+        "hash-max-listpack-value",
+        "hash-max-ziplist-value",
+        SettingKind::Memory,
+    ),
+    ("set-max-intset-entries", "", SettingKind::Count),
+    ("set-max-listpack-entries", "", SettingKind::Count),
+    ("set-max-listpack-value", "", SettingKind::Memory),
+    (
+        "list-max-listpack-size",
+        "list-max-ziplist-size",
+        SettingKind::Signed,
+    ),
 ];
 
 /// Redis's defaults.
@@ -275,6 +295,7 @@ impl Runtime {
                     d.set_intset_entries,
                     d.set_entries,
                     d.set_value,
+                    d.list_size as usize,
                 ]
                 .map(AtomicUsize::new)
             },
@@ -290,6 +311,7 @@ impl Runtime {
             set_intset_entries: v(2),
             set_entries: v(3),
             set_value: v(4),
+            list_size: v(5) as i64,
         }
     }
 
@@ -298,9 +320,13 @@ impl Runtime {
         self.coll[i].store(n, Relaxed);
     }
 
-    /// Collection setting number `i`.
-    pub fn coll(&self, i: usize) -> usize {
-        self.coll[i].load(Relaxed)
+    /// Collection setting number `i`, as `CONFIG GET` writes it.
+    pub fn coll(&self, i: usize) -> String {
+        let v = self.coll[i].load(Relaxed);
+        match COLL_SETTINGS[i].2 {
+            SettingKind::Signed => (v as i64).to_string(),
+            _ => v.to_string(),
+        }
     }
 
     pub fn maxmemory(&self) -> usize {

@@ -32,7 +32,7 @@ mod locks;
 mod lru;
 mod movekey;
 mod ops;
-pub(crate) mod quicklist;
+pub mod quicklist;
 mod sieve;
 mod slab;
 mod slot_index;
@@ -586,6 +586,14 @@ impl Partition {
                 return Some(bytes.saturating_add(entry::max_footprint(op.key.len(), 0)));
             }
             OpKind::Restore(_) => return Some(coll::restore_growth(op.key.len(), op.value)),
+            OpKind::List(cmd) if !cmd.is_read() => {
+                let sources: usize = movekey::extra_keys(op.kind, op.value)
+                    .chain(std::iter::once(op.key))
+                    .filter_map(|k| self.store.entry(k).map(|e| e.footprint()))
+                    .sum();
+                let bytes = coll::list::growth(op.value, sources);
+                return Some(bytes.saturating_add(entry::max_footprint(op.key.len(), 0)));
+            }
             OpKind::SetType(cmd) if !cmd.is_read() => {
                 let count = self
                     .store
@@ -762,9 +770,12 @@ impl Partition {
             && op.kind.string_only()
             && !matches!(op.kind, OpKind::SetBit { .. } | OpKind::GetBit(_))
         {
-            if let Some(kind @ (coll::Kind::Hash | coll::Kind::Set)) = self.store.kind(op.key) {
-                sink(&Outcome::WrongType(kind), &[]);
-                return;
+            match self.store.kind(op.key) {
+                None | Some(coll::Kind::String) => {}
+                Some(kind) => {
+                    sink(&Outcome::WrongType(kind), &[]);
+                    return;
+                }
             }
         }
         if let Some(refused) = self.refuse_size(&op) {

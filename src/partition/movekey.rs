@@ -75,6 +75,7 @@ pub fn extra_keys(kind: OpKind, value: &[u8]) -> impl Iterator<Item = &[u8]> {
         // SMOVE's value packs the destination, then the member.
         OpKind::SetType(SetCmd::Move) => (None, value, 1),
         OpKind::SetType(cmd) if cmd.is_multi() => (None, value, usize::MAX),
+        OpKind::List(cmd) if cmd.is_multi() => (None, value, usize::MAX),
         _ => (None, &b""[..], 0),
     };
     one.into_iter().chain(unpack_keys(many).take(limit))
@@ -492,5 +493,64 @@ mod tests {
         p.handle(Request::Abort(9, None));
         assert_eq!(p.store.get(b"b"), None);
         assert!(p.is_idle());
+    }
+}
+
+#[cfg(test)]
+mod collection_handoff_tests {
+    use super::super::snapshot::KeyState;
+    use super::*;
+    use crate::partition::coll::list::ListCmd;
+    use crate::partition::OpRef;
+    use crate::reply::Dialect;
+
+    /// A list moved across partitions: the scratch run writes both keys.
+    #[test]
+    fn a_list_move_on_a_scratch_partition_writes_both_keys() {
+        let mut src = Partition::default();
+        let op = OpRef {
+            kind: OpKind::List(ListCmd::Push {
+                left: false,
+                existing: false,
+            }),
+            key: b"p1",
+            value: &coll::pack::pack([&b"1"[..], b"2"]),
+        };
+        src.execute(Dialect::Resp, op, &mut Vec::new());
+        let e = src.store.entry(b"p1").unwrap();
+        let states = vec![
+            KeyState {
+                key: b"p1"[..].into(),
+                value: Some(coll::dump(e.value()).into()),
+                collection: true,
+                deadline: None,
+            },
+            KeyState {
+                key: b"p2"[..].into(),
+                value: None,
+                collection: false,
+                deadline: None,
+            },
+        ];
+        let mut scratch = Partition::scratch(&states);
+        let mut reply = Vec::new();
+        let lmove = OpRef {
+            kind: OpKind::List(ListCmd::Move {
+                from_left: true,
+                to_left: true,
+            }),
+            key: b"p1",
+            value: &pack_keys([&b"p2"[..]]),
+        };
+        scratch.execute(Dialect::Resp, lmove, &mut reply);
+        assert_eq!(reply, b"$1\r\n1\r\n");
+        let topo = corekv_router::Topology::even(1).unwrap();
+        let changes = scratch.changes(&states, &topo);
+        let ops: Vec<_> = changes[0]
+            .1
+            .ops()
+            .map(|o| (o.kind, o.key.to_vec()))
+            .collect();
+        assert_eq!(ops.len(), 2, "{ops:?}");
     }
 }

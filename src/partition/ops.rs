@@ -1,7 +1,7 @@
 //! Single-key operations and their outcomes: what both protocols' key
 //! commands reduce to once routed to the owning partition.
 
-use super::coll::{self, hash::HashCmd, set::SetCmd, Kind};
+use super::coll::{self, hash::HashCmd, list::ListCmd, set::SetCmd, Kind};
 use super::expiry::Expiry;
 use super::store::Store;
 use crate::resp::encode::Proto;
@@ -149,6 +149,9 @@ pub enum OpKind {
     Lock,
     /// A hash command; its arguments travel packed as the value.
     Hash(HashCmd),
+    /// A list command; its arguments travel packed as the value (the other
+    /// keys of `LMOVE`/`LMPOP`, as `pack_keys` packs them).
+    List(ListCmd),
     /// A set command; its arguments travel packed as the value (the other
     /// keys of a command on several sets, as `pack_keys` packs them).
     SetType(SetCmd),
@@ -205,6 +208,7 @@ impl OpKind {
         match self {
             Self::Rename { .. } | Self::Copy { .. } | Self::BitOp(_) => true,
             Self::SetType(cmd) => cmd.is_multi(),
+            Self::List(cmd) => cmd.is_multi(),
             _ => false,
         }
     }
@@ -217,6 +221,7 @@ impl OpKind {
         match self {
             Self::Hash(cmd) => return cmd.is_quick(),
             Self::SetType(cmd) => return cmd.is_quick(),
+            Self::List(cmd) => return cmd.is_quick(),
             _ => {}
         }
         matches!(
@@ -252,6 +257,7 @@ impl OpKind {
         match self {
             Self::Hash(cmd) => return cmd.is_read(),
             Self::SetType(cmd) => return cmd.is_read(),
+            Self::List(cmd) => return cmd.is_read(),
             _ => {}
         }
         matches!(
@@ -358,6 +364,7 @@ pub fn execute<'s>(
         OpKind::Type => Outcome::Status(store.kind(key).map_or("none", Kind::name)),
         OpKind::Hash(cmd) => coll::hash::execute(store, env, cmd, key, value),
         OpKind::SetType(cmd) => coll::set::execute(store, env, cmd, key, value),
+        OpKind::List(cmd) => coll::list::execute(store, env, cmd, key, value),
         OpKind::Restore(ttl) => {
             (env.touched)(key);
             if coll::is_dump(value) {

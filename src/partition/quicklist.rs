@@ -29,8 +29,6 @@
 //! [`QuickList::memory`] is a running total of the capacities of every
 //! allocation (node buffers and the node deque), O(1) to read.
 
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::mem::size_of;
 
@@ -370,7 +368,7 @@ fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
 
 /// A compact deque of byte strings (a big list's elements).
 #[derive(Debug)]
-pub(crate) struct QuickList {
+pub struct QuickList {
     nodes: VecDeque<Node>,
     len: usize,
     /// Sum of the node buffers' capacities.
@@ -383,9 +381,15 @@ pub(crate) struct QuickList {
     back_starts: Option<Vec<u32>>,
 }
 
+/// True if `count` elements of `bytes` packed bytes fit one node under
+/// `fill`: a list that small stays in the key's own allocation.
+pub fn fits_one_node(fill: i64, bytes: usize, count: usize) -> bool {
+    Limits::new(fill).fits(bytes, count)
+}
+
 impl QuickList {
     /// An empty list whose nodes follow `fill` (`list-max-listpack-size`).
-    pub(crate) fn new(fill: i64) -> Self {
+    pub fn new(fill: i64) -> Self {
         QuickList {
             nodes: VecDeque::new(),
             len: 0,
@@ -396,30 +400,30 @@ impl QuickList {
     }
 
     /// Number of elements.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the list holds no element.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Number of nodes (for `OBJECT`-style introspection and tests).
-    pub(crate) fn node_count(&self) -> usize {
+    pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
 
     /// Bytes allocated on the heap (node buffers, the node deque and the
     /// `pop_back` index, by capacity), O(1). Add `size_of::<QuickList>()`
     /// when the list itself is boxed.
-    pub(crate) fn memory(&self) -> usize {
+    pub fn memory(&self) -> usize {
         let starts = self.back_starts.as_ref().map_or(0, Vec::capacity);
         self.heap + self.nodes.capacity() * size_of::<Node>() + starts * size_of::<u32>()
     }
 
     /// `RPUSH` of one element.
-    pub(crate) fn push_back(&mut self, value: &[u8]) {
+    pub fn push_back(&mut self, value: &[u8]) {
         let packed = packed_len(value.len());
         let limits = self.limits;
         match self.nodes.back_mut() {
@@ -439,7 +443,7 @@ impl QuickList {
     }
 
     /// `LPUSH` of one element.
-    pub(crate) fn push_front(&mut self, value: &[u8]) {
+    pub fn push_front(&mut self, value: &[u8]) {
         let packed = packed_len(value.len());
         let limits = self.limits;
         if self.nodes.len() == 1 {
@@ -455,7 +459,7 @@ impl QuickList {
     }
 
     /// `LPOP` of one element.
-    pub(crate) fn pop_front(&mut self) -> Option<Vec<u8>> {
+    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
         if self.nodes.len() == 1 {
             self.back_starts = None;
         }
@@ -469,7 +473,7 @@ impl QuickList {
     }
 
     /// `RPOP` of one element.
-    pub(crate) fn pop_back(&mut self) -> Option<Vec<u8>> {
+    pub fn pop_back(&mut self) -> Option<Vec<u8>> {
         let node = self.nodes.back_mut()?;
         let starts = self.back_starts.get_or_insert_with(|| node.starts());
         let start = starts
@@ -485,7 +489,7 @@ impl QuickList {
     }
 
     /// `LINDEX`: the element at `index` (negative: from the end).
-    pub(crate) fn get(&self, index: i64) -> Option<&[u8]> {
+    pub fn get(&self, index: i64) -> Option<&[u8]> {
         let (i, k) = self.locate(index)?;
         let node = &self.nodes[i];
         let (start, end) = element_at(&node.buf, node.offset_of(k));
@@ -493,7 +497,7 @@ impl QuickList {
     }
 
     /// `LSET`: replaces the element at `index`; false when out of range.
-    pub(crate) fn set(&mut self, index: i64, value: &[u8]) -> bool {
+    pub fn set(&mut self, index: i64, value: &[u8]) -> bool {
         self.back_starts = None;
         let Some((i, k)) = self.locate(index) else {
             return false;
@@ -511,7 +515,7 @@ impl QuickList {
 
     /// `LINSERT`: inserts `value` before or after the first element equal to
     /// `pivot`; the new length, or `None` when `pivot` is not in the list.
-    pub(crate) fn insert(&mut self, pivot: &[u8], before: bool, value: &[u8]) -> Option<usize> {
+    pub fn insert(&mut self, pivot: &[u8], before: bool, value: &[u8]) -> Option<usize> {
         self.back_starts = None;
         let (i, at) = self.nodes.iter().enumerate().find_map(|(i, node)| {
             let mut at = node.head;
@@ -537,7 +541,7 @@ impl QuickList {
     /// `LREM`: removes elements equal to `value`, at most `count` from the
     /// head (`count > 0`), at most `-count` from the tail (`count < 0`), or
     /// all (`0`); returns how many.
-    pub(crate) fn remove(&mut self, count: i64, value: &[u8]) -> usize {
+    pub fn remove(&mut self, count: i64, value: &[u8]) -> usize {
         self.back_starts = None;
         let from_back = count < 0;
         let mut left = match count.unsigned_abs() {
@@ -581,7 +585,7 @@ impl QuickList {
 
     /// `LTRIM`: keeps only `start..=stop` (LRANGE's rules); an empty range
     /// empties the list.
-    pub(crate) fn trim(&mut self, start: i64, stop: i64) {
+    pub fn trim(&mut self, start: i64, stop: i64) {
         self.back_starts = None;
         match clamp_range(start, stop, self.len) {
             None => self.clear(),
@@ -594,7 +598,7 @@ impl QuickList {
 
     /// Empties the list, freeing everything at once (see `drain_some` for
     /// bounded steps).
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.back_starts = None;
         self.nodes = VecDeque::new();
         self.len = 0;
@@ -603,7 +607,7 @@ impl QuickList {
 
     /// Frees at most `max` elements from the head; returns how many, so a
     /// huge list can be freed in bounded steps.
-    pub(crate) fn drain_some(&mut self, max: usize) -> usize {
+    pub fn drain_some(&mut self, max: usize) -> usize {
         self.back_starts = None;
         let n = max.min(self.len);
         self.drop_front(n);
@@ -612,7 +616,7 @@ impl QuickList {
 
     /// `LRANGE`: the elements of `start..=stop` (negative: from the end).
     /// Finding `start` walks nodes, not elements.
-    pub(crate) fn range(&self, start: i64, stop: i64) -> Iter<'_> {
+    pub fn range(&self, start: i64, stop: i64) -> Iter<'_> {
         match clamp_range(start, stop, self.len) {
             None => Iter {
                 nodes: &self.nodes,
@@ -633,7 +637,7 @@ impl QuickList {
     }
 
     /// All elements, head to tail.
-    pub(crate) fn iter(&self) -> Iter<'_> {
+    pub fn iter(&self) -> Iter<'_> {
         Iter {
             nodes: &self.nodes,
             node: 0,
@@ -643,7 +647,7 @@ impl QuickList {
     }
 
     /// All elements, tail to head.
-    pub(crate) fn iter_rev(&self) -> IterRev<'_> {
+    pub fn iter_rev(&self) -> IterRev<'_> {
         IterRev {
             nodes: &self.nodes,
             node: self.nodes.len(),
@@ -656,13 +660,7 @@ impl QuickList {
     /// match to report (1 = first; negative: searching from the tail, -1 =
     /// last; 0 counts as 1, LPOS refuses it before); `count` caps the matches
     /// (0 = all); `maxlen` caps the elements compared (0 = all).
-    pub(crate) fn position(
-        &self,
-        value: &[u8],
-        rank: i64,
-        count: usize,
-        maxlen: usize,
-    ) -> Vec<usize> {
+    pub fn position(&self, value: &[u8], rank: i64, count: usize, maxlen: usize) -> Vec<usize> {
         let skip = usize::try_from(rank.unsigned_abs().max(1) - 1).unwrap_or(usize::MAX);
         let maxlen = if maxlen == 0 { usize::MAX } else { maxlen };
         let count = if count == 0 { usize::MAX } else { count };
@@ -832,7 +830,7 @@ impl QuickList {
 }
 
 /// Elements head to tail (`iter`, `range`).
-pub(crate) struct Iter<'a> {
+pub struct Iter<'a> {
     nodes: &'a VecDeque<Node>,
     node: usize,
     /// Next element's offset in the current node's buffer.
@@ -867,7 +865,7 @@ impl<'a> Iterator for Iter<'a> {
 impl ExactSizeIterator for Iter<'_> {}
 
 /// Elements tail to head (`iter_rev`): decodes one node at a time.
-pub(crate) struct IterRev<'a> {
+pub struct IterRev<'a> {
     nodes: &'a VecDeque<Node>,
     /// The node after the one `pending` comes from.
     node: usize,

@@ -900,6 +900,135 @@ pub static COMMANDS: &[CommandSpec] = &[
         "set",
         "Iterates over the members of a set.",
     ),
+    spec(
+        "lpush",
+        -3,
+        W_FAST,
+        ONE,
+        "list",
+        "Prepends elements to a list (creating it), answering its length.",
+    ),
+    spec(
+        "rpush",
+        -3,
+        W_FAST,
+        ONE,
+        "list",
+        "Appends elements to a list (creating it), answering its length.",
+    ),
+    spec(
+        "lpushx",
+        -3,
+        W_FAST,
+        ONE,
+        "list",
+        "Prepends elements to a list only if it exists.",
+    ),
+    spec(
+        "rpushx",
+        -3,
+        W_FAST,
+        ONE,
+        "list",
+        "Appends elements to a list only if it exists.",
+    ),
+    spec(
+        "lpop",
+        -2,
+        WF,
+        ONE,
+        "list",
+        "Removes and returns the first elements of a list.",
+    ),
+    spec(
+        "rpop",
+        -2,
+        WF,
+        ONE,
+        "list",
+        "Removes and returns the last elements of a list.",
+    ),
+    spec("llen", 2, R, ONE, "list", "Returns the length of a list."),
+    spec(
+        "lrange",
+        4,
+        RO,
+        ONE,
+        "list",
+        "Returns a range of elements of a list.",
+    ),
+    spec(
+        "lindex",
+        3,
+        RO,
+        ONE,
+        "list",
+        "Returns an element of a list by its index.",
+    ),
+    spec(
+        "lset",
+        4,
+        &["write", "denyoom"],
+        ONE,
+        "list",
+        "Sets an element of a list by its index.",
+    ),
+    spec(
+        "linsert",
+        5,
+        &["write", "denyoom"],
+        ONE,
+        "list",
+        "Inserts an element before or after another in a list.",
+    ),
+    spec(
+        "lrem",
+        4,
+        &["write"],
+        ONE,
+        "list",
+        "Removes elements equal to a value from a list.",
+    ),
+    spec(
+        "ltrim",
+        4,
+        &["write"],
+        ONE,
+        "list",
+        "Trims a list to a range of indexes.",
+    ),
+    spec(
+        "lpos",
+        -3,
+        RO,
+        ONE,
+        "list",
+        "Returns the indexes of matching elements of a list.",
+    ),
+    spec(
+        "lmove",
+        5,
+        &["write", "denyoom"],
+        (1, 2, 1),
+        "list",
+        "Moves an element from one end of a list to an end of another.",
+    ),
+    spec(
+        "rpoplpush",
+        3,
+        &["write", "denyoom"],
+        (1, 2, 1),
+        "list",
+        "Moves the last element of a list to the head of another.",
+    ),
+    spec(
+        "lmpop",
+        -4,
+        &["write", "movablekeys"],
+        NONE,
+        "list",
+        "Pops elements from the first non-empty of several lists.",
+    ),
 ];
 
 /// The spec of `name` (any case): one hash lookup per request, on a
@@ -1091,6 +1220,10 @@ fn type_categories(spec: &CommandSpec) -> Option<&'static [&'static str]> {
         ("set", false, true) => &["read", "set", "fast"],
         ("set", false, false) => &["read", "set", "slow"],
         ("set", true, false) => &["write", "set", "slow"],
+        ("list", true, true) => &["write", "list", "fast"],
+        ("list", false, true) => &["read", "list", "fast"],
+        ("list", false, false) => &["read", "list", "slow"],
+        ("list", true, false) => &["write", "list", "slow"],
         _ => return None,
     })
 }
@@ -1123,14 +1256,20 @@ pub fn movable_key_positions<'a>(
     args: impl Fn(usize) -> &'a [u8],
     argc: usize,
 ) -> std::ops::Range<usize> {
-    if spec.name != "sintercard" || argc < 3 {
+    let at = match spec.name {
+        "sintercard" | "lmpop" | "zintercard" | "zunion" | "zinter" | "zdiff" => 1,
+        "blmpop" | "bzmpop" | "zmpop" => 2,
+        _ => return 0..0,
+    };
+    let at = if spec.name == "zmpop" { 1 } else { at };
+    if argc < at + 2 {
         return 0..0;
     }
-    let n = std::str::from_utf8(args(1))
+    let n = std::str::from_utf8(args(at))
         .ok()
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(0);
-    2..2 + n.min(argc - 2)
+    at + 1..at + 1 + n.min(argc - at - 1)
 }
 
 /// [`key_indexes`] without allocating (the ACL gate checks every key).

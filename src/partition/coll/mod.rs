@@ -23,6 +23,7 @@
 
 pub mod dict;
 pub mod hash;
+pub mod list;
 pub mod pack;
 pub mod set;
 #[cfg(test)]
@@ -33,6 +34,7 @@ pub use dict::Dict;
 
 pub const HASH: u8 = 1;
 pub const SET: u8 = 2;
+pub const LIST: u8 = 4;
 
 pub const PACK: u8 = 0;
 pub const INTSET: u8 = 1;
@@ -55,6 +57,7 @@ pub enum Kind {
     String,
     Hash,
     Set,
+    List,
 }
 
 impl Kind {
@@ -64,12 +67,14 @@ impl Kind {
             Self::String => "string",
             Self::Hash => "hash",
             Self::Set => "set",
+            Self::List => "list",
         }
     }
 
     fn of(code: u8) -> Self {
         match code {
             HASH => Self::Hash,
+            LIST => Self::List,
             _ => Self::Set,
         }
     }
@@ -84,6 +89,9 @@ pub struct Limits {
     pub set_intset_entries: usize,
     pub set_entries: usize,
     pub set_value: usize,
+    /// `list-max-listpack-size`: a negative size class (-2: 8 KiB) or a
+    /// count of elements.
+    pub list_size: i64,
 }
 
 impl Default for Limits {
@@ -94,6 +102,7 @@ impl Default for Limits {
             set_intset_entries: 512,
             set_entries: 128,
             set_value: 64,
+            list_size: -2,
         }
     }
 }
@@ -134,12 +143,14 @@ impl Rng<'_> {
 pub enum Big {
     Hash(Dict),
     Set(Dict),
+    List(super::quicklist::QuickList),
 }
 
 impl Big {
     pub fn len(&self) -> usize {
         match self {
             Self::Hash(d) | Self::Set(d) => d.len(),
+            Self::List(q) => q.len(),
         }
     }
 
@@ -151,6 +162,7 @@ impl Big {
         std::mem::size_of::<Self>()
             + match self {
                 Self::Hash(d) | Self::Set(d) => d.memory(),
+                Self::List(q) => std::mem::size_of_val(q) + q.memory(),
             }
     }
 
@@ -158,6 +170,7 @@ impl Big {
     pub fn drain_some(&mut self, max: usize) -> usize {
         match self {
             Self::Hash(d) | Self::Set(d) => d.drain_some(max),
+            Self::List(q) => q.drain_some(max),
         }
     }
 }
@@ -226,6 +239,7 @@ pub fn len(payload: &[u8]) -> usize {
 pub fn encoding(payload: &[u8]) -> &'static str {
     match (payload[0], payload[1]) {
         (_, INTSET) => "intset",
+        (LIST, BIG) => "quicklist",
         (_, BIG) => "hashtable",
         _ => "listpack",
     }
@@ -300,6 +314,11 @@ pub fn dump(payload: &[u8]) -> Vec<u8> {
                 pack::push(&mut out, m);
             }
         }
+        Big::List(q) => {
+            for e in q.iter() {
+                pack::push(&mut out, e);
+            }
+        }
     }
     out
 }
@@ -308,7 +327,7 @@ pub fn dump(payload: &[u8]) -> Vec<u8> {
 /// transaction's states come from this process, but a check is cheap).
 pub fn is_dump(bytes: &[u8]) -> bool {
     bytes.len() >= HEADER
-        && matches!(bytes[0], HASH | SET)
+        && matches!(bytes[0], HASH | SET | LIST)
         && matches!(bytes[1], PACK | INTSET | DUMP)
 }
 
@@ -327,6 +346,13 @@ pub fn restore(key: &[u8], dump: &[u8]) -> Entry {
                 d.insert(f, v);
             }
             Big::Hash(d)
+        }
+        LIST => {
+            let mut q = super::quicklist::QuickList::new(Limits::default().list_size);
+            for e in items {
+                q.push_back(e);
+            }
+            Big::List(q)
         }
         _ => {
             let mut d = Dict::with_capacity(count_of(dump));
