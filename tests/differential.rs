@@ -969,7 +969,7 @@ impl Gen {
     /// their non-blocking forms would answer), on keys of other types too.
     fn list_command(&mut self) -> Vec<Vec<u8>> {
         let mut a = vec![self.pick(LIST_KEYS)];
-        let name = match self.rng.below(22) {
+        let name = match self.rng.below(23) {
             0..=4 => {
                 self.members(&mut a, 1);
                 ["LPUSH", "RPUSH", "LPUSHX", "RPUSHX", "RPUSH"][self.rng.below(5)]
@@ -1035,6 +1035,40 @@ impl Gen {
                     a.extend([b"COUNT".to_vec(), self.pick(&[b"1", b"2", b"0", b"x"])]);
                 }
                 "LMPOP"
+            }
+            20 => {
+                // A short wait: an empty list answers nil after it (in
+                // MULTI at once), in both servers; bad timeouts too.
+                let timeout = self.pick(&[b"0.01", b"0.01", b"x", b"-1"]);
+                match self.rng.below(4) {
+                    0 => {
+                        a.extend([self.pick(LIST_KEYS), timeout]);
+                        ["BLPOP", "BRPOP"][self.rng.below(2)]
+                    }
+                    1 => {
+                        a.extend([
+                            self.pick(LIST_KEYS),
+                            b"LEFT".to_vec(),
+                            b"right".to_vec(),
+                            timeout,
+                        ]);
+                        "BLMOVE"
+                    }
+                    2 => {
+                        a.extend([self.pick(LIST_KEYS), timeout]);
+                        "BRPOPLPUSH"
+                    }
+                    _ => {
+                        a = vec![
+                            timeout,
+                            b"2".to_vec(),
+                            self.pick(LIST_KEYS),
+                            self.pick(LIST_KEYS),
+                        ];
+                        a.push(b"LEFT".to_vec());
+                        "BLMPOP"
+                    }
+                }
             }
             _ => "TYPE",
         };

@@ -29,6 +29,11 @@ pub struct EvictSignal {
     evicted: Cell<bool>,
     /// The connection's task, once it waited for the signal.
     waker: Cell<Option<Waker>>,
+    /// The connection waits in a blocking command (`BLPOP`, …).
+    blocked: Cell<bool>,
+    /// `CLIENT UNBLOCK` asked it to stop waiting: `Some(error)`.
+    unblock: Cell<Option<bool>>,
+    unblock_waker: Cell<Option<Waker>>,
 }
 
 impl EvictSignal {
@@ -50,6 +55,38 @@ impl EvictSignal {
             self.waker.set(Some(waker));
             Poll::Pending
         })
+    }
+
+    /// Marks the connection as waiting in a blocking command (or not).
+    pub fn set_blocked(&self, on: bool) {
+        self.blocked.set(on);
+        if !on {
+            self.unblock.set(None);
+        }
+    }
+
+    /// Resolves once `CLIENT UNBLOCK` asked the blocked connection to stop
+    /// waiting: with `true` if it asked for an error.
+    pub fn unblocked(&self) -> impl Future<Output = bool> + '_ {
+        std::future::poll_fn(|cx| {
+            if let Some(error) = self.unblock.get() {
+                return Poll::Ready(error);
+            }
+            self.unblock_waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+    }
+
+    /// `CLIENT UNBLOCK`: true if the connection was blocked.
+    fn unblock(&self, error: bool) -> bool {
+        if !self.blocked.get() || self.unblock.get().is_some() {
+            return false;
+        }
+        self.unblock.set(Some(error));
+        if let Some(waker) = self.unblock_waker.take() {
+            waker.wake();
+        }
+        true
     }
 
     fn evict(&self) {
@@ -140,6 +177,13 @@ impl ClientTable {
                 ClientAnswer::Lines(lines)
             }
             ClientQuery::Kill(filter) => ClientAnswer::Killed(self.kill(filter)),
+            ClientQuery::Unblock(id, error) => ClientAnswer::Killed(
+                self.entries
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.info.id == *id && e.signal.unblock(*error))
+                    .count(),
+            ),
         }
     }
 

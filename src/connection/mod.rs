@@ -177,6 +177,9 @@ pub(crate) struct Connection {
     text: text::TextState,
     resp: resp::RespState,
     auth: auth::AuthState,
+    /// The server's shutdown signal, for a connection waiting in a
+    /// blocking command (set when the connection starts running).
+    shutdown: Option<watch::Receiver<bool>>,
 }
 
 impl Connection {
@@ -204,6 +207,7 @@ impl Connection {
             evict,
             info,
             auth,
+            shutdown: None,
             local_addr: stream.local_addr(),
             peer_addr: stream.peer_addr(),
             ctx,
@@ -229,6 +233,7 @@ impl Connection {
         // A second handle, so that a client that keeps the batch full
         // (never waiting for input) still stops at shutdown.
         let shutting_down = stops.shutdown.clone();
+        self.shutdown = Some(stops.shutdown.clone());
         // One shutdown future for the connection's life, not one per read.
         let stop = stops.shutdown.changed();
         tokio::pin!(stop);

@@ -9,6 +9,7 @@ use super::queued::{self, ToScratch};
 use super::resp::{owned_ranges, Args};
 use super::Connection;
 use crate::partition::coll::{list::ListCmd, set::SetCmd};
+use crate::partition::Admin;
 use crate::partition::{pack_keys, parse_i64, BitOp, OpKind, OpRef, Partition};
 use crate::resp::encode as enc;
 use crate::txn::handoff::{self, Handoff};
@@ -18,6 +19,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 /// One parsed command: a partition operation and every key it touches.
+#[derive(Clone)]
 pub(super) struct MoveCmd<'a> {
     kind: OpKind,
     key: &'a [u8],
@@ -46,7 +48,90 @@ pub(super) fn is_move(name: &str) -> bool {
             | "lmove"
             | "rpoplpush"
             | "lmpop"
+            | "blpop"
+            | "brpop"
+            | "blmove"
+            | "brpoplpush"
+            | "blmpop"
     )
+}
+
+/// How long a blocking command may wait, in ms (0: forever), from Redis's
+/// timeout argument (seconds, a float), with Redis 7.0's errors.
+fn timeout_ms(arg: &[u8]) -> Result<u64, &'static str> {
+    const NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+    let text = std::str::from_utf8(arg).map_err(|_| NOT_FLOAT)?;
+    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return Err(NOT_FLOAT);
+    }
+    let secs: f64 = text.parse().map_err(|_| NOT_FLOAT)?;
+    if secs.is_nan() {
+        return Err(NOT_FLOAT);
+    }
+    let ms = (secs * 1000.0).ceil();
+    if ms > 9.0e15 {
+        return Err("ERR timeout is out of range");
+    }
+    if ms < 0.0 {
+        return Err("ERR timeout is negative");
+    }
+    Ok(ms as u64)
+}
+
+/// A blocking command (`BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`,
+/// `BLMPOP`) parsed as the one attempt it makes each time it wakes, with
+/// its timeout in ms (0: forever); `None` for any other command.
+pub(super) fn parse_blocking<'a>(
+    name: &str,
+    args: Args<'a>,
+) -> Option<Result<(MoveCmd<'a>, u64), Cow<'static, str>>> {
+    let last = args.len() - 1;
+    let parsed = match name {
+        "blpop" | "brpop" => timeout_ms(args.get(last)).map_err(Cow::from).map(|ms| {
+            let keys: Vec<&[u8]> = (1..last).map(|i| args.get(i)).collect();
+            let cmd = MoveCmd {
+                kind: OpKind::List(ListCmd::BPop {
+                    left: name == "blpop",
+                }),
+                key: keys[0],
+                value: Cow::Owned(pack_keys(keys[1..].iter().copied())),
+                keys,
+            };
+            (cmd, ms)
+        }),
+        "blmove" | "brpoplpush" => {
+            let sides = if name == "blmove" {
+                side(args.get(3)).and_then(|from| Ok((from, side(args.get(4))?)))
+            } else {
+                Ok((false, true))
+            };
+            sides.and_then(|(from_left, to_left)| {
+                let ms = timeout_ms(args.get(last))?;
+                let cmd = MoveCmd {
+                    kind: OpKind::List(ListCmd::Move { from_left, to_left }),
+                    key: args.get(1),
+                    value: Cow::Owned(pack_keys([args.get(2)])),
+                    keys: vec![args.get(1), args.get(2)],
+                };
+                Ok((cmd, ms))
+            })
+        }
+        // Its timeout is read last, as Redis reads it.
+        "blmpop" => lmpop(args, 2).and_then(|cmd| Ok((cmd, timeout_ms(args.get(1))?))),
+        _ => return None,
+    };
+    Some(parsed)
+}
+
+/// `LEFT` or `RIGHT` (any case): true for left.
+fn side(arg: &[u8]) -> Result<bool, Cow<'static, str>> {
+    if arg.eq_ignore_ascii_case(b"left") {
+        Ok(true)
+    } else if arg.eq_ignore_ascii_case(b"right") {
+        Ok(false)
+    } else {
+        Err(SYNTAX.into())
+    }
 }
 
 /// Parses one of the commands (arity already checked), with Redis's order
@@ -112,7 +197,8 @@ pub(super) fn parse<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
             })
         }
         "lmpop" => lmpop(args, 1),
-        _ => return None,
+        // Inside `MULTI` a blocking command runs once, never waits.
+        _ => return parse_blocking(name, args).map(|r| r.map(|(cmd, _)| cmd)),
     })
 }
 
@@ -360,6 +446,157 @@ impl Connection {
         Ok(())
     }
 
+    /// A blocking command outside `MULTI`: its attempt, and while that
+    /// finds nothing, a wait until a key it names is written (every
+    /// partition holding one of them signals it), its timeout passes,
+    /// `CLIENT UNBLOCK`, or the client goes away; then it tries again.
+    /// The client is registered before each attempt that may wait, so a
+    /// push between the attempt and the wait is never missed. False when
+    /// the connection should close.
+    pub(super) async fn block_command(
+        &mut self,
+        cmd: MoveCmd<'_>,
+        wait_ms: u64,
+    ) -> Result<bool, TxnError> {
+        if self.attempt(&cmd).await? {
+            return Ok(true);
+        }
+        let deadline = (wait_ms > 0)
+            .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms));
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let mut parts: Vec<(usize, Vec<Box<[u8]>>)> = Vec::new();
+        for key in &cmd.keys {
+            let p = self.ctx.topology.partition_of_key(key);
+            match parts.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, keys)) => keys.push((*key).into()),
+                None => parts.push((p, vec![(*key).into()])),
+            }
+        }
+        loop {
+            for (p, keys) in &parts {
+                let block = Admin::Block {
+                    id: self.client_id,
+                    keys: keys.clone(),
+                    notify: std::sync::Arc::clone(&notify),
+                };
+                self.admin_one(*p, block).await?;
+            }
+            let done = self.attempt(&cmd).await?;
+            let woke = if done {
+                Woke::Done
+            } else {
+                self.wait_blocked(&notify, deadline).await
+            };
+            for (p, keys) in &parts {
+                let unblock = Admin::Unblock {
+                    id: self.client_id,
+                    keys: keys.clone(),
+                };
+                self.admin_one(*p, unblock).await?;
+            }
+            let proto = self.proto();
+            match woke {
+                Woke::Done => return Ok(true),
+                Woke::Written => continue,
+                // Redis answers every blocking command's timeout with a
+                // null array (`BLMOVE` too, whose attempt's nil is a null
+                // bulk string).
+                Woke::Timeout | Woke::Unblocked(false) => {
+                    self.emit(|o| enc::null_array(o, proto));
+                    return Ok(true);
+                }
+                Woke::Unblocked(true) => {
+                    self.emit(|o| enc::error(o, "UNBLOCKED client unblocked via CLIENT UNBLOCK"));
+                    return Ok(true);
+                }
+                Woke::Closed => return Ok(false),
+            }
+        }
+    }
+
+    /// Runs a blocking command's attempt; true if it answered (an element
+    /// or an error), false (nothing written) if it found nothing.
+    async fn attempt(&mut self, cmd: &MoveCmd<'_>) -> Result<bool, TxnError> {
+        self.finish_plan().await?;
+        let start = self.out.len();
+        self.move_command(Ok(cmd.clone())).await?;
+        self.finish_plan().await?;
+        let reply = &self.out[start..];
+        if matches!(reply, b"*-1\r\n" | b"$-1\r\n" | b"_\r\n") {
+            self.out.truncate(start);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Writes what the client is owed, then waits for one of the things
+    /// that end a blocking command's wait.
+    async fn wait_blocked(
+        &mut self,
+        notify: &tokio::sync::Notify,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Woke {
+        if self.flush_blocked().await.is_err() {
+            return Woke::Closed;
+        }
+        let signal = Rc::clone(&self.evict);
+        let mut shutdown = self.shutdown.clone();
+        signal.set_blocked(true);
+        let mut watch_socket = true;
+        let woke = loop {
+            let closing = async {
+                match shutdown.as_mut() {
+                    Some(s) => {
+                        let _ = s.wait_for(|down| *down).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = notify.notified() => break Woke::Written,
+                () = async {
+                    match deadline {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => break Woke::Timeout,
+                error = signal.unblocked() => break Woke::Unblocked(error),
+                () = signal.evicted() => break Woke::Closed,
+                () = closing => break Woke::Closed,
+                closed = self.stream.closed_or_data(), if watch_socket => {
+                    if closed {
+                        break Woke::Closed;
+                    }
+                    // Pipelined commands wait their turn.
+                    watch_socket = false;
+                }
+            }
+        };
+        signal.set_blocked(false);
+        woke
+    }
+
+    /// Writes the pending replies before a wait (the client sees every
+    /// reply before the blocking command's).
+    async fn flush_blocked(&mut self) -> std::io::Result<()> {
+        let mut pos = 0;
+        while pos < self.out.len() {
+            match self.stream.try_write(&self.out[pos..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => pos += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.stream.writable().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        while !self.stream.try_flush()? {
+            self.stream.writable().await?;
+        }
+        self.out.clear();
+        Ok(())
+    }
+
     /// Answers a handoff transaction's outcome (a failed watch only ends an
     /// `EXEC`: a nil array) and counts it.
     fn emit_handoff(&mut self, outcome: Handoff<Vec<u8>>) {
@@ -377,6 +614,19 @@ impl Connection {
             Handoff::WatchFailed => self.emit(|o| enc::null_array(o, proto)),
         }
     }
+}
+
+/// Why a blocking command stopped waiting.
+enum Woke {
+    /// Its attempt answered.
+    Done,
+    /// A key it waits on was written: try again.
+    Written,
+    Timeout,
+    /// `CLIENT UNBLOCK` (`true`: with `ERROR`).
+    Unblocked(bool),
+    /// The client went away, was killed or evicted, or the server stops.
+    Closed,
 }
 
 /// The keys a queued command touches.

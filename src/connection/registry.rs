@@ -163,6 +163,9 @@ pub enum ClientQuery {
     List(Filter),
     /// Close the matching clients; how many.
     Kill(Filter),
+    /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]` (`true`: ERROR): 1 if that
+    /// client was blocked here.
+    Unblock(u64, bool),
 }
 
 #[derive(Debug)]

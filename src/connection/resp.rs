@@ -382,6 +382,15 @@ impl Connection {
             Then::ExecAbort(mesg) => self.exec_abort(&mesg).await,
             Then::Keys(cmd) => self.key_command(cmd).await?,
             Then::Other(spec) => {
+                if let Some(parsed) = super::movecmd::parse_blocking(spec.name, args) {
+                    return match parsed {
+                        Ok((cmd, ms)) => self.block_command(cmd, ms).await,
+                        Err(mesg) => {
+                            self.emit(|o| enc::error(o, &mesg));
+                            Ok(true)
+                        }
+                    };
+                }
                 let Some(cmd) = super::movecmd::parse(spec.name, args) else {
                     return self.other_command(spec, args).await;
                 };

@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, Hasher};
 
 /// The `CLIENT` subcommands answered here (the others: `resp.rs`).
 pub(super) fn is_client_server(sub: &[u8]) -> bool {
-    ["LIST", "KILL", "INFO", "HELP"]
+    ["LIST", "KILL", "INFO", "HELP", "UNBLOCK"]
         .iter()
         .any(|s| sub.eq_ignore_ascii_case(s.as_bytes()))
 }
@@ -52,6 +52,8 @@ const CLIENT_HELP: &[&str] = &[
     "      Return clients of specified IDs only.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "SETINFO <LIB-NAME|LIB-VER> <value>",
     "    Accepted (corekv keeps no library information).",
     "NO-EVICT (ON|OFF)",
@@ -178,6 +180,7 @@ impl Connection {
                 self.emit(|o| enc::verbatim(o, line.as_bytes(), proto));
             }
             (b"KILL", 1..) => return self.client_kill(&rest).await,
+            (b"UNBLOCK", 1 | 2) => self.client_unblock(&rest).await?,
             (b"HELP", 0) => self.emit(|o| help(o, CLIENT_HELP)),
             _ => {
                 let mesg = arity_error("client", sub);
@@ -210,6 +213,40 @@ impl Connection {
             answers.push(rx.await.map_err(|_| TxnError::Unavailable)?);
         }
         Ok(answers)
+    }
+
+    /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: 1 if the client was blocked
+    /// (it answers as at its timeout, or `-UNBLOCKED …`), else 0.
+    async fn client_unblock(&mut self, rest: &[&[u8]]) -> Result<(), TxnError> {
+        let Some(id) = crate::partition::parse_i64(rest[0]) else {
+            self.emit(|o| enc::error(o, "ERR value is not an integer or out of range"));
+            return Ok(());
+        };
+        let error = match rest.get(1) {
+            None => false,
+            Some(r) if r.eq_ignore_ascii_case(b"timeout") => false,
+            Some(r) if r.eq_ignore_ascii_case(b"error") => true,
+            Some(_) => {
+                self.emit(|o| {
+                    enc::error(o, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+                });
+                return Ok(());
+            }
+        };
+        let pending: Vec<_> = (0..self.ctx.topology.len())
+            .map(|w| {
+                self.ctx
+                    .ask_clients(w, ClientQuery::Unblock(id as u64, error))
+            })
+            .collect();
+        let mut unblocked = 0;
+        for rx in pending {
+            if let ClientAnswer::Killed(n) = rx.await.map_err(|_| TxnError::Unavailable)? {
+                unblocked += n;
+            }
+        }
+        self.emit(|o| enc::int(o, unblocked as i64));
+        Ok(())
     }
 
     async fn client_list(&mut self, rest: &[&[u8]]) -> Result<(), TxnError> {

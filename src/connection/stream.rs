@@ -30,6 +30,19 @@ impl Stream {
         }
     }
 
+    /// Resolves once the socket has something to read: `true` if the
+    /// client closed it (or it failed), `false` if data waits. Reads
+    /// nothing (a TLS stream never resolves: its bytes are records).
+    pub async fn closed_or_data(&self) -> bool {
+        match self {
+            Self::Plain(s) => {
+                let mut byte = [0u8; 1];
+                !matches!(s.peek(&mut byte).await, Ok(n) if n > 0)
+            }
+            Self::Tls(_) => std::future::pending().await,
+        }
+    }
+
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.tcp().peer_addr().ok()
     }

@@ -153,6 +153,18 @@ pub enum Admin {
     RandomKey(u64),
     /// `OBJECT`/`MEMORY USAGE`: what a key's value is and costs.
     KeyInfo(Box<[u8]>),
+    /// A client blocked on `keys` (`BLPOP`, …): `notify` is signalled once
+    /// when any of them is written, then forgotten here.
+    Block {
+        id: u64,
+        keys: Vec<Box<[u8]>>,
+        notify: Arc<tokio::sync::Notify>,
+    },
+    /// The client `id` no longer waits on `keys` here.
+    Unblock {
+        id: u64,
+        keys: Vec<Box<[u8]>>,
+    },
 }
 
 #[derive(Debug)]
@@ -165,6 +177,59 @@ pub enum AdminReply {
     Key(Option<Box<[u8]>>),
     KeyInfo(Option<KeyInfo>),
     Introspect(Box<crate::introspect::Introspect>),
+}
+
+/// Clients blocked on keys: per key, the clients' ids and signals, in the
+/// order they blocked. A write of the key signals them all and forgets
+/// them (each retries its command: one wins the element, the others block
+/// again), so a wake-up is never lost and a key's entry never outlives
+/// the next write of it or its clients' `Unblock`.
+/// One blocked client: its id and its signal.
+type BlockedClient = (u64, Arc<tokio::sync::Notify>);
+
+#[derive(Default)]
+pub struct Blocked {
+    keys: hashbrown::HashMap<Box<[u8]>, Vec<BlockedClient>>,
+}
+
+impl Blocked {
+    fn add(&mut self, key: Box<[u8]>, id: u64, notify: &Arc<tokio::sync::Notify>) {
+        self.keys
+            .entry(key)
+            .or_default()
+            .push((id, Arc::clone(notify)));
+    }
+
+    fn remove(&mut self, key: &[u8], id: u64) {
+        if let Some(waiters) = self.keys.get_mut(key) {
+            waiters.retain(|(w, _)| *w != id);
+            if waiters.is_empty() {
+                self.keys.remove(key);
+            }
+        }
+    }
+
+    /// Signals (and forgets) the clients blocked on `key`.
+    #[inline]
+    fn wake(&mut self, key: &[u8]) {
+        if self.keys.is_empty() {
+            return;
+        }
+        if let Some(waiters) = self.keys.remove(key) {
+            for (_, notify) in waiters {
+                notify.notify_one();
+            }
+        }
+    }
+
+    /// Keys with blocked clients.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 /// A key as `OBJECT` and `MEMORY USAGE` see it.
@@ -392,6 +457,8 @@ pub struct Partition {
     pub stats: Stats,
     /// Collection commands' encoded replies ([`Outcome::Raw`]).
     reply: Vec<u8>,
+    /// Clients blocked on keys of this partition (`BLPOP`, …).
+    blocked: Blocked,
     /// When collections change form (`hash-max-listpack-entries`, …).
     limits: coll::Limits,
     /// State of the random numbers of `HRANDFIELD`, `SPOP`, … (0 until
@@ -792,8 +859,11 @@ impl Partition {
         if self.rng == 0 {
             self.rng = ahash::RandomState::new().hash_one(unix_ms()) | 1;
         }
-        let watches = &mut self.watches;
-        let mut touched = |k: &[u8]| watches.touch(k);
+        let (watches, blocked) = (&mut self.watches, &mut self.blocked);
+        let mut touched = |k: &[u8]| {
+            watches.touch(k);
+            blocked.wake(k);
+        };
         self.reply.clear();
         let mut env = ops::Env {
             expiry: &mut self.expiry,
@@ -1415,6 +1485,18 @@ impl Partition {
                 let expiry = &self.expiry;
                 let key = self.store.random_key(seed, |k| !expiry.is_due(k, now));
                 AdminReply::Key(key.map(Box::from))
+            }
+            Admin::Block { id, keys, notify } => {
+                for key in keys {
+                    self.blocked.add(key, id, &notify);
+                }
+                AdminReply::Done
+            }
+            Admin::Unblock { id, keys } => {
+                for key in keys {
+                    self.blocked.remove(&key, id);
+                }
+                AdminReply::Done
             }
             Admin::KeyInfo(key) => {
                 let live = !self.expiry.is_due(&key, self.now());

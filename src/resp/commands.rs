@@ -1029,6 +1029,46 @@ pub static COMMANDS: &[CommandSpec] = &[
         "list",
         "Pops elements from the first non-empty of several lists.",
     ),
+    spec(
+        "blpop",
+        -3,
+        &["write", "noscript", "blocking"],
+        (1, -2, 1),
+        "list",
+        "Pops the first element of the first non-empty list, waiting for one.",
+    ),
+    spec(
+        "brpop",
+        -3,
+        &["write", "noscript", "blocking"],
+        (1, -2, 1),
+        "list",
+        "Pops the last element of the first non-empty list, waiting for one.",
+    ),
+    spec(
+        "blmove",
+        6,
+        &["write", "denyoom", "noscript", "blocking"],
+        (1, 2, 1),
+        "list",
+        "Moves an element between lists, waiting for one.",
+    ),
+    spec(
+        "brpoplpush",
+        4,
+        &["write", "denyoom", "noscript", "blocking"],
+        (1, 2, 1),
+        "list",
+        "Moves the last element of a list to the head of another, waiting for one.",
+    ),
+    spec(
+        "blmpop",
+        -5,
+        &["write", "blocking", "movablekeys"],
+        NONE,
+        "list",
+        "Pops elements from the first non-empty of several lists, waiting for one.",
+    ),
 ];
 
 /// The spec of `name` (any case): one hash lookup per request, on a
@@ -1223,6 +1263,9 @@ fn type_categories(spec: &CommandSpec) -> Option<&'static [&'static str]> {
         ("list", true, true) => &["write", "list", "fast"],
         ("list", false, true) => &["read", "list", "fast"],
         ("list", false, false) => &["read", "list", "slow"],
+        ("list", true, false) if spec.flags.contains(&"blocking") => {
+            &["write", "list", "slow", "blocking"]
+        }
         ("list", true, false) => &["write", "list", "slow"],
         _ => return None,
     })

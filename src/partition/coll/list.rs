@@ -65,6 +65,12 @@ pub enum ListCmd {
         left: bool,
         count: u64,
     },
+    /// `BLPOP`/`BRPOP`'s attempt: one element from the first non-empty of
+    /// the keys (the key, then the others packed), answered as `[key,
+    /// element]` or a null array.
+    BPop {
+        left: bool,
+    },
 }
 
 impl ListCmd {
@@ -84,7 +90,10 @@ impl ListCmd {
 
     /// Commands on several keys (the others packed in the value).
     pub fn is_multi(self) -> bool {
-        matches!(self, Self::Move { .. } | Self::MPop { .. })
+        matches!(
+            self,
+            Self::Move { .. } | Self::MPop { .. } | Self::BPop { .. }
+        )
     }
 
     /// The one argument after the key (or after its numbers) travels as
@@ -365,7 +374,9 @@ pub fn execute<'s>(
             }
             Outcome::Raw
         }
-        ListCmd::Move { .. } | ListCmd::MPop { .. } => unreachable!("handled by multi"),
+        ListCmd::Move { .. } | ListCmd::MPop { .. } | ListCmd::BPop { .. } => {
+            unreachable!("handled by multi")
+        }
     }
 }
 
@@ -395,6 +406,19 @@ fn multi<'s>(
                     enc::array(out, 2);
                     enc::bulk(out, &k);
                     enc::bulk_array(out, popped.iter().map(Vec::as_slice));
+                }
+                Ok(None) => enc::null_array(env.reply, env.proto),
+                Err(e) => return e,
+            }
+            Outcome::Raw
+        }
+        ListCmd::BPop { left } => {
+            match mpop(store, env, std::iter::once(key).chain(others), left, 1) {
+                Ok(Some((k, popped))) => {
+                    let out = &mut *env.reply;
+                    enc::array(out, 2);
+                    enc::bulk(out, &k);
+                    enc::bulk(out, popped.first().map_or(&[][..], Vec::as_slice));
                 }
                 Ok(None) => enc::null_array(env.reply, env.proto),
                 Err(e) => return e,
