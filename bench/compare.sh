@@ -451,6 +451,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
         RB_TAIL=(hget myhash 'element:__rand_int__')
         rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
         RB_TAIL=()
+        # Sets and lists: redis-benchmark's SADD (myset, random members),
+        # SISMEMBER of the same members, LPUSH then LPOP (mylist).
+        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}" -t sadd,lpush,lpop
+        RB_TAIL=(sismember myset 'element:__rand_int__')
+        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
+        RB_TAIL=()
     done
     # 2. corekv-bench over RESP, the same load against both.
     for p in 1 16; do
@@ -646,7 +652,8 @@ t5 = table(["load", "server", "achieved ops/s", "p50 µs", "p99 µs", "p99.9 µs
 
 # 7. Hashes: throughput (redis-benchmark, P=16) and memory per field.
 def hash_label(row):
-    return row.replace("hget myhash element:__rand_int__", "HGET (myhash filled)")
+    return (row.replace("hget myhash element:__rand_int__", "HGET (myhash filled)")
+               .replace("sismember myset element:__rand_int__", "SISMEMBER (myset)"))
 
 t7 = table(vs_header + ["server context switches/op corekv / Redis"],
            [[hash_label(r[0])] + r[1:] +
