@@ -243,7 +243,7 @@ pub struct Runtime {
 
 /// The collection settings `CONFIG GET/SET` know (Redis's names; the old
 /// `ziplist` names are aliases), and whether each takes a memory value.
-pub const COLL_SETTINGS: [(&str, &str, bool); 5] = [
+pub const COLL_SETTINGS: [(&str, &str, bool); 7] = [
     (
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
@@ -253,6 +253,13 @@ pub const COLL_SETTINGS: [(&str, &str, bool); 5] = [
     ("set-max-intset-entries", "", false),
     ("set-max-listpack-entries", "", false),
     ("set-max-listpack-value", "", true),
+    // Sorted sets.
+    (
+        "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
+        false,
+    ),
+    ("zset-max-listpack-value", "zset-max-ziplist-value", true),
 ];
 
 /// Redis's defaults.
@@ -275,6 +282,8 @@ impl Runtime {
                     d.set_intset_entries,
                     d.set_entries,
                     d.set_value,
+                    d.zset_entries,
+                    d.zset_value,
                 ]
                 .map(AtomicUsize::new)
             },
@@ -290,6 +299,8 @@ impl Runtime {
             set_intset_entries: v(2),
             set_entries: v(3),
             set_value: v(4),
+            zset_entries: v(5),
+            zset_value: v(6),
         }
     }
 

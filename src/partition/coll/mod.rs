@@ -11,7 +11,8 @@
 //!   a sorted set's members with their scores) and `INTSET` (a set of
 //!   integers, sorted, 8 bytes each);
 //! * `[type][BIG][address: 8 bytes]` for the big forms, a pointer to a
-//!   boxed [`Big`] (a [`Dict`] for hashes and sets) that the entry owns:
+//!   boxed [`Big`] (a [`Dict`] for hashes and sets, a [`zset::ZSet`] for
+//!   sorted sets) that the entry owns:
 //!   dropping the entry drops it ([`release`]).
 //!
 //! A small form becomes big past the `*-max-*` limits ([`Limits`]), as
@@ -27,12 +28,18 @@ pub mod pack;
 pub mod set;
 #[cfg(test)]
 mod set_tests;
+// Sorted sets.
+pub mod score;
+pub mod zset;
+#[cfg(test)]
+mod zset_tests;
 
 use super::entry::Entry;
 pub use dict::Dict;
 
 pub const HASH: u8 = 1;
 pub const SET: u8 = 2;
+pub const ZSET: u8 = 3;
 
 pub const PACK: u8 = 0;
 pub const INTSET: u8 = 1;
@@ -55,6 +62,7 @@ pub enum Kind {
     String,
     Hash,
     Set,
+    ZSet,
 }
 
 impl Kind {
@@ -64,12 +72,14 @@ impl Kind {
             Self::String => "string",
             Self::Hash => "hash",
             Self::Set => "set",
+            Self::ZSet => "zset",
         }
     }
 
     fn of(code: u8) -> Self {
         match code {
             HASH => Self::Hash,
+            ZSET => Self::ZSet,
             _ => Self::Set,
         }
     }
@@ -84,6 +94,9 @@ pub struct Limits {
     pub set_intset_entries: usize,
     pub set_entries: usize,
     pub set_value: usize,
+    /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
+    pub zset_entries: usize,
+    pub zset_value: usize,
 }
 
 impl Default for Limits {
@@ -94,6 +107,8 @@ impl Default for Limits {
             set_intset_entries: 512,
             set_entries: 128,
             set_value: 64,
+            zset_entries: 128,
+            zset_value: 64,
         }
     }
 }
@@ -134,12 +149,15 @@ impl Rng<'_> {
 pub enum Big {
     Hash(Dict),
     Set(Dict),
+    /// A sorted set's dict and index, boxed (the others stay small).
+    ZSet(Box<zset::ZSet>),
 }
 
 impl Big {
     pub fn len(&self) -> usize {
         match self {
             Self::Hash(d) | Self::Set(d) => d.len(),
+            Self::ZSet(z) => z.len(),
         }
     }
 
@@ -151,6 +169,7 @@ impl Big {
         std::mem::size_of::<Self>()
             + match self {
                 Self::Hash(d) | Self::Set(d) => d.memory(),
+                Self::ZSet(z) => z.memory(),
             }
     }
 
@@ -158,6 +177,7 @@ impl Big {
     pub fn drain_some(&mut self, max: usize) -> usize {
         match self {
             Self::Hash(d) | Self::Set(d) => d.drain_some(max),
+            Self::ZSet(z) => z.drain_some(max),
         }
     }
 }
@@ -226,6 +246,7 @@ pub fn len(payload: &[u8]) -> usize {
 pub fn encoding(payload: &[u8]) -> &'static str {
     match (payload[0], payload[1]) {
         (_, INTSET) => "intset",
+        (ZSET, BIG) => "skiplist",
         (_, BIG) => "hashtable",
         _ => "listpack",
     }
@@ -300,6 +321,7 @@ pub fn dump(payload: &[u8]) -> Vec<u8> {
                 pack::push(&mut out, m);
             }
         }
+        Big::ZSet(z) => zset::dump_into(z, &mut out),
     }
     out
 }
@@ -308,7 +330,7 @@ pub fn dump(payload: &[u8]) -> Vec<u8> {
 /// transaction's states come from this process, but a check is cheap).
 pub fn is_dump(bytes: &[u8]) -> bool {
     bytes.len() >= HEADER
-        && matches!(bytes[0], HASH | SET)
+        && matches!(bytes[0], HASH | SET | ZSET)
         && matches!(bytes[1], PACK | INTSET | DUMP)
 }
 
@@ -328,6 +350,7 @@ pub fn restore(key: &[u8], dump: &[u8]) -> Entry {
             }
             Big::Hash(d)
         }
+        ZSET => zset::restore_big(count_of(dump), &dump[HEADER..]),
         _ => {
             let mut d = Dict::with_capacity(count_of(dump));
             for m in items {
