@@ -43,7 +43,7 @@ pub(super) fn is_move(name: &str) -> bool {
             | "sinterstore"
             | "sunionstore"
             | "sdiffstore"
-    )
+    ) || super::zsetcmd::is_zset_move(name)
 }
 
 /// Parses one of the commands (arity already checked), with Redis's order
@@ -85,6 +85,15 @@ pub(super) fn parse<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
             })
         }
         "sintercard" => sintercard(args),
+        // Sorted sets.
+        name if super::zsetcmd::is_zset_move(name) => {
+            super::zsetcmd::zset_move(name, args)?.map(|z| MoveCmd {
+                kind: z.kind,
+                key: z.key,
+                value: Cow::Owned(z.value),
+                keys: z.keys,
+            })
+        }
         _ => return None,
     })
 }
@@ -229,6 +238,7 @@ impl Connection {
         let parts = handoff::parts(&ctx.topology, cmd.keys.iter().copied(), dialect);
         let outcome = handoff::run(&*ctx, parts, |states| {
             let mut scratch = Partition::scratch(states);
+            scratch.set_coll_limits(ctx.runtime.coll_limits());
             let mut reply = Vec::new();
             scratch.execute(dialect, cmd.op(), &mut reply);
             (scratch.changes(states, &ctx.topology), reply)
@@ -266,6 +276,7 @@ impl Connection {
         }
         let outcome = handoff::run(&*ctx, parts, |states| {
             let mut scratch = Partition::scratch(states);
+            scratch.set_coll_limits(ctx.runtime.coll_limits());
             let mut reply = Vec::new();
             enc::array(&mut reply, queued.len());
             for (q, refused) in queued.iter().zip(&refused) {
