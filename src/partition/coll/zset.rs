@@ -21,12 +21,17 @@ use crate::resp::encode::{self as enc, Proto};
 use std::cmp::Ordering;
 use std::ops::Range;
 
-/// `ZADD`'s options, as bits of [`ZSetCmd::Add`].
+/// `ZADD`'s options, as bits of [`ZSetCmd::Add`]: add only new members.
 pub const NX: u8 = 1;
+/// Update only present members.
 pub const XX: u8 = 2;
+/// Update only to a greater score.
 pub const GT: u8 = 4;
+/// Update only to a lower score.
 pub const LT: u8 = 8;
+/// Answer the members added or changed.
 pub const CH: u8 = 16;
+/// Add to the score, answering the new one (`ZINCRBY`).
 pub const INCR: u8 = 32;
 
 /// How a range command reads its bounds.
@@ -135,6 +140,7 @@ pub enum ZSetCmd {
 }
 
 impl ZSetCmd {
+    /// True if the command never changes the store.
     pub fn is_read(self) -> bool {
         match self {
             Self::Score
@@ -211,10 +217,12 @@ impl ZSet {
         z
     }
 
+    /// The number of members.
     pub fn len(&self) -> usize {
         self.dict.len()
     }
 
+    /// True without members.
     pub fn is_empty(&self) -> bool {
         self.dict.is_empty()
     }
@@ -328,8 +336,10 @@ fn big_zset(z: ZSet) -> [u8; 10] {
 
 /// The collection a dump's elements (member, score, …) make again.
 pub fn restore_big(count: usize, body: &[u8]) -> Big {
-    let mut z = ZSet::default();
-    z.dict = Dict::with_capacity(count);
+    let mut z = ZSet {
+        dict: Dict::with_capacity(count),
+        ..ZSet::default()
+    };
     for (m, s) in small_items(body) {
         z.insert(m, s);
     }
