@@ -239,6 +239,15 @@ fn normalize(name: &str, reply: Vec<u8>) -> Vec<u8> {
             reply[..eol].to_vec()
         }
         "HGETALL" => sorted_items(reply, 2),
+        // Random members of a sorted set: the reply's type and size (nil,
+        // empty and errors exact).
+        "ZRANDMEMBER" if reply.starts_with(b"$") && !reply.starts_with(b"$-1") => {
+            b"<a member>".to_vec()
+        }
+        "ZRANDMEMBER" if reply.starts_with(b"*") => {
+            let eol = reply.iter().position(|&b| b == b'\n').unwrap() + 1;
+            reply[..eol].to_vec()
+        }
         // Random fields: the reply's type and size only (a nil, an empty
         // array and the errors are exact).
         "HRANDFIELD" if reply.starts_with(b"$") && !reply.starts_with(b"$-1") => {
@@ -250,8 +259,8 @@ fn normalize(name: &str, reply: Vec<u8>) -> Vec<u8> {
         }
         // A big hash's cursor is corekv's own (README): the fields sorted,
         // the cursor only as zero or not.
-        "HSCAN" | "SSCAN" if reply.starts_with(b"*2\r\n") => {
-            let group = if name == "HSCAN" { 2 } else { 1 };
+        "HSCAN" | "SSCAN" | "ZSCAN" if reply.starts_with(b"*2\r\n") => {
+            let group = if name == "SSCAN" { 1 } else { 2 };
             let cursor_len = value_len(&reply[4..]);
             let cursor = &reply[4..4 + cursor_len];
             let mut out = b"*2\r\n".to_vec();
@@ -362,6 +371,44 @@ const MEMBERS: &[&[u8]] = &[
     b"",
     b"9223372036854775808",
     b"\x00\xff",
+];
+
+// ------------------------------------------------------------ sorted sets
+
+/// Sorted-set keys: two only sorted-set commands write, and keys of the
+/// other types (WRONGTYPE both ways; `s` is a set, which `ZUNION` and its
+/// kin read as scores of 1).
+const ZSET_KEYS: &[&[u8]] = &[b"z", b"{t}z", b"{t}x", b"a", b"s"];
+
+/// Keys the lexicographic commands read and write: their members all have
+/// score 0 (Redis walks a skiplist of unequal scores by member as if it
+/// were ordered by member, an answer that depends on its random levels),
+/// and a hash (WRONGTYPE).
+const ZLEX_KEYS: &[&[u8]] = &[b"zl", b"{t}zl", b"h"];
+
+/// Sorted-set members: a few, binary and empty ones among them.
+const ZMEMBERS: &[&[u8]] = &[b"a", b"b", b"c", b"m1", b"", b"\x00\xff", b"10", b"-1"];
+
+/// Scores: integers, fractions printed with 17 digits, signed zero and
+/// infinities, and what Redis refuses (NaN, overflow, spaces, empty).
+const ZSCORES: &[&[u8]] = &[
+    b"0", b"1", b"2", b"3", b"-1", b"1.5", b"0.1", b"-0", b"inf", b"-inf", b"+inf", b"1e20",
+    b"5e-324", b"0x10", b"x", b"nan", b"", b" 1", b"1e400", b"-1e-400",
+];
+
+/// Scores Redis takes (most `ZADD`s add something).
+const ZGOOD_SCORES: &[&[u8]] = &[
+    b"0", b"1", b"2", b"3", b"-1", b"1.5", b"0.1", b"-0", b"inf", b"-inf", b"1e20", b"7",
+];
+
+/// Score range bounds, open and closed, and bad ones.
+const ZBOUNDS: &[&[u8]] = &[
+    b"-inf", b"+inf", b"0", b"(0", b"1", b"(1", b"1.5", b"(2", b"3", b"x", b"(", b"", b"nan",
+];
+
+/// Lexicographic range bounds, and bad ones.
+const ZLEX_BOUNDS: &[&[u8]] = &[
+    b"-", b"+", b"[a", b"(a", b"[b", b"(c", b"[m1", b"[", b"(", b"a", b"", b"+x",
 ];
 
 /// Hash fields: a few, binary and empty ones among them.
@@ -636,10 +683,11 @@ impl Gen {
     /// One command: a name and its arguments.
     fn command(&mut self) -> Vec<Vec<u8>> {
         let mut a: Vec<Vec<u8>> = Vec::new();
-        let name: &str = match self.rng.below(92) {
+        let name: &str = match self.rng.below(104) {
             82..=91 => return self.list_command(),
             62..=71 => return self.hash_command(),
             72..=81 => return self.set_command(),
+            92..=103 => return self.zset_command(),
             52..=55 => self.server_command(&mut a),
             56..=59 => self.move_command(&mut a),
             0..=3 => {
@@ -1075,6 +1123,267 @@ impl Gen {
         self.finish(name, a)
     }
 
+    /// A sorted-set member: the few names, now and then one longer than
+    /// `zset-max-listpack-value` (the set becomes a `skiplist`).
+    fn zmember(&mut self) -> Vec<u8> {
+        if self.chance(40) {
+            vec![b'm'; 65]
+        } else {
+            self.pick(ZMEMBERS)
+        }
+    }
+
+    /// The bounds and options of a range command: ranks or scores on the
+    /// sorted-set keys, members on the lexicographic ones; now and then a
+    /// LIMIT, REV, WITHSCORES, or a bad or misplaced option.
+    /// `by`: the older commands' fixed kind of range (`BYLEX`, `BYSCORE`,
+    /// `RANK`), which they do not name; `None`: `ZRANGE`'s, chosen here.
+    fn zrange_args(&mut self, a: &mut Vec<Vec<u8>>, lex: bool, by: Option<&[u8]>) {
+        let named = by.is_none();
+        let by: &[u8] = by.unwrap_or(match self.rng.below(3) {
+            0 => b"RANK",
+            _ if lex => b"BYLEX",
+            _ => b"BYSCORE",
+        });
+        let bounds = match by {
+            b"BYLEX" => ZLEX_BOUNDS,
+            b"BYSCORE" => ZBOUNDS,
+            _ => INDEXES,
+        };
+        a.extend([self.pick(bounds), self.pick(bounds)]);
+        if named && by != b"RANK" {
+            a.push(by.to_vec());
+        }
+        // BYLEX only where scores are equal (see ZLEX_KEYS).
+        let bad: &[&[u8]] = if lex {
+            &[b"BAD", b"LIMIT", b"BYSCORE", b"BYLEX"]
+        } else {
+            &[b"BAD", b"LIMIT", b"BYSCORE"]
+        };
+        for _ in 0..self.rng.below(3) {
+            match self.rng.below(6) {
+                0 | 1 => {
+                    let count = self.pick(&[b"0", b"1", b"2", b"-1", b"x", b"100"]);
+                    a.extend([
+                        b"LIMIT".to_vec(),
+                        self.pick(&[b"0", b"1", b"-1", b"5"]),
+                        count,
+                    ]);
+                }
+                2 => a.push(self.pick(&[b"REV", b"rev"])),
+                3 | 4 => a.push(self.pick(&[b"WITHSCORES", b"withscores"])),
+                _ => a.push(self.pick(bad)),
+            }
+        }
+    }
+
+    /// `ZUNION`/`ZINTER`/`ZDIFF` (`store`: their `*STORE`s) and
+    /// `ZINTERCARD`: a key count right or wrong, sorted sets, sets and
+    /// other types, WEIGHTS, AGGREGATE, WITHSCORES, LIMIT, bad options.
+    fn zcombine_args(&mut self, a: &mut Vec<Vec<u8>>, card: bool) {
+        let n = 1 + self.rng.below(3);
+        let sources: &[&[u8]] = &[
+            b"z", b"{t}z", b"zl", b"{t}zl", b"s", b"{t}s", b"a", b"{t}x", b"nokey",
+        ];
+        a.push(if self.chance(8) {
+            self.pick(&[b"0", b"x", b"5", b"-1"])
+        } else {
+            n.to_string().into_bytes()
+        });
+        for _ in 0..n {
+            a.push(self.pick(sources));
+        }
+        for _ in 0..self.rng.below(3) {
+            match self.rng.below(5) {
+                0 if !card => {
+                    a.push(b"WEIGHTS".to_vec());
+                    for _ in 0..n {
+                        a.push(self.pick(&[b"1", b"2", b"0", b"-1", b"0.5", b"inf", b"x"]));
+                    }
+                }
+                1 if !card => {
+                    let how = self.pick(&[b"SUM", b"min", b"MAX", b"avg"]);
+                    a.extend([b"AGGREGATE".to_vec(), how]);
+                }
+                2 if !card => a.push(b"WITHSCORES".to_vec()),
+                2 | 3 if card => a.extend([
+                    b"LIMIT".to_vec(),
+                    self.pick(&[b"0", b"1", b"2", b"-1", b"x"]),
+                ]),
+                _ => a.push(self.pick(&[b"BAD", b"WEIGHTS", b"LIMIT"])),
+            }
+        }
+    }
+
+    /// The sorted-set commands: on their own keys and on keys of the other
+    /// types, with their options and bad arguments. The lexicographic keys
+    /// only ever get score 0.
+    fn zset_command(&mut self) -> Vec<Vec<u8>> {
+        let lex = self.chance(3);
+        // Mostly the two keys only sorted-set commands write, so sets grow
+        // between the sequences' FLUSHALLs and DELs.
+        let keys = if self.chance(3) {
+            if lex {
+                ZLEX_KEYS
+            } else {
+                ZSET_KEYS
+            }
+        } else {
+            &ZSET_KEYS[..2]
+        };
+        let key = if lex && keys.len() == 2 {
+            self.pick(&ZLEX_KEYS[..2])
+        } else {
+            self.pick(keys)
+        };
+        let mut a = vec![key.clone()];
+        let name = match self.rng.below(26) {
+            0..=3 | 24 | 25 => {
+                let options: &[&[u8]] = if lex {
+                    &[b"NX", b"XX", b"CH", b"ch"]
+                } else {
+                    &[b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR", b"incr", b"Gt"]
+                };
+                for _ in 0..[0, 0, 1, 2][self.rng.below(4)] {
+                    a.push(self.pick(options));
+                }
+                // Up to 6 members: past `zset-max-listpack-entries` 4.
+                for _ in 0..1 + self.rng.below(6) {
+                    let score = match (lex, self.chance(8)) {
+                        (true, _) => b"0".to_vec(),
+                        (false, true) => self.pick(ZSCORES),
+                        (false, false) => self.pick(ZGOOD_SCORES),
+                    };
+                    a.extend([score, self.zmember()]);
+                }
+                "ZADD"
+            }
+            4 if !lex => {
+                a.extend([self.pick(ZSCORES), self.zmember()]);
+                "ZINCRBY"
+            }
+            4 | 5 => {
+                for _ in 0..1 + self.rng.below(3) {
+                    a.push(self.zmember());
+                }
+                "ZREM"
+            }
+            6 => {
+                a.push(self.zmember());
+                "ZSCORE"
+            }
+            7 => {
+                for _ in 0..1 + self.rng.below(3) {
+                    a.push(self.zmember());
+                }
+                "ZMSCORE"
+            }
+            8 => ["ZCARD", "TYPE"][self.rng.below(2)],
+            9 if lex => {
+                a.extend([self.pick(ZLEX_BOUNDS), self.pick(ZLEX_BOUNDS)]);
+                "ZLEXCOUNT"
+            }
+            9 => {
+                a.extend([self.pick(ZBOUNDS), self.pick(ZBOUNDS)]);
+                "ZCOUNT"
+            }
+            10 => {
+                a.push(self.zmember());
+                ["ZRANK", "ZREVRANK"][self.rng.below(2)]
+            }
+            11..=13 => {
+                let (name, by): (&str, Option<&[u8]>) = match (lex, self.rng.below(3)) {
+                    (_, 0) => ("ZRANGE", None),
+                    (true, 1) => ("ZRANGEBYLEX", Some(b"BYLEX")),
+                    (true, _) => ("ZREVRANGEBYLEX", Some(b"BYLEX")),
+                    (false, 1) => (
+                        ["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"][self.rng.below(2)],
+                        Some(b"BYSCORE"),
+                    ),
+                    (false, _) => ("ZREVRANGE", Some(b"RANK")),
+                };
+                self.zrange_args(&mut a, lex, by);
+                name
+            }
+            14 if lex => {
+                a.extend([self.pick(ZLEX_BOUNDS), self.pick(ZLEX_BOUNDS)]);
+                "ZREMRANGEBYLEX"
+            }
+            14 => {
+                if self.chance(2) {
+                    a.extend([self.pick(INDEXES), self.pick(INDEXES)]);
+                    "ZREMRANGEBYRANK"
+                } else {
+                    a.extend([self.pick(ZBOUNDS), self.pick(ZBOUNDS)]);
+                    "ZREMRANGEBYSCORE"
+                }
+            }
+            15 | 16 => {
+                if self.chance(2) {
+                    a.push(self.pick(&[b"0", b"1", b"2", b"-1", b"x", b"100"]));
+                }
+                ["ZPOPMIN", "ZPOPMAX"][self.rng.below(2)]
+            }
+            17 => {
+                match self.rng.below(4) {
+                    0 => {}
+                    1 => a.push(self.pick(INDEXES)),
+                    2 => a.extend([self.pick(INDEXES), b"WITHSCORES".to_vec()]),
+                    _ => a.extend([self.pick(INDEXES), self.pick(&[b"withscores", b"x"])]),
+                }
+                "ZRANDMEMBER"
+            }
+            18 => {
+                // Cursor 0 or a bad one; no COUNT 1: a skiplist's dict
+                // walk stops at buckets, corekv's at slab positions.
+                a.push(self.pick(&[b"0", b"0", b"x"]));
+                match self.rng.below(3) {
+                    0 => a.extend([b"COUNT".to_vec(), self.pick(&[b"10", b"0", b"x"])]),
+                    1 => a.extend([b"MATCH".to_vec(), self.pick(&[b"*", b"a*", b"[bc]*"])]),
+                    _ => {}
+                }
+                "ZSCAN"
+            }
+            19 => {
+                // The destination is never a lexicographic key.
+                a = vec![self.pick(ZSET_KEYS), key];
+                self.zrange_args(&mut a, lex, None);
+                a.retain(|x| !x.eq_ignore_ascii_case(b"withscores") || self.chance(4));
+                "ZRANGESTORE"
+            }
+            20 | 21 => {
+                let store = self.chance(2);
+                a = if store {
+                    vec![self.pick(ZSET_KEYS)]
+                } else {
+                    vec![]
+                };
+                self.zcombine_args(&mut a, false);
+                match (store, self.rng.below(3)) {
+                    (false, 0) => "ZUNION",
+                    (false, 1) => "ZINTER",
+                    (false, _) => "ZDIFF",
+                    (true, 0) => "ZUNIONSTORE",
+                    (true, 1) => "ZINTERSTORE",
+                    (true, _) => "ZDIFFSTORE",
+                }
+            }
+            22 => {
+                a = vec![];
+                self.zcombine_args(&mut a, true);
+                "ZINTERCARD"
+            }
+            _ => {
+                a = vec![
+                    b"ENCODING".to_vec(),
+                    self.pick(&[b"z", b"{t}z", b"zl", b"{t}zl"]),
+                ];
+                "OBJECT"
+            }
+        };
+        self.finish(name, a)
+    }
+
     /// GETSET, GETRANGE/SUBSTR, SETRANGE, INCRBYFLOAT, SETBIT, GETBIT,
     /// BITCOUNT, BITPOS, TOUCH.
     fn string_part_command(&mut self) -> Vec<Vec<u8>> {
@@ -1283,6 +1592,7 @@ fn run_sequence(redis: SocketAddr, corekv: SocketAddr, seed: u64, commands: usiz
             &b"hash-max-listpack-entries"[..],
             b"set-max-intset-entries",
             b"list-max-listpack-size",
+            b"zset-max-listpack-entries",
         ] {
             let config = [
                 b"CONFIG".to_vec(),
@@ -1663,6 +1973,302 @@ fn server_command_replies_match_redis() {
                 "{:?}",
                 String::from_utf8_lossy(&info)
             );
+        }
+    }
+}
+
+/// Sorted-set command lines run alike on both servers, RESP2 then RESP3:
+/// every command, option and error the random sequences may rarely reach
+/// (big `skiplist` sets, conversions, stores across partitions, NaN from
+/// `inf - inf`, the order of float additions in `ZUNION`), byte for byte.
+const ZSET_SCRIPT: &[&str] = &[
+    "flushall",
+    "zadd z 1 a 2 b 3 c",
+    "sadd s a b x",
+    "zunion 2 z s withscores",
+    "zinter 2 z s withscores weights 2 3",
+    "zdiff 2 z s withscores",
+    "zunionstore d 2 z s aggregate max",
+    "zrange d 0 -1 withscores",
+    "zunion 0 z",
+    "zunion 3 z s",
+    "zunion x z",
+    "zunionstore d 0 z",
+    "zintercard 0 z",
+    "zintercard 1 z limit -1",
+    "zintercard 1 z limit x",
+    "zintercard 2 z s",
+    "zintercard 2 z s limit 1",
+    "set str v",
+    "zunion 2 z str weights x",
+    "zunion 2 z s weights x",
+    "zunion 2 z s weights 1",
+    "zunion 2 z s aggregate foo",
+    "zunionstore d 2 z s withscores",
+    "zdiff 2 z s weights 1 1",
+    "zrangestore d z 0 -1 withscores",
+    "zrangestore d z 0 -1",
+    "zrange z (1 +inf byscore limit 0 -1 withscores",
+    "zrange z (1 +inf byscore limit -1 5",
+    "zrange z 0 -1 bylex",
+    "zrange z - + bylex withscores",
+    "zrange z 0 -1 limit 0 1",
+    "zrange z 0 -1 limit 0 -1",
+    "zrevrange z 0 -1 rev",
+    "zrevrangebyscore z +inf -inf withscores limit 1 1",
+    "zrangebyscore z x 1",
+    "zrangebylex z x +",
+    "zrangebylex z [a +  limit 0 x",
+    "zrange z 0 -1 limit 0 x",
+    "zpopmin z -1",
+    "zpopmin z 0",
+    "zpopmin nokey 2",
+    "zpopmin z 1 2",
+    "zrandmember z 0",
+    "zrandmember nokey",
+    "zrandmember nokey 3",
+    "zrandmember z 1 withscore",
+    "zrandmember z -9223372036854775808",
+    "zrandmember z 9223372036854775807 withscores",
+    "zadd z nx xx 1 a",
+    "zadd z nx gt 1 a",
+    "zadd z gt lt 1 a",
+    "zadd z incr 1 a 2 b",
+    "zadd z 1",
+    "zadd z x a",
+    "zadd z nx",
+    "zadd z ch ch 5 a",
+    "zadd z xx incr 1 nokey",
+    "zadd nokey xx 1 a",
+    "zadd nokey xx incr 1 a",
+    "exists nokey",
+    "zadd z gt incr -1 a",
+    "zadd z lt ch 0 a 9 newm",
+    "zincrby z x a",
+    "zincrby str 1 a",
+    "zscore str a",
+    "zcard nokey",
+    "zcount z (1 3",
+    "zcount z 1 x",
+    "zlexcount z - +",
+    "zlexcount z a b",
+    "zremrangebyrank z 0 0",
+    "zremrangebyscore z -inf (2",
+    "zremrangebylex z - [b",
+    "zrange z 0 -1 withscores",
+    "zadd z1 0.1 a 1 x 1 y",
+    "zadd z2 0.2 a",
+    "zadd z3 0.3 a 1 q",
+    "zunion 3 z1 z2 z3 withscores",
+    "zinter 3 z1 z2 z3 withscores",
+    "zunion 3 z2 z3 z1 withscores",
+    "zadd e1 inf a 1 x 1 y",
+    "zadd e2 -inf a",
+    "zadd e3 5 a 1 q",
+    "zunion 3 e1 e2 e3 withscores",
+    "zunion 3 e1 e3 e2 withscores",
+    "zinter 3 e1 e2 e3 withscores",
+    "zinter 2 e1 e1 weights 0 1 withscores",
+    "zunion 1 e1 weights 0 withscores",
+    "zinter 2 e1 e3 weights 0 1 aggregate max withscores",
+    "zinter 2 e1 e3 weights 1 0 aggregate min withscores",
+    "zcount e1 ( (",
+    "zrangebylex e1 - -",
+    "zrangebylex e1 + +",
+    "zrangebylex e1 [a -",
+    "zpopmin e1 x",
+    "zrandmember e1 x",
+    "zrandmember e1 1.5",
+    "zadd lex 0 a 0 b 0 c 0 d 0 e",
+    "zrangebylex lex [b (e",
+    "zrevrangebylex lex (e [b",
+    "zrevrangebylex lex + - limit 1 2",
+    "zrange lex [e [b bylex rev limit 0 2",
+    "zlexcount lex (a [c",
+    "zremrangebylex lex (a [b",
+    "zrange lex 0 -1",
+    "zadd mixed 5 a 1 z 3 c 2 b",
+    "zrangebylex mixed - +",
+    "zrangebylex mixed [b [z",
+    "zrevrangebylex mixed [z [b",
+    "zrevrangebylex mixed + -",
+    "zlexcount mixed [b [d",
+    "zrevrank mixed a",
+    "zrank mixed a",
+    "zrank mixed nope",
+    "zrevrange mixed 0 1 withscores",
+    "zrange mixed -2 -1",
+    "zrange mixed 5 1",
+    "zrange mixed -100 100",
+    "zrange mixed 1 -100",
+    "zunionstore mixed 1 nokey",
+    "exists mixed",
+    "zrangestore dst lex 0 -1",
+    "object encoding dst",
+    "zrangestore dst nokey 0 -1",
+    "exists dst",
+    "zpopmax lex",
+    "zpopmax lex 10",
+    "exists lex",
+    "type z",
+    "hset h f v",
+    "zadd h 1 a",
+    "zrange h 0 -1",
+    "zunion 2 h z",
+    "zscan z 0 match a*",
+    "zscan z 0 count 0",
+    "zscan z x",
+    "zscan nokey 0",
+    "flushall",
+    "config set zset-max-listpack-entries 4",
+    "config get zset-max-ziplist-entries",
+    "zadd z 1 a 2 b 3 c 4 d",
+    "object encoding z",
+    "zadd z 5 e",
+    "object encoding z",
+    "zadd z -0 m",
+    "zscore z m",
+    "zrange z 0 -1 withscores",
+    "zrangebyscore z (1 4 withscores limit 1 2",
+    "zrevrangebyscore z 4 (1 withscores limit 1 2",
+    "zrank z d",
+    "zrevrank z d",
+    "zremrangebyrank z 1 2",
+    "zrange z 0 -1 withscores",
+    "zadd y 0 a 0 b 0 c 0 d 0 e 0 f 0 g",
+    "object encoding y",
+    "zrangebylex y [b (f",
+    "zrevrangebylex y (f [b limit 1 10",
+    "zlexcount y - +",
+    "zremrangebylex y [c [d",
+    "zrange y 0 -1",
+    "zunionstore u 2 y z",
+    "object encoding u",
+    "zrange u 0 -1 withscores",
+    "zinterstore i 2 y z",
+    "exists i",
+    "zunionstore small 1 z weights 2",
+    "object encoding small",
+    "zdiffstore df 2 z y",
+    "zrange df 0 -1 withscores",
+    "object encoding df",
+    "zrangestore rs z 0 2",
+    "object encoding rs",
+    "zrangestore rs z 0 10",
+    "object encoding rs",
+    "zadd long 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "object encoding long",
+    "zadd long2 1 a 2 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "object encoding long2",
+    "zpopmin z 2",
+    "zpopmax z",
+    "zrange z 0 -1 withscores",
+    "zincrby z 10 e",
+    "zadd z gt ch 1 e 100 e",
+    "zrange z 0 -1 withscores",
+    "config set zset-max-listpack-entries 0",
+    "zadd zero 1 a",
+    "object encoding zero",
+    "zunionstore u2 1 zero",
+    "object encoding u2",
+    "config set zset-max-listpack-entries 128",
+    "config set zset-max-listpack-value 3",
+    "zadd v 1 abcd",
+    "object encoding v",
+    "zadd v2 1 abc 2 abcd",
+    "object encoding v2",
+    "config set zset-max-listpack-value 64",
+    "zadd big 0 seed",
+    "zadd lexbig 0 seed",
+];
+
+#[test]
+fn sorted_set_scripts_match_redis() {
+    let redis = RedisServer::start();
+    let server = common::start(4);
+    // A big set (past 128 members: a skiplist), with ties and -0.
+    let mut big = vec!["ZADD".to_string(), "big".to_string()];
+    let mut lex = vec!["ZADD".to_string(), "lexbig".to_string()];
+    for i in 0..300 {
+        big.extend([format!("{}", (i * 7919) % 101 - 50), format!("m{i}")]);
+        lex.extend(["0".to_string(), format!("w{:03}", (i * 37) % 300)]);
+    }
+    big.extend(["-0".to_string(), "negzero".to_string()]);
+    let tail: &[&str] = &[
+        "ZCARD big",
+        "OBJECT ENCODING big",
+        "ZSCORE big negzero",
+        "ZRANGE big 0 20 WITHSCORES",
+        "ZRANGE big -20 -1 WITHSCORES REV",
+        "ZRANGE big (-10 10 BYSCORE LIMIT 5 20 WITHSCORES",
+        "ZRANGE big 10 (-10 BYSCORE REV LIMIT 5 20",
+        "ZCOUNT big -5 (5",
+        "ZRANK big m150",
+        "ZREVRANK big m150",
+        "ZMSCORE big m1 m2 nope",
+        "ZRANGEBYLEX lexbig [w100 (w150",
+        "ZREVRANGEBYLEX lexbig (w150 [w100 LIMIT 3 4",
+        "ZLEXCOUNT lexbig - +",
+        "ZREMRANGEBYLEX lexbig [w010 [w020",
+        "ZRANGE lexbig 0 15",
+        "ZINCRBY big 1000 m7",
+        "ZADD big GT CH 1 m7 2000 m8",
+        "ZPOPMAX big 3",
+        "ZPOPMIN big",
+        "ZREMRANGEBYRANK big 0 9",
+        "ZREMRANGEBYSCORE big (40 +inf",
+        "ZRANGE big 0 -1 WITHSCORES",
+        "ZUNIONSTORE {t}u 2 big lexbig WEIGHTS 2 1 AGGREGATE MIN",
+        "OBJECT ENCODING {t}u",
+        "ZRANGE {t}u 0 30 WITHSCORES",
+        "ZINTERSTORE i 2 big {t}u AGGREGATE MAX",
+        "ZRANGE i 0 -1 WITHSCORES",
+        "ZDIFFSTORE d 2 {t}u big",
+        "ZCARD d",
+        "OBJECT ENCODING d",
+        "ZINTERCARD 2 big {t}u LIMIT 10",
+        "ZRANGESTORE r big 5 (20 BYSCORE",
+        "OBJECT ENCODING r",
+        "ZRANGE r 0 -1 WITHSCORES",
+        "COPY big bigcopy",
+        "RENAME big {t}renamed",
+        "ZRANGE bigcopy 0 -1 WITHSCORES",
+        "ZRANGE {t}renamed 0 -1 WITHSCORES",
+        "TYPE {t}renamed",
+        "COMMAND GETKEYS ZUNIONSTORE d 2 a b WEIGHTS 1 2",
+        "COMMAND GETKEYS ZINTER 3 a b c",
+        "COMMAND GETKEYS ZINTERCARD 2 a b LIMIT 1",
+        "COMMAND GETKEYS ZRANGESTORE d s 0 -1",
+        "DEL {t}renamed bigcopy",
+    ];
+    for resp3 in [false, true] {
+        let (mut r, mut c) = (Raw::connect(redis.addr), Raw::connect(server.shared_addr()));
+        if resp3 {
+            let hello = vec![b"HELLO".to_vec(), b"3".to_vec()];
+            assert!(r.call(&hello).starts_with(b"%7"));
+            assert!(c.call(&hello).starts_with(b"%7"));
+        }
+        let mut both = |line: Vec<Vec<u8>>| {
+            let (want, got) = (r.call(&line), c.call(&line));
+            assert_eq!(
+                String::from_utf8_lossy(&want),
+                String::from_utf8_lossy(&got),
+                "{}",
+                show(&line)
+            );
+        };
+        let words = |l: &str| {
+            l.split_whitespace()
+                .map(|w| w.as_bytes().to_vec())
+                .collect()
+        };
+        for line in ZSET_SCRIPT {
+            both(words(line));
+        }
+        both(big.iter().map(|w| w.as_bytes().to_vec()).collect());
+        both(lex.iter().map(|w| w.as_bytes().to_vec()).collect());
+        for line in tail {
+            both(words(line));
         }
     }
 }

@@ -74,7 +74,8 @@ pub(super) fn key_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> 
         "del" | "unlink" => keys(OpKind::Del, Combine::Sum, false),
         "mset" | "msetnx" => Some(mset(args, name)),
         _ => super::strcmd::string_command(name, args)
-            .or_else(|| super::collcmd::coll_command(name, args)),
+            .or_else(|| super::collcmd::coll_command(name, args))
+            .or_else(|| super::zsetcmd::zset_command(name, args)),
     }
 }
 

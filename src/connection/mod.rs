@@ -44,6 +44,7 @@ mod servercmd;
 mod strcmd;
 mod stream;
 mod text;
+mod zsetcmd;
 
 pub use buffers::BufferPool;
 pub use evict::ClientTable;

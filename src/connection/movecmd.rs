@@ -53,7 +53,7 @@ pub(super) fn is_move(name: &str) -> bool {
             | "blmove"
             | "brpoplpush"
             | "blmpop"
-    )
+    ) || super::zsetcmd::is_zset_move(name)
 }
 
 /// How long a blocking command may wait, in ms (0: forever), from Redis's
@@ -197,6 +197,15 @@ pub(super) fn parse<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
             })
         }
         "lmpop" => lmpop(args, 1),
+        // Sorted sets.
+        name if super::zsetcmd::is_zset_move(name) => {
+            super::zsetcmd::zset_move(name, args)?.map(|z| MoveCmd {
+                kind: z.kind,
+                key: z.key,
+                value: Cow::Owned(z.value),
+                keys: z.keys,
+            })
+        }
         // Inside `MULTI` a blocking command runs once, never waits.
         _ => return parse_blocking(name, args).map(|r| r.map(|(cmd, _)| cmd)),
     })
@@ -386,6 +395,7 @@ impl Connection {
         let parts = handoff::parts(&ctx.topology, cmd.keys.iter().copied(), dialect);
         let outcome = handoff::run(&*ctx, parts, |states| {
             let mut scratch = Partition::scratch(states);
+            scratch.set_coll_limits(ctx.runtime.coll_limits());
             let mut reply = Vec::new();
             scratch.execute(dialect, cmd.op(), &mut reply);
             (scratch.changes(states, &ctx.topology), reply)
@@ -423,6 +433,7 @@ impl Connection {
         }
         let outcome = handoff::run(&*ctx, parts, |states| {
             let mut scratch = Partition::scratch(states);
+            scratch.set_coll_limits(ctx.runtime.coll_limits());
             let mut reply = Vec::new();
             enc::array(&mut reply, queued.len());
             for (q, refused) in queued.iter().zip(&refused) {

@@ -254,7 +254,7 @@ pub enum SettingKind {
 
 /// The collection settings `CONFIG GET/SET` know (Redis's names; the old
 /// `ziplist` names are aliases) and how each is written.
-pub const COLL_SETTINGS: [(&str, &str, SettingKind); 6] = [
+pub const COLL_SETTINGS: [(&str, &str, SettingKind); 8] = [
     (
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
@@ -272,6 +272,16 @@ pub const COLL_SETTINGS: [(&str, &str, SettingKind); 6] = [
         "list-max-listpack-size",
         "list-max-ziplist-size",
         SettingKind::Signed,
+    ),
+    (
+        "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
+        SettingKind::Count,
+    ),
+    (
+        "zset-max-listpack-value",
+        "zset-max-ziplist-value",
+        SettingKind::Memory,
     ),
 ];
 
@@ -296,6 +306,8 @@ impl Runtime {
                     d.set_entries,
                     d.set_value,
                     d.list_size as usize,
+                    d.zset_entries,
+                    d.zset_value,
                 ]
                 .map(AtomicUsize::new)
             },
@@ -312,6 +324,8 @@ impl Runtime {
             set_entries: v(3),
             set_value: v(4),
             list_size: v(5) as i64,
+            zset_entries: v(6),
+            zset_value: v(7),
         }
     }
 

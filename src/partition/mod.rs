@@ -674,6 +674,19 @@ impl Partition {
                 let bytes = coll::set::growth(count, op.value, sources);
                 return Some(bytes.saturating_add(entry::max_footprint(op.key.len(), 0)));
             }
+            OpKind::ZSetType(cmd) if !cmd.is_read() => {
+                let count = self
+                    .store
+                    .collection(op.key, coll::ZSET)
+                    .ok()
+                    .flatten()
+                    .map_or(0, coll::len);
+                let sources: usize = movekey::extra_keys(op.kind, op.value)
+                    .filter_map(|k| self.store.entry(k).map(|e| e.footprint()))
+                    .sum();
+                let bytes = coll::zset::growth(count, op.value, sources);
+                return Some(bytes.saturating_add(entry::max_footprint(op.key.len(), 0)));
+            }
             OpKind::IncrByFloat => match before {
                 // The result's exact length when it is computed now.
                 None => float::incr_by_float(self.store.get_untouched(op.key), op.value)

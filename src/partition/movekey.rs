@@ -76,6 +76,9 @@ pub fn extra_keys(kind: OpKind, value: &[u8]) -> impl Iterator<Item = &[u8]> {
         OpKind::SetType(SetCmd::Move) => (None, value, 1),
         OpKind::SetType(cmd) if cmd.is_multi() => (None, value, usize::MAX),
         OpKind::List(cmd) if cmd.is_multi() => (None, value, usize::MAX),
+        // ZRANGESTORE's source; the sources of ZUNION and its kin, before
+        // their weights.
+        OpKind::ZSetType(cmd) if cmd.is_multi() => (None, value, cmd.extra_keys()),
         _ => (None, &b""[..], 0),
     };
     one.into_iter().chain(unpack_keys(many).take(limit))

@@ -1,6 +1,7 @@
 //! Single-key operations and their outcomes: what both protocols' key
 //! commands reduce to once routed to the owning partition.
 
+use super::coll::zset::ZSetCmd;
 use super::coll::{self, hash::HashCmd, list::ListCmd, set::SetCmd, Kind};
 use super::expiry::Expiry;
 use super::store::Store;
@@ -155,6 +156,9 @@ pub enum OpKind {
     /// A set command; its arguments travel packed as the value (the other
     /// keys of a command on several sets, as `pack_keys` packs them).
     SetType(SetCmd),
+    /// A sorted-set command; its arguments travel packed as the value (the
+    /// other keys of a command on several keys, as `pack_keys` packs them).
+    ZSetType(ZSetCmd),
     /// Stores a collection written out by `coll::dump` (the value), with
     /// this TTL (a handoff transaction's writes).
     Restore(TtlMode),
@@ -209,6 +213,7 @@ impl OpKind {
             Self::Rename { .. } | Self::Copy { .. } | Self::BitOp(_) => true,
             Self::SetType(cmd) => cmd.is_multi(),
             Self::List(cmd) => cmd.is_multi(),
+            Self::ZSetType(cmd) => cmd.is_multi(),
             _ => false,
         }
     }
@@ -222,6 +227,7 @@ impl OpKind {
             Self::Hash(cmd) => return cmd.is_quick(),
             Self::SetType(cmd) => return cmd.is_quick(),
             Self::List(cmd) => return cmd.is_quick(),
+            Self::ZSetType(cmd) => return cmd.is_quick(),
             _ => {}
         }
         matches!(
@@ -258,6 +264,7 @@ impl OpKind {
             Self::Hash(cmd) => return cmd.is_read(),
             Self::SetType(cmd) => return cmd.is_read(),
             Self::List(cmd) => return cmd.is_read(),
+            Self::ZSetType(cmd) => return cmd.is_read(),
             _ => {}
         }
         matches!(
@@ -365,6 +372,7 @@ pub fn execute<'s>(
         OpKind::Hash(cmd) => coll::hash::execute(store, env, cmd, key, value),
         OpKind::SetType(cmd) => coll::set::execute(store, env, cmd, key, value),
         OpKind::List(cmd) => coll::list::execute(store, env, cmd, key, value),
+        OpKind::ZSetType(cmd) => coll::zset::execute(store, env, cmd, key, value),
         OpKind::Restore(ttl) => {
             (env.touched)(key);
             if coll::is_dump(value) {

@@ -97,6 +97,12 @@ impl Partition {
         p
     }
 
+    /// Makes collections change form as `limits` say (a scratch partition
+    /// follows the server's `*-max-*` settings, as its workers do).
+    pub fn set_coll_limits(&mut self, limits: coll::Limits) {
+        self.limits = limits;
+    }
+
     /// The writes that give each key of `states` that the commands run on
     /// this scratch partition wrote its final state, per partition in
     /// ascending order.

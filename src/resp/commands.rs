@@ -1069,6 +1069,255 @@ pub static COMMANDS: &[CommandSpec] = &[
         "list",
         "Pops elements from the first non-empty of several lists, waiting for one.",
     ),
+    // Sorted sets.
+    spec(
+        "zadd",
+        -4,
+        W_FAST,
+        ONE,
+        "sorted-set",
+        "Adds members to a sorted set or updates their scores (NX, XX, GT, LT, CH, INCR).",
+    ),
+    spec(
+        "zincrby",
+        4,
+        W_FAST,
+        ONE,
+        "sorted-set",
+        "Adds to the score of a member of a sorted set.",
+    ),
+    spec(
+        "zrem",
+        -3,
+        WF,
+        ONE,
+        "sorted-set",
+        "Removes members of a sorted set; an empty one is deleted.",
+    ),
+    spec(
+        "zscore",
+        3,
+        R,
+        ONE,
+        "sorted-set",
+        "Returns the score of a member of a sorted set.",
+    ),
+    spec(
+        "zmscore",
+        -3,
+        R,
+        ONE,
+        "sorted-set",
+        "Returns the scores of members of a sorted set.",
+    ),
+    spec(
+        "zcard",
+        2,
+        R,
+        ONE,
+        "sorted-set",
+        "Returns the number of members of a sorted set.",
+    ),
+    spec(
+        "zcount",
+        4,
+        R,
+        ONE,
+        "sorted-set",
+        "Counts the members of a sorted set within a score range.",
+    ),
+    spec(
+        "zlexcount",
+        4,
+        R,
+        ONE,
+        "sorted-set",
+        "Counts the members of a sorted set within a lexicographic range.",
+    ),
+    spec(
+        "zrank",
+        3,
+        R,
+        ONE,
+        "sorted-set",
+        "Returns the rank of a member of a sorted set, lowest score first.",
+    ),
+    spec(
+        "zrevrank",
+        3,
+        R,
+        ONE,
+        "sorted-set",
+        "Returns the rank of a member of a sorted set, highest score first.",
+    ),
+    spec(
+        "zrange",
+        -4,
+        RO,
+        ONE,
+        "sorted-set",
+        "Returns members of a sorted set by rank, score or member (BYSCORE, BYLEX, REV, LIMIT, WITHSCORES).",
+    ),
+    spec(
+        "zrangestore",
+        -5,
+        &["write", "denyoom"],
+        (1, 2, 1),
+        "sorted-set",
+        "Stores a range of a sorted set in another key.",
+    ),
+    spec(
+        "zrevrange",
+        -4,
+        RO,
+        ONE,
+        "sorted-set",
+        "Returns members of a sorted set by rank, highest score first.",
+    ),
+    spec(
+        "zrangebyscore",
+        -4,
+        RO,
+        ONE,
+        "sorted-set",
+        "Returns members of a sorted set within a score range.",
+    ),
+    spec(
+        "zrevrangebyscore",
+        -4,
+        RO,
+        ONE,
+        "sorted-set",
+        "Returns members of a sorted set within a score range, highest first.",
+    ),
+    spec(
+        "zrangebylex",
+        -4,
+        RO,
+        ONE,
+        "sorted-set",
+        "Returns members of a sorted set within a lexicographic range.",
+    ),
+    spec(
+        "zrevrangebylex",
+        -4,
+        RO,
+        ONE,
+        "sorted-set",
+        "Returns members of a sorted set within a lexicographic range, last first.",
+    ),
+    spec(
+        "zremrangebyrank",
+        4,
+        &["write"],
+        ONE,
+        "sorted-set",
+        "Removes the members of a sorted set within a rank range.",
+    ),
+    spec(
+        "zremrangebyscore",
+        4,
+        &["write"],
+        ONE,
+        "sorted-set",
+        "Removes the members of a sorted set within a score range.",
+    ),
+    spec(
+        "zremrangebylex",
+        4,
+        &["write"],
+        ONE,
+        "sorted-set",
+        "Removes the members of a sorted set within a lexicographic range.",
+    ),
+    spec(
+        "zpopmin",
+        -2,
+        WF,
+        ONE,
+        "sorted-set",
+        "Removes and returns the members of a sorted set with the lowest scores.",
+    ),
+    spec(
+        "zpopmax",
+        -2,
+        WF,
+        ONE,
+        "sorted-set",
+        "Removes and returns the members of a sorted set with the highest scores.",
+    ),
+    spec(
+        "zrandmember",
+        -2,
+        RO,
+        ONE,
+        "sorted-set",
+        "Returns random members of a sorted set.",
+    ),
+    spec(
+        "zunion",
+        -3,
+        &["readonly", "movablekeys"],
+        NONE,
+        "sorted-set",
+        "Returns the union of sorted sets (and sets).",
+    ),
+    spec(
+        "zinter",
+        -3,
+        &["readonly", "movablekeys"],
+        NONE,
+        "sorted-set",
+        "Returns the intersection of sorted sets (and sets).",
+    ),
+    spec(
+        "zdiff",
+        -3,
+        &["readonly", "movablekeys"],
+        NONE,
+        "sorted-set",
+        "Returns the members of the first sorted set not in the others.",
+    ),
+    spec(
+        "zunionstore",
+        -4,
+        &["write", "denyoom", "movablekeys"],
+        ONE,
+        "sorted-set",
+        "Stores the union of sorted sets (and sets).",
+    ),
+    spec(
+        "zinterstore",
+        -4,
+        &["write", "denyoom", "movablekeys"],
+        ONE,
+        "sorted-set",
+        "Stores the intersection of sorted sets (and sets).",
+    ),
+    spec(
+        "zdiffstore",
+        -4,
+        &["write", "denyoom", "movablekeys"],
+        ONE,
+        "sorted-set",
+        "Stores the difference of sorted sets.",
+    ),
+    spec(
+        "zintercard",
+        -3,
+        &["readonly", "movablekeys"],
+        NONE,
+        "sorted-set",
+        "Returns the number of members of the intersection of sorted sets.",
+    ),
+    spec(
+        "zscan",
+        -3,
+        RO,
+        ONE,
+        "sorted-set",
+        "Iterates over the members and scores of a sorted set.",
+    ),
 ];
 
 /// The spec of `name` (any case): one hash lookup per request, on a
@@ -1267,6 +1516,10 @@ fn type_categories(spec: &CommandSpec) -> Option<&'static [&'static str]> {
             &["write", "list", "slow", "blocking"]
         }
         ("list", true, false) => &["write", "list", "slow"],
+        ("sorted-set", true, true) => &["write", "sortedset", "fast"],
+        ("sorted-set", false, true) => &["read", "sortedset", "fast"],
+        ("sorted-set", false, false) => &["read", "sortedset", "slow"],
+        ("sorted-set", true, false) => &["write", "sortedset", "slow"],
         _ => return None,
     })
 }
@@ -1293,18 +1546,36 @@ pub fn key_indexes(spec: &CommandSpec, argc: usize) -> Vec<usize> {
 
 /// The key arguments of a command whose keys move (`movablekeys`: its
 /// spec names none), found from its arguments: `SINTERCARD numkeys key
-/// …`. Empty for every other command.
+/// …`, `ZUNION numkeys key …`, `ZUNIONSTORE dst numkeys key …`. Empty for
+/// every other command.
 pub fn movable_key_positions<'a>(
     spec: &CommandSpec,
     args: impl Fn(usize) -> &'a [u8],
     argc: usize,
 ) -> std::ops::Range<usize> {
+    // Sorted sets: `ZUNION numkeys key …`, `ZUNIONSTORE dst numkeys key …`
+    // (its destination is in the spec).
+    let numkeys_at = match spec.name {
+        "zunion" | "zinter" | "zdiff" | "zintercard" => 1,
+        "zunionstore" | "zinterstore" | "zdiffstore" => 2,
+        _ => 0,
+    };
+    if numkeys_at > 0 {
+        if argc <= numkeys_at + 1 {
+            return 0..0;
+        }
+        let n = std::str::from_utf8(args(numkeys_at))
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let first = numkeys_at + 1;
+        return first..first + n.min(argc - first);
+    }
     let at = match spec.name {
-        "sintercard" | "lmpop" | "zintercard" | "zunion" | "zinter" | "zdiff" => 1,
-        "blmpop" | "bzmpop" | "zmpop" => 2,
+        "sintercard" | "lmpop" | "zmpop" => 1,
+        "blmpop" | "bzmpop" => 2,
         _ => return 0..0,
     };
-    let at = if spec.name == "zmpop" { 1 } else { at };
     if argc < at + 2 {
         return 0..0;
     }

@@ -364,7 +364,9 @@ fn write<'s>(
             let old = current.and_then(|p| get(p, items[0]));
             match super::super::float::incr_by_float(old, items[1]) {
                 Ok(text) => {
-                    if too_long(env, &items[..1]) {
+                    // The result counts too (Redis's `hashTypeSet`): a
+                    // long one makes the hash a hashtable.
+                    if too_long(env, &[items[0], text.as_bytes()]) {
                         make_big(store, key);
                     }
                     set(store, key, items[0], text.as_bytes());

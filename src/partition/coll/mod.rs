@@ -11,7 +11,8 @@
 //!   a sorted set's members with their scores) and `INTSET` (a set of
 //!   integers, sorted, 8 bytes each);
 //! * `[type][BIG][address: 8 bytes]` for the big forms, a pointer to a
-//!   boxed [`Big`] (a [`Dict`] for hashes and sets) that the entry owns:
+//!   boxed [`Big`] (a [`Dict`] for hashes and sets, a [`zset::ZSet`] for
+//!   sorted sets) that the entry owns:
 //!   dropping the entry drops it ([`release`]).
 //!
 //! A small form becomes big past the `*-max-*` limits ([`Limits`]), as
@@ -28,6 +29,11 @@ pub mod pack;
 pub mod set;
 #[cfg(test)]
 mod set_tests;
+// Sorted sets.
+pub mod score;
+pub mod zset;
+#[cfg(test)]
+mod zset_tests;
 
 use super::entry::Entry;
 pub use dict::Dict;
@@ -35,6 +41,7 @@ pub use dict::Dict;
 pub const HASH: u8 = 1;
 pub const SET: u8 = 2;
 pub const LIST: u8 = 4;
+pub const ZSET: u8 = 3;
 
 pub const PACK: u8 = 0;
 pub const INTSET: u8 = 1;
@@ -58,6 +65,7 @@ pub enum Kind {
     Hash,
     Set,
     List,
+    ZSet,
 }
 
 impl Kind {
@@ -68,6 +76,7 @@ impl Kind {
             Self::Hash => "hash",
             Self::Set => "set",
             Self::List => "list",
+            Self::ZSet => "zset",
         }
     }
 
@@ -75,6 +84,7 @@ impl Kind {
         match code {
             HASH => Self::Hash,
             LIST => Self::List,
+            ZSET => Self::ZSet,
             _ => Self::Set,
         }
     }
@@ -92,6 +102,9 @@ pub struct Limits {
     /// `list-max-listpack-size`: a negative size class (-2: 8 KiB) or a
     /// count of elements.
     pub list_size: i64,
+    /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
+    pub zset_entries: usize,
+    pub zset_value: usize,
 }
 
 impl Default for Limits {
@@ -103,6 +116,8 @@ impl Default for Limits {
             set_entries: 128,
             set_value: 64,
             list_size: -2,
+            zset_entries: 128,
+            zset_value: 64,
         }
     }
 }
@@ -144,6 +159,8 @@ pub enum Big {
     Hash(Dict),
     Set(Dict),
     List(super::quicklist::QuickList),
+    /// A sorted set's dict and index, boxed (the others stay small).
+    ZSet(Box<zset::ZSet>),
 }
 
 impl Big {
@@ -151,6 +168,7 @@ impl Big {
         match self {
             Self::Hash(d) | Self::Set(d) => d.len(),
             Self::List(q) => q.len(),
+            Self::ZSet(z) => z.len(),
         }
     }
 
@@ -163,6 +181,7 @@ impl Big {
             + match self {
                 Self::Hash(d) | Self::Set(d) => d.memory(),
                 Self::List(q) => std::mem::size_of_val(q) + q.memory(),
+                Self::ZSet(z) => z.memory(),
             }
     }
 
@@ -171,6 +190,7 @@ impl Big {
         match self {
             Self::Hash(d) | Self::Set(d) => d.drain_some(max),
             Self::List(q) => q.drain_some(max),
+            Self::ZSet(z) => z.drain_some(max),
         }
     }
 }
@@ -240,6 +260,7 @@ pub fn encoding(payload: &[u8]) -> &'static str {
     match (payload[0], payload[1]) {
         (_, INTSET) => "intset",
         (LIST, BIG) => "quicklist",
+        (ZSET, BIG) => "skiplist",
         (_, BIG) => "hashtable",
         _ => "listpack",
     }
@@ -319,6 +340,7 @@ pub fn dump(payload: &[u8]) -> Vec<u8> {
                 pack::push(&mut out, e);
             }
         }
+        Big::ZSet(z) => zset::dump_into(z, &mut out),
     }
     out
 }
@@ -327,7 +349,7 @@ pub fn dump(payload: &[u8]) -> Vec<u8> {
 /// transaction's states come from this process, but a check is cheap).
 pub fn is_dump(bytes: &[u8]) -> bool {
     bytes.len() >= HEADER
-        && matches!(bytes[0], HASH | SET | LIST)
+        && matches!(bytes[0], HASH | SET | LIST | ZSET)
         && matches!(bytes[1], PACK | INTSET | DUMP)
 }
 
@@ -354,6 +376,7 @@ pub fn restore(key: &[u8], dump: &[u8]) -> Entry {
             }
             Big::List(q)
         }
+        ZSET => zset::restore_big(count_of(dump), &dump[HEADER..]),
         _ => {
             let mut d = Dict::with_capacity(count_of(dump));
             for m in items {

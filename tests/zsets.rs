@@ -1,0 +1,487 @@
+//! Sorted sets end to end, through the Rust `redis` crate (RESP2 and
+//! RESP3) against a 4-worker server: the reply types of every sorted-set
+//! command (scores as bulk strings or RESP3 doubles, WITHSCORES pairs flat
+//! or nested), WRONGTYPE both ways, `TYPE`/`OBJECT ENCODING`/`SCAN …
+//! TYPE`, the commands on several keys with keys on different partitions
+//! (handoff transactions) and TTLs, `MULTI`/`EXEC` and `WATCH`,
+//! `RENAME`/`COPY` of a big sorted set across partitions, and a redis-py
+//! leaderboard.
+
+mod common;
+
+use common::resp::{describe, run_with_timeout, tool};
+use corekv::Server;
+use redis::{Commands, Connection, RedisResult, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const WORKERS: u16 = 4;
+/// Guard against a reply that never comes (turns a hang into a failure).
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn connect(addr: SocketAddr, resp3: bool) -> Connection {
+    let proto = if resp3 { "?protocol=resp3" } else { "" };
+    let client = redis::Client::open(format!("redis://{addr}/{proto}")).expect("client");
+    let con = client
+        .get_connection_with_timeout(TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    con.set_read_timeout(Some(TIMEOUT)).unwrap();
+    con.set_write_timeout(Some(TIMEOUT)).unwrap();
+    con
+}
+
+/// One key on each of `n` different partitions, named `prefix…`.
+fn spread(server: &Server, prefix: &str, n: usize) -> Vec<String> {
+    let keys: Vec<String> = common::keys_by_partition(server.topology(), prefix, 1)
+        .into_iter()
+        .flatten()
+        .take(n)
+        .collect();
+    assert_eq!(keys.len(), n, "{WORKERS} workers give {n} partitions");
+    keys
+}
+
+/// Sends a command as it is, answering the raw reply.
+#[track_caller]
+fn raw(con: &mut Connection, args: &[&str]) -> Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<Value>(con) {
+        Ok(v) => v,
+        Err(e) => panic!("{args:?}: {e}"),
+    }
+}
+
+/// The error a command answers (panics if it succeeds).
+#[track_caller]
+fn err(con: &mut Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let r: RedisResult<Value> = cmd.query(con);
+    match r {
+        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
+        Err(e) => format!(
+            "{} {}",
+            e.code().unwrap_or_default(),
+            e.detail().unwrap_or_default()
+        ),
+    }
+}
+
+#[track_caller]
+fn int(con: &mut Connection, args: &[&str]) -> i64 {
+    match raw(con, args) {
+        Value::Int(n) => n,
+        other => panic!("{args:?}: not an integer: {other:?}"),
+    }
+}
+
+fn bulk(s: &str) -> Value {
+    Value::BulkString(s.as_bytes().to_vec())
+}
+
+/// A score as the protocol sends it: a bulk string in RESP2, a double in
+/// RESP3.
+fn score(s: &str, resp3: bool) -> Value {
+    if resp3 {
+        Value::Double(s.parse().unwrap())
+    } else {
+        bulk(s)
+    }
+}
+
+/// Members with scores: a flat array in RESP2, pairs in RESP3.
+fn pairs(items: &[(&str, &str)], resp3: bool) -> Value {
+    if resp3 {
+        Value::Array(
+            items
+                .iter()
+                .map(|(m, s)| Value::Array(vec![bulk(m), score(s, true)]))
+                .collect(),
+        )
+    } else {
+        Value::Array(items.iter().flat_map(|(m, s)| [bulk(m), bulk(s)]).collect())
+    }
+}
+
+fn members(items: &[&str]) -> Value {
+    Value::Array(items.iter().map(|m| bulk(m)).collect())
+}
+
+const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+#[test]
+fn every_sorted_set_command_over_resp2_and_resp3() {
+    let server = common::start(WORKERS);
+    for resp3 in [false, true] {
+        let mut c = connect(server.shared_addr(), resp3);
+        let k = if resp3 { "z3" } else { "z2" };
+        assert_eq!(int(&mut c, &["ZADD", k, "1", "a", "2", "b", "0.1", "c"]), 3);
+        assert_eq!(
+            raw(&mut c, &["ZSCORE", k, "c"]),
+            score("0.10000000000000001", resp3)
+        );
+        assert_eq!(raw(&mut c, &["ZSCORE", k, "nope"]), Value::Nil);
+        assert_eq!(
+            raw(&mut c, &["ZMSCORE", k, "a", "nope"]),
+            Value::Array(vec![score("1", resp3), Value::Nil])
+        );
+        assert_eq!(
+            raw(&mut c, &["ZINCRBY", k, "1e20", "a"]),
+            score("1e+20", resp3)
+        );
+        assert_eq!(
+            raw(&mut c, &["ZADD", k, "INCR", "1", "b"]),
+            score("3", resp3)
+        );
+        assert_eq!(
+            raw(&mut c, &["ZADD", k, "NX", "INCR", "1", "b"]),
+            Value::Nil
+        );
+        assert_eq!(int(&mut c, &["ZCARD", k]), 3);
+        assert_eq!(int(&mut c, &["ZRANK", k, "b"]), 1);
+        assert_eq!(int(&mut c, &["ZREVRANK", k, "b"]), 1);
+        assert_eq!(raw(&mut c, &["ZRANK", k, "nope"]), Value::Nil);
+        assert_eq!(
+            raw(&mut c, &["ZRANGE", k, "0", "-1", "WITHSCORES"]),
+            pairs(
+                &[("c", "0.10000000000000001"), ("b", "3"), ("a", "1e+20")],
+                resp3
+            )
+        );
+        assert_eq!(
+            raw(&mut c, &["ZREVRANGE", k, "0", "1"]),
+            members(&["a", "b"])
+        );
+        assert_eq!(
+            raw(
+                &mut c,
+                &["ZRANGEBYSCORE", k, "(0.1", "+inf", "LIMIT", "0", "1"]
+            ),
+            members(&["b"])
+        );
+        assert_eq!(int(&mut c, &["ZCOUNT", k, "-inf", "(3"]), 1);
+        assert_eq!(int(&mut c, &["ZLEXCOUNT", k, "-", "+"]), 3);
+        // ZPOPMIN: a flat pair without a count, pairs with one (RESP3).
+        assert_eq!(
+            raw(&mut c, &["ZPOPMIN", k]),
+            Value::Array(vec![bulk("c"), score("0.10000000000000001", resp3)])
+        );
+        assert_eq!(
+            raw(&mut c, &["ZPOPMAX", k, "1"]),
+            pairs(&[("a", "1e+20")], resp3)
+        );
+        // ZRANDMEMBER WITHSCORES: pairs in RESP3, flat in RESP2.
+        assert_eq!(
+            raw(&mut c, &["ZRANDMEMBER", k, "-2", "WITHSCORES"]),
+            pairs(&[("b", "3"), ("b", "3")], resp3)
+        );
+        assert_eq!(raw(&mut c, &["ZRANDMEMBER", k]), bulk("b"));
+        match raw(&mut c, &["ZSCAN", k, "0"]) {
+            Value::Array(parts) => {
+                assert_eq!(parts[0], bulk("0"));
+                assert_eq!(parts[1], members(&["b", "3"]), "scores as text");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(int(&mut c, &["ZREM", k, "b", "nope"]), 1);
+        assert_eq!(int(&mut c, &["EXISTS", k]), 0, "emptied: deleted");
+        assert_eq!(
+            err(&mut c, &["ZADD", k, "NX", "XX", "1", "a"]),
+            "ERR XX and NX options at the same time are not compatible"
+        );
+        assert_eq!(
+            err(&mut c, &["ZRANGE", k, "0", "1", "LIMIT", "0", "1"]),
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+        );
+    }
+}
+
+#[test]
+fn wrongtype_both_ways_type_encoding_and_scan_type() {
+    let server = common::start(WORKERS);
+    let mut c = connect(server.shared_addr(), false);
+    let _: () = c.set("str", "v").unwrap();
+    for args in [
+        vec!["ZADD", "str", "1", "a"],
+        vec!["ZSCORE", "str", "a"],
+        vec!["ZRANGE", "str", "0", "-1"],
+        vec!["ZPOPMIN", "str"],
+        vec!["ZUNION", "2", "nokey", "str"],
+        vec!["ZRANGESTORE", "dst", "str", "0", "-1"],
+    ] {
+        assert_eq!(err(&mut c, &args), WRONGTYPE, "{args:?}");
+    }
+    int(&mut c, &["ZADD", "zs", "1", "a"]);
+    for args in [
+        vec!["GET", "zs"],
+        vec!["APPEND", "zs", "x"],
+        vec!["SADD", "zs", "x"],
+        vec!["HGET", "zs", "f"],
+        vec!["SUNION", "zs"],
+    ] {
+        assert_eq!(err(&mut c, &args), WRONGTYPE, "{args:?}");
+    }
+    assert_eq!(
+        raw(&mut c, &["TYPE", "zs"]),
+        Value::SimpleString("zset".into())
+    );
+    assert_eq!(raw(&mut c, &["OBJECT", "ENCODING", "zs"]), bulk("listpack"));
+    let long = "m".repeat(65);
+    int(&mut c, &["ZADD", "zs", "2", &long]);
+    assert_eq!(raw(&mut c, &["OBJECT", "ENCODING", "zs"]), bulk("skiplist"));
+    // SCAN walks the partitions one after another: to the end.
+    let (mut cursor, mut keys) = (0u64, Vec::<String>::new());
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .arg("TYPE")
+            .arg("zset")
+            .query(&mut c)
+            .unwrap();
+        keys.extend(found);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(keys, ["zs"]);
+    // MEMORY USAGE counts the big form.
+    let usage = int(&mut c, &["MEMORY", "USAGE", "zs"]);
+    assert!(usage > 100, "{usage}");
+}
+
+#[test]
+fn store_commands_across_partitions_replace_the_destination_and_its_ttl() {
+    let server = common::start(WORKERS);
+    let mut c = connect(server.shared_addr(), false);
+    let k = spread(&server, "st:", 4);
+    int(&mut c, &["ZADD", &k[0], "1", "a", "2", "b", "3", "c"]);
+    int(&mut c, &["ZADD", &k[1], "10", "b", "20", "c", "30", "d"]);
+    int(&mut c, &["SADD", &k[2], "c", "d"]);
+    let _: () = c.set(&k[3], "old").unwrap();
+    let _: () = c.expire(&k[3], 1000).unwrap();
+    assert_eq!(
+        int(
+            &mut c,
+            &[
+                "ZUNIONSTORE",
+                &k[3],
+                "3",
+                &k[0],
+                &k[1],
+                &k[2],
+                "WEIGHTS",
+                "1",
+                "2",
+                "100"
+            ]
+        ),
+        4
+    );
+    assert_eq!(int(&mut c, &["TTL", &k[3]]), -1, "the store clears the TTL");
+    assert_eq!(
+        raw(&mut c, &["ZRANGE", &k[3], "0", "-1", "WITHSCORES"]),
+        pairs(
+            &[("a", "1"), ("b", "22"), ("c", "143"), ("d", "160")],
+            false
+        )
+    );
+    assert_eq!(
+        int(
+            &mut c,
+            &["ZINTERSTORE", &k[3], "2", &k[0], &k[1], "AGGREGATE", "MAX"]
+        ),
+        2
+    );
+    assert_eq!(
+        raw(&mut c, &["ZINTER", "2", &k[0], &k[1], "WITHSCORES"]),
+        pairs(&[("b", "12"), ("c", "23")], false)
+    );
+    assert_eq!(raw(&mut c, &["ZDIFF", "2", &k[0], &k[1]]), members(&["a"]));
+    assert_eq!(int(&mut c, &["ZDIFFSTORE", &k[3], "2", &k[0], &k[0]]), 0);
+    assert_eq!(
+        int(&mut c, &["EXISTS", &k[3]]),
+        0,
+        "an empty result deletes"
+    );
+    assert_eq!(int(&mut c, &["ZINTERCARD", "3", &k[0], &k[1], &k[2]]), 1);
+    assert_eq!(
+        int(
+            &mut c,
+            &["ZRANGESTORE", &k[3], &k[1], "(10", "+inf", "BYSCORE"]
+        ),
+        2
+    );
+    assert_eq!(
+        raw(&mut c, &["ZRANGE", &k[3], "0", "-1"]),
+        members(&["c", "d"])
+    );
+    assert_eq!(
+        raw(&mut c, &["OBJECT", "ENCODING", &k[3]]),
+        bulk("listpack")
+    );
+    assert_eq!(
+        err(
+            &mut c,
+            &["ZUNIONSTORE", &k[3], "2", &k[0], &k[1], "WEIGHTS", "1", "x"]
+        ),
+        "ERR weight value is not a float"
+    );
+}
+
+#[test]
+fn multi_exec_and_watch_with_sorted_set_commands() {
+    let server = common::start(WORKERS);
+    for resp3 in [false, true] {
+        let mut c = connect(server.shared_addr(), resp3);
+        let k = spread(&server, if resp3 { "tx3:" } else { "tx2:" }, 3);
+        let results: Vec<Value> = redis::pipe()
+            .atomic()
+            .zadd(&k[0], "a", 1)
+            .zadd(&k[1], "a", 2)
+            .cmd("ZUNIONSTORE")
+            .arg(&k[2])
+            .arg(2)
+            .arg(&k[0])
+            .arg(&k[1])
+            .cmd("ZSCORE")
+            .arg(&k[2])
+            .arg("a")
+            .cmd("ZPOPMIN")
+            .arg(&k[0])
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(results[2], Value::Int(1));
+        assert_eq!(results[3], score("3", resp3));
+        assert_eq!(results[4], Value::Array(vec![bulk("a"), score("1", resp3)]));
+        assert_eq!(int(&mut c, &["EXISTS", &k[0]]), 0);
+    }
+    // WATCH: ZADD of a new member or a new score invalidates; one that
+    // changes nothing does not.
+    let mut c = connect(server.shared_addr(), false);
+    let mut other = connect(server.shared_addr(), false);
+    let k = spread(&server, "w:", 2);
+    int(&mut c, &["ZADD", &k[0], "1", "a"]);
+    for (change, fails) in [
+        (vec!["ZADD", k[0].as_str(), "1", "a"], false),
+        (vec!["ZADD", k[0].as_str(), "2", "a"], true),
+        (vec!["ZINCRBY", k[0].as_str(), "1", "b"], true),
+        (vec!["ZREM", k[0].as_str(), "nope"], false),
+        (vec!["ZUNIONSTORE", k[0].as_str(), "1", k[1].as_str()], true),
+    ] {
+        let _: () = redis::cmd("WATCH").arg(&k[0]).query(&mut c).unwrap();
+        raw(&mut other, &change);
+        let result: Option<(i64,)> = redis::pipe().atomic().zcard(&k[1]).query(&mut c).unwrap();
+        assert_eq!(result.is_none(), fails, "{change:?}");
+    }
+}
+
+#[test]
+fn rename_and_copy_of_a_big_sorted_set_across_partitions() {
+    let server = common::start(WORKERS);
+    let mut c = connect(server.shared_addr(), false);
+    let k = spread(&server, "big:", 3);
+    let n = 20_000;
+    for start in (0..n).step_by(1000) {
+        let mut args: Vec<String> = vec!["ZADD".into(), k[0].clone()];
+        for i in start..start + 1000 {
+            args.extend([format!("{}", i % 977), format!("member:{i}")]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(int(&mut c, &refs), 1000);
+    }
+    let _: () = c.expire(&k[0], 5000).unwrap();
+    let before = raw(&mut c, &["ZRANGE", &k[0], "0", "-1", "WITHSCORES"]);
+    let _: () = c.rename(&k[0], &k[1]).unwrap();
+    assert_eq!(int(&mut c, &["EXISTS", &k[0]]), 0);
+    assert_eq!(int(&mut c, &["ZCARD", &k[1]]), n);
+    assert_eq!(
+        raw(&mut c, &["OBJECT", "ENCODING", &k[1]]),
+        bulk("skiplist")
+    );
+    let ttl = int(&mut c, &["TTL", &k[1]]);
+    assert!((4990..=5000).contains(&ttl), "RENAME keeps the TTL: {ttl}");
+    assert_eq!(
+        raw(&mut c, &["ZRANGE", &k[1], "0", "-1", "WITHSCORES"]),
+        before
+    );
+    assert_eq!(int(&mut c, &["COPY", &k[1], &k[2]]), 1);
+    assert_eq!(int(&mut c, &["ZREM", &k[1], "member:0"]), 1);
+    assert_eq!(int(&mut c, &["ZCARD", &k[2]]), n, "the copy is its own set");
+    assert_eq!(
+        raw(&mut c, &["ZRANGE", &k[2], "0", "-1", "WITHSCORES"]),
+        before
+    );
+    // Score 976 is the highest; among its 20 members, by bytes, "member:976"
+    // comes before "member:9769" only.
+    assert_eq!(int(&mut c, &["ZRANK", &k[2], "member:976"]), n - 2);
+    assert_eq!(int(&mut c, &["ZREVRANK", &k[2], "member:9769"]), 0);
+    assert_eq!(
+        raw(&mut c, &["OBJECT", "ENCODING", &k[2]]),
+        bulk("skiplist")
+    );
+}
+
+/// A leaderboard through redis-py: players scored with ZADD, bumped with
+/// ZINCRBY, the top three with ZREVRANGE WITHSCORES, a player's rank with
+/// ZREVRANK/ZRANK, on keys of several partitions, in RESP2 and RESP3.
+const LEADERBOARD: &str = r#"
+import os, redis
+port = int(os.environ["PORT"])
+# RESP3 answers [member, score] pairs as lists, RESP2 as tuples.
+pairs = lambda xs: [tuple(x) for x in xs]
+for protocol in (2, 3):
+    r = redis.Redis(port=port, socket_timeout=10, protocol=protocol, decode_responses=True)
+    board, week = f"py{protocol}:board", f"py{protocol}:week"
+    r.delete(board, week, f"py{protocol}:total")
+    assert r.zadd(board, {"alice": 120, "bob": 95, "carol": 130, "dave": 40}) == 4
+    assert r.zincrby(board, 50, "bob") == 145.0
+    assert r.zadd(board, {"erin": 10}, nx=True) == 1
+    assert r.zadd(board, {"alice": 100}, gt=True, ch=True) == 0
+    top = pairs(r.zrevrange(board, 0, 2, withscores=True))
+    assert top == [("bob", 145.0), ("carol", 130.0), ("alice", 120.0)], top
+    assert r.zrevrank(board, "bob") == 0
+    assert r.zrank(board, "erin") == 0
+    assert r.zscore(board, "dave") == 40.0
+    assert r.zcard(board) == 5
+    assert r.zcount(board, 100, "+inf") == 3
+    assert r.zrangebyscore(board, 0, 50) == ["erin", "dave"]
+    r.zadd(week, {"dave": 500, "zoe": 1})
+    assert r.zunionstore(f"py{protocol}:total", [board, week]) == 6
+    assert pairs(r.zrevrange(f"py{protocol}:total", 0, 0, withscores=True)) == [("dave", 540.0)]
+    assert pairs(r.zpopmin(board, 1)) == [("erin", 10.0)]
+    assert r.type(board) == "zset"
+    with r.pipeline(transaction=True) as pipe:
+        pipe.zincrby(board, 1, "dave").zrevrank(board, "dave")
+        assert pipe.execute() == [41.0, 3]
+print("ok")
+"#;
+
+#[test]
+fn redis_py_leaderboard() {
+    let python = tool(
+        "python3",
+        "install python3 (apt-get install python3 python3-pip)",
+    );
+    let server = common::start(WORKERS);
+    let out = run_with_timeout(
+        std::process::Command::new(&python)
+            .args(["-c", LEADERBOARD])
+            .env("PORT", server.shared_addr().port().to_string())
+            .env("PYTHONUNBUFFERED", "1"),
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}\n(the python package `redis` >= 5 is needed: `python3 -m pip install 'redis>=5'`)",
+        describe("python3 (leaderboard)", &out)
+    );
+}
