@@ -1088,7 +1088,11 @@ impl Gen {
                 // A short wait: an empty list answers nil after it (in
                 // MULTI at once), in both servers; bad timeouts too.
                 let timeout = self.pick(&[b"0.01", b"0.01", b"x", b"-1"]);
-                match self.rng.below(4) {
+                match self.rng.below(5) {
+                    4 => {
+                        a = vec![self.pick(ZSET_KEYS), self.pick(ZSET_KEYS), timeout];
+                        ["BZPOPMIN", "BZPOPMAX"][self.rng.below(2)]
+                    }
                     0 => {
                         a.extend([self.pick(LIST_KEYS), timeout]);
                         ["BLPOP", "BRPOP"][self.rng.below(2)]

@@ -8,7 +8,7 @@ use super::keycmd::{key_command, KeyCmd, NOT_INTEGER, SYNTAX};
 use super::queued::{self, ToScratch};
 use super::resp::{owned_ranges, Args};
 use super::Connection;
-use crate::partition::coll::{list::ListCmd, set::SetCmd};
+use crate::partition::coll::{list::ListCmd, set::SetCmd, zset::ZSetCmd};
 use crate::partition::Admin;
 use crate::partition::{pack_keys, parse_i64, BitOp, OpKind, OpRef, Partition};
 use crate::resp::encode as enc;
@@ -53,6 +53,8 @@ pub(super) fn is_move(name: &str) -> bool {
             | "blmove"
             | "brpoplpush"
             | "blmpop"
+            | "bzpopmin"
+            | "bzpopmax"
     ) || super::zsetcmd::is_zset_move(name)
 }
 
@@ -92,6 +94,18 @@ pub(super) fn parse_blocking<'a>(
             let cmd = MoveCmd {
                 kind: OpKind::List(ListCmd::BPop {
                     left: name == "blpop",
+                }),
+                key: keys[0],
+                value: Cow::Owned(pack_keys(keys[1..].iter().copied())),
+                keys,
+            };
+            (cmd, ms)
+        }),
+        "bzpopmin" | "bzpopmax" => timeout_ms(args.get(last)).map_err(Cow::from).map(|ms| {
+            let keys: Vec<&[u8]> = (1..last).map(|i| args.get(i)).collect();
+            let cmd = MoveCmd {
+                kind: OpKind::ZSetType(ZSetCmd::BPop {
+                    max: name == "bzpopmax",
                 }),
                 key: keys[0],
                 value: Cow::Owned(pack_keys(keys[1..].iter().copied())),

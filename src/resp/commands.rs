@@ -1318,6 +1318,22 @@ pub static COMMANDS: &[CommandSpec] = &[
         "sorted-set",
         "Iterates over the members and scores of a sorted set.",
     ),
+    spec(
+        "bzpopmin",
+        -3,
+        &["write", "noscript", "blocking", "fast"],
+        (1, -2, 1),
+        "sorted-set",
+        "Pops the lowest-scored member of the first non-empty sorted set, waiting for one.",
+    ),
+    spec(
+        "bzpopmax",
+        -3,
+        &["write", "noscript", "blocking", "fast"],
+        (1, -2, 1),
+        "sorted-set",
+        "Pops the highest-scored member of the first non-empty sorted set, waiting for one.",
+    ),
 ];
 
 /// The spec of `name` (any case): one hash lookup per request, on a
@@ -1516,6 +1532,9 @@ fn type_categories(spec: &CommandSpec) -> Option<&'static [&'static str]> {
             &["write", "list", "slow", "blocking"]
         }
         ("list", true, false) => &["write", "list", "slow"],
+        ("sorted-set", true, true) if spec.flags.contains(&"blocking") => {
+            &["write", "sortedset", "fast", "blocking"]
+        }
         ("sorted-set", true, true) => &["write", "sortedset", "fast"],
         ("sorted-set", false, true) => &["read", "sortedset", "fast"],
         ("sorted-set", false, false) => &["read", "sortedset", "slow"],

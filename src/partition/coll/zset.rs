@@ -113,6 +113,13 @@ pub enum ZSetCmd {
         max: bool,
         count: Option<u64>,
     },
+    /// `BZPOPMIN`/`BZPOPMAX`'s attempt: one member from the first
+    /// non-empty of the keys (the key, then the others packed by
+    /// `movekey::pack_keys`), answered as `[key, member, score]` or a null
+    /// array.
+    BPop {
+        max: bool,
+    },
     /// `ZRANDMEMBER key [count [WITHSCORES]]`.
     RandMember {
         count: Option<i64>,
@@ -170,7 +177,10 @@ impl ZSetCmd {
 
     /// Commands on several keys (the others packed in the value).
     pub fn is_multi(self) -> bool {
-        matches!(self, Self::RangeStore { .. } | Self::Combine { .. })
+        matches!(
+            self,
+            Self::RangeStore { .. } | Self::Combine { .. } | Self::BPop { .. }
+        )
     }
 
     /// How many of the value's packed items are keys (for
@@ -179,6 +189,7 @@ impl ZSetCmd {
         match self {
             Self::RangeStore { .. } => 1,
             Self::Combine { keys, .. } => keys as usize,
+            Self::BPop { .. } => usize::MAX,
             _ => 0,
         }
     }
@@ -855,6 +866,9 @@ pub fn execute<'s>(
     key: &[u8],
     args: &[u8],
 ) -> Outcome<'s> {
+    if let ZSetCmd::BPop { max } = cmd {
+        return bpop(store, env, key, args, max);
+    }
     if cmd.is_multi() {
         return multi(store, env, cmd, key, args);
     }
@@ -1092,6 +1106,44 @@ fn zpop<'s>(
         enc::bulk(out, m);
         score::reply(out, *s, proto);
     }
+    Outcome::Raw
+}
+
+/// `BZPOPMIN`/`BZPOPMAX`'s attempt: every key is type-checked up to the
+/// first non-empty one, which gives its lowest (or highest) member.
+fn bpop<'s>(
+    store: &mut Store,
+    env: &mut Env<'_>,
+    key: &[u8],
+    others: &[u8],
+    max: bool,
+) -> Outcome<'s> {
+    let proto = env.proto;
+    for k in std::iter::once(key).chain(super::super::movekey::unpack(others)) {
+        let popped = match store.collection(k, ZSET) {
+            Ok(Some(p)) => {
+                let z = Z::of(p);
+                let range = if max { z.len() - 1..z.len() } else { 0..1 };
+                let popped = z.collect(range.clone(), max);
+                remove_ranks(store, k, range);
+                (env.touched)(k);
+                drop_if_empty(store, env, k);
+                popped
+            }
+            Ok(None) => continue,
+            Err(e) => return e,
+        };
+        let out = &mut *env.reply;
+        let Some((m, s)) = popped.first() else {
+            continue;
+        };
+        enc::array(out, 3);
+        enc::bulk(out, k);
+        enc::bulk(out, m);
+        score::reply(out, *s, proto);
+        return Outcome::Raw;
+    }
+    enc::null_array(env.reply, proto);
     Outcome::Raw
 }
 
