@@ -447,7 +447,11 @@ pub fn lmove(
         // A rotation: the list never empties, so it keeps its key and TTL
         // (popping first would delete a one-element list).
         let v = edit(store, src, env.limits.list_size, |q| {
-            let v = if from_left { q.pop_front() } else { q.pop_back() }?;
+            let v = if from_left {
+                q.pop_front()
+            } else {
+                q.pop_back()
+            }?;
             if to_left {
                 q.push_front(&v);
             } else {

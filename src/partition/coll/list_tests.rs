@@ -675,7 +675,7 @@ fn size_classes_and_positive_counts_set_where_a_listpack_ends() {
     }
     // ... and still stops at 8 KiB (Redis's safety limit).
     let mut l = Lists::with_fill(1000);
-    let e = vec![b'e'; 127];
+    let e = [b'e'; 127];
     l.rpush("k", &vec![&e[..]; 64]);
     assert_eq!(l.encoding("k"), Some("listpack"));
     l.rpush("k", &[b"x"]);
