@@ -443,6 +443,27 @@ pub fn lmove(
         return Ok(None);
     }
     store.collection(dst, LIST)?;
+    if src == dst {
+        // A rotation: the list never empties, so it keeps its key and TTL
+        // (popping first would delete a one-element list).
+        let v = edit(store, src, env.limits.list_size, |q| {
+            let v = if from_left {
+                q.pop_front()
+            } else {
+                q.pop_back()
+            }?;
+            if to_left {
+                q.push_front(&v);
+            } else {
+                q.push_back(&v);
+            }
+            Some(v)
+        });
+        if v.is_some() {
+            (env.touched)(src);
+        }
+        return Ok(v);
+    }
     let Some(v) = pop_n(store, env, src, from_left, 1).pop() else {
         return Ok(None);
     };

@@ -25,6 +25,8 @@
 pub mod dict;
 pub mod hash;
 pub mod list;
+#[cfg(test)]
+mod list_tests;
 pub mod pack;
 pub mod set;
 #[cfg(test)]
