@@ -235,6 +235,9 @@ pub fn execute<'s>(
     if cmd.is_multi() {
         return multi(store, env, cmd, key, args);
     }
+    if let Some(done) = fast(store, env, cmd, key, args) {
+        return done;
+    }
     let items: Vec<&[u8]> = if cmd.raw_arg() {
         vec![args]
     } else {
@@ -378,6 +381,64 @@ pub fn execute<'s>(
             unreachable!("handled by multi")
         }
     }
+}
+
+/// The queue commands on a big list, with one lookup and no temporary:
+/// a push of one element and a pop without a count. `None` for anything
+/// else (a small list, another type, no key: the general path).
+fn fast<'s>(
+    store: &mut Store,
+    env: &mut Env<'_>,
+    cmd: ListCmd,
+    key: &[u8],
+    args: &[u8],
+) -> Option<Outcome<'s>> {
+    let one = match cmd {
+        ListCmd::Push { .. } => {
+            let mut it = pack::Iter::new(args);
+            match (it.next(), it.next()) {
+                (Some(v), None) => Some(v),
+                _ => return None,
+            }
+        }
+        ListCmd::Pop { count: None, .. } => None,
+        _ => return None,
+    };
+    let done = store.update(key, |e| {
+        if !e.is_collection() || e.value()[0] != LIST {
+            return None;
+        }
+        let Some(Big::List(q)) = big_mut(e.value_mut()) else {
+            return None;
+        };
+        Some(match (cmd, one) {
+            (ListCmd::Push { left, .. }, Some(v)) => {
+                if left {
+                    q.push_front(v);
+                } else {
+                    q.push_back(v);
+                }
+                (None, q.len())
+            }
+            (ListCmd::Pop { left, .. }, _) => {
+                let v = if left { q.pop_front() } else { q.pop_back() };
+                (Some(v), q.len())
+            }
+            _ => unreachable!("filtered above"),
+        })
+    })??;
+    (env.touched)(key);
+    Some(match done {
+        (None, len) => Outcome::Int(len as i64),
+        (Some(popped), len) => {
+            enc::bulk_or_nil(env.reply, popped.as_deref());
+            if len == 0 {
+                store.del(key);
+                env.expiry.clear(key);
+            }
+            Outcome::Raw
+        }
+    })
 }
 
 /// `LMOVE`/`RPOPLPUSH` and `LMPOP` (all keys on this partition).
