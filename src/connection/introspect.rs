@@ -389,6 +389,7 @@ impl Connection {
         let rt = &self.ctx.runtime;
         let input = info::InfoInput {
             connected_clients: workers.iter().map(|w| w.connections_open).sum(),
+            blocked_clients: workers.iter().map(|w| w.blocked_clients).sum(),
             workers: &workers,
             commands: &commands,
             port: self.ctx.shared_port,

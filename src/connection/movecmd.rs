@@ -567,6 +567,8 @@ impl Connection {
         let signal = Rc::clone(&self.evict);
         let mut shutdown = self.shutdown.clone();
         signal.set_blocked(true);
+        self.info.set_blocked(true);
+        self.ctx.partition.borrow_mut().stats.blocked_clients += 1;
         let mut watch_socket = true;
         let woke = loop {
             let closing = async {
@@ -598,6 +600,8 @@ impl Connection {
             }
         };
         signal.set_blocked(false);
+        self.info.set_blocked(false);
+        self.ctx.partition.borrow_mut().stats.blocked_clients -= 1;
         woke
     }
 

@@ -32,6 +32,8 @@ pub struct ClientInfo {
     cmd: Cell<u16>,
     /// Commands queued in `MULTI`, -1 outside it.
     multi: Cell<i64>,
+    /// Waiting in a blocking command (`CLIENT LIST` flag `b`).
+    blocked: Cell<bool>,
     multi_mem: Cell<usize>,
     resp: Cell<u8>,
 }
@@ -61,6 +63,7 @@ impl ClientInfo {
             user: RefCell::new(user.into()),
             cmd: Cell::new(u16::MAX),
             multi: Cell::new(-1),
+            blocked: Cell::new(false),
             multi_mem: Cell::new(0),
             resp: Cell::new(2),
         }
@@ -86,6 +89,10 @@ impl ClientInfo {
         *self.user.borrow_mut() = user.into();
     }
 
+    pub fn set_blocked(&self, on: bool) {
+        self.blocked.set(on);
+    }
+
     pub fn set_multi(&self, queued: Option<(usize, usize)>) {
         let (n, bytes) = queued.map_or((-1, 0), |(n, b)| (n as i64, b));
         self.multi.set(n);
@@ -107,7 +114,11 @@ impl ClientInfo {
         let name = self.name.borrow();
         let name = String::from_utf8_lossy(name.as_deref().unwrap_or_default());
         let multi = self.multi.get();
-        let flags = if multi >= 0 { "x" } else { "N" };
+        let flags = match (multi >= 0, self.blocked.get()) {
+            (_, true) => "b",
+            (true, false) => "x",
+            (false, false) => "N",
+        };
         let _ = writeln!(
             out,
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db=0 sub=0 psub=0 \

@@ -317,6 +317,8 @@ pub struct Stats {
     pub slot_index: u64,
     pub connections_total: u64,
     pub connections_open: u64,
+    /// Connections waiting in a blocking command (`BLPOP`, …) now.
+    pub blocked_clients: u64,
     /// Clients this worker disconnected for passing their output limit.
     pub output_limit_disconnections: u64,
     /// Forwarded batches this partition cut short at a client's output limit.

@@ -17,6 +17,8 @@ pub struct InfoInput<'a> {
     pub port: u16,
     pub uptime_secs: u64,
     pub connected_clients: u64,
+    /// Clients waiting in a blocking command, over all workers.
+    pub blocked_clients: u64,
     pub policy: &'static str,
     pub maxmemory: u64,
     pub runtime: &'a Runtime,
@@ -141,13 +143,10 @@ fn clients(s: &mut String, input: &InfoInput<'_>) {
     line(s, "connected_clients", input.connected_clients);
     line(s, "cluster_connections", 0);
     line(s, "maxclients", input.maxclients);
-    for k in [
-        "client_recent_max_input_buffer",
-        "client_recent_max_output_buffer",
-        "blocked_clients",
-        "tracking_clients",
-        "clients_in_timeout_table",
-    ] {
+    line(s, "client_recent_max_input_buffer", 0);
+    line(s, "client_recent_max_output_buffer", 0);
+    line(s, "blocked_clients", input.blocked_clients);
+    for k in ["tracking_clients", "clients_in_timeout_table"] {
         line(s, k, 0);
     }
 }
@@ -561,6 +560,7 @@ mod tests {
             port: 9888,
             uptime_secs: 10,
             connected_clients: 1,
+            blocked_clients: 0,
             policy: "sieve",
             maxmemory: 0,
             runtime: &runtime,
