@@ -374,7 +374,7 @@ impl Connection {
         let mut workers = Vec::new();
         for reply in self.admin_all(|| Admin::Stats).await? {
             if let AdminReply::Stats(s) = reply {
-                workers.push(s);
+                workers.push(*s);
             }
         }
         let mut commands = Introspect::default();

@@ -155,7 +155,7 @@ impl Connection {
                 let mut stats = Vec::new();
                 for reply in self.admin_all(|| Admin::Stats).await? {
                     if let AdminReply::Stats(s) = reply {
-                        stats.push(s);
+                        stats.push(*s);
                     }
                 }
                 let json = response::stats_json(&stats);

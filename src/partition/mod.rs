@@ -173,7 +173,7 @@ pub enum AdminReply {
     Done,
     Scan(ScanStep),
     SlotKeys(SlotStep),
-    Stats(Stats),
+    Stats(Box<Stats>),
     Key(Option<Box<[u8]>>),
     KeyInfo(Option<KeyInfo>),
     Introspect(Box<crate::introspect::Introspect>),
@@ -1493,7 +1493,7 @@ impl Partition {
                     stats.buffer_pool = c.pool.load(Relaxed) as u64;
                 }
                 stats.slot_index = self.store.slot_index_memory() as u64;
-                AdminReply::Stats(stats)
+                AdminReply::Stats(Box::new(stats))
             }
             Admin::RandomKey(seed) => {
                 let now = self.now();
