@@ -2,7 +2,7 @@
 //! in a slab that never moves them, found through a table of slab
 //! positions, as the partition's own store keeps its keys ([`Store`]).
 //!
-//! Each pair is one [`Entry`] (a field with its value, a member with an
+//! Each pair is one `Entry` (a field with its value, a member with an
 //! empty value or its score): a 6-byte field with a 10-byte value is one
 //! 16-byte allocation. Per pair the table adds a `u32` and a control byte
 //! (at 7/8 load at most) and the slab an 8-byte word. Walking slab

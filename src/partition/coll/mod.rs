@@ -1,7 +1,7 @@
 //! Hashes, sets, sorted sets and lists: collection values in the
 //! partition's store.
 //!
-//! A collection lives in the store like a string: one [`Entry`] holding
+//! A collection lives in the store like a string: one `Entry` holding
 //! the key, marked as a collection (see `entry.rs`), whose value bytes are
 //! the collection's *payload*:
 //!

@@ -4,7 +4,7 @@
 //! packed in the key's payload, ordered by score then member, up to
 //! `zset-max-listpack-entries` members of at most
 //! `zset-max-listpack-value` bytes) and `skiplist` to `OBJECT ENCODING`
-//! (a [`ZSet`]: a [`Dict`] member → score and a [`ZIndex`] B+tree over
+//! (a [`ZSet`]: a [`Dict`] member → score and a `ZIndex` B+tree over
 //! `(score, member)` for ranks and ranges). A listpack past its limits
 //! becomes big for good; only the `*STORE` commands write a small result
 //! as a listpack again (Redis's `zsetConvertToListpackIfNeeded`).
@@ -203,7 +203,7 @@ impl ZSetCmd {
 // ------------------------------------------------------------ the big form
 
 /// The big form: a [`Dict`] of members (each pair's value is its score,
-/// 8 bytes) and a [`ZIndex`] over `(score, slab position)`.
+/// 8 bytes) and a `ZIndex` over `(score, slab position)`.
 #[derive(Default)]
 pub struct ZSet {
     dict: Dict,
