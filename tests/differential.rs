@@ -1461,8 +1461,22 @@ impl Gen {
 
     /// Wrong arity now and then, the name in mixed case, the name first.
     fn finish(&mut self, name: &str, mut a: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-        // Wrong arity now and then: an argument too many or too few.
+        // Wrong arity now and then: an argument too many or too few. Not
+        // for a blocking command: a changed last argument is its timeout,
+        // and `0` would wait forever in both servers.
+        let blocking = matches!(
+            name,
+            "BLPOP"
+                | "BRPOP"
+                | "BLMOVE"
+                | "BRPOPLPUSH"
+                | "BLMPOP"
+                | "BZPOPMIN"
+                | "BZPOPMAX"
+                | "BZMPOP"
+        );
         match self.rng.below(25) {
+            _ if blocking => {}
             0 if !a.is_empty() => {
                 a.pop();
             }
