@@ -253,15 +253,18 @@ fn zmpop(args: Args<'_>, first: usize) -> Parsed<'_> {
     })
 }
 
+/// What `LMPOP` and `ZMPOP` share: the keys, true for the end named
+/// `first_end` (`LEFT`, `MIN`), and the count (1 without `COUNT`).
+type MPopArgs<'a> = (Vec<&'a [u8]>, bool, u64);
+
 /// The arguments `LMPOP` and `ZMPOP` share, with Redis 7.0's checks in its
-/// order: the keys, true for the end named `first_end` (`LEFT`, `MIN`;
-/// any case) rather than `other_end`, and the count (1 without `COUNT`).
+/// order; the end is `first_end` or `other_end` (any case).
 fn mpop_args<'a>(
     args: Args<'a>,
     first: usize,
     first_end: &[u8],
     other_end: &[u8],
-) -> Result<(Vec<&'a [u8]>, bool, u64), Cow<'static, str>> {
+) -> Result<MPopArgs<'a>, Cow<'static, str>> {
     let n = parse_i64(args.get(first))
         .filter(|&n| n > 0)
         .and_then(|n| usize::try_from(n).ok())
