@@ -1241,7 +1241,7 @@ impl Gen {
             self.pick(keys)
         };
         let mut a = vec![key.clone()];
-        let name = match self.rng.below(26) {
+        let name = match self.rng.below(28) {
             0..=3 | 24 | 25 => {
                 let options: &[&[u8]] = if lex {
                     &[b"NX", b"XX", b"CH", b"ch"]
@@ -1376,6 +1376,38 @@ impl Gen {
                 a = vec![];
                 self.zcombine_args(&mut a, true);
                 "ZINTERCARD"
+            }
+            26 | 27 => {
+                // BZMPOP with a short wait (an empty set answers the null
+                // array after it, in MULTI at once) or a bad timeout.
+                let blocking = self.chance(2);
+                a = if blocking {
+                    vec![self.pick(&[b"0.01", b"0.01", b"x", b"-1"])]
+                } else {
+                    vec![]
+                };
+                let n = 1 + self.rng.below(3);
+                a.push(if self.chance(6) {
+                    self.pick(&[b"0", b"x", b"-1", b"3"])
+                } else {
+                    n.to_string().into_bytes()
+                });
+                a.push(key);
+                for _ in 1..n {
+                    a.push(self.pick(keys));
+                }
+                a.push(self.pick(&[b"MIN", b"MAX", b"max", b"middle"]));
+                if self.chance(2) {
+                    a.extend([
+                        b"COUNT".to_vec(),
+                        self.pick(&[b"1", b"2", b"10", b"0", b"x"]),
+                    ]);
+                }
+                if blocking {
+                    "BZMPOP"
+                } else {
+                    "ZMPOP"
+                }
             }
             _ => {
                 a = vec![

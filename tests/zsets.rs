@@ -4,8 +4,9 @@
 //! or nested), WRONGTYPE both ways, `TYPE`/`OBJECT ENCODING`/`SCAN …
 //! TYPE`, the commands on several keys with keys on different partitions
 //! (handoff transactions) and TTLs, `MULTI`/`EXEC` and `WATCH`,
-//! `RENAME`/`COPY` of a big sorted set across partitions, and a redis-py
-//! leaderboard.
+//! `RENAME`/`COPY` of a big sorted set across partitions, `ZMPOP` and
+//! `BZMPOP` across partitions (a waiter woken through another partition),
+//! and a redis-py leaderboard.
 
 mod common;
 
@@ -484,4 +485,109 @@ fn redis_py_leaderboard() {
         "{}\n(the python package `redis` >= 5 is needed: `python3 -m pip install 'redis>=5'`)",
         describe("python3 (leaderboard)", &out)
     );
+}
+
+/// `ZMPOP`'s reply: `[key, [[member, score], …]]` (scores as doubles in
+/// RESP3).
+fn mpopped(key: &str, items: &[(&str, &str)], resp3: bool) -> Value {
+    let items = items
+        .iter()
+        .map(|(m, s)| Value::Array(vec![bulk(m), score(s, resp3)]))
+        .collect();
+    Value::Array(vec![bulk(key), Value::Array(items)])
+}
+
+/// Polls `INFO clients` until `want` clients wait in a blocking command
+/// (a hang guard: [`TIMEOUT`]).
+fn wait_blocked(c: &mut Connection, want: usize) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let line = format!("blocked_clients:{want}\r\n");
+    loop {
+        let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
+        if info.contains(&line) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn zmpop_and_bzmpop_across_partitions() {
+    let server = common::start(WORKERS);
+    for resp3 in [false, true] {
+        let mut c = connect(server.shared_addr(), resp3);
+        // k[0] missing, k[1] and k[2] sorted sets, k[3] a string: each on
+        // its own partition.
+        let k = spread(&server, if resp3 { "mp3:" } else { "mp2:" }, 4);
+        let (k0, k1, k2, k3) = (k[0].as_str(), k[1].as_str(), k[2].as_str(), k[3].as_str());
+        int(&mut c, &["ZADD", k1, "1", "a", "2", "b", "3", "c"]);
+        int(&mut c, &["ZADD", k2, "5", "x"]);
+        let _: () = c.set(k3, "v").unwrap();
+        assert_eq!(
+            raw(&mut c, &["ZMPOP", "3", k0, k1, k2, "MIN", "COUNT", "2"]),
+            mpopped(k1, &[("a", "1"), ("b", "2")], resp3)
+        );
+        assert_eq!(
+            raw(&mut c, &["zmpop", "2", k0, k1, "max", "count", "5"]),
+            mpopped(k1, &[("c", "3")], resp3)
+        );
+        assert_eq!(int(&mut c, &["EXISTS", k1]), 0, "an emptied set is deleted");
+        assert_eq!(raw(&mut c, &["ZMPOP", "2", k0, k1, "MIN"]), Value::Nil);
+        // Keys are type-checked up to the first non-empty one only.
+        assert_eq!(err(&mut c, &["ZMPOP", "2", k3, k2, "MIN"]), WRONGTYPE);
+        assert_eq!(int(&mut c, &["ZCARD", k2]), 1);
+        assert_eq!(
+            raw(&mut c, &["ZMPOP", "2", k2, k3, "MAX"]),
+            mpopped(k2, &[("x", "5")], resp3)
+        );
+        // Nothing there: BZMPOP's timeout answers the null array.
+        assert_eq!(
+            raw(&mut c, &["BZMPOP", "0.01", "2", k1, k2, "MIN"]),
+            Value::Nil
+        );
+        for (args, want) in [
+            (
+                &["ZMPOP", "0", k1, "MIN"][..],
+                "numkeys should be greater than 0",
+            ),
+            (
+                &["ZMPOP", "1", k1, "MIN", "COUNT", "0"],
+                "count should be greater than 0",
+            ),
+            (&["ZMPOP", "1", k1, "FOO"], "syntax error"),
+            (&["ZMPOP", "2", k1, "MIN"], "syntax error"),
+            (
+                &["ZMPOP", "1", k1, "MIN", "COUNT", "1", "COUNT", "1"],
+                "syntax error",
+            ),
+            // BZMPOP reads its timeout last, as Redis does.
+            (&["BZMPOP", "x", "1", k1, "FOO"], "syntax error"),
+            (
+                &["BZMPOP", "x", "1", k1, "MIN"],
+                "timeout is not a float or out of range",
+            ),
+            (&["BZMPOP", "-1", "1", k1, "MIN"], "timeout is negative"),
+        ] {
+            assert_eq!(err(&mut c, args), format!("ERR {want}"), "{args:?}");
+        }
+        // A waiter on worker 0 for k1 and k2, woken by a ZADD to k2 from a
+        // connection on worker 3.
+        let addr = server.core_addrs()[0];
+        let (w1, w2) = (k1.to_string(), k2.to_string());
+        let waiter = std::thread::spawn(move || {
+            let mut w = connect(addr, resp3);
+            raw(&mut w, &["BZMPOP", "0", "2", &w1, &w2, "MAX", "COUNT", "2"])
+        });
+        wait_blocked(&mut c, 1);
+        let mut other = connect(server.core_addrs()[3], resp3);
+        int(&mut other, &["ZADD", k2, "1", "p", "2", "q", "3", "r"]);
+        assert_eq!(
+            waiter.join().unwrap(),
+            mpopped(k2, &[("r", "3"), ("q", "2")], resp3)
+        );
+        assert_eq!(int(&mut c, &["ZCARD", k2]), 1);
+        wait_blocked(&mut c, 0);
+        let _: () = c.del(&k).unwrap();
+    }
 }

@@ -48,6 +48,7 @@ pub(super) fn is_move(name: &str) -> bool {
             | "lmove"
             | "rpoplpush"
             | "lmpop"
+            | "zmpop"
             | "blpop"
             | "brpop"
             | "blmove"
@@ -55,6 +56,7 @@ pub(super) fn is_move(name: &str) -> bool {
             | "blmpop"
             | "bzpopmin"
             | "bzpopmax"
+            | "bzmpop"
     ) || super::zsetcmd::is_zset_move(name)
 }
 
@@ -81,7 +83,7 @@ fn timeout_ms(arg: &[u8]) -> Result<u64, &'static str> {
 }
 
 /// A blocking command (`BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`,
-/// `BLMPOP`) parsed as the one attempt it makes each time it wakes, with
+/// `BLMPOP`, `BZPOPMIN`, `BZPOPMAX`, `BZMPOP`) parsed as the one attempt it makes each time it wakes, with
 /// its timeout in ms (0: forever); `None` for any other command.
 pub(super) fn parse_blocking<'a>(
     name: &str,
@@ -130,8 +132,9 @@ pub(super) fn parse_blocking<'a>(
                 Ok((cmd, ms))
             })
         }
-        // Its timeout is read last, as Redis reads it.
+        // Their timeout is read last, as Redis reads it.
         "blmpop" => lmpop(args, 2).and_then(|cmd| Ok((cmd, timeout_ms(args.get(1))?))),
+        "bzmpop" => zmpop(args, 2).and_then(|cmd| Ok((cmd, timeout_ms(args.get(1))?))),
         _ => return None,
     };
     Some(parsed)
@@ -211,6 +214,7 @@ pub(super) fn parse<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
             })
         }
         "lmpop" => lmpop(args, 1),
+        "zmpop" => zmpop(args, 1),
         // Sorted sets.
         name if super::zsetcmd::is_zset_move(name) => {
             super::zsetcmd::zset_move(name, args)?.map(|z| MoveCmd {
@@ -226,26 +230,58 @@ pub(super) fn parse<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
 }
 
 /// `LMPOP numkeys key … LEFT|RIGHT [COUNT n]` (`first`: where numkeys
-/// is; 2 for `BLMPOP`, after its timeout), with Redis 7.0's checks in its
-/// order.
+/// is; 2 for `BLMPOP`, after its timeout).
 pub(super) fn lmpop(args: Args<'_>, first: usize) -> Parsed<'_> {
+    let (keys, left, count) = mpop_args(args, first, b"left", b"right")?;
+    Ok(MoveCmd {
+        kind: OpKind::List(ListCmd::MPop { left, count }),
+        key: keys[0],
+        value: Cow::Owned(pack_keys(keys[1..].iter().copied())),
+        keys,
+    })
+}
+
+/// `ZMPOP numkeys key … MIN|MAX [COUNT n]` (`first`: where numkeys is; 2
+/// for `BZMPOP`, after its timeout).
+fn zmpop(args: Args<'_>, first: usize) -> Parsed<'_> {
+    let (keys, min, count) = mpop_args(args, first, b"min", b"max")?;
+    Ok(MoveCmd {
+        kind: OpKind::ZSetType(ZSetCmd::MPop { max: !min, count }),
+        key: keys[0],
+        value: Cow::Owned(pack_keys(keys[1..].iter().copied())),
+        keys,
+    })
+}
+
+/// What `LMPOP` and `ZMPOP` share: the keys, true for the end named
+/// `first_end` (`LEFT`, `MIN`), and the count (1 without `COUNT`).
+type MPopArgs<'a> = (Vec<&'a [u8]>, bool, u64);
+
+/// The arguments `LMPOP` and `ZMPOP` share, with Redis 7.0's checks in its
+/// order; the end is `first_end` or `other_end` (any case).
+fn mpop_args<'a>(
+    args: Args<'a>,
+    first: usize,
+    first_end: &[u8],
+    other_end: &[u8],
+) -> Result<MPopArgs<'a>, Cow<'static, str>> {
     let n = parse_i64(args.get(first))
         .filter(|&n| n > 0)
         .and_then(|n| usize::try_from(n).ok())
         .ok_or("ERR numkeys should be greater than 0")?;
-    let side = first + 1 + n;
-    if n > args.len() || side >= args.len() {
+    let end = first + 1 + n;
+    if n > args.len() || end >= args.len() {
         return Err(SYNTAX.into());
     }
-    let left = if args.get(side).eq_ignore_ascii_case(b"left") {
+    let at_first_end = if args.get(end).eq_ignore_ascii_case(first_end) {
         true
-    } else if args.get(side).eq_ignore_ascii_case(b"right") {
+    } else if args.get(end).eq_ignore_ascii_case(other_end) {
         false
     } else {
         return Err(SYNTAX.into());
     };
     let mut count = None;
-    let mut j = side + 1;
+    let mut j = end + 1;
     while j < args.len() {
         if args.get(j).eq_ignore_ascii_case(b"count") && j + 1 < args.len() && count.is_none() {
             let c = parse_i64(args.get(j + 1))
@@ -257,16 +293,8 @@ pub(super) fn lmpop(args: Args<'_>, first: usize) -> Parsed<'_> {
             return Err(SYNTAX.into());
         }
     }
-    let keys: Vec<&[u8]> = (first + 1..side).map(|i| args.get(i)).collect();
-    Ok(MoveCmd {
-        kind: OpKind::List(ListCmd::MPop {
-            left,
-            count: count.unwrap_or(1),
-        }),
-        key: keys[0],
-        value: Cow::Owned(pack_keys(keys[1..].iter().copied())),
-        keys,
-    })
+    let keys = (first + 1..end).map(|i| args.get(i)).collect();
+    Ok((keys, at_first_end, count.unwrap_or(1)))
 }
 
 /// `SINTERCARD numkeys key [key …] [LIMIT limit]`, with Redis 7.0's

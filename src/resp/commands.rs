@@ -1334,6 +1334,22 @@ pub static COMMANDS: &[CommandSpec] = &[
         "sorted-set",
         "Pops the highest-scored member of the first non-empty sorted set, waiting for one.",
     ),
+    spec(
+        "zmpop",
+        -4,
+        &["write", "movablekeys"],
+        NONE,
+        "sorted-set",
+        "Pops the lowest- or highest-scored members of the first non-empty of several sorted sets.",
+    ),
+    spec(
+        "bzmpop",
+        -5,
+        &["write", "blocking", "movablekeys"],
+        NONE,
+        "sorted-set",
+        "Pops the lowest- or highest-scored members of the first non-empty of several sorted sets, waiting for one.",
+    ),
 ];
 
 /// The spec of `name` (any case): one hash lookup per request, on a
@@ -1538,6 +1554,9 @@ fn type_categories(spec: &CommandSpec) -> Option<&'static [&'static str]> {
         ("sorted-set", true, true) => &["write", "sortedset", "fast"],
         ("sorted-set", false, true) => &["read", "sortedset", "fast"],
         ("sorted-set", false, false) => &["read", "sortedset", "slow"],
+        ("sorted-set", true, false) if spec.flags.contains(&"blocking") => {
+            &["write", "sortedset", "slow", "blocking"]
+        }
         ("sorted-set", true, false) => &["write", "sortedset", "slow"],
         _ => return None,
     })

@@ -120,6 +120,14 @@ pub enum ZSetCmd {
     BPop {
         max: bool,
     },
+    /// `ZMPOP`/`BZMPOP numkeys key … MIN|MAX [COUNT n]`: up to `count`
+    /// members from the first non-empty of the keys (the key, then the
+    /// others packed by `movekey::pack_keys`), answered as `[key,
+    /// [[member, score], …]]` or a null array.
+    MPop {
+        max: bool,
+        count: u64,
+    },
     /// `ZRANDMEMBER key [count [WITHSCORES]]`.
     RandMember {
         count: Option<i64>,
@@ -179,7 +187,7 @@ impl ZSetCmd {
     pub fn is_multi(self) -> bool {
         matches!(
             self,
-            Self::RangeStore { .. } | Self::Combine { .. } | Self::BPop { .. }
+            Self::RangeStore { .. } | Self::Combine { .. } | Self::BPop { .. } | Self::MPop { .. }
         )
     }
 
@@ -189,7 +197,7 @@ impl ZSetCmd {
         match self {
             Self::RangeStore { .. } => 1,
             Self::Combine { keys, .. } => keys as usize,
-            Self::BPop { .. } => usize::MAX,
+            Self::BPop { .. } | Self::MPop { .. } => usize::MAX,
             _ => 0,
         }
     }
@@ -866,8 +874,10 @@ pub fn execute<'s>(
     key: &[u8],
     args: &[u8],
 ) -> Outcome<'s> {
-    if let ZSetCmd::BPop { max } = cmd {
-        return bpop(store, env, key, args, max);
+    match cmd {
+        ZSetCmd::BPop { max } => return bpop(store, env, key, args, max),
+        ZSetCmd::MPop { max, count } => return zmpop(store, env, key, args, max, count),
+        _ => {}
     }
     if cmd.is_multi() {
         return multi(store, env, cmd, key, args);
@@ -1109,8 +1119,42 @@ fn zpop<'s>(
     Outcome::Raw
 }
 
-/// `BZPOPMIN`/`BZPOPMAX`'s attempt: every key is type-checked up to the
-/// first non-empty one, which gives its lowest (or highest) member.
+/// The key a multi-key pop took from, and its members with their scores.
+type Popped = (Vec<u8>, Vec<(Box<[u8]>, f64)>);
+
+/// The core of `BZPOPMIN`/`BZPOPMAX` and `ZMPOP`/`BZMPOP`: pops up to
+/// `count` of the lowest (or highest) members of the first non-empty
+/// sorted set of `key` and `others`; every key up to it is type-checked,
+/// as Redis's `genericZpopCommand` does.
+fn first_pop(
+    store: &mut Store,
+    env: &mut Env<'_>,
+    key: &[u8],
+    others: &[u8],
+    max: bool,
+    count: u64,
+) -> Result<Option<Popped>, Outcome<'static>> {
+    for k in std::iter::once(key).chain(unpack(others)) {
+        let Some(p) = store.collection(k, ZSET)? else {
+            continue;
+        };
+        let z = Z::of(p);
+        if z.len() == 0 {
+            continue;
+        }
+        let n = count.min(z.len() as u64) as usize;
+        let range = if max { z.len() - n..z.len() } else { 0..n };
+        let popped = z.collect(range.clone(), max);
+        remove_ranks(store, k, range);
+        (env.touched)(k);
+        drop_if_empty(store, env, k);
+        return Ok(Some((k.to_vec(), popped)));
+    }
+    Ok(None)
+}
+
+/// `BZPOPMIN`/`BZPOPMAX`'s attempt: `[key, member, score]` from the first
+/// non-empty key, or a null array.
 fn bpop<'s>(
     store: &mut Store,
     env: &mut Env<'_>,
@@ -1119,31 +1163,49 @@ fn bpop<'s>(
     max: bool,
 ) -> Outcome<'s> {
     let proto = env.proto;
-    for k in std::iter::once(key).chain(super::super::movekey::unpack(others)) {
-        let popped = match store.collection(k, ZSET) {
-            Ok(Some(p)) => {
-                let z = Z::of(p);
-                let range = if max { z.len() - 1..z.len() } else { 0..1 };
-                let popped = z.collect(range.clone(), max);
-                remove_ranks(store, k, range);
-                (env.touched)(k);
-                drop_if_empty(store, env, k);
-                popped
+    match first_pop(store, env, key, others, max, 1) {
+        Ok(Some((k, popped))) => {
+            let out = &mut *env.reply;
+            enc::array(out, 3);
+            enc::bulk(out, &k);
+            for (m, s) in &popped {
+                enc::bulk(out, m);
+                score::reply(out, *s, proto);
             }
-            Ok(None) => continue,
-            Err(e) => return e,
-        };
-        let out = &mut *env.reply;
-        let Some((m, s)) = popped.first() else {
-            continue;
-        };
-        enc::array(out, 3);
-        enc::bulk(out, k);
-        enc::bulk(out, m);
-        score::reply(out, *s, proto);
-        return Outcome::Raw;
+        }
+        Ok(None) => enc::null_array(env.reply, proto),
+        Err(e) => return e,
     }
-    enc::null_array(env.reply, proto);
+    Outcome::Raw
+}
+
+/// `ZMPOP` (and `BZMPOP`'s attempt): `[key, [[member, score], …]]` from
+/// the first non-empty key, or a null array, as Redis 7.0 answers both
+/// (scores as doubles in RESP3, as text in RESP2).
+fn zmpop<'s>(
+    store: &mut Store,
+    env: &mut Env<'_>,
+    key: &[u8],
+    others: &[u8],
+    max: bool,
+    count: u64,
+) -> Outcome<'s> {
+    let proto = env.proto;
+    match first_pop(store, env, key, others, max, count) {
+        Ok(Some((k, popped))) => {
+            let out = &mut *env.reply;
+            enc::array(out, 2);
+            enc::bulk(out, &k);
+            enc::array(out, popped.len());
+            for (m, s) in &popped {
+                enc::array(out, 2);
+                enc::bulk(out, m);
+                score::reply(out, *s, proto);
+            }
+        }
+        Ok(None) => enc::null_array(env.reply, proto),
+        Err(e) => return e,
+    }
     Outcome::Raw
 }
 

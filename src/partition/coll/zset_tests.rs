@@ -53,7 +53,7 @@ fn parse(buf: &[u8]) -> (Reply, usize) {
         b'_' => (Reply::Null, after),
         b',' => (Reply::Double(line.to_string()), after),
         b'-' => (Reply::Error(line.to_string()), after),
-        b'$' if line == "-1" => (Reply::Null, after),
+        b'$' | b'*' if line == "-1" => (Reply::Null, after),
         b'$' => {
             let n: usize = line.parse().expect("length");
             (Reply::Bulk(buf[after..after + n].to_vec()), after + n + 2)
@@ -720,4 +720,82 @@ fn sorted_set_commands_on_another_type_answer_wrongtype() {
     let all = range_args(By::Rank, "0", "-1", 0, -1);
     assert_eq!(z.range("str", By::Rank, false, false, all), wrong);
     assert_eq!(z.store.get(b"str"), Some(&b"v"[..]));
+}
+
+/// `[key, [[member, score], …]]` as text, from a `ZMPOP` reply.
+fn mpop_reply(r: &Reply) -> (String, Vec<(String, String)>) {
+    let text = |r: &Reply| match r {
+        Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        Reply::Double(d) => format!("double:{d}"),
+        other => panic!("not a string: {other:?}"),
+    };
+    let Reply::Array(outer) = r else {
+        panic!("not an array: {r:?}");
+    };
+    let Reply::Array(pairs) = &outer[1] else {
+        panic!("not an array of pairs: {r:?}");
+    };
+    let pairs = pairs
+        .iter()
+        .map(|p| match p {
+            Reply::Array(p) => (text(&p[0]), text(&p[1])),
+            other => panic!("not a pair: {other:?}"),
+        })
+        .collect();
+    (text(&outer[0]), pairs)
+}
+
+#[test]
+fn zmpop_pops_from_the_first_non_empty_set_only() {
+    // Both forms: a listpack, and a skiplist past 2 entries.
+    for lim in [Limits::default(), limits(2, 64)] {
+        let mut z = ZSets::with_limits(lim);
+        z.zadd("b", &[(1.0, b"x"), (2.0, b"y"), (3.0, b"z")]);
+        z.zadd("c", &[(5.0, b"w")]);
+        let mpop = |max, count| ZSetCmd::MPop { max, count };
+        let got = z.run(mpop(false, 2), "a", &[b"b", b"c"]);
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(m, s)| (m.to_string(), s.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            mpop_reply(&got),
+            ("b".into(), pairs(&[("x", "1"), ("y", "2")]))
+        );
+        assert_eq!(z.touched, [b"b".to_vec()]);
+        assert_eq!(z.card("c"), 1, "later keys are left alone");
+        // A count past the set's size takes it all and deletes the key.
+        let got = z.run(mpop(true, 10), "a", &[b"b", b"c"]);
+        assert_eq!(mpop_reply(&got), ("b".into(), pairs(&[("z", "3")])));
+        assert!(!z.exists("b"));
+        z.proto = Proto::V3;
+        let got = z.run(mpop(true, 1), "a", &[b"b", b"c"]);
+        assert_eq!(mpop_reply(&got), ("c".into(), pairs(&[("w", "double:5")])));
+        assert!(!z.exists("c"));
+        assert_eq!(z.run(mpop(false, 1), "a", &[b"b", b"c"]), Reply::Null);
+        assert!(z.touched.is_empty());
+    }
+}
+
+#[test]
+fn zmpop_and_bzpop_type_check_keys_up_to_the_popped_one() {
+    let mut z = ZSets::new();
+    z.store.put(b"str", b"v");
+    z.zadd("k", &[(1.0, b"a"), (2.0, b"b")]);
+    let wrong = Reply::Error(super::WRONGTYPE.to_string());
+    let mpop = ZSetCmd::MPop {
+        max: false,
+        count: 1,
+    };
+    assert_eq!(z.run(mpop, "missing", &[b"str", b"k"]), wrong);
+    assert_eq!(z.card("k"), 2, "nothing popped after an error");
+    // A string after the popped key is never looked at.
+    let got = z.run(mpop, "k", &[b"str"]);
+    assert_eq!(mpop_reply(&got).0, "k");
+    let bpop = ZSetCmd::BPop { max: true };
+    assert_eq!(z.run(bpop, "missing", &[b"str", b"k"]), wrong);
+    assert_eq!(z.run(bpop, "k", &[b"str"]).items(), [&b"k"[..], b"b", b"2"]);
+    assert!(!z.exists("k"));
+    assert_eq!(z.run(bpop, "k", &[b"missing"]), Reply::Null);
 }
