@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::collections::{connect, err, int, raw, spread, text, TIMEOUT, WRONGTYPE};
 use common::resp::{describe, run_with_timeout, tool};
 use corekv::Server;
 use redis::{Commands, Connection, RedisResult, Value};
@@ -22,78 +23,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const WORKERS: u16 = 4;
-/// Guard against a reply that never comes (turns a hang into a failure).
-const TIMEOUT: Duration = Duration::from_secs(30);
-const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-
-fn connect(addr: SocketAddr, resp3: bool) -> Connection {
-    let proto = if resp3 { "?protocol=resp3" } else { "" };
-    let client = redis::Client::open(format!("redis://{addr}/{proto}")).expect("client");
-    let con = client
-        .get_connection_with_timeout(TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    con.set_read_timeout(Some(TIMEOUT)).unwrap();
-    con.set_write_timeout(Some(TIMEOUT)).unwrap();
-    con
-}
-
-/// One key on each of `n` different partitions, named `prefix…`: key `i`
-/// is on partition `i`.
-fn spread(server: &Server, prefix: &str, n: usize) -> Vec<String> {
-    let keys: Vec<String> = common::keys_by_partition(server.topology(), prefix, 1)
-        .into_iter()
-        .flatten()
-        .take(n)
-        .collect();
-    assert_eq!(keys.len(), n, "{WORKERS} workers give {n} partitions");
-    keys
-}
-
-/// Sends a command as it is, answering the raw reply (errors included).
-fn raw(con: &mut Connection, args: &[&str]) -> Value {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(v) => v,
-        Err(e) => panic!("{args:?}: {e}"),
-    }
-}
-
-/// The error a command answers (panics if it succeeds).
-#[track_caller]
-fn err(con: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    let r: RedisResult<Value> = cmd.query(con);
-    match r {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => {
-            let code = e.code().unwrap_or_default();
-            let detail = e.detail().unwrap_or_default();
-            format!("{code} {detail}")
-        }
-    }
-}
-
-fn int(con: &mut Connection, args: &[&str]) -> i64 {
-    match raw(con, args) {
-        Value::Int(n) => n,
-        other => panic!("{args:?}: not an integer: {other:?}"),
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).expect("UTF-8"),
-        Value::SimpleString(s) => s.clone(),
-        Value::Okay => "OK".into(),
-        other => panic!("not a string: {other:?}"),
-    }
-}
 
 /// The strings of an array reply, in order.
 #[track_caller]

@@ -10,76 +10,12 @@
 
 mod common;
 
+use common::collections::{connect, err, int, raw, spread, TIMEOUT, WRONGTYPE};
 use common::resp::{describe, run_with_timeout, tool};
-use corekv::Server;
-use redis::{Commands, Connection, RedisResult, Value};
-use std::net::SocketAddr;
+use redis::{Commands, Connection, Value};
 use std::time::Duration;
 
 const WORKERS: u16 = 4;
-/// Guard against a reply that never comes (turns a hang into a failure).
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn connect(addr: SocketAddr, resp3: bool) -> Connection {
-    let proto = if resp3 { "?protocol=resp3" } else { "" };
-    let client = redis::Client::open(format!("redis://{addr}/{proto}")).expect("client");
-    let con = client
-        .get_connection_with_timeout(TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    con.set_read_timeout(Some(TIMEOUT)).unwrap();
-    con.set_write_timeout(Some(TIMEOUT)).unwrap();
-    con
-}
-
-/// One key on each of `n` different partitions, named `prefix…`.
-fn spread(server: &Server, prefix: &str, n: usize) -> Vec<String> {
-    let keys: Vec<String> = common::keys_by_partition(server.topology(), prefix, 1)
-        .into_iter()
-        .flatten()
-        .take(n)
-        .collect();
-    assert_eq!(keys.len(), n, "{WORKERS} workers give {n} partitions");
-    keys
-}
-
-/// Sends a command as it is, answering the raw reply.
-#[track_caller]
-fn raw(con: &mut Connection, args: &[&str]) -> Value {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(v) => v,
-        Err(e) => panic!("{args:?}: {e}"),
-    }
-}
-
-/// The error a command answers (panics if it succeeds).
-#[track_caller]
-fn err(con: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    let r: RedisResult<Value> = cmd.query(con);
-    match r {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => format!(
-            "{} {}",
-            e.code().unwrap_or_default(),
-            e.detail().unwrap_or_default()
-        ),
-    }
-}
-
-#[track_caller]
-fn int(con: &mut Connection, args: &[&str]) -> i64 {
-    match raw(con, args) {
-        Value::Int(n) => n,
-        other => panic!("{args:?}: not an integer: {other:?}"),
-    }
-}
 
 fn bulk(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())
@@ -112,8 +48,6 @@ fn pairs(items: &[(&str, &str)], resp3: bool) -> Value {
 fn members(items: &[&str]) -> Value {
     Value::Array(items.iter().map(|m| bulk(m)).collect())
 }
-
-const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 #[test]
 fn every_sorted_set_command_over_resp2_and_resp3() {

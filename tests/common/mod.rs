@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod collections;
 pub mod redis_server;
 pub mod resp;
 
