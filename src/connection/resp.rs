@@ -117,8 +117,19 @@ impl<'a> Args<'a> {
         &self.frame[self.ranges[i].clone()]
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        (0..self.len()).map(|i| self.get(i))
+    pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + Clone + 'a {
+        self.iter_from(0)
+    }
+
+    /// The arguments from the `from`th on (none if there are fewer).
+    pub(super) fn iter_from(
+        &self,
+        from: usize,
+    ) -> impl ExactSizeIterator<Item = &'a [u8]> + Clone + 'a {
+        let frame = self.frame;
+        self.ranges[from.min(self.ranges.len())..]
+            .iter()
+            .map(move |r| &frame[r.clone()])
     }
 }
 

@@ -61,9 +61,20 @@ impl Stream {
     /// A TLS session is polled once with a no-op waker: `Pending` means it
     /// holds no plaintext and its socket had nothing, so waiting for the
     /// socket to become [`readable`](Self::readable) is right.
+    ///
+    /// A plain socket is read through `poll_read` too, not `try_read_buf`:
+    /// after a read that left room in `buf` the kernel had nothing more,
+    /// and tokio then clears the socket's readiness (edge-triggered epoll
+    /// reports the next data again). The connection's next try answers
+    /// `WouldBlock` without a `recv` that would return `EAGAIN`: one read
+    /// syscall per burst of requests, as Redis's read handler makes.
     pub fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
-            Self::Plain(s) => s.try_read_buf(buf),
+            Self::Plain(s) => {
+                use std::future::Future;
+                use tokio::io::AsyncReadExt;
+                poll_now(|cx| std::pin::pin!(s.read_buf(buf)).poll(cx))
+            }
             Self::Tls(s) => {
                 // Zeroing the spare room costs little next to decryption,
                 // and keeps this free of `unsafe`.

@@ -1352,24 +1352,60 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// The spec of `name` (any case): one hash lookup per request, on a
-/// lower-cased copy kept on the stack.
+/// Longest command name [`lookup`] finds, plus one.
+const NAME_ROOM: usize = 24;
+/// Slots of [`lookup`]'s table (a power of two, at least four times the
+/// commands: probes stay short).
+const NAME_SLOTS: usize = 2048;
+
+/// The spec of `name` (any case): one probe sequence per request in an
+/// open-addressed table of command indexes, hashed while the name is
+/// lower-cased onto the stack. Cheaper than a general hasher on the hot
+/// path, where every request looks its command up.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    static BY_NAME: std::sync::OnceLock<hashbrown::HashMap<&'static [u8], usize>> =
-        std::sync::OnceLock::new();
-    let by_name = BY_NAME.get_or_init(|| {
-        COMMANDS
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.as_bytes(), i))
-            .collect()
+    static TABLE: std::sync::OnceLock<Box<[u16; NAME_SLOTS]>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        const _: () = assert!(NAME_SLOTS < u16::MAX as usize);
+        assert!(COMMANDS.len() * 4 <= NAME_SLOTS);
+        let mut table = Box::new([u16::MAX; NAME_SLOTS]);
+        for (i, c) in COMMANDS.iter().enumerate() {
+            assert!(c.name.len() < NAME_ROOM);
+            let mut at = fold(c.name.as_bytes(), &mut [0; NAME_ROOM]);
+            while table[at] != u16::MAX {
+                at = (at + 1) % NAME_SLOTS;
+            }
+            table[at] = i as u16;
+        }
+        table
     });
-    let mut buf = [0u8; 24];
-    let lower = buf.get_mut(..name.len())?;
-    for (d, s) in lower.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
+    let mut buf = [0u8; NAME_ROOM];
+    if name.len() >= NAME_ROOM {
+        return None;
     }
-    by_name.get(&lower[..]).map(|&i| &COMMANDS[i])
+    let mut at = fold(name, &mut buf);
+    let lower = &buf[..name.len()];
+    loop {
+        let spec = COMMANDS.get(usize::from(table[at]))?;
+        if spec.name.as_bytes() == lower {
+            return Some(spec);
+        }
+        at = (at + 1) % NAME_SLOTS;
+    }
+}
+
+/// Lower-cases `name` (shorter than [`NAME_ROOM`]) into `lower` and
+/// returns its slot in [`lookup`]'s table: a rotate-and-xor of the bytes
+/// in registers (no stores read back), mixed by one multiplication.
+#[inline]
+fn fold(name: &[u8], lower: &mut [u8; NAME_ROOM]) -> usize {
+    let mut h = name.len() as u64;
+    for (d, &s) in lower.iter_mut().zip(name) {
+        let b = s.to_ascii_lowercase();
+        *d = b;
+        h = h.rotate_left(7) ^ u64::from(b);
+    }
+    let h = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> (64 - NAME_SLOTS.trailing_zeros())) as usize
 }
 
 impl CommandSpec {
@@ -1649,6 +1685,41 @@ mod tests {
         let get = lookup(b"get").unwrap();
         assert!(get.arity_ok(2) && !get.arity_ok(3));
         assert!(lookup(b"nope").is_none());
+    }
+
+    #[test]
+    fn lookup_finds_every_command_and_nothing_else() {
+        for spec in COMMANDS {
+            let name = spec.name.as_bytes();
+            assert!(std::ptr::eq(lookup(name).unwrap(), spec), "{}", spec.name);
+            let upper = name.to_ascii_uppercase();
+            assert!(std::ptr::eq(lookup(&upper).unwrap(), spec), "{}", spec.name);
+            // A neighbour name is found only if it is a command itself.
+            let shorter = &name[..name.len() - 1];
+            assert!(lookup(shorter).is_none_or(|s| s.name.as_bytes() == shorter));
+            let mut longer = name.to_vec();
+            longer.push(b'x');
+            assert!(lookup(&longer).is_none_or(|s| s.name.as_bytes() == longer));
+        }
+        // Probes stay short: the worst name is found within a few slots.
+        let lookup_slots = COMMANDS
+            .iter()
+            .map(|c| fold(c.name.as_bytes(), &mut [0; NAME_ROOM]));
+        let mut taken = vec![false; NAME_SLOTS];
+        let mut longest = 0;
+        for mut at in lookup_slots {
+            let mut probes = 1;
+            while taken[at] {
+                at = (at + 1) % NAME_SLOTS;
+                probes += 1;
+            }
+            taken[at] = true;
+            longest = longest.max(probes);
+        }
+        assert!(longest <= 4, "a name takes {longest} probes");
+        assert!(lookup(b"").is_none());
+        assert!(lookup(&[b'a'; 40]).is_none());
+        assert!(lookup(b"get\0").is_none());
     }
 
     #[test]

@@ -238,6 +238,22 @@ fn header(buf: &[u8], at: usize, examined: &mut usize) -> Header {
     let rest = &buf[at.min(buf.len())..];
     let window = &rest[..rest.len().min(MAX_HEADER)];
     *examined += window.len();
+    // What every client sends: up to 18 digits (no overflow) and `\r\n`.
+    let mut n: i64 = 0;
+    for (i, &b) in window.iter().enumerate() {
+        match b {
+            b'0'..=b'9' if i < 18 => n = n * 10 + i64::from(b - b'0'),
+            b'\r' if i > 0 => {
+                return match rest.get(i + 1) {
+                    Some(b'\n') => Header::Done(n, at + i + 2),
+                    Some(_) => Header::Invalid,
+                    None => Header::Incomplete,
+                };
+            }
+            _ => break,
+        }
+    }
+    // Anything else (a sign, a long number, garbage) as `i64::from_str`.
     let Some(cr) = memchr::memchr(b'\r', window) else {
         return if rest.len() >= MAX_HEADER {
             Header::Invalid
@@ -497,6 +513,51 @@ mod tests {
             bad(&garbage, &mut args),
             Parsed::Invalid(ProtocolError::BadCount)
         );
+    }
+
+    /// The digits-only fast path of `header` answers as `i64::from_str`
+    /// over the bytes before `\r` does.
+    #[test]
+    fn header_numbers_parse_as_from_str() {
+        fn reference(buf: &[u8]) -> Option<(i64, usize)> {
+            let cr = memchr::memchr(b'\r', &buf[..buf.len().min(MAX_HEADER)])?;
+            if buf.get(cr + 1) != Some(&b'\n') {
+                return None;
+            }
+            let n = std::str::from_utf8(&buf[..cr]).ok()?.parse().ok()?;
+            Some((n, cr + 2))
+        }
+        let cases: &[&[u8]] = &[
+            b"0\r\n",
+            b"7\r\n",
+            b"42\r\n",
+            b"00012\r\n",
+            b"-1\r\n",
+            b"+5\r\n",
+            b"\r\n",
+            b"1 \r\n",
+            b" 1\r\n",
+            b"1x\r\n",
+            b"12\rx",
+            b"999999999999999999\r\n",
+            b"9999999999999999999\r\n",
+            b"9223372036854775807\r\n",
+            b"9223372036854775808\r\n",
+            b"123456789012345678901234567890\r\n",
+        ];
+        for &case in cases {
+            let mut examined = 0;
+            let got = match header(case, 0, &mut examined) {
+                Header::Done(n, at) => Some((n, at)),
+                Header::Invalid => None,
+                Header::Incomplete => panic!("{case:?} is complete"),
+            };
+            assert_eq!(got, reference(case), "{:?}", String::from_utf8_lossy(case));
+            assert_eq!(examined, case.len().min(MAX_HEADER));
+        }
+        for incomplete in [&b"12"[..], b"12\r", b"", b"-"] {
+            assert!(matches!(header(incomplete, 0, &mut 0), Header::Incomplete));
+        }
     }
 
     #[test]

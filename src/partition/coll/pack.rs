@@ -73,9 +73,16 @@ impl<'a> Iterator for Iter<'a> {
 }
 
 /// Packs `items` into a fresh buffer (the arguments of a collection
-/// command travel to the partition this way).
-pub fn pack<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = Vec::new();
+/// command travel to the partition this way): one allocation of the exact
+/// size.
+pub fn pack<'a, I>(items: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    I::IntoIter: Clone,
+{
+    let items = items.into_iter();
+    let len = items.clone().map(|e| encoded_len(e.len())).sum();
+    let mut out = Vec::with_capacity(len);
     for e in items {
         push(&mut out, e);
     }
