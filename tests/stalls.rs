@@ -370,3 +370,30 @@ fn flushall_of_many_keys_returns_their_memory_in_the_background() {
     }
     assert!(full > 50_000 * 16, "{full}");
 }
+
+/// A read that empties the socket clears its readiness, so the connection
+/// waits for the next data without another `recv`. Whatever the split of
+/// a request, the rest arriving after a pause must wake it.
+#[test]
+fn a_request_finished_after_a_pause_is_answered_at_every_split() {
+    let server = common::start(1);
+    let mut conn = TcpStream::connect(server.shared_addr()).expect("connect");
+    conn.set_nodelay(true).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let message = b"a message".to_vec();
+    let req = request(&[b"ECHO", &message]);
+    let expected = format!("${}\r\na message\r\n", message.len());
+    for split in 1..req.len() {
+        conn.write_all(&req[..split]).unwrap();
+        thread::sleep(Duration::from_millis(2));
+        conn.write_all(&req[split..]).unwrap();
+        let mut reply = vec![0; expected.len()];
+        conn.read_exact(&mut reply).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&reply),
+            expected,
+            "split at {split}"
+        );
+    }
+}
