@@ -282,6 +282,10 @@ fn wrongtype_and_argument_errors() {
         (vec!["LMPOP", "1", list, "LEFT", "COUNT", "0"], "ERR count should be greater than 0"),
         (vec!["LMPOP", "3", list, "LEFT"], "ERR syntax error"),
         (vec!["BLPOP", list, "-1"], "ERR timeout is negative"),
+        // Past i64 ms, Redis 7.0's conversion turns the timeout negative.
+        (vec!["BLPOP", list, "1e16"], "ERR timeout is negative"),
+        (vec!["BRPOP", list, "inf"], "ERR timeout is negative"),
+        (vec!["BLPOP", list, "1e300"], "ERR timeout is negative"),
         (vec!["BLPOP", list, "abc"], "ERR timeout is not a float or out of range"),
         (vec!["BRPOP", list, ""], "ERR timeout is not a float or out of range"),
         (vec!["BLMOVE", list, other, "LEFT", "UP", "0"], "ERR syntax error"),

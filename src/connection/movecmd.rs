@@ -60,26 +60,16 @@ pub(super) fn is_move(name: &str) -> bool {
     ) || super::zsetcmd::is_zset_move(name)
 }
 
+/// Longest wait kept as a deadline, in ms (about 285,000 years); a longer
+/// one waits forever, which no client can tell apart.
+const FOREVER_MS: f64 = 9.0e15;
+
 /// How long a blocking command may wait, in ms (0: forever), from Redis's
-/// timeout argument (seconds, a float), with Redis 7.0's errors.
+/// timeout argument (seconds, a float: hex floats and `inf` included),
+/// converted and refused exactly as Redis 7.0 does (`float::timeout_ms`).
 fn timeout_ms(arg: &[u8]) -> Result<u64, &'static str> {
-    const NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
-    let text = std::str::from_utf8(arg).map_err(|_| NOT_FLOAT)?;
-    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {
-        return Err(NOT_FLOAT);
-    }
-    let secs: f64 = text.parse().map_err(|_| NOT_FLOAT)?;
-    if secs.is_nan() {
-        return Err(NOT_FLOAT);
-    }
-    let ms = (secs * 1000.0).ceil();
-    if ms > 9.0e15 {
-        return Err("ERR timeout is out of range");
-    }
-    if ms < 0.0 {
-        return Err("ERR timeout is negative");
-    }
-    Ok(ms as u64)
+    let ms = crate::partition::float::timeout_ms(arg)?;
+    Ok(if ms as f64 > FOREVER_MS { 0 } else { ms as u64 })
 }
 
 /// A blocking command (`BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`,
@@ -700,4 +690,51 @@ fn keys_of(args: Args<'_>) -> Vec<Box<[u8]>> {
         },
     };
     keys.into_iter().map(Box::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timeout_ms;
+
+    /// Redis 7.0's answers (`redis-server` 7.0.15, `BLPOP nokey <t>`).
+    #[test]
+    fn timeouts_parse_as_redis_7_0() {
+        assert_eq!(timeout_ms(b"1"), Ok(1000));
+        assert_eq!(timeout_ms(b"0.0001"), Ok(1));
+        assert_eq!(timeout_ms(b"1e-300"), Ok(1));
+        assert_eq!(timeout_ms(b"0"), Ok(0));
+        assert_eq!(timeout_ms(b"-0"), Ok(0));
+        // Accepted by Redis and never reached: a wait forever.
+        assert_eq!(timeout_ms(b"1e15"), Ok(0));
+        assert_eq!(timeout_ms(b"0x10"), Ok(16_000));
+        assert_eq!(timeout_ms(b"+1"), Ok(1000));
+        assert_eq!(timeout_ms(b"9223372036854775.807"), Ok(0));
+        for negative in [
+            &b"-1"[..],
+            b"-inf",
+            b"inf",
+            b"1e16",
+            b"1e300",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(timeout_ms(negative), Err("ERR timeout is negative"));
+        }
+        for bad in [
+            &b"abc"[..],
+            b"nan",
+            b"",
+            b" 1",
+            b"1 ",
+            b"1e",
+            b"1e5000",
+            b"1\x000",
+        ] {
+            assert_eq!(
+                timeout_ms(bad),
+                Err("ERR timeout is not a float or out of range"),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }

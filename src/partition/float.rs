@@ -11,6 +11,7 @@ pub const NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
 
 extern "C" {
+    fn corekv_timeout_ms(s: *const c_char, len: usize, ms: *mut i64) -> c_int;
     fn corekv_incr_by_float(
         cur: *const c_char,
         cur_len: usize,
@@ -58,6 +59,22 @@ pub fn incr_by_float(current: Option<&[u8]>, incr: &[u8]) -> Result<FloatText, &
         0 => Ok(text),
         1 => Err(NOT_FLOAT),
         _ => Err(NAN_OR_INF),
+    }
+}
+
+/// A blocking command's timeout argument (seconds) in ms, rounded up, as
+/// Redis 7.0 converts it (`long double`, then `long long`: past that range
+/// the conversion of the platform decides; see `long_double.c`); or
+/// Redis's error.
+pub fn timeout_ms(arg: &[u8]) -> Result<i64, &'static str> {
+    let mut ms = 0;
+    // SAFETY: `arg` is a live slice; the C side reads `len` bytes of it
+    // and writes `ms` only on success.
+    let code = unsafe { corekv_timeout_ms(arg.as_ptr().cast(), arg.len(), &mut ms) };
+    match code {
+        0 => Ok(ms),
+        1 => Err("ERR timeout is not a float or out of range"),
+        _ => Err("ERR timeout is negative"),
     }
 }
 

@@ -69,3 +69,20 @@ int corekv_incr_by_float(const char *cur, size_t cur_len, const char *incr, size
     *out_len = l;
     return 0;
 }
+
+/* Redis 7.0's getTimeoutFromObjectOrReply for a timeout in seconds (BLPOP
+ * and the other blocking commands): `ceill(value * 1000)` converted to
+ * `long long`. Returns 0 and sets `ms`, 1 if the text is not a valid float,
+ * 2 if the timeout is negative. A value past `long long` (infinity too)
+ * converts as redis-server's own cast does on this platform: on x86-64 to
+ * LLONG_MIN, so "negative". */
+int corekv_timeout_ms(const char *s, size_t len, long long *ms) {
+    long double value;
+    long long tval;
+
+    if (!parse(s, len, &value)) return 1;
+    tval = (long long)ceill(value * 1000.0L);
+    if (tval < 0) return 2;
+    *ms = tval;
+    return 0;
+}

@@ -27,7 +27,7 @@ mod batch;
 pub mod coll;
 mod entry;
 mod expiry;
-mod float;
+pub mod float;
 mod locks;
 mod lru;
 mod movekey;
