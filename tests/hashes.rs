@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::collections::{info, limited};
 use common::resp::{describe, run_with_timeout, tool, RespConn, Value as Raw};
 use common::{Client, OK};
 use corekv::config::EvictionPolicy;
@@ -92,15 +93,6 @@ fn q<T: redis::FromRedisValue>(con: &mut Connection, args: &[&str]) -> RedisResu
 #[track_caller]
 fn ok<T: redis::FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
     q(con, args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-/// A numeric field of `INFO section`.
-fn info(con: &mut Connection, section: &str, field: &str) -> u64 {
-    let text: String = ok(con, &["INFO", section]);
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {text}"))
 }
 
 /// `HSET key f0 v0 … f(n-1) v(n-1)` (values `value(i)`) in pipelined
@@ -940,18 +932,10 @@ fn multi_exec_mixes_hashes_and_strings_across_partitions_and_watch() {
     assert_eq!(ok::<String>(&mut b, &["GET", s2]), "from-a");
 }
 
-/// A server with `maxmemory` bytes under `policy`, 4 workers.
-fn limited(maxmemory: usize, policy: EvictionPolicy) -> Server {
-    let mut config = common::config(WORKERS);
-    config.maxmemory = maxmemory;
-    config.eviction_policy = policy;
-    common::start_with(&config)
-}
-
 #[test]
 fn noeviction_hsets_into_big_hashes_end_in_oom_and_the_server_keeps_serving() {
     const LIMIT: usize = 16 * 1024 * 1024;
-    let server = limited(LIMIT, EvictionPolicy::Noeviction);
+    let server = limited(WORKERS, LIMIT, EvictionPolicy::Noeviction);
     let mut con = connect(server.shared_addr());
     let keys = one_per_partition(&server, "oom:");
     // Grow one hash per partition, 100 fields a command, until refused.
@@ -1050,7 +1034,7 @@ fn noeviction_hsets_into_big_hashes_end_in_oom_and_the_server_keeps_serving() {
 #[test]
 fn evicting_policy_evicts_big_hashes_and_memory_holds() {
     const LIMIT: usize = 16 * 1024 * 1024;
-    let server = limited(LIMIT, EvictionPolicy::Sieve);
+    let server = limited(WORKERS, LIMIT, EvictionPolicy::Sieve);
     let mut con = connect(server.shared_addr());
     let policy: Vec<String> = ok(&mut con, &["CONFIG", "GET", "maxmemory-policy"]);
     assert_eq!(policy, ["maxmemory-policy", "sieve"]);

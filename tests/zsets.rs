@@ -6,12 +6,14 @@
 //! (handoff transactions) and TTLs, `MULTI`/`EXEC` and `WATCH`,
 //! `RENAME`/`COPY` of a big sorted set across partitions, `ZMPOP` and
 //! `BZMPOP` across partitions (a waiter woken through another partition),
-//! and a redis-py leaderboard.
+//! a redis-py leaderboard, and `--maxmemory` over big sorted sets (refused
+//! near the limit with `noeviction`, evicted whole with SIEVE).
 
 mod common;
 
-use common::collections::{connect, err, int, raw, spread, TIMEOUT, WRONGTYPE};
+use common::collections::{connect, err, info, int, limited, raw, spread, TIMEOUT, WRONGTYPE};
 use common::resp::{describe, run_with_timeout, tool};
+use corekv::config::EvictionPolicy;
 use redis::{Commands, Connection, Value};
 use std::time::Duration;
 
@@ -523,5 +525,112 @@ fn zmpop_and_bzmpop_across_partitions() {
         assert_eq!(int(&mut c, &["ZCARD", k2]), 1);
         wait_blocked(&mut c, 0);
         let _: () = c.del(&k).unwrap();
+    }
+}
+
+/// `ZADD key` members `m{from}` … `m{from + n - 1}` (score = index), in
+/// pipelined commands of 100 members; the first error, if any.
+fn zadd_range(c: &mut Connection, key: &str, from: usize, n: usize) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for start in (from..from + n).step_by(100) {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(key);
+        for i in start..(start + 100).min(from + n) {
+            cmd.arg(i).arg(format!("member:{i:012}"));
+        }
+        pipe.add_command(cmd).ignore();
+    }
+    pipe.query(c)
+}
+
+#[test]
+fn noeviction_zadds_into_big_sorted_sets_end_in_oom_near_the_limit() {
+    const LIMIT: usize = 16 * 1024 * 1024;
+    let server = limited(WORKERS, LIMIT, EvictionPolicy::Noeviction);
+    let mut c = connect(server.shared_addr(), false);
+    let keys = spread(&server, "zoom:", WORKERS as usize);
+    // One sorted set per partition grows 1,000 members a turn until refused.
+    let mut sizes = vec![0usize; keys.len()];
+    let refused = 'grow: loop {
+        for (p, key) in keys.iter().enumerate() {
+            assert!(sizes[p] < 2_000_000, "never refused: {sizes:?}");
+            match zadd_range(&mut c, key, sizes[p], 1000) {
+                Ok(()) => sizes[p] += 1000,
+                Err(e) => {
+                    // A pipeline's error names the command that failed.
+                    let e = e.to_string();
+                    assert!(e.contains("OOM") && e.contains("maxmemory"), "{e}");
+                    break 'grow p;
+                }
+            }
+        }
+    };
+    let used = info(&mut c, "memory", "used_memory") as usize;
+    assert!(
+        used <= LIMIT + LIMIT / 10,
+        "used_memory {used} > {LIMIT} + 10%"
+    );
+    // Refused near its share (LIMIT / WORKERS), not far before it. The
+    // refused pipeline may have added some of its commands first.
+    let usage = int(&mut c, &["MEMORY", "USAGE", &keys[refused]]) as usize;
+    let share = LIMIT / WORKERS as usize;
+    assert!(
+        usage >= share / 2,
+        "refused at {usage} of {share} bytes ({sizes:?})"
+    );
+    let card = int(&mut c, &["ZCARD", &keys[refused]]) as usize;
+    assert!(
+        card >= sizes[refused] && card < sizes[refused] + 1000,
+        "{card} vs {sizes:?}"
+    );
+    assert_eq!(
+        raw(&mut c, &["ZSCORE", &keys[refused], "member:000000000007"]),
+        bulk("7")
+    );
+    // Refused again; then a delete makes room (after the lazy free).
+    let again = zadd_range(&mut c, &keys[refused], sizes[refused], 1000).unwrap_err();
+    assert!(again.to_string().contains("OOM"), "{again}");
+    assert_eq!(int(&mut c, &["DEL", &keys[refused]]), 1);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while zadd_range(&mut c, &keys[refused], sizes[refused], 1000).is_err() {
+        assert!(std::time::Instant::now() < deadline, "DEL never made room");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(int(&mut c, &["ZCARD", &keys[refused]]), 1000);
+}
+
+#[test]
+fn evicting_policy_evicts_whole_big_sorted_sets_and_memory_holds() {
+    const LIMIT: usize = 16 * 1024 * 1024;
+    let server = limited(WORKERS, LIMIT, EvictionPolicy::Sieve);
+    let mut c = connect(server.shared_addr(), false);
+    // About three times the limit in sorted sets of 1,000 members (the
+    // skip-list-like encoding past zset-max-listpack-entries).
+    let sets = 700;
+    for z in 0..sets {
+        zadd_range(&mut c, &format!("zev:{z}"), 0, 1000).expect("ZADD under an evicting policy");
+        if z % 100 == 0 {
+            let used = info(&mut c, "memory", "used_memory") as usize;
+            assert!(used <= LIMIT + LIMIT / 10, "after {z} sets: {used}");
+        }
+    }
+    let used = info(&mut c, "memory", "used_memory") as usize;
+    assert!(used <= LIMIT + LIMIT / 10, "used_memory {used}");
+    let evicted = info(&mut c, "stats", "evicted_keys");
+    let left = int(&mut c, &["DBSIZE"]) as u64;
+    assert!(
+        evicted > 0 && left > 0 && left + evicted == sets,
+        "{left} + {evicted}"
+    );
+    // Whole keys go, never members.
+    let last = format!("zev:{}", sets - 1);
+    assert_eq!(int(&mut c, &["ZCARD", &last]), 1000);
+    assert_eq!(
+        raw(&mut c, &["OBJECT", "ENCODING", &last]),
+        bulk("skiplist")
+    );
+    for z in 0..sets {
+        let n = int(&mut c, &["ZCARD", &format!("zev:{z}")]);
+        assert!(n == 0 || n == 1000, "zev:{z} has {n} members");
     }
 }

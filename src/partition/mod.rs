@@ -664,29 +664,29 @@ impl Partition {
                 return Some(bytes.saturating_add(entry::max_footprint(op.key.len(), 0)));
             }
             OpKind::SetType(cmd) if !cmd.is_read() => {
-                let count = self
+                let (count, big) = self
                     .store
                     .collection(op.key, coll::SET)
                     .ok()
                     .flatten()
-                    .map_or(0, coll::len);
+                    .map_or((0, false), |c| (coll::len(c), coll::is_big(c)));
                 let sources: usize = movekey::extra_keys(op.kind, op.value)
                     .filter_map(|k| self.store.entry(k).map(|e| e.footprint()))
                     .sum();
-                let bytes = coll::set::growth(count, op.value, sources);
+                let bytes = coll::set::growth(count, op.value, sources, big);
                 return Some(bytes.saturating_add(entry::max_footprint(op.key.len(), 0)));
             }
             OpKind::ZSetType(cmd) if !cmd.is_read() => {
-                let count = self
+                let (count, big) = self
                     .store
                     .collection(op.key, coll::ZSET)
                     .ok()
                     .flatten()
-                    .map_or(0, coll::len);
+                    .map_or((0, false), |c| (coll::len(c), coll::is_big(c)));
                 let sources: usize = movekey::extra_keys(op.kind, op.value)
                     .filter_map(|k| self.store.entry(k).map(|e| e.footprint()))
                     .sum();
-                let bytes = coll::zset::growth(count, op.value, sources);
+                let bytes = coll::zset::growth(count, op.value, sources, big);
                 return Some(bytes.saturating_add(entry::max_footprint(op.key.len(), 0)));
             }
             OpKind::IncrByFloat => match before {

@@ -73,6 +73,24 @@ pub fn int(con: &mut Connection, args: &[&str]) -> i64 {
     }
 }
 
+/// A server of `workers` workers with `maxmemory` bytes under `policy`.
+pub fn limited(workers: u16, maxmemory: usize, policy: corekv::config::EvictionPolicy) -> Server {
+    let mut config = super::config(workers);
+    config.maxmemory = maxmemory;
+    config.eviction_policy = policy;
+    super::start_with(&config)
+}
+
+/// A numeric field of `INFO section`.
+#[track_caller]
+pub fn info(con: &mut Connection, section: &str, field: &str) -> u64 {
+    let all = text(&raw(con, &["INFO", section]));
+    all.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {all}"))
+}
+
 pub fn text(v: &Value) -> String {
     match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).expect("UTF-8"),

@@ -248,6 +248,26 @@ pub fn big_mut(payload: &mut [u8]) -> Option<&mut Big> {
     })
 }
 
+/// True if the payload is a big form (a table, an index, a quicklist).
+pub fn is_big(payload: &[u8]) -> bool {
+    payload[1] == BIG
+}
+
+/// What a write to a set or sorted set of `total` elements (after it) may
+/// add beyond its new elements' own bytes: a small one may convert, every
+/// element then taking `per_element` bytes in the big form; a big one only
+/// grows its table, which may double (a `u32` and a control byte per
+/// bucket, buckets at most 7/8 full: under 6 bytes an element) while its
+/// slab adds a chunk (at most 8 bytes an element, or a fixed chunk of 4096
+/// words) and grows its chunk table.
+pub fn convert_growth(total: usize, per_element: usize, big: bool) -> usize {
+    if big {
+        total.saturating_mul(16).saturating_add(40 * 1024)
+    } else {
+        total.saturating_mul(per_element)
+    }
+}
+
 /// Elements (pairs for hashes) in the collection.
 pub fn len(payload: &[u8]) -> usize {
     match view(payload) {

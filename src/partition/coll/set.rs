@@ -706,11 +706,12 @@ fn smove<'s>(
 }
 
 /// Upper bound of the bytes a set write adds: the arguments' bytes with
-/// per-member overhead, a conversion of the whole set, or a stored result
-/// as big as the sources (`sources`: their footprints).
-pub fn growth(count: usize, args: &[u8], sources: usize) -> usize {
+/// per-member overhead, a conversion of the whole set (when it is still
+/// small: `big` false) or the growth of its table (when it is big), or a
+/// stored result as big as the sources (`sources`: their footprints).
+pub fn growth(count: usize, args: &[u8], sources: usize, big: bool) -> usize {
     let items = pack::Iter::new(args).count().max(1);
-    let convert = (count + items).saturating_mul(64 + 48);
+    let convert = super::convert_growth(count.saturating_add(items), 64 + 48, big);
     args.len()
         .saturating_mul(2)
         .saturating_add(items * 64)

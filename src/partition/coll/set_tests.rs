@@ -1002,3 +1002,36 @@ fn a_big_set_is_freed_lazily_in_steps_until_memory_is_back() {
     while s.store.free_lazy(4096) {}
     assert_eq!(s.store.memory(), small_only);
 }
+
+/// `set::growth` bounds what `SADD` adds to the store's memory while the
+/// set is small, as it converts, and once it is big, where it charges the
+/// table's growth instead of a second conversion (which would make a big
+/// set refuse far below its share of `--maxmemory`).
+#[test]
+fn growth_bounds_what_sadd_adds_small_and_big() {
+    let mut s = Sets::new();
+    let mut n = 0usize;
+    while n < 150_000 {
+        let batch = if n % 2 == 0 { 1 } else { 100 };
+        let names: Vec<String> = (n..n + batch).map(|i| format!("member:{i:08}")).collect();
+        let items: Vec<&[u8]> = names.iter().map(|m| m.as_bytes()).collect();
+        let (count, big) = s
+            .store
+            .collection(b"s", SET)
+            .unwrap()
+            .map_or((0, false), |p| (super::len(p), super::is_big(p)));
+        // As the partition adds them up (`Partition::growth`).
+        let bound = super::set::growth(count, &pack::pack(items.iter().copied()), 0, big)
+            + super::super::entry::max_footprint(1, 0)
+            + s.store.insert_growth(1);
+        let before = s.store.memory();
+        assert_eq!(s.sadd("s", &items), batch as i64);
+        n += batch;
+        let added = s.store.memory() - before;
+        assert!(added <= bound, "{n} members: added {added} > bound {bound}");
+    }
+    assert_eq!(s.encoding("s"), Some("hashtable"));
+    let one = pack::pack([&b"member"[..]]);
+    assert!(super::set::growth(1_000_000, &one, 0, true) <= 1_000_000 * 20);
+    assert!(super::set::growth(100, &one, 0, false) >= 100 * 64);
+}

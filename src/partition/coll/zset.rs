@@ -1560,11 +1560,12 @@ fn combine(
 
 /// Upper bound of the bytes a sorted-set write adds: the arguments' bytes
 /// with per-member overhead (a slab word, a table slot, an allocation, an
-/// index entry), a conversion of the whole set, or a stored result as big
-/// as the sources (`sources`: their footprints).
-pub fn growth(count: usize, args: &[u8], sources: usize) -> usize {
+/// index entry), a conversion of the whole set (when it is still small:
+/// `big` false) or the growth of its table (when it is big), or a stored
+/// result as big as the sources (`sources`: their footprints).
+pub fn growth(count: usize, args: &[u8], sources: usize, big: bool) -> usize {
     let items = pack::Iter::new(args).count().max(1);
-    let convert = (count + items).saturating_mul(64 + 64);
+    let convert = super::convert_growth(count.saturating_add(items), 64 + 64, big);
     args.len()
         .saturating_mul(2)
         .saturating_add(items * 96)

@@ -799,3 +799,45 @@ fn zmpop_and_bzpop_type_check_keys_up_to_the_popped_one() {
     assert!(!z.exists("k"));
     assert_eq!(z.run(bpop, "k", &[b"missing"]), Reply::Null);
 }
+
+/// `zset::growth` bounds what `ZADD` adds to the store's memory while the
+/// sorted set is small, as it converts, and once it is big, where it
+/// charges the table's growth instead of a second conversion (which would
+/// make a big sorted set refuse far below its share of `--maxmemory`).
+#[test]
+fn growth_bounds_what_zadd_adds_small_and_big() {
+    let mut z = ZSets::new();
+    let mut n = 0usize;
+    while n < 150_000 {
+        let batch = if n % 2 == 0 { 1 } else { 100 };
+        let names: Vec<String> = (n..n + batch).map(|i| format!("member:{i:08}")).collect();
+        let pairs: Vec<(f64, &[u8])> = names
+            .iter()
+            .enumerate()
+            .map(|(j, m)| (((n + j) * 7919 % 1_000_003) as f64, m.as_bytes()))
+            .collect();
+        let scores: Vec<[u8; 8]> = pairs.iter().map(|(s, _)| s.to_le_bytes()).collect();
+        let mut items: Vec<&[u8]> = Vec::new();
+        for (s, (_, m)) in scores.iter().zip(&pairs) {
+            items.push(s);
+            items.push(m);
+        }
+        let (count, big) = z
+            .store
+            .collection(b"z", ZSET)
+            .unwrap()
+            .map_or((0, false), |p| (super::len(p), super::is_big(p)));
+        // As the partition adds them up (`Partition::growth`).
+        let bound = super::zset::growth(count, &pack::pack(items.iter().copied()), 0, big)
+            + super::super::entry::max_footprint(1, 0)
+            + z.store.insert_growth(1);
+        let before = z.store.memory();
+        assert_eq!(z.zadd("z", &pairs), batch as i64);
+        n += batch;
+        let added = z.store.memory() - before;
+        assert!(added <= bound, "{n} members: added {added} > bound {bound}");
+    }
+    let one = pack::pack([&1f64.to_le_bytes()[..], b"member"]);
+    assert!(super::zset::growth(1_000_000, &one, 0, true) <= 1_000_000 * 20);
+    assert!(super::zset::growth(100, &one, 0, false) >= 100 * 64);
+}
