@@ -20,7 +20,7 @@ SECS=${1:-30}
 shift || true
 TARGETS=("$@")
 if ((${#TARGETS[@]} == 0)); then
-    TARGETS=(resp_parser inline_split text_parser glob partition_model)
+    TARGETS=(resp_parser inline_split text_parser glob partition_model collections_model)
 fi
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 

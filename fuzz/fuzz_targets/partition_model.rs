@@ -14,11 +14,14 @@
 //! the budget.
 #![no_main]
 
+mod shared;
+
 use arbitrary::Arbitrary;
 use corekv::partition::{ExpireCond, OpKind, OpRef, Partition, SetCond, SlotStep, TtlMode};
 use corekv::reply::Dialect;
 use libfuzzer_sys::fuzz_target;
-use std::collections::{HashMap, HashSet};
+use shared::{decode, evicted, Reply};
+use std::collections::HashMap;
 
 const START: u64 = 1_000_000_000;
 
@@ -99,38 +102,6 @@ fn key(i: u8) -> Vec<u8> {
     let len = [0, 0, 0, 0, 0, 0, 40, 255, 256, 300][usize::from(i) % 10];
     k.resize(len.max(k.len()), b'.');
     k
-}
-
-/// A RESP reply, decoded.
-#[derive(Debug, PartialEq, Eq)]
-enum Reply {
-    Ok,
-    Nil,
-    Bulk(Vec<u8>),
-    Int(i64),
-    Status(String),
-    Error(String),
-}
-
-fn decode(out: &[u8]) -> Reply {
-    let text = |b: &[u8]| String::from_utf8(b.to_vec()).expect("UTF-8 reply line");
-    let line_end = out.windows(2).position(|w| w == b"\r\n").expect("CRLF");
-    let (head, rest) = (&out[1..line_end], &out[line_end + 2..]);
-    if out[0] == b'$' && head != b"-1" {
-        let n: usize = text(head).parse().expect("bulk length");
-        assert_eq!(rest.len(), n + 2, "one bulk string");
-        assert_eq!(&rest[n..], b"\r\n");
-        return Reply::Bulk(rest[..n].to_vec());
-    }
-    assert!(rest.is_empty(), "one reply");
-    match out[0] {
-        b'+' if head == b"OK" => Reply::Ok,
-        b'+' => Reply::Status(text(head)),
-        b'-' => Reply::Error(text(head)),
-        b':' => Reply::Int(text(head).parse().expect("integer reply")),
-        b'$' => Reply::Nil,
-        other => panic!("unexpected reply type {other}"),
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -297,12 +268,19 @@ impl Model {
                 let (byte, mask) = ((offset >> 3) as usize, 0x80u8 >> (offset & 7));
                 new.resize(new.len().max(byte + 1), 0);
                 let was = new[byte] & mask != 0;
-                new[byte] = if on == Some(true) { new[byte] | mask } else { new[byte] & !mask };
+                new[byte] = if on == Some(true) {
+                    new[byte] | mask
+                } else {
+                    new[byte] & !mask
+                };
                 self.put(k, new, true);
                 Reply::Int(i64::from(was))
             }
             OpKind::GetBit(offset) => {
-                let byte = old.as_deref().and_then(|o| o.get((offset >> 3) as usize)).copied();
+                let byte = old
+                    .as_deref()
+                    .and_then(|o| o.get((offset >> 3) as usize))
+                    .copied();
                 Reply::Int(i64::from(byte.unwrap_or(0) & (0x80u8 >> (offset & 7)) != 0))
             }
             OpKind::Touch => Reply::Int(i64::from(old.is_some())),
@@ -408,13 +386,21 @@ fn lower(model: &Model, op: &Op) -> Option<(OpKind, Vec<u8>, Vec<u8>, Ttl)> {
         Op::Type(k) => (OpKind::Type, key(*k), vec![], none),
         Op::IncrBy(k, by) => (OpKind::IncrBy(*by), key(*k), vec![], none),
         Op::Append(k, v) => (OpKind::Append, key(*k), v.bytes(), none),
-        Op::Expire(k, ms) => (OpKind::Expire(model.at(*ms), ExpireCond::ALWAYS), key(*k), vec![], Ttl::In(*ms)),
+        Op::Expire(k, ms) => (
+            OpKind::Expire(model.at(*ms), ExpireCond::ALWAYS),
+            key(*k),
+            vec![],
+            Ttl::In(*ms),
+        ),
         Op::Persist(k) => (OpKind::Persist, key(*k), vec![], none),
         Op::Ttl(k, ms) => (OpKind::Ttl { ms: *ms }, key(*k), vec![], none),
         Op::GetEx(k, ttl) => (OpKind::GetEx(to_mode(model, *ttl)), key(*k), vec![], *ttl),
         Op::SetRange(k, o, v) => (OpKind::SetRange(u64::from(*o)), key(*k), v.bytes(), none),
         Op::SetBit(k, o, on) => {
-            let kind = OpKind::SetBit { offset: u64::from(*o), on: Some(*on) };
+            let kind = OpKind::SetBit {
+                offset: u64::from(*o),
+                on: Some(*on),
+            };
             (kind, key(*k), vec![], none)
         }
         Op::GetBit(k, o) => (OpKind::GetBit(u64::from(*o)), key(*k), vec![], none),
@@ -454,7 +440,10 @@ fn keys_in_slot(p: &mut Partition, model: &Model, k: &[u8], count: u8) {
     }
     got.sort();
     assert_eq!(got.len(), live.len().min(count), "GETKEYSINSLOT {got:?}");
-    assert!(got.iter().all(|k| live.contains(k)), "GETKEYSINSLOT {got:?}");
+    assert!(
+        got.iter().all(|k| live.contains(k)),
+        "GETKEYSINSLOT {got:?}"
+    );
     assert!(got.windows(2).all(|w| w[0] != w[1]), "a key twice");
 }
 
@@ -515,22 +504,15 @@ fuzz_target!(|input: Input| {
                 written = Some(k);
             }
         }
-        // Keys the partition dropped beyond the model: evictions only.
-        let held: HashSet<&[u8]> = p.store().keys().collect();
-        let gone: Vec<Vec<u8>> = model
-            .map
-            .keys()
-            .filter(|k| !held.contains(k.as_slice()))
-            .cloned()
-            .collect();
-        let evicted = (p.stats.evictions - evictions) as usize;
-        assert!(
-            evicting || evicted == 0,
-            "evicted without an evicting policy"
+        let gone = evicted(
+            &p,
+            model.map.keys(),
+            evictions,
+            evicting,
+            written.as_deref(),
+            op,
         );
-        assert_eq!(gone.len(), evicted, "keys lost: {gone:?} after {op:?}");
         for k in &gone {
-            assert!(Some(k) != written.as_ref(), "evicted the key being written");
             model.map.remove(k);
         }
         assert_eq!(p.store().len(), model.map.len(), "DBSIZE after {op:?}");

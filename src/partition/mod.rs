@@ -472,6 +472,13 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// Sets when small collections become big (the server's `CONFIG SET`
+    /// of the `*-max-*` settings does it through `Admin::Configure`; the
+    /// fuzz targets and tests call this).
+    pub fn set_collection_limits(&mut self, limits: coll::Limits) {
+        self.limits = limits;
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

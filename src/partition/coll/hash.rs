@@ -513,14 +513,17 @@ pub fn growth(count: usize, args: &[u8], limits: &super::Limits) -> usize {
     // table slot and a slab word, all at most doubling on growth.
     let per_pair = 64;
     let total = count.saturating_add(pairs);
+    // A field or value past hash-max-listpack-value converts a small hash
+    // whatever its length.
+    let long = pack::Iter::new(args).any(|e| e.len() > limits.hash_value);
     let convert = if count > limits.hash_entries {
         // The table may double (a `u32` and a control byte per bucket,
         // buckets at most 7/8 full: under 6 bytes a pair) and the slab add
         // a chunk (a doubling one of at most 8 bytes a pair, or a fixed one
         // of 4096 words) and grow its chunk table.
         total.saturating_mul(16).saturating_add(40 * 1024)
-    } else if total > limits.hash_entries.min(64) {
-        total.saturating_mul(per_pair) + total.saturating_mul(48)
+    } else if long || total > limits.hash_entries.min(64) {
+        total.saturating_mul(per_pair) + total.saturating_mul(48) + super::BIG_BASE
     } else {
         0
     };
@@ -546,6 +549,24 @@ mod tests {
         let big = growth(1_000_000, &args, &limits);
         assert!(big <= 1_000_000 * 20, "{big}");
         assert!(big >= 1_000_000 * 14, "{big}");
+    }
+
+    /// The fuzz target `collections_model` found a new hash, made big by
+    /// one value past `hash-max-listpack-value`, growing past a small
+    /// budget: the bound did not count the big form's first allocation.
+    #[test]
+    fn growth_of_a_hash_a_long_value_converts_counts_the_big_form() {
+        let limits = Limits {
+            hash_value: 8,
+            ..Limits::default()
+        };
+        let long = [b'.'; 70];
+        let args = pack::pack([&b"e0"[..], &long]);
+        let mut d = Dict::default();
+        d.insert(b"e0", &long);
+        let big = super::super::Big::Hash(d).memory();
+        let bound = growth(0, &args, &limits);
+        assert!(bound >= big, "bound {bound} < big form {big}");
     }
 
     #[test]

@@ -253,9 +253,15 @@ pub fn is_big(payload: &[u8]) -> bool {
     payload[1] == BIG
 }
 
+/// Bytes a big form takes when it is made, beyond what its elements take:
+/// the box, a table's first slab chunk and buckets, a sorted set's first
+/// index node (`big_base_bounds_a_new_big_form` checks it).
+pub const BIG_BASE: usize = 4096;
+
 /// What a write to a set or sorted set of `total` elements (after it) may
-/// add beyond its new elements' own bytes: a small one may convert, every
-/// element then taking `per_element` bytes in the big form; a big one only
+/// add beyond its new elements' own bytes: a small one may convert (the
+/// big form's [`BIG_BASE`], and every element then taking `per_element`
+/// bytes); a big one only
 /// grows its table, which may double (a `u32` and a control byte per
 /// bucket, buckets at most 7/8 full: under 6 bytes an element) while its
 /// slab adds a chunk (at most 8 bytes an element, or a fixed chunk of 4096
@@ -264,7 +270,7 @@ pub fn convert_growth(total: usize, per_element: usize, big: bool) -> usize {
     if big {
         total.saturating_mul(16).saturating_add(40 * 1024)
     } else {
-        total.saturating_mul(per_element)
+        total.saturating_mul(per_element).saturating_add(BIG_BASE)
     }
 }
 

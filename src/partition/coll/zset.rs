@@ -1573,3 +1573,38 @@ pub fn growth(count: usize, args: &[u8], sources: usize, big: bool) -> usize {
         .saturating_add(sources.saturating_mul(4))
         .saturating_add(8 * 1024)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::quicklist::QuickList;
+    use super::super::{pack, Big, Dict, BIG_BASE};
+    use super::ZSet;
+
+    /// A big form made for one element takes at most `BIG_BASE` bytes
+    /// beyond twice the element's packed bytes (the `*::growth` bounds
+    /// charge twice the arguments, for size classes, and `BIG_BASE` for a
+    /// conversion: a long element converts a one-element collection).
+    #[test]
+    fn big_base_bounds_a_new_big_form() {
+        for len in [1usize, 70, 1000, 100_000] {
+            let e = vec![b'x'; len];
+            let own = 2 * (pack::encoded_len(len) + 8);
+            let mut d = Dict::default();
+            d.insert(&e, &e);
+            let hash = Big::Hash(d).memory();
+            assert!(hash <= 2 * own + BIG_BASE, "hash of {len}: {hash}");
+            let mut d = Dict::default();
+            d.insert(&e, b"");
+            let set = Big::Set(d).memory();
+            assert!(set <= own + BIG_BASE, "set of {len}: {set}");
+            let mut z = ZSet::default();
+            z.insert(&e, 1.0);
+            let zset = Big::ZSet(Box::new(z)).memory();
+            assert!(zset <= own + BIG_BASE, "zset of {len}: {zset}");
+            let mut q = QuickList::new(2);
+            q.push_back(&e);
+            let list = Big::List(q).memory();
+            assert!(list <= own + BIG_BASE, "list of {len}: {list}");
+        }
+    }
+}
