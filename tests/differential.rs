@@ -1928,6 +1928,25 @@ fn server_command_replies_match_redis() {
         // (corekv's key specs are the plain first/last/step ones, without
         // Redis's notes, tips and finer flags: `get` has none of those.)
         &["COMMAND", "INFO", "get", "nosuchcommand"],
+        // Movable keys: Redis's `keynum` key specs (and a `*STORE`'s
+        // destination spec, `OW update`).
+        &[
+            "COMMAND",
+            "INFO",
+            "sintercard",
+            "zintercard",
+            "zunion",
+            "zinter",
+            "zdiff",
+        ],
+        &[
+            "COMMAND",
+            "INFO",
+            "zunionstore",
+            "zinterstore",
+            "zdiffstore",
+        ],
+        &["COMMAND", "INFO", "lmpop", "zmpop", "blmpop", "bzmpop"],
         &["COMMAND", "COUNT", "x"],
         &["CONFIG", "GET", "maxclients"],
         &["CONFIG", "GET", "timeout"],

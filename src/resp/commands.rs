@@ -1504,23 +1504,53 @@ impl CommandSpec {
         encode::set(out, 0, proto);
     }
 
-    /// Redis 7 key specifications, equivalent to first/last/step.
+    /// Redis 7 key specifications: one equivalent to first/last/step, and
+    /// for a command whose keys follow a `numkeys` argument, Redis's
+    /// `keynum` spec (a `*STORE`'s destination is the first: `OW update`).
     fn encode_key_specs(&self, out: &mut Vec<u8>, proto: Proto) {
-        if self.first == 0 {
-            encode::set(out, 0, proto);
-            return;
+        let keynum = keynum_at(self.name);
+        let plain = self.first != 0;
+        encode::set(
+            out,
+            usize::from(plain) + usize::from(keynum.is_some()),
+            proto,
+        );
+        if plain {
+            let flags: &[&str] = match (keynum, self.is_write()) {
+                (Some(_), _) => &["OW", "update"],
+                (None, true) => &["RW", "update"],
+                (None, false) => &["RO", "access"],
+            };
+            self.encode_spec_head(out, proto, flags, self.first);
+            self.encode_range(out, proto);
         }
-        encode::set(out, 1, proto);
+        if let Some(at) = keynum {
+            let flags: &[&str] = match (plain, self.is_write()) {
+                (false, true) => &["RW", "access", "delete"],
+                _ => &["RO", "access"],
+            };
+            self.encode_spec_head(out, proto, flags, at as i64);
+            encode::map(out, 2, proto);
+            encode::bulk(out, b"type");
+            encode::bulk(out, b"keynum");
+            encode::bulk(out, b"spec");
+            encode::map(out, 3, proto);
+            for (name, n) in [("keynumidx", 0), ("firstkey", 1), ("keystep", 1)] {
+                encode::bulk(out, name.as_bytes());
+                encode::int(out, n);
+            }
+        }
+    }
+
+    /// A key spec's map (3 entries), its flags and `begin_search` at
+    /// `index`; `find_keys` follows.
+    fn encode_spec_head(&self, out: &mut Vec<u8>, proto: Proto, flags: &[&str], index: i64) {
         encode::map(out, 3, proto);
         encode::bulk(out, b"flags");
-        let access = if self.is_write() {
-            ["RW", "update"]
-        } else {
-            ["RO", "access"]
-        };
-        encode::set(out, 2, proto);
-        encode::simple(out, access[0]);
-        encode::simple(out, access[1]);
+        encode::set(out, flags.len(), proto);
+        for f in flags {
+            encode::simple(out, f);
+        }
         encode::bulk(out, b"begin_search");
         encode::map(out, 2, proto);
         encode::bulk(out, b"type");
@@ -1528,8 +1558,12 @@ impl CommandSpec {
         encode::bulk(out, b"spec");
         encode::map(out, 1, proto);
         encode::bulk(out, b"index");
-        encode::int(out, self.first);
+        encode::int(out, index);
         encode::bulk(out, b"find_keys");
+    }
+
+    /// `find_keys` of the first/last/step spec: a range.
+    fn encode_range(&self, out: &mut Vec<u8>, proto: Proto) {
         encode::map(out, 2, proto);
         encode::bulk(out, b"type");
         encode::bulk(out, b"range");
@@ -1622,33 +1656,26 @@ pub fn key_indexes(spec: &CommandSpec, argc: usize) -> Vec<usize> {
 /// spec names none), found from its arguments: `SINTERCARD numkeys key
 /// …`, `ZUNION numkeys key …`, `ZUNIONSTORE dst numkeys key …`. Empty for
 /// every other command.
+/// Where the `numkeys` argument of a command with movable keys is (its
+/// keys follow it); `None` for the others.
+fn keynum_at(name: &str) -> Option<usize> {
+    match name {
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => Some(1),
+        "zunionstore" | "zinterstore" | "zdiffstore" | "blmpop" | "bzmpop" => Some(2),
+        _ => None,
+    }
+}
+
 pub fn movable_key_positions<'a>(
     spec: &CommandSpec,
     args: impl Fn(usize) -> &'a [u8],
     argc: usize,
 ) -> std::ops::Range<usize> {
-    // Sorted sets: `ZUNION numkeys key …`, `ZUNIONSTORE dst numkeys key …`
-    // (its destination is in the spec).
-    let numkeys_at = match spec.name {
-        "zunion" | "zinter" | "zdiff" | "zintercard" => 1,
-        "zunionstore" | "zinterstore" | "zdiffstore" => 2,
-        _ => 0,
-    };
-    if numkeys_at > 0 {
-        if argc <= numkeys_at + 1 {
-            return 0..0;
-        }
-        let n = std::str::from_utf8(args(numkeys_at))
-            .ok()
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or(0);
-        let first = numkeys_at + 1;
-        return first..first + n.min(argc - first);
-    }
-    let at = match spec.name {
-        "sintercard" | "lmpop" | "zmpop" => 1,
-        "blmpop" | "bzmpop" => 2,
-        _ => return 0..0,
+    // `ZUNION numkeys key …`, `ZUNIONSTORE dst numkeys key …` (its
+    // destination is in the spec), `LMPOP numkeys key …`, `BLMPOP timeout
+    // numkeys key …`.
+    let Some(at) = keynum_at(spec.name) else {
+        return 0..0;
     };
     if argc < at + 2 {
         return 0..0;
