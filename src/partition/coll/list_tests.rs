@@ -11,80 +11,10 @@ use super::super::movekey::pack_keys;
 use super::super::ops::{Env, Outcome, NOT_INTEGER};
 use super::super::store::Store;
 use super::list::{execute, ListCmd, NO_SUCH_KEY, OUT_OF_RANGE};
+use super::test_reply::{bulks, error, parse, Reply};
 use super::{encoding, pack, Limits, LIST, WRONGTYPE};
 use crate::resp::encode::Proto;
 use std::collections::VecDeque;
-
-/// A decoded reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Reply {
-    Ok,
-    Int(i64),
-    Bulk(Vec<u8>),
-    /// RESP2's null bulk string (`$-1`) or RESP3's `_`.
-    Null,
-    /// RESP2's null array (`*-1`).
-    NullArray,
-    Array(Vec<Reply>),
-    Error(String),
-}
-
-impl Reply {
-    /// The bulk strings of an array reply.
-    fn items(&self) -> Vec<Vec<u8>> {
-        match self {
-            Self::Array(items) => items
-                .iter()
-                .map(|r| match r {
-                    Self::Bulk(b) => b.clone(),
-                    other => panic!("not a bulk string: {other:?}"),
-                })
-                .collect(),
-            other => panic!("not an array: {other:?}"),
-        }
-    }
-}
-
-fn bulks(items: &[Vec<u8>]) -> Reply {
-    Reply::Array(items.iter().cloned().map(Reply::Bulk).collect())
-}
-
-fn error(mesg: &str) -> Reply {
-    Reply::Error(mesg.to_string())
-}
-
-/// Decodes one RESP value at the start of `buf`: it and its length.
-fn parse(buf: &[u8]) -> (Reply, usize) {
-    let eol = buf
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .expect("a complete line");
-    let line = std::str::from_utf8(&buf[1..eol]).expect("ASCII header");
-    let after = eol + 2;
-    match buf[0] {
-        b':' => (Reply::Int(line.parse().expect("integer")), after),
-        b'_' => (Reply::Null, after),
-        b'-' => (Reply::Error(line.to_string()), after),
-        b'$' if line == "-1" => (Reply::Null, after),
-        b'*' if line == "-1" => (Reply::NullArray, after),
-        b'$' => {
-            let n: usize = line.parse().expect("length");
-            (Reply::Bulk(buf[after..after + n].to_vec()), after + n + 2)
-        }
-        b'*' => {
-            let n: usize = line.parse().expect("count");
-            let mut at = after;
-            let mut items = Vec::with_capacity(n);
-            for _ in 0..n {
-                let (item, used) = parse(&buf[at..]);
-                items.push(item);
-                at += used;
-            }
-            (Reply::Array(items), at)
-        }
-        other => panic!("unexpected RESP type {:?}", other as char),
-    }
-}
 
 /// A partition's store with what list commands need around it.
 struct Lists {

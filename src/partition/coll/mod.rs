@@ -31,6 +31,8 @@ pub mod pack;
 pub mod set;
 #[cfg(test)]
 mod set_tests;
+#[cfg(test)]
+mod test_reply;
 // Sorted sets.
 pub mod score;
 pub mod zset;

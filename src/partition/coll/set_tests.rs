@@ -8,74 +8,10 @@ use super::super::movekey::pack_keys;
 use super::super::ops::{Env, Outcome};
 use super::super::store::Store;
 use super::set::{execute, SetCmd};
+use super::test_reply::{parse, Reply};
 use super::{encoding, pack, Limits, SET};
 use crate::resp::encode::Proto;
 use std::collections::HashSet;
-
-/// A decoded reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Reply {
-    Int(i64),
-    Bulk(Vec<u8>),
-    Null,
-    /// `*` (`is_set`: false) or RESP3's `~` (true).
-    Array(bool, Vec<Reply>),
-    Error(String),
-}
-
-impl Reply {
-    /// The bulk strings of an array or set reply.
-    fn items(&self) -> Vec<Vec<u8>> {
-        match self {
-            Self::Array(_, items) => items
-                .iter()
-                .map(|r| match r {
-                    Self::Bulk(b) => b.clone(),
-                    other => panic!("not a bulk string: {other:?}"),
-                })
-                .collect(),
-            other => panic!("not an array: {other:?}"),
-        }
-    }
-
-    fn sorted(&self) -> Vec<Vec<u8>> {
-        let mut items = self.items();
-        items.sort();
-        items
-    }
-}
-
-/// Decodes one RESP value at the start of `buf`: it and its length.
-fn parse(buf: &[u8]) -> (Reply, usize) {
-    let eol = buf
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .expect("a complete line");
-    let line = std::str::from_utf8(&buf[1..eol]).expect("ASCII header");
-    let after = eol + 2;
-    match buf[0] {
-        b':' => (Reply::Int(line.parse().expect("integer")), after),
-        b'_' => (Reply::Null, after),
-        b'-' => (Reply::Error(line.to_string()), after),
-        b'$' if line == "-1" => (Reply::Null, after),
-        b'$' => {
-            let n: usize = line.parse().expect("length");
-            (Reply::Bulk(buf[after..after + n].to_vec()), after + n + 2)
-        }
-        b'*' | b'~' => {
-            let n: usize = line.parse().expect("count");
-            let mut at = after;
-            let mut items = Vec::with_capacity(n);
-            for _ in 0..n {
-                let (item, used) = parse(&buf[at..]);
-                items.push(item);
-                at += used;
-            }
-            (Reply::Array(buf[0] == b'~', items), at)
-        }
-        other => panic!("unexpected RESP type {:?}", other as char),
-    }
-}
 
 /// A partition's store with what set commands need around it.
 struct Sets {
@@ -566,25 +502,22 @@ fn srandmember_and_spop_on_a_missing_key() {
     assert_eq!(s.run(SetCmd::RandMember(None), "none", &[]), Reply::Null);
     assert_eq!(
         s.run(SetCmd::RandMember(Some(3)), "none", &[]),
-        Reply::Array(false, vec![])
+        Reply::Array(vec![])
     );
     assert_eq!(
         s.run(SetCmd::RandMember(Some(-3)), "none", &[]),
-        Reply::Array(false, vec![])
+        Reply::Array(vec![])
     );
     assert_eq!(s.run(SetCmd::Pop(None), "none", &[]), Reply::Null);
     assert_eq!(
         s.run(SetCmd::Pop(Some(3)), "none", &[]),
-        Reply::Array(false, vec![])
+        Reply::Array(vec![])
     );
     s.proto = Proto::V3;
-    assert_eq!(
-        s.run(SetCmd::Pop(Some(3)), "none", &[]),
-        Reply::Array(true, vec![])
-    );
+    assert_eq!(s.run(SetCmd::Pop(Some(3)), "none", &[]), Reply::Set(vec![]));
     assert_eq!(
         s.run(SetCmd::RandMember(Some(3)), "none", &[]),
-        Reply::Array(false, vec![])
+        Reply::Array(vec![])
     );
     assert!(!s.exists("none"));
 }
@@ -597,10 +530,7 @@ fn spop_removes_distinct_members_and_deletes_the_emptied_key() {
             let size = members.len();
             let mut left: HashSet<Vec<u8>> = members.iter().cloned().collect();
             // Count 0: nothing, and the key stays.
-            assert_eq!(
-                s.run(SetCmd::Pop(Some(0)), "s", &[]),
-                Reply::Array(false, vec![])
-            );
+            assert_eq!(s.run(SetCmd::Pop(Some(0)), "s", &[]), Reply::Array(vec![]));
             // No count: one member, as a bulk string.
             let Reply::Bulk(one) = s.run(SetCmd::Pop(None), "s", &[]) else {
                 panic!("{form}: SPOP without a count answers a bulk string");
@@ -646,54 +576,39 @@ fn resp3_answers_sets_for_members_and_pop_arrays_for_randmember() {
     let mut s = Sets::new();
     s.proto = Proto::V3;
     s.sadd("s", &[b"a", b"b", b"c"]);
-    assert!(matches!(
-        s.run(SetCmd::Members, "s", &[]),
-        Reply::Array(true, _)
-    ));
-    assert!(matches!(
-        s.run(SetCmd::Members, "none", &[]),
-        Reply::Array(true, _)
-    ));
+    assert!(matches!(s.run(SetCmd::Members, "s", &[]), Reply::Set(_)));
+    assert!(matches!(s.run(SetCmd::Members, "none", &[]), Reply::Set(_)));
     assert_eq!(
         s.run(SetCmd::MIsMember, "s", &[b"a", b"zz", b"b"]),
-        Reply::Array(false, vec![Reply::Int(1), Reply::Int(0), Reply::Int(1)])
+        Reply::Array(vec![Reply::Int(1), Reply::Int(0), Reply::Int(1)])
     );
     assert_eq!(
         s.run(SetCmd::MIsMember, "none", &[b"a", b"b"]),
-        Reply::Array(false, vec![Reply::Int(0), Reply::Int(0)])
+        Reply::Array(vec![Reply::Int(0), Reply::Int(0)])
     );
     assert!(matches!(
         s.run(SetCmd::Pop(Some(1)), "s", &[]),
-        Reply::Array(true, _)
+        Reply::Set(_)
     ));
     assert!(matches!(
         s.run(SetCmd::RandMember(Some(2)), "s", &[]),
-        Reply::Array(false, _)
+        Reply::Array(_)
     ));
     assert!(matches!(
         s.run(SetCmd::RandMember(Some(-5)), "s", &[]),
-        Reply::Array(false, _)
+        Reply::Array(_)
     ));
     s.sadd("t", &[b"a", b"b"]);
-    assert!(matches!(
-        s.run(SetCmd::Inter, "s", &[b"t"]),
-        Reply::Array(true, _)
-    ));
-    assert!(matches!(
-        s.run(SetCmd::Union, "s", &[b"t"]),
-        Reply::Array(true, _)
-    ));
-    assert!(matches!(
-        s.run(SetCmd::Diff, "s", &[b"t"]),
-        Reply::Array(true, _)
-    ));
+    assert!(matches!(s.run(SetCmd::Inter, "s", &[b"t"]), Reply::Set(_)));
+    assert!(matches!(s.run(SetCmd::Union, "s", &[b"t"]), Reply::Set(_)));
+    assert!(matches!(s.run(SetCmd::Diff, "s", &[b"t"]), Reply::Set(_)));
 }
 
 // ---------------------------------------------------------------- SSCAN
 
 /// One `SSCAN` step: the next cursor and the members.
 fn sscan(s: &mut Sets, key: &str, cursor: u64, opts: &[&[u8]]) -> (u64, Vec<Vec<u8>>) {
-    let Reply::Array(false, parts) = s.run(SetCmd::Scan { cursor }, key, opts) else {
+    let Reply::Array(parts) = s.run(SetCmd::Scan { cursor }, key, opts) else {
         panic!("SSCAN answers a two-element array");
     };
     let [Reply::Bulk(next), items] = &parts[..] else {
@@ -783,7 +698,7 @@ fn sinter_sunion_sdiff_and_sintercard_across_forms() {
     assert_eq!(inter, vec![b"1".to_vec(), b"3".into(), b"5".into()]);
     assert_eq!(
         s.run(SetCmd::Inter, "ints", &[b"missing"]),
-        Reply::Array(false, vec![])
+        Reply::Array(vec![])
     );
     let union = s
         .run(SetCmd::Union, "ints", &[b"pack", b"missing"])
@@ -801,7 +716,7 @@ fn sinter_sunion_sdiff_and_sintercard_across_forms() {
     assert_eq!(diff, want);
     assert_eq!(
         s.run(SetCmd::Diff, "missing", &[b"ints"]),
-        Reply::Array(false, vec![])
+        Reply::Array(vec![])
     );
     for (limit, want) in [(0, 3), (1, 1), (2, 2), (3, 3), (100, 3)] {
         assert_eq!(

@@ -9,69 +9,10 @@ use super::super::expiry::Expiry;
 use super::super::movekey::pack_keys;
 use super::super::ops::{Env, Outcome};
 use super::super::store::Store;
+use super::test_reply::{parse, Reply};
 use super::zset::{execute, Aggregate, By, SetOp, ZSetCmd, CH, GT, INCR, LT, NX, XX};
 use super::{encoding, pack, Limits, ZSET};
 use crate::resp::encode::Proto;
-
-/// A decoded reply.
-#[derive(Debug, Clone, PartialEq)]
-enum Reply {
-    Int(i64),
-    Bulk(Vec<u8>),
-    Double(String),
-    Null,
-    Array(Vec<Reply>),
-    Error(String),
-}
-
-impl Reply {
-    /// The bulk strings of an array reply.
-    fn items(&self) -> Vec<Vec<u8>> {
-        match self {
-            Self::Array(items) => items
-                .iter()
-                .map(|r| match r {
-                    Self::Bulk(b) => b.clone(),
-                    other => panic!("not a bulk string: {other:?}"),
-                })
-                .collect(),
-            other => panic!("not an array: {other:?}"),
-        }
-    }
-}
-
-/// Decodes one RESP value at the start of `buf`: it and its length.
-fn parse(buf: &[u8]) -> (Reply, usize) {
-    let eol = buf
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .expect("a complete line");
-    let line = std::str::from_utf8(&buf[1..eol]).expect("ASCII header");
-    let after = eol + 2;
-    match buf[0] {
-        b':' => (Reply::Int(line.parse().expect("integer")), after),
-        b'_' => (Reply::Null, after),
-        b',' => (Reply::Double(line.to_string()), after),
-        b'-' => (Reply::Error(line.to_string()), after),
-        b'$' | b'*' if line == "-1" => (Reply::Null, after),
-        b'$' => {
-            let n: usize = line.parse().expect("length");
-            (Reply::Bulk(buf[after..after + n].to_vec()), after + n + 2)
-        }
-        b'*' => {
-            let n: usize = line.parse().expect("count");
-            let mut at = after;
-            let mut items = Vec::with_capacity(n);
-            for _ in 0..n {
-                let (item, used) = parse(&buf[at..]);
-                items.push(item);
-                at += used;
-            }
-            (Reply::Array(items), at)
-        }
-        other => panic!("unexpected RESP type {:?}", other as char),
-    }
-}
 
 /// A partition's store with what sorted-set commands need around it.
 struct ZSets {
@@ -797,7 +738,7 @@ fn zmpop_and_bzpop_type_check_keys_up_to_the_popped_one() {
     assert_eq!(z.run(bpop, "missing", &[b"str", b"k"]), wrong);
     assert_eq!(z.run(bpop, "k", &[b"str"]).items(), [&b"k"[..], b"b", b"2"]);
     assert!(!z.exists("k"));
-    assert_eq!(z.run(bpop, "k", &[b"missing"]), Reply::Null);
+    assert_eq!(z.run(bpop, "k", &[b"missing"]), Reply::NullArray);
 }
 
 /// `zset::growth` bounds what `ZADD` adds to the store's memory while the
