@@ -6,26 +6,17 @@
 //! pop's attempt over several keys, and exact memory accounting (lazy
 //! freeing included).
 
-use super::super::expiry::Expiry;
-use super::super::movekey::pack_keys;
-use super::super::ops::{Env, Outcome, NOT_INTEGER};
-use super::super::store::Store;
+use super::super::ops::NOT_INTEGER;
 use super::list::{execute, ListCmd, NO_SUCH_KEY, OUT_OF_RANGE};
-use super::test_reply::{bulks, error, parse, Reply};
-use super::{encoding, pack, Limits, LIST, WRONGTYPE};
+use super::testing::{bulks, error, harness_type, Harness, Reply, Shape};
+use super::{encoding, Limits, LIST, WRONGTYPE};
 use crate::resp::encode::Proto;
 use std::collections::VecDeque;
 
-/// A partition's store with what list commands need around it.
-struct Lists {
-    store: Store,
-    expiry: Expiry,
-    limits: Limits,
-    proto: Proto,
-    rng: u64,
-    /// Keys the last command reported as changed.
-    touched: Vec<Vec<u8>>,
-}
+harness_type!(
+    Lists,
+    "A partition's store with what list commands need around it."
+);
 
 impl Lists {
     fn new() -> Self {
@@ -33,59 +24,15 @@ impl Lists {
     }
 
     fn with_fill(list_size: i64) -> Self {
-        Self {
-            store: Store::default(),
-            expiry: Expiry::default(),
-            limits: Limits {
-                list_size,
-                ..Limits::default()
-            },
-            proto: Proto::V2,
-            rng: 0x1234_5678,
-            touched: Vec::new(),
-        }
+        Self(Harness::new(Limits {
+            list_size,
+            ..Limits::default()
+        }))
     }
 
-    /// Runs `cmd` on `key` with `items` as its arguments (the one raw
-    /// argument as it is, other keys packed as keys, anything else
-    /// packed), as the connection layer hands them over.
     fn run(&mut self, cmd: ListCmd, key: &str, items: &[&[u8]]) -> Reply {
-        let args = if cmd.raw_arg() {
-            items[0].to_vec()
-        } else if cmd.is_multi() {
-            pack_keys(items.iter().copied())
-        } else {
-            pack::pack(items.iter().copied())
-        };
-        let mut touched = Vec::new();
-        let mut on_touch = |k: &[u8]| touched.push(k.to_vec());
-        let mut reply = Vec::new();
-        let mut env = Env {
-            expiry: &mut self.expiry,
-            now: 1_000,
-            touched: &mut on_touch,
-            reply: &mut reply,
-            proto: self.proto,
-            limits: self.limits,
-            rng: &mut self.rng,
-        };
-        let out = match execute(&mut self.store, &mut env, cmd, key.as_bytes(), &args) {
-            Outcome::Ok => Reply::Ok,
-            Outcome::Int(n) => Reply::Int(n),
-            Outcome::Value(None) => Reply::Null,
-            Outcome::Error(e) => Reply::Error(e.to_string()),
-            Outcome::Raw => {
-                let (r, used) = parse(&reply);
-                assert_eq!(used, reply.len(), "one reply, nothing after it");
-                r
-            }
-            other => panic!("unexpected outcome {other:?}"),
-        };
-        if cmd.is_read() {
-            assert!(touched.is_empty(), "{cmd:?} is a read but touched keys");
-        }
-        self.touched = touched;
-        out
+        let shape = Shape::of(cmd.raw_arg(), cmd.is_multi());
+        self.0.run(cmd, cmd.is_read(), shape, key, items, execute)
     }
 
     fn int(&mut self, cmd: ListCmd, key: &str, items: &[&[u8]]) -> i64 {

@@ -32,7 +32,7 @@ pub mod set;
 #[cfg(test)]
 mod set_tests;
 #[cfg(test)]
-mod test_reply;
+mod testing;
 // Sorted sets.
 pub mod score;
 pub mod zset;

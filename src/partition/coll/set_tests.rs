@@ -3,26 +3,16 @@
 //! emptied set, `SPOP`/`SRANDMEMBER`, `SSCAN`'s guarantee, the commands on
 //! several sets, and exact memory accounting (lazy freeing included).
 
-use super::super::expiry::Expiry;
-use super::super::movekey::pack_keys;
-use super::super::ops::{Env, Outcome};
-use super::super::store::Store;
 use super::set::{execute, SetCmd};
-use super::test_reply::{parse, Reply};
+use super::testing::{harness_type, Harness, Reply, Shape};
 use super::{encoding, pack, Limits, SET};
 use crate::resp::encode::Proto;
 use std::collections::HashSet;
 
-/// A partition's store with what set commands need around it.
-struct Sets {
-    store: Store,
-    expiry: Expiry,
-    limits: Limits,
-    proto: Proto,
-    rng: u64,
-    /// Keys the last command reported as changed.
-    touched: Vec<Vec<u8>>,
-}
+harness_type!(
+    Sets,
+    "A partition's store with what set commands need around it."
+);
 
 impl Sets {
     fn new() -> Self {
@@ -30,53 +20,12 @@ impl Sets {
     }
 
     fn with_limits(limits: Limits) -> Self {
-        Self {
-            store: Store::default(),
-            expiry: Expiry::default(),
-            limits,
-            proto: Proto::V2,
-            rng: 0x1234_5678,
-            touched: Vec::new(),
-        }
+        Self(Harness::new(limits))
     }
 
-    /// Runs `cmd` on `key` with `items` as its arguments (the member as
-    /// it is, other keys packed as keys, anything else packed).
     fn run(&mut self, cmd: SetCmd, key: &str, items: &[&[u8]]) -> Reply {
-        let args = if cmd.raw_arg() {
-            items[0].to_vec()
-        } else if cmd.is_multi() {
-            pack_keys(items.iter().copied())
-        } else {
-            pack::pack(items.iter().copied())
-        };
-        let mut touched = Vec::new();
-        let mut on_touch = |k: &[u8]| touched.push(k.to_vec());
-        let mut reply = Vec::new();
-        let mut env = Env {
-            expiry: &mut self.expiry,
-            now: 1_000,
-            touched: &mut on_touch,
-            reply: &mut reply,
-            proto: self.proto,
-            limits: self.limits,
-            rng: &mut self.rng,
-        };
-        let out = match execute(&mut self.store, &mut env, cmd, key.as_bytes(), &args) {
-            Outcome::Int(n) => Reply::Int(n),
-            Outcome::Error(e) => Reply::Error(e.to_string()),
-            Outcome::Raw => {
-                let (r, used) = parse(&reply);
-                assert_eq!(used, reply.len(), "one reply, nothing after it");
-                r
-            }
-            other => panic!("unexpected outcome {other:?}"),
-        };
-        if cmd.is_read() {
-            assert!(touched.is_empty(), "{cmd:?} is a read but touched keys");
-        }
-        self.touched = touched;
-        out
+        let shape = Shape::of(cmd.raw_arg(), cmd.is_multi());
+        self.0.run(cmd, cmd.is_read(), shape, key, items, execute)
     }
 
     fn sadd(&mut self, key: &str, members: &[&[u8]]) -> i64 {

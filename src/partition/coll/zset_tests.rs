@@ -6,23 +6,15 @@
 //! included).
 
 use super::super::expiry::Expiry;
-use super::super::movekey::pack_keys;
-use super::super::ops::{Env, Outcome};
-use super::super::store::Store;
-use super::test_reply::{parse, Reply};
+use super::testing::{harness_type, Harness, Reply, Shape};
 use super::zset::{execute, Aggregate, By, SetOp, ZSetCmd, CH, GT, INCR, LT, NX, XX};
 use super::{encoding, pack, Limits, ZSET};
 use crate::resp::encode::Proto;
 
-/// A partition's store with what sorted-set commands need around it.
-struct ZSets {
-    store: Store,
-    expiry: Expiry,
-    limits: Limits,
-    proto: Proto,
-    rng: u64,
-    touched: Vec<Vec<u8>>,
-}
+harness_type!(
+    ZSets,
+    "A partition's store with what sorted-set commands need around it."
+);
 
 /// A range's min, max (ranks as 8 bytes), LIMIT offset and count.
 fn range_args(by: By, min: &str, max: &str, offset: i64, count: i64) -> Vec<Vec<u8>> {
@@ -44,53 +36,12 @@ impl ZSets {
     }
 
     fn with_limits(limits: Limits) -> Self {
-        Self {
-            store: Store::default(),
-            expiry: Expiry::default(),
-            limits,
-            proto: Proto::V2,
-            rng: 0x1234_5678,
-            touched: Vec::new(),
-        }
+        Self(Harness::new(limits))
     }
 
-    /// Runs `cmd` on `key` with `items` as its arguments (the member as it
-    /// is, other keys packed as keys, anything else packed).
     fn run(&mut self, cmd: ZSetCmd, key: &str, items: &[&[u8]]) -> Reply {
-        let args = if cmd.raw_arg() {
-            items[0].to_vec()
-        } else if cmd.is_multi() {
-            pack_keys(items.iter().copied())
-        } else {
-            pack::pack(items.iter().copied())
-        };
-        let mut touched = Vec::new();
-        let mut on_touch = |k: &[u8]| touched.push(k.to_vec());
-        let mut reply = Vec::new();
-        let mut env = Env {
-            expiry: &mut self.expiry,
-            now: 1_000,
-            touched: &mut on_touch,
-            reply: &mut reply,
-            proto: self.proto,
-            limits: self.limits,
-            rng: &mut self.rng,
-        };
-        let out = match execute(&mut self.store, &mut env, cmd, key.as_bytes(), &args) {
-            Outcome::Int(n) => Reply::Int(n),
-            Outcome::Error(e) => Reply::Error(e.to_string()),
-            Outcome::Raw => {
-                let (r, used) = parse(&reply);
-                assert_eq!(used, reply.len(), "one reply, nothing after it");
-                r
-            }
-            other => panic!("unexpected outcome {other:?}"),
-        };
-        if cmd.is_read() {
-            assert!(touched.is_empty(), "{cmd:?} is a read but touched keys");
-        }
-        self.touched = touched;
-        out
+        let shape = Shape::of(cmd.raw_arg(), cmd.is_multi());
+        self.0.run(cmd, cmd.is_read(), shape, key, items, execute)
     }
 
     /// `ZADD key [flags] score member …`.
