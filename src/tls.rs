@@ -14,8 +14,10 @@ use std::time::Duration;
 use tokio_rustls::rustls::{self, server::WebPkiClientVerifier, RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
-/// A handshake that has not finished by then is dropped (hang guard).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A handshake that has not finished by then is dropped (hang guard; as
+/// long as common proxies allow a handshake, long enough for a client on
+/// a slow, lossy link).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every worker shares about TLS.
 pub struct TlsSetup {

@@ -468,11 +468,12 @@ fn bad_handshakes_disturb_no_one() {
         Client::connect(server.shared_addr()).cmd("GET a"),
         ok_result("1")
     );
-    // Shutdown does not wait out a stalled handshake's time limit.
+    // Shutdown does not wait out a stalled handshake's time limit (30 s;
+    // the bound leaves a loaded machine 20 s).
     let started = std::time::Instant::now();
     server.shutdown();
     assert!(
-        started.elapsed() < corekv::tls::HANDSHAKE_TIMEOUT - Duration::from_secs(1),
+        started.elapsed() < corekv::tls::HANDSHAKE_TIMEOUT - Duration::from_secs(10),
         "shutdown took {:?}",
         started.elapsed()
     );
