@@ -879,15 +879,10 @@ fn growth_bounds_what_sadd_adds_small_and_big() {
         let batch = if n % 2 == 0 { 1 } else { 100 };
         let names: Vec<String> = (n..n + batch).map(|i| format!("member:{i:08}")).collect();
         let items: Vec<&[u8]> = names.iter().map(|m| m.as_bytes()).collect();
-        let (count, big) = s
-            .store
-            .collection(b"s", SET)
-            .unwrap()
-            .map_or((0, false), |p| (super::len(p), super::is_big(p)));
-        // As the partition adds them up (`Partition::growth`).
-        let bound = super::set::growth(count, &pack::pack(items.iter().copied()), 0, big)
-            + super::super::entry::max_footprint(1, 0)
-            + s.store.insert_growth(1);
+        let args = pack::pack(items.iter().copied());
+        let bound = s.write_bound(b"s", SET, |count, big| {
+            super::set::growth(count, &args, 0, big)
+        });
         let before = s.store.memory();
         assert_eq!(s.sadd("s", &items), batch as i64);
         n += batch;

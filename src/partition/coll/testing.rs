@@ -146,6 +146,26 @@ impl Harness {
         }
     }
 
+    /// What the partition charges a write to the collection `key` of type
+    /// `code` before it runs (`Partition::growth`): the type's
+    /// `growth(count, big)` of the collection as it is now, plus a new
+    /// key's entry and index room.
+    pub fn write_bound(
+        &self,
+        key: &[u8],
+        code: u8,
+        growth: impl FnOnce(usize, bool) -> usize,
+    ) -> usize {
+        let (count, big) = self
+            .store
+            .collection(key, code)
+            .unwrap()
+            .map_or((0, false), |p| (super::len(p), super::is_big(p)));
+        growth(count, big)
+            + super::super::entry::max_footprint(key.len(), 0)
+            + self.store.insert_growth(1)
+    }
+
     /// Runs `execute` (a type's, with its command `cmd`) on `key` with
     /// `items` as its arguments, shaped as the connection layer hands
     /// them over; the reply, decoded. A read (`read`) must touch nothing.

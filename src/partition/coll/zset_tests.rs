@@ -714,15 +714,10 @@ fn growth_bounds_what_zadd_adds_small_and_big() {
             items.push(s);
             items.push(m);
         }
-        let (count, big) = z
-            .store
-            .collection(b"z", ZSET)
-            .unwrap()
-            .map_or((0, false), |p| (super::len(p), super::is_big(p)));
-        // As the partition adds them up (`Partition::growth`).
-        let bound = super::zset::growth(count, &pack::pack(items.iter().copied()), 0, big)
-            + super::super::entry::max_footprint(1, 0)
-            + z.store.insert_growth(1);
+        let args = pack::pack(items.iter().copied());
+        let bound = z.write_bound(b"z", ZSET, |count, big| {
+            super::zset::growth(count, &args, 0, big)
+        });
         let before = z.store.memory();
         assert_eq!(z.zadd("z", &pairs), batch as i64);
         n += batch;
