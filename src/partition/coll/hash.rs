@@ -516,14 +516,10 @@ pub fn growth(count: usize, args: &[u8], limits: &super::Limits) -> usize {
     // A field or value past hash-max-listpack-value converts a small hash
     // whatever its length.
     let long = pack::Iter::new(args).any(|e| e.len() > limits.hash_value);
-    let convert = if count > limits.hash_entries {
-        // The table may double (a `u32` and a control byte per bucket,
-        // buckets at most 7/8 full: under 6 bytes a pair) and the slab add
-        // a chunk (a doubling one of at most 8 bytes a pair, or a fixed one
-        // of 4096 words) and grow its chunk table.
-        total.saturating_mul(16).saturating_add(40 * 1024)
-    } else if long || total > limits.hash_entries.min(64) {
-        total.saturating_mul(per_pair) + total.saturating_mul(48) + super::BIG_BASE
+    // Big: its table's growth; small: a conversion, if one may happen.
+    let big = count > limits.hash_entries;
+    let convert = if big || long || total > limits.hash_entries.min(64) {
+        super::convert_growth(total, per_pair + 48, big)
     } else {
         0
     };

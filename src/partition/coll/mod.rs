@@ -260,7 +260,7 @@ pub fn is_big(payload: &[u8]) -> bool {
 /// index node (`big_base_bounds_a_new_big_form` checks it).
 pub const BIG_BASE: usize = 4096;
 
-/// What a write to a set or sorted set of `total` elements (after it) may
+/// What a write to a hash, set or sorted set of `total` elements (after it) may
 /// add beyond its new elements' own bytes: a small one may convert (the
 /// big form's [`BIG_BASE`], and every element then taking `per_element`
 /// bytes); a big one only
