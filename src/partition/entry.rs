@@ -32,6 +32,8 @@
 //! the lengths. This is the only `unsafe` code of the partition.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, realloc, Layout};
+
+use super::arena;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 
@@ -114,7 +116,7 @@ impl Entry {
             // An address the word cannot pack (not seen with mimalloc on
             // 48-bit address spaces): give it back, use the long form.
             // SAFETY: allocated just above with this layout.
-            unsafe { dealloc(raw, layout(0, key.len(), value_len)) };
+            unsafe { free(raw, layout(0, key.len(), value_len)) };
         }
         Self::long(key, head, tail, None)
     }
@@ -165,10 +167,7 @@ impl Entry {
         let new = layout(HEADER, p.key_len, payload.len());
         // SAFETY: the block was allocated with `p.layout()` (a collection
         // is long and exact); the new size is not zero and fits `isize`.
-        let raw = unsafe { realloc(p.ptr, p.layout(), new.size()) };
-        if raw.is_null() {
-            handle_alloc_error(new);
-        }
+        let raw = unsafe { reallocate(p.ptr, p.layout(), new) };
         // SAFETY: `raw` holds the header and key (moved by realloc) and
         // room for the payload, which the caller borrows from elsewhere.
         unsafe {
@@ -294,10 +293,7 @@ impl Entry {
         let new = layout(GROWN_HEADER, p.key_len, cap);
         // SAFETY: the block was allocated with `p.layout()`; the new size
         // is not zero and fits `isize` (checked by `layout`).
-        let raw = unsafe { realloc(p.ptr, p.layout(), new.size()) };
-        if raw.is_null() {
-            handle_alloc_error(new);
-        }
+        let raw = unsafe { reallocate(p.ptr, p.layout(), new) };
         // SAFETY: `raw` holds the header, key and old value (moved by
         // realloc) with room for `cap` value bytes; `tail` is elsewhere.
         unsafe {
@@ -322,7 +318,7 @@ impl Entry {
     /// A grown entry's spare room counts.
     /// A collection's big form (`coll::Big`) counts too.
     pub fn footprint(&self) -> usize {
-        let own = size_class(self.parts().layout().size());
+        let own = block_size(self.parts().layout());
         if self.is_collection() {
             own + super::coll::heap_bytes(self.value())
         } else {
@@ -344,7 +340,12 @@ fn long_word(raw: *mut u8, grown: bool) -> NonZeroUsize {
 /// and a `value_len`-byte value, in either exact form (the header counted
 /// even where the short form would not need it).
 pub fn max_footprint(key_len: usize, value_len: usize) -> usize {
-    size_class(HEADER.saturating_add(key_len).saturating_add(value_len))
+    let size = HEADER.saturating_add(key_len).saturating_add(value_len);
+    if arena::serves(size, LONG_ALIGN) {
+        arena::block_size(size)
+    } else {
+        size_class(size)
+    }
 }
 
 /// Upper bound of the footprint of an entry after an `APPEND` leaves a
@@ -353,7 +354,12 @@ pub fn max_footprint(key_len: usize, value_len: usize) -> usize {
 /// which is at most `value_len`.
 pub fn max_append_footprint(key_len: usize, value_len: usize) -> usize {
     let cap = grown_capacity(value_len);
-    size_class(GROWN_HEADER.saturating_add(key_len).saturating_add(cap))
+    let size = GROWN_HEADER.saturating_add(key_len).saturating_add(cap);
+    if arena::serves(size, LONG_ALIGN) {
+        arena::block_size(size)
+    } else {
+        size_class(size)
+    }
 }
 
 /// The room a value grown to `len` bytes gets: twice that under 1 MiB (as
@@ -391,13 +397,76 @@ fn layout(header: usize, key_len: usize, value_cap: usize) -> Layout {
     Layout::from_size_align((header + key_len + value_cap).max(1), align).expect("entry layout")
 }
 
+/// The bytes an entry's block of `layout` takes: the arena's 16-byte
+/// classes from 129 bytes to 1 KiB (see `arena`), mimalloc's elsewhere.
+fn block_size(layout: Layout) -> usize {
+    if arena::serves(layout.size(), layout.align()) {
+        arena::block_size(layout.size())
+    } else {
+        size_class(layout.size())
+    }
+}
+
 fn allocate(layout: Layout) -> *mut u8 {
+    if arena::serves(layout.size(), layout.align()) {
+        return arena::alloc(layout.size());
+    }
     // SAFETY: `layout` has a non-zero size.
     let raw = unsafe { alloc(layout) };
     if raw.is_null() {
         handle_alloc_error(layout);
     }
     raw
+}
+
+/// Frees a block [`allocate`] returned.
+///
+/// # Safety
+/// `raw` must come from [`allocate`] (or [`reallocate`]) with `layout`,
+/// on this thread, and not be freed already.
+unsafe fn free(raw: *mut u8, layout: Layout) {
+    // SAFETY: guaranteed by the caller; the layout decides which allocator
+    // the block came from, as in `allocate`.
+    unsafe {
+        if arena::serves(layout.size(), layout.align()) {
+            arena::free(raw, layout.size());
+        } else {
+            dealloc(raw, layout);
+        }
+    }
+}
+
+/// Moves the block at `raw` (allocated with `old`) to one of `new`'s size
+/// (same alignment), keeping the bytes both have: in place when both sizes
+/// take the same block.
+///
+/// # Safety
+/// As [`free`] for `raw` and `old`; `new` has `old`'s alignment.
+unsafe fn reallocate(raw: *mut u8, old: Layout, new: Layout) -> *mut u8 {
+    debug_assert_eq!(old.align(), new.align());
+    let (was, will) = (
+        arena::serves(old.size(), old.align()),
+        arena::serves(new.size(), new.align()),
+    );
+    if !was && !will {
+        // SAFETY: guaranteed by the caller; `new` has a non-zero size.
+        let moved = unsafe { realloc(raw, old, new.size()) };
+        if moved.is_null() {
+            handle_alloc_error(new);
+        }
+        return moved;
+    }
+    if was && will && arena::block_size(old.size()) == arena::block_size(new.size()) {
+        return raw;
+    }
+    let moved = allocate(new);
+    // SAFETY: two distinct blocks, each valid for the bytes copied; the
+    // old one is then given back (guaranteed by the caller).
+    unsafe {
+        moved.copy_from_nonoverlapping(raw, old.size().min(new.size()));
+        free(raw, old);
+    }
+    moved
 }
 
 fn len32(n: usize) -> [u8; 4] {
@@ -453,7 +522,7 @@ impl Drop for Entry {
         }
         let p = self.parts();
         // SAFETY: allocated with exactly this layout (`new`, `append`).
-        unsafe { dealloc(p.ptr, p.layout()) }
+        unsafe { free(p.ptr, p.layout()) }
     }
 }
 
@@ -522,7 +591,12 @@ mod tests {
             assert_eq!(e.is_short(), short, "{k}/{v}");
             assert_eq!((e.key(), e.value()), (&key[..], &value[..]), "{k}/{v}");
             let header = if short { 0 } else { HEADER };
-            assert_eq!(e.footprint(), size_class((header + k + v).max(1)));
+            let size = (header + k + v).max(1);
+            let align = if short { SHORT_ALIGN } else { LONG_ALIGN };
+            assert_eq!(
+                e.footprint(),
+                block_size(Layout::from_size_align(size, align).unwrap())
+            );
             e.value_mut().fill(b'x');
             assert!(e.value().iter().all(|&b| b == b'x'));
             assert_eq!(e.key(), &key[..], "editing the value keeps the key");
@@ -627,6 +701,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_ten_field_hash_entry_takes_288_bytes_not_320() {
+        // 8-byte header + 19-byte key + 256-byte payload: mimalloc's class
+        // would be 320 bytes; the arena's is the next 16-byte step.
+        let e = Entry::new(&[b'k'; 19], &[b'v'; 264]);
+        assert_eq!(e.footprint(), 288);
+        assert_eq!(max_footprint(19, 256), 288);
+    }
+
+    #[test]
+    fn reallocation_crosses_between_the_arena_and_mimalloc_keeping_bytes() {
+        let sizes = [40, 200, 210, 300, 1024, 2000, 150, 129, 128, 5000, 5];
+        let mut old = layout(HEADER, 0, sizes[0]);
+        let mut raw = allocate(old);
+        // SAFETY: `raw` holds `old.size()` bytes.
+        unsafe { std::ptr::write_bytes(raw, 0xa5, old.size()) };
+        for &size in &sizes[1..] {
+            let new = layout(HEADER, 0, size);
+            // SAFETY: `raw` came from `allocate`/`reallocate` with `old`.
+            raw = unsafe { reallocate(raw, old, new) };
+            let kept = old.size().min(new.size());
+            // SAFETY: `raw` holds `new.size()` bytes, the first `kept` set.
+            let bytes = unsafe { std::slice::from_raw_parts(raw, kept) };
+            assert!(bytes.iter().all(|&b| b == 0xa5), "{} -> {size}", old.size());
+            // SAFETY: as above.
+            unsafe { std::ptr::write_bytes(raw, 0xa5, new.size()) };
+            old = new;
+        }
+        // SAFETY: the last block, with its layout.
+        unsafe { free(raw, old) };
     }
 
     #[test]

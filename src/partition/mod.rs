@@ -23,6 +23,7 @@
 //!   prepared transaction never holds its locks past the lease
 //!   ([`Partition::expire_leases`]).
 
+mod arena;
 mod batch;
 pub mod coll;
 mod entry;
