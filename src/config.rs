@@ -239,6 +239,14 @@ pub struct Config {
     #[arg(long, env = "COREKV_TXN_LEASE_MS", default_value_t = 30_000)]
     pub txn_lease_ms: u64,
 
+    /// A plain (not TLS) connection on the shared port moves to the worker
+    /// that owns its keys after this many operations in a row all went to
+    /// that one other worker (none ran on its own); 0: connections never
+    /// move. A client working on one hot key, or on one hash slot's keys,
+    /// then costs no hop between threads.
+    #[arg(long, env = "COREKV_MIGRATE_AFTER", default_value_t = 256)]
+    pub migrate_after: u64,
+
     /// Most clients connected at once (Redis `maxclients`); past it a new
     /// client gets `-ERR max number of clients reached` and is closed. The
     /// open-file limit is raised to fit at start (the value obtained is logged,

@@ -44,6 +44,9 @@ pub enum Mail {
     /// A question about the receiving worker's connections (`CLIENT
     /// LIST`, `CLIENT KILL`), answered by the worker, not its partition.
     Clients(ClientQuery, oneshot::Sender<ClientAnswer>),
+    /// A client connection moving to the receiving worker
+    /// (`connection/migrate.rs`).
+    Migrant(Box<crate::connection::migrate::Migrant>),
 }
 
 /// Everything one worker sends another in one go, in order.

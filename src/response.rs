@@ -132,7 +132,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
     if let Some(id) = id {
         let _ = write!(s, "\"id\": {id}, ");
     }
-    let fields: [(&str, u64); 27] = [
+    let fields: [(&str, u64); 28] = [
         ("keys", st.keys),
         ("keys_with_ttl", st.expires),
         ("memory_bytes", st.memory),
@@ -152,6 +152,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
         ("txn_aborted_cross", st.txn_aborted_cross),
         ("connections", st.connections_open),
         ("connections_total", st.connections_total),
+        ("connections_migrated", st.connections_migrated_in),
         ("rejected_connections", st.rejected_connections),
         (
             "client_output_limit_disconnections",

@@ -134,6 +134,7 @@ impl Server {
             max_request_bytes: config.max_request_bytes,
             max_txn_bytes: config.max_txn_bytes,
             txn_lease_ms: config.txn_lease_ms,
+            migrate_after: config.migrate_after,
         };
         let sockets = listeners.workers.iter().map(Vec::len).sum();
         let fd_reserve = fd_limit::reserved(n, sockets);

@@ -44,6 +44,9 @@ pub struct Limits {
     /// How long a prepared transaction may hold its locks before the
     /// partition settles it (`--txn-lease-ms`; 0: forever).
     pub txn_lease_ms: u64,
+    /// Operations in a row forwarded to one other worker after which a
+    /// connection moves there (`--migrate-after`; 0: never).
+    pub migrate_after: u64,
 }
 
 /// The worker's partition, with its budget, eviction policy and value cap.
@@ -162,6 +165,8 @@ pub struct WorkerCtx {
     pub security: Arc<crate::acl::Security>,
     /// This worker's copy of the live ACL and its version.
     acl_cache: RefCell<(u64, Arc<crate::acl::Acl>)>,
+    /// Set while the accept loops run (see [`WorkerCtx::accepting`]).
+    accepting: RefCell<Option<(Stops, mpsc::Sender<()>)>>,
 }
 
 impl WorkerCtx {
@@ -281,6 +286,23 @@ impl WorkerCtx {
         }
     }
 
+    /// Sends a connection to worker `to` (`connection/migrate.rs`).
+    pub fn post_migrant(&self, to: usize, migrant: connection::migrate::Migrant) {
+        self.post_mail(to, Mail::Migrant(Box::new(migrant)));
+    }
+
+    /// While this worker accepts connections: the signals a connection
+    /// obeys and the token that keeps the shutdown drain waiting for it.
+    pub fn accepting(&self) -> Option<(Stops, mpsc::Sender<()>)> {
+        let accepting = self.accepting.borrow();
+        let (stops, alive) = accepting.as_ref()?;
+        let stops = Stops {
+            shutdown: stops.shutdown.clone(),
+            kill: stops.kill.clone(),
+        };
+        Some((stops, alive.clone()))
+    }
+
     /// Adds `mail` to this turn's letter for `to`, scheduling a flush.
     fn post_mail(&self, to: usize, mail: Mail) {
         if self.outbox.post(to, mail) {
@@ -352,6 +374,12 @@ impl WorkerCtx {
                 Mail::Clients(query, reply) => {
                     work += 1;
                     let _ = reply.send(self.client_table.borrow_mut().answer(&query));
+                }
+                Mail::Migrant(migrant) => {
+                    work += 1;
+                    if let Some(ctx) = self.me.upgrade() {
+                        connection::migrate::resume(&ctx, *migrant);
+                    }
                 }
             }
         }
@@ -537,6 +565,7 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         shutdown_request,
         acl_cache: RefCell::new(security.snapshot()),
         security,
+        accepting: RefCell::new(None),
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));
@@ -581,10 +610,16 @@ async fn accept_until_shutdown(
             tokio::task::spawn_local(accept)
         })
         .collect();
-    drop(alive);
+    let stops = Stops {
+        shutdown: shutdown.clone(),
+        kill: kill_rx.clone(),
+    };
+    *ctx.accepting.borrow_mut() = Some((stops, alive));
     for task in tasks {
         let _ = task.await;
     }
+    // Connections moving here from now on are closed, as at shutdown.
+    ctx.accepting.borrow_mut().take();
     if tokio::time::timeout(drain, all_closed.recv())
         .await
         .is_err()

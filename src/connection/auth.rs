@@ -24,6 +24,7 @@ pub const NOPERM_KEY: &str =
 /// Commands whose first argument is a subcommand (besides `ACL`).
 const CONTAINERS: &[&str] = &["client", "command", "config", "cluster", "object", "memory"];
 
+#[derive(Clone)]
 pub(super) struct AuthState {
     /// The ACL version `gate` was computed at.
     version: u64,
@@ -36,6 +37,7 @@ pub(super) struct AuthState {
     pub(super) protected: bool,
 }
 
+#[derive(Clone)]
 enum Gate {
     /// Everything is allowed.
     Open,

@@ -156,6 +156,11 @@ impl ClientTable {
         }
     }
 
+    /// Whether `CLIENT NO-EVICT` is on for the connection at `index`.
+    pub fn no_evict(&self, index: usize) -> bool {
+        matches!(self.entries.get(index), Some(Some(e)) if e.no_evict)
+    }
+
     /// `CLIENT NO-EVICT`.
     pub fn set_no_evict(&mut self, index: usize, on: bool) {
         if let Some(Some(e)) = self.entries.get_mut(index) {

@@ -35,6 +35,7 @@ mod config;
 pub mod evict;
 mod introspect;
 mod keycmd;
+pub mod migrate;
 mod movecmd;
 mod plan;
 mod queued;
@@ -97,11 +98,18 @@ enum Closed {
     Evicted,
 }
 
-/// Serves one client until it quits, disconnects, or the worker shuts down.
+/// Serves one client until it quits, disconnects, moves to another
+/// worker (`migrate.rs`), or the worker shuts down.
 pub async fn serve(ctx: Rc<WorkerCtx>, stream: Stream, stops: Stops, slot: ClientSlot) {
-    let mut conn = Connection::new(ctx, stream);
-    let peer = conn.peer_addr;
+    let client_id = ctx.next_client_id();
+    let auth = auth::AuthState::new(&ctx, stream.peer_addr());
+    let conn = Connection::with_state(ctx, stream, client_id, auth);
     conn.ctx.partition.borrow_mut().stats.connections_total += 1;
+    serve_connection(conn, stops, slot).await;
+}
+
+async fn serve_connection(mut conn: Connection, stops: Stops, slot: ClientSlot) {
+    let peer = conn.peer_addr;
     conn.ctx.partition.borrow_mut().stats.connections_open += 1;
     if let Err(e) = conn.run(stops).await {
         conn.count_close(&e);
@@ -112,9 +120,21 @@ pub async fn serve(ctx: Rc<WorkerCtx>, stream: Stream, stops: Stops, slot: Clien
     conn.park_buffers();
     conn.report_buffers(0);
     conn.unwatch_all().await;
-    // `connections_open` goes down in `Drop`, also for a panicked task.
+    let moving = match conn.moving_to.take() {
+        Some(to) => conn.take_migrant(slot).map(|m| (to, m)).ok(),
+        None => {
+            drop(slot);
+            None
+        }
+    };
+    let ctx = Rc::clone(&conn.ctx);
+    // `connections_open` goes down in `Drop`, also for a panicked task;
+    // a moving connection's descriptor closes here (the other worker has
+    // a duplicate).
     drop(conn);
-    drop(slot);
+    if let Some((to, migrant)) = moving {
+        ctx.post_migrant(to, migrant);
+    }
 }
 
 /// What a read without waiting found.
@@ -181,13 +201,20 @@ pub(crate) struct Connection {
     /// The server's shutdown signal, for a connection waiting in a
     /// blocking command (set when the connection starts running).
     shutdown: Option<watch::Receiver<bool>>,
+    /// Operations in a row forwarded to one other worker, and the worker
+    /// the connection leaves for when it stops (`migrate.rs`).
+    streak: migrate::Streak,
+    moving_to: Option<usize>,
 }
 
 impl Connection {
-    fn new(ctx: Rc<WorkerCtx>, stream: Stream) -> Self {
+    fn with_state(
+        ctx: Rc<WorkerCtx>,
+        stream: Stream,
+        client_id: u64,
+        auth: auth::AuthState,
+    ) -> Self {
         let plan = Plan::new(ctx.topology.len(), Dialect::Text);
-        let client_id = ctx.next_client_id();
-        let auth = auth::AuthState::new(&ctx, stream.peer_addr());
         let info = Rc::new(registry::ClientInfo::new(
             client_id,
             stream.peer_addr(),
@@ -224,6 +251,8 @@ impl Connection {
             watching: None,
             text: text::TextState::default(),
             resp: resp::RespState::default(),
+            streak: migrate::Streak::default(),
+            moving_to: None,
         }
     }
 
@@ -265,6 +294,10 @@ impl Connection {
                 Flow::Quit => return Ok(()),
                 Flow::BatchFull => continue,
                 Flow::NeedInput => {}
+            }
+            if let Some(to) = self.migration_target() {
+                self.moving_to = Some(to);
+                return Ok(());
             }
             let idle = self.ctx.clients.timeout().map(|t| Instant::now() + t);
             loop {
@@ -544,6 +577,7 @@ impl Connection {
 
     fn count_batch(&mut self) {
         let forwarded = self.plan.take_forwarded();
+        self.streak.note(self.plan.take_affinity(), forwarded);
         let commands = std::mem::take(&mut self.plan.commands);
         let mut p = self.ctx.partition.borrow_mut();
         p.stats.commands += commands;

@@ -45,6 +45,8 @@ pub struct Plan {
     /// Commands handled in this batch (for `INFO`).
     pub commands: u64,
     forwarded: u64,
+    /// Where this batch's keyed operations ran (connection migration).
+    affinity: Affinity,
     /// Bytes of keys and values in the groups (a batch ends early past
     /// `DATA_BUDGET`, so no group nears its 4 GiB offset limit).
     data: usize,
@@ -61,6 +63,18 @@ pub struct Plan {
     /// took them: the command, the error's code (`INFO errorstats`), and
     /// whether it refused the command before running it.
     pub errors: Vec<NotedError>,
+}
+
+/// Where a batch's keyed operations ran, for moving a connection to the
+/// worker that owns its keys (`migrate.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Affinity {
+    /// No keyed operation (or none routed through the plan).
+    Neutral,
+    /// Every one on this other worker's partition.
+    Remote(usize),
+    /// Some here, or on several partitions.
+    Mixed,
 }
 
 /// [`Plan::cmd`] when no command of the table is being routed.
@@ -103,6 +117,7 @@ impl Plan {
             deferred: false,
             commands: 0,
             forwarded: 0,
+            affinity: Affinity::Neutral,
             data: 0,
             budget: None,
             over_limit: false,
@@ -148,6 +163,20 @@ impl Plan {
         std::mem::take(&mut self.forwarded)
     }
 
+    /// Where the keyed operations since the last call ran.
+    pub fn take_affinity(&mut self) -> Affinity {
+        std::mem::replace(&mut self.affinity, Affinity::Neutral)
+    }
+
+    fn note_owner(&mut self, here: usize, owner: usize) {
+        self.affinity = match self.affinity {
+            _ if owner == here => Affinity::Mixed,
+            Affinity::Neutral => Affinity::Remote(owner),
+            Affinity::Remote(p) if p == owner => Affinity::Remote(p),
+            _ => Affinity::Mixed,
+        };
+    }
+
     /// Where the next inline response goes: straight to `out` while nothing
     /// before it is pending, else the side buffer.
     /// A deferred plan writes nothing before its transaction commits.
@@ -182,6 +211,7 @@ impl Plan {
         if partition != ctx.id {
             self.forwarded += 1;
         }
+        self.note_owner(ctx.id, partition);
         self.data += bytes;
         let dialect = self.dialect;
         self.groups[partition].get_or_insert_with(|| Box::new(OpBatch::new(dialect)))
@@ -198,6 +228,7 @@ impl Plan {
     ) {
         let owner = ctx.topology.partition_of_key(key);
         if self.runs_here(ctx, owner) {
+            self.affinity = Affinity::Mixed;
             let mut partition = ctx.partition.borrow_mut();
             let op = OpRef { kind, key, value };
             if !partition.op_blocks(&op) {
@@ -288,6 +319,7 @@ impl Plan {
         if pairs.iter().any(|&(k, _)| partition.blocks(kind, k)) {
             return false;
         }
+        self.affinity = Affinity::Mixed;
         let dialect = self.dialect;
         let mut sum = 0;
         for &(key, value) in pairs {

@@ -23,7 +23,7 @@ pub struct ClientInfo {
     pub addr: String,
     pub laddr: String,
     pub fd: i32,
-    created: Instant,
+    created: Cell<Instant>,
     last: Cell<Instant>,
     name: RefCell<Option<Box<[u8]>>>,
     user: RefCell<Box<str>>,
@@ -57,7 +57,7 @@ impl ClientInfo {
             addr: address(addr),
             laddr: address(laddr),
             fd,
-            created: now,
+            created: Cell::new(now),
             last: Cell::new(now),
             name: RefCell::new(None),
             user: RefCell::new(user.into()),
@@ -83,6 +83,18 @@ impl ClientInfo {
 
     pub fn set_name(&self, name: Option<&[u8]>) {
         *self.name.borrow_mut() = name.map(Box::from);
+    }
+
+    /// When the connection was accepted (`age`).
+    pub fn created(&self) -> Instant {
+        self.created.get()
+    }
+
+    /// A connection that moved here from another worker keeps its age and
+    /// name.
+    pub fn resumed(&self, created: Instant, name: Option<&[u8]>) {
+        self.created.set(created);
+        self.set_name(name);
     }
 
     pub fn set_user(&self, user: &str) {
@@ -129,7 +141,7 @@ impl ClientInfo {
             self.laddr,
             self.fd,
             name,
-            now.duration_since(self.created).as_secs(),
+            now.duration_since(self.created.get()).as_secs(),
             now.duration_since(self.last.get()).as_secs(),
             self.multi_mem.get(),
             crate::introspect::stat_names()

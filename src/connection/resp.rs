@@ -45,6 +45,12 @@ impl RespState {
         self.multi.as_ref().map_or(0, |m| m.bytes)
     }
 
+    /// No `MULTI` open (a half-parsed request would be in the read
+    /// buffer): nothing ties the connection to its worker.
+    pub(super) fn is_idle(&self) -> bool {
+        self.multi.is_none()
+    }
+
     /// Commands and bytes an open `MULTI` queued (`CLIENT LIST`).
     pub(super) fn queued(&self) -> Option<(usize, usize)> {
         self.multi.as_ref().map(|m| (m.queued.len(), m.bytes))

@@ -51,6 +51,21 @@ impl Stream {
         self.tcp().local_addr().ok()
     }
 
+    /// A second descriptor for a plain connection's socket, for another
+    /// worker to serve it (`migrate.rs`); this stream's own closes when it
+    /// drops, after tokio has taken it out of this worker's `epoll`.
+    pub fn duplicate(&self) -> io::Result<std::net::TcpStream> {
+        use std::os::fd::AsFd;
+        match self {
+            Self::Plain(s) => {
+                let socket = std::net::TcpStream::from(s.as_fd().try_clone_to_owned()?);
+                socket.set_nonblocking(true)?;
+                Ok(socket)
+            }
+            Self::Tls(_) => Err(io::Error::other("a TLS session does not move")),
+        }
+    }
+
     /// The socket's descriptor (`CLIENT LIST`'s `fd`).
     pub fn fd(&self) -> i32 {
         use std::os::fd::AsRawFd;

@@ -14,6 +14,11 @@ pub struct TextState {
 }
 
 impl TextState {
+    /// Not inside a transaction or an over-long line.
+    pub(super) fn is_idle(&self) -> bool {
+        self.txn.is_none() && !self.discarding
+    }
+
     /// Bytes an open transaction buffers (client memory).
     pub(super) fn buffered_bytes(&self) -> usize {
         self.txn.as_ref().map_or(0, TxnBuffer::bytes)

@@ -318,6 +318,9 @@ pub struct Stats {
     pub slot_index: u64,
     pub connections_total: u64,
     pub connections_open: u64,
+    /// Connections that moved to this worker from another, to be near the
+    /// keys they use (`connection/migrate.rs`).
+    pub connections_migrated_in: u64,
     /// Connections waiting in a blocking command (`BLPOP`, …) now.
     pub blocked_clients: u64,
     /// Clients this worker disconnected for passing their output limit.
@@ -382,6 +385,7 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.slot_index += o.slot_index;
         self.connections_total += o.connections_total;
         self.connections_open += o.connections_open;
+        self.connections_migrated_in += o.connections_migrated_in;
         self.output_limit_disconnections += o.output_limit_disconnections;
         self.output_limit_cuts += o.output_limit_cuts;
         self.rejected_connections += o.rejected_connections;

@@ -419,8 +419,14 @@ fn workers(s: &mut String, input: &InfoInput<'_>) {
             s,
             &format!("worker_{i}"),
             format_args!(
-                "keys={},commands={},forwarded_out={},forwarded_in={},ops={},connections={}",
-                w.keys, w.commands, w.forwarded_out, w.forwarded_in, w.ops, w.connections_open
+                "keys={},commands={},forwarded_out={},forwarded_in={},ops={},connections={},migrated_in={}",
+                w.keys,
+                w.commands,
+                w.forwarded_out,
+                w.forwarded_in,
+                w.ops,
+                w.connections_open,
+                w.connections_migrated_in
             ),
         );
     }

@@ -1,0 +1,230 @@
+//! A connection whose keys all live on another worker moves there
+//! (`--migrate-after`): it keeps its id, name, protocol and place in the
+//! command order, and its operations stop crossing threads.
+
+mod common;
+
+use common::resp::{parse_info_workers, RespConn, Value, WorkerStats};
+use common::{config, keys_by_partition, start_with, Client};
+use corekv::Server;
+use std::net::SocketAddr;
+
+/// After this many forwarded operations in a row the tests' servers move
+/// a connection.
+const AFTER: u64 = 16;
+
+fn server(workers: u16, migrate_after: u64) -> Server {
+    let mut c = config(workers);
+    c.migrate_after = migrate_after;
+    start_with(&c)
+}
+
+fn workers(addr: SocketAddr) -> Vec<(WorkerStats, u64)> {
+    let mut c = RespConn::connect(addr);
+    let text = c.cmd(&["INFO", "workers"]).text();
+    let migrated = text.lines().filter(|l| l.starts_with("worker_")).map(|l| {
+        l.trim_end()
+            .rsplit_once("migrated_in=")
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or_else(|| panic!("no migrated_in in {l:?}"))
+    });
+    parse_info_workers(&text)
+        .into_iter()
+        .zip(migrated)
+        .collect()
+}
+
+fn forwarded(addr: SocketAddr) -> u64 {
+    workers(addr).iter().map(|(w, _)| w.forwarded_out).sum()
+}
+
+fn migrated_to(addr: SocketAddr, worker: usize) -> u64 {
+    workers(addr)[worker].1
+}
+
+/// `INCR`s `key` `n` times in one pipeline, checking the replies count on
+/// from `from`.
+fn incr_pipeline(c: &mut RespConn, key: &str, n: i64, from: i64) {
+    let mut bytes = Vec::new();
+    for _ in 0..n {
+        bytes.extend(common::resp::request(&[b"INCR", key.as_bytes()]));
+    }
+    c.send_raw(&bytes);
+    for i in 1..=n {
+        assert_eq!(c.read(), Value::Int(from + i), "reply {i} of the pipeline");
+    }
+}
+
+#[test]
+fn a_connection_follows_its_keys_and_keeps_its_state() {
+    let server = server(4, AFTER);
+    let addr = server.shared_addr();
+    let keys = keys_by_partition(server.topology(), "m", 2);
+    let mut c = RespConn::connect(addr);
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "mover"]), Value::ok());
+    let id = c.cmd(&["CLIENT", "ID"]);
+
+    // Partition 0's keys, more than enough times: the connection ends on
+    // worker 0, having moved there unless it was accepted there.
+    let (a, b) = (&keys[0][0], &keys[1][0]);
+    incr_pipeline(&mut c, a, 3 * AFTER as i64, 0);
+    let on_zero = c.cmd(&["INCR", a]);
+    assert_eq!(on_zero, Value::Int(3 * AFTER as i64 + 1));
+    let before = forwarded(addr);
+    incr_pipeline(&mut c, a, AFTER as i64, 3 * AFTER as i64 + 1);
+    assert_eq!(forwarded(addr), before, "on worker 0 nothing is forwarded");
+
+    // Then partition 1's: it must move from worker 0 to worker 1, in the
+    // middle of a pipeline whose replies stay in order.
+    let moved_before = migrated_to(addr, 1);
+    incr_pipeline(&mut c, b, 5 * AFTER as i64, 0);
+    assert_eq!(c.cmd(&["INCR", b]), Value::Int(5 * AFTER as i64 + 1));
+    assert_eq!(migrated_to(addr, 1), moved_before + 1);
+    let before = forwarded(addr);
+    assert_eq!(
+        c.cmd(&["GET", a]),
+        Value::bulk(&(4 * AFTER + 1).to_string())
+    );
+    assert_eq!(c.cmd(&["INCR", b]), Value::Int(5 * AFTER as i64 + 2));
+    assert_eq!(
+        forwarded(addr),
+        before + 1,
+        "only partition 0's GET crossed"
+    );
+
+    // The same client: id, name, one entry in CLIENT LIST.
+    assert_eq!(c.cmd(&["CLIENT", "ID"]), id);
+    assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), Value::bulk("mover"));
+    let list = c.cmd(&["CLIENT", "LIST"]).text();
+    let Value::Int(id) = id else {
+        panic!("CLIENT ID: {id:?}")
+    };
+    let mine: Vec<_> = list
+        .lines()
+        .filter(|l| l.starts_with(&format!("id={id} ")))
+        .collect();
+    assert_eq!(mine.len(), 1, "{list}");
+    assert!(mine[0].contains(" name=mover "), "{}", mine[0]);
+    let info = common::resp::info_field(&mut c, "clients", "connected_clients");
+    assert!(info >= 1);
+}
+
+/// With two workers: the partition that is not the connection's own,
+/// found by whether `op` on partition 0's key was forwarded.
+fn remote_of(addr: SocketAddr, keys: &[Vec<String>], op: impl FnOnce(&str)) -> usize {
+    let before = forwarded(addr);
+    op(&keys[0][0]);
+    if forwarded(addr) > before {
+        0
+    } else {
+        1
+    }
+}
+
+#[test]
+fn resp3_and_the_text_protocol_survive_the_move() {
+    let server = server(2, AFTER);
+    let addr = server.shared_addr();
+    let keys = keys_by_partition(server.topology(), "r", 1);
+
+    let mut c = RespConn::connect(addr);
+    c.send(&["HELLO", "3"]);
+    let header = c.read_line();
+    let pairs: usize = header[1..].parse().expect("HELLO's map");
+    for _ in 0..2 * pairs {
+        let _ = c.read();
+    }
+    let p = remote_of(addr, &keys, |k| {
+        assert_eq!(c.cmd(&["SET", k, "x"]), Value::ok());
+    });
+    let key = format!("h{{{}}}", keys[p][0]);
+    let moved = migrated_to(addr, p);
+    for i in 0..2 * AFTER {
+        assert_eq!(c.cmd(&["HSET", &key, &format!("f{i}"), "v"]), Value::Int(1));
+    }
+    assert_eq!(migrated_to(addr, p), moved + 1);
+    // Still RESP3: a map, not a flat array.
+    c.send(&["HGETALL", &key]);
+    assert_eq!(c.read_line(), format!("%{}", 2 * AFTER));
+    for _ in 0..4 * AFTER {
+        let _ = c.read();
+    }
+
+    let mut t = Client::connect(addr);
+    let p = remote_of(addr, &keys, |k| {
+        assert_eq!(t.cmd(&format!("PUT {k} 0")), common::OK);
+    });
+    let moved = migrated_to(addr, p);
+    for i in 0..2 * AFTER {
+        assert_eq!(t.cmd(&format!("PUT {} {i}", keys[p][0])), common::OK);
+    }
+    assert_eq!(migrated_to(addr, p), moved + 1);
+    assert_eq!(
+        t.cmd(&format!("GET {}", keys[p][0])),
+        common::ok_result(&(2 * AFTER - 1).to_string())
+    );
+}
+
+#[test]
+fn mixed_keys_core_ports_and_migrate_after_0_keep_connections_in_place() {
+    let server = server(2, AFTER);
+    let addr = server.shared_addr();
+    let keys = keys_by_partition(server.topology(), "x", 1);
+    // Alternating partitions: every batch has an operation here.
+    let mut c = RespConn::connect(addr);
+    for i in 0..10 * AFTER {
+        let key = &keys[(i % 2) as usize][0];
+        assert_eq!(c.cmd(&["SET", key, "v"]), Value::ok());
+    }
+    // A core port names its worker: worker 0's port with worker 1's key.
+    let mut core = RespConn::connect(server.core_addrs()[0]);
+    for _ in 0..10 * AFTER {
+        assert_eq!(core.cmd(&["SET", &keys[1][0], "v"]), Value::ok());
+    }
+    assert_eq!(migrated_to(addr, 0) + migrated_to(addr, 1), 0);
+
+    let off = self::server(2, 0);
+    let keys = keys_by_partition(off.topology(), "x", 1);
+    let mut c = RespConn::connect(off.shared_addr());
+    for p in [0, 1, 0] {
+        for _ in 0..10 * AFTER {
+            assert_eq!(c.cmd(&["SET", &keys[p][0], "v"]), Value::ok());
+        }
+    }
+    let w = workers(off.shared_addr());
+    assert_eq!(w[0].1 + w[1].1, 0, "--migrate-after 0: never");
+    assert!(w[0].0.forwarded_out + w[1].0.forwarded_out >= 10 * AFTER);
+}
+
+#[test]
+fn an_open_multi_or_watch_keeps_the_connection_until_it_ends() {
+    let server = server(2, AFTER);
+    let addr = server.shared_addr();
+    let keys = keys_by_partition(server.topology(), "w", 1);
+    // Find which worker this connection is on: its first forwarded
+    // operation shows it.
+    let mut c = RespConn::connect(addr);
+    let other = remote_of(addr, &keys, |k| {
+        assert_eq!(c.cmd(&["SET", k, "0"]), Value::ok());
+    });
+    let key = &keys[other][0];
+    assert_eq!(c.cmd(&["WATCH", key]), Value::ok());
+    let moved = migrated_to(addr, other);
+    for i in 0..4 * AFTER {
+        assert_eq!(c.cmd(&["SET", key, &i.to_string()]), Value::ok());
+    }
+    assert_eq!(migrated_to(addr, other), moved, "WATCH holds it");
+    assert_eq!(c.cmd(&["MULTI"]), Value::ok());
+    assert_eq!(c.cmd(&["INCR", key]), Value::Simple("QUEUED".into()));
+    // The watched key changed (by this same client): EXEC fails, as in
+    // Redis.
+    assert_eq!(c.cmd(&["EXEC"]), Value::NilArray);
+    for i in 0..2 * AFTER {
+        assert_eq!(c.cmd(&["SET", key, &i.to_string()]), Value::ok());
+    }
+    assert_eq!(
+        migrated_to(addr, other),
+        moved + 1,
+        "free to move after EXEC"
+    );
+}
