@@ -241,10 +241,12 @@ pub struct Config {
 
     /// A plain (not TLS) connection on the shared port moves to the worker
     /// that owns its keys after this many operations in a row all went to
-    /// that one other worker (none ran on its own); 0: connections never
-    /// move. A client working on one hot key, or on one hash slot's keys,
-    /// then costs no hop between threads.
-    #[arg(long, env = "COREKV_MIGRATE_AFTER", default_value_t = 256)]
+    /// that one other worker (none ran on its own); 0 (the default):
+    /// connections never move. A client working on one hash slot's keys
+    /// then costs no hop between threads; but many clients of one hot key
+    /// all end on its owner, which then does all their I/O alone, where
+    /// forwarding spreads it over the workers (README "Design in brief").
+    #[arg(long, env = "COREKV_MIGRATE_AFTER", default_value_t = 0)]
     pub migrate_after: u64,
 
     /// Most clients connected at once (Redis `maxclients`); past it a new
@@ -473,6 +475,7 @@ mod tests {
         assert!(c.protected_mode);
         assert!(c.requirepass.is_none() && c.aclfile.is_none());
         assert_eq!(c.txn_lease_ms, 30_000);
+        assert_eq!(c.migrate_after, 0, "connections stay where they land");
         assert!(!c.no_pin);
         assert!(c.worker_count() >= 1);
         assert_eq!(c.maxclients, 10_000);

@@ -88,12 +88,35 @@ impl Connection {
         ready.then_some(self.streak.to)
     }
 
-    /// What the other worker needs to go on serving this client, with a
-    /// duplicate of the socket (this connection's own descriptor closes
-    /// when it drops).
-    pub(super) fn take_migrant(&mut self, slot: ClientSlot) -> std::io::Result<Migrant> {
-        Ok(Migrant {
-            socket: self.stream.duplicate()?,
+    /// True if the connection should stop here and move: it holds the
+    /// target and a duplicate of its socket. Without a descriptor to spare
+    /// (`EMFILE`) it stays and counts its streak again.
+    pub(super) fn prepare_move(&mut self) -> bool {
+        let Some(to) = self.migration_target() else {
+            return false;
+        };
+        match self.stream.duplicate() {
+            Ok(socket) => {
+                self.moving = Some((to, socket));
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "connection stays: no duplicate of its socket");
+                self.streak = Streak::default();
+                false
+            }
+        }
+    }
+
+    /// What the other worker needs to go on serving this client over
+    /// `socket` (this connection's own descriptor closes when it drops).
+    pub(super) fn take_migrant(
+        &mut self,
+        socket: std::net::TcpStream,
+        slot: ClientSlot,
+    ) -> Migrant {
+        Migrant {
+            socket,
             client_id: self.client_id,
             dialect: self.dialect.expect("checked by migration_target"),
             resp_only: self.resp_only,
@@ -102,7 +125,7 @@ impl Connection {
             created: self.info.created(),
             no_evict: self.ctx.client_table.borrow().no_evict(self.table_index),
             slot,
-        })
+        }
     }
 }
 
@@ -143,4 +166,24 @@ pub fn resume(ctx: &Rc<WorkerCtx>, migrant: Migrant) {
         super::serve_connection(conn, stops, migrant.slot).await;
         drop(alive);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streak_counts_batches_that_all_went_to_one_other_worker() {
+        let mut s = Streak::default();
+        s.note(Affinity::Remote(2), 16);
+        s.note(Affinity::Neutral, 0);
+        s.note(Affinity::Remote(2), 16);
+        assert_eq!((s.to, s.ops), (2, 32), "keyless batches keep the streak");
+        s.note(Affinity::Remote(1), 5);
+        assert_eq!((s.to, s.ops), (1, 5), "another worker starts over");
+        s.note(Affinity::Mixed, 3);
+        assert_eq!(s.ops, 0, "an operation here ends it");
+        s.note(Affinity::Remote(1), 7);
+        assert_eq!((s.to, s.ops), (1, 7));
+    }
 }

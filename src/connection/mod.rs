@@ -120,8 +120,8 @@ async fn serve_connection(mut conn: Connection, stops: Stops, slot: ClientSlot) 
     conn.park_buffers();
     conn.report_buffers(0);
     conn.unwatch_all().await;
-    let moving = match conn.moving_to.take() {
-        Some(to) => conn.take_migrant(slot).map(|m| (to, m)).ok(),
+    let moving = match conn.moving.take() {
+        Some((to, socket)) => Some((to, conn.take_migrant(socket, slot))),
         None => {
             drop(slot);
             None
@@ -202,9 +202,10 @@ pub(crate) struct Connection {
     /// blocking command (set when the connection starts running).
     shutdown: Option<watch::Receiver<bool>>,
     /// Operations in a row forwarded to one other worker, and the worker
-    /// the connection leaves for when it stops (`migrate.rs`).
+    /// the connection leaves for when it stops, with a duplicate of its
+    /// socket (`migrate.rs`).
     streak: migrate::Streak,
-    moving_to: Option<usize>,
+    moving: Option<(usize, std::net::TcpStream)>,
 }
 
 impl Connection {
@@ -252,7 +253,7 @@ impl Connection {
             text: text::TextState::default(),
             resp: resp::RespState::default(),
             streak: migrate::Streak::default(),
-            moving_to: None,
+            moving: None,
         }
     }
 
@@ -295,8 +296,7 @@ impl Connection {
                 Flow::BatchFull => continue,
                 Flow::NeedInput => {}
             }
-            if let Some(to) = self.migration_target() {
-                self.moving_to = Some(to);
+            if self.prepare_move() {
                 return Ok(());
             }
             let idle = self.ctx.clients.timeout().map(|t| Instant::now() + t);
