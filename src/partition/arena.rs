@@ -90,8 +90,10 @@ struct Arena {
     region: *mut u8,
     region_next: usize,
     region_end: usize,
-    /// Pages holding at least one block (for tests and `INFO`).
+    /// Pages holding at least one block.
     pages_in_use: usize,
+    /// Bytes of the blocks handed out.
+    used: usize,
 }
 
 thread_local! {
@@ -104,6 +106,7 @@ thread_local! {
             region_next: 0,
             region_end: 0,
             pages_in_use: 0,
+            used: 0,
         })
     };
 }
@@ -134,6 +137,19 @@ pub fn pages_in_use() -> usize {
     ARENA.with(|a| unsafe { (*a.get()).pages_in_use })
 }
 
+/// This thread's arena: bytes of the pages it keeps resident (those in
+/// use and the spare), and bytes of the blocks handed out (`INFO`'s
+/// `mem_entry_pages`, `mem_entry_pages_used`: their difference is the
+/// room free blocks take).
+pub fn usage() -> (usize, usize) {
+    // SAFETY: a read of this thread's arena, not re-entered.
+    ARENA.with(|a| unsafe {
+        let a = &*a.get();
+        let spare = usize::from(!a.spare.is_null());
+        ((a.pages_in_use + spare) * PAGE, a.used)
+    })
+}
+
 impl Arena {
     /// # Safety
     /// The pages listed are this arena's.
@@ -156,6 +172,7 @@ impl Arena {
             block
         };
         p.used += 1;
+        self.used += class_block(class);
         if p.used == p.capacity {
             // SAFETY: listed above.
             unsafe { self.unlist(page) };
@@ -176,6 +193,7 @@ impl Arena {
         unsafe { block.cast::<*mut u8>().write(p.free) };
         p.free = block;
         p.used -= 1;
+        self.used -= class_block(class);
         if p.used == 0 {
             if p.listed {
                 // SAFETY: listed in this class.

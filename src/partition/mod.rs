@@ -23,7 +23,7 @@
 //!   prepared transaction never holds its locks past the lease
 //!   ([`Partition::expire_leases`]).
 
-mod arena;
+pub(crate) mod arena;
 mod batch;
 pub mod coll;
 mod entry;
@@ -316,6 +316,10 @@ pub struct Stats {
     /// Bytes of the per-slot key index (part of `memory`; 0 until a
     /// `CLUSTER GETKEYSINSLOT` asked this partition).
     pub slot_index: u64,
+    /// Resident pages of the worker's entry arena (`partition/arena.rs`),
+    /// and the bytes of the blocks in use in them.
+    pub entry_pages: u64,
+    pub entry_pages_used: u64,
     pub connections_total: u64,
     pub connections_open: u64,
     /// Connections that moved to this worker from another, to be near the
@@ -383,6 +387,8 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.memory += o.memory;
         self.memory_limit += o.memory_limit;
         self.slot_index += o.slot_index;
+        self.entry_pages += o.entry_pages;
+        self.entry_pages_used += o.entry_pages_used;
         self.connections_total += o.connections_total;
         self.connections_open += o.connections_open;
         self.connections_migrated_in += o.connections_migrated_in;
@@ -1505,6 +1511,10 @@ impl Partition {
                     stats.buffer_pool = c.pool.load(Relaxed) as u64;
                 }
                 stats.slot_index = self.store.slot_index_memory() as u64;
+                // The worker's thread runs this: its arena is the one
+                // this partition's entries live in.
+                let (pages, used) = arena::usage();
+                (stats.entry_pages, stats.entry_pages_used) = (pages as u64, used as u64);
                 AdminReply::Stats(Box::new(stats))
             }
             Admin::RandomKey(seed) => {

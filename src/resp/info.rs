@@ -235,6 +235,8 @@ fn memory(s: &mut String, input: &InfoInput<'_>, total: &Stats) {
     line(s, "mem_client_replies_in_flight", total.replies_in_flight);
     line(s, "mem_client_buffer_pool", total.buffer_pool);
     line(s, "mem_slot_index", total.slot_index);
+    line(s, "mem_entry_pages", total.entry_pages);
+    line(s, "mem_entry_pages_used", total.entry_pages_used);
 }
 
 fn persistence(s: &mut String, input: &InfoInput<'_>) {
