@@ -1,11 +1,11 @@
-//! Fine size classes for entries of 129 bytes to 1 KiB.
+//! Fine size classes for entries of 129 bytes to 2 KiB.
 //!
 //! mimalloc, like jemalloc (Redis's allocator), serves blocks above 128
 //! bytes from four classes per doubling: a 283-byte entry (a hash of ten
 //! short fields) takes 320 bytes, 13% more than it holds, and blocks of
 //! these sizes waste 6% on average. Entries are most of a cache's memory,
-//! so the partition serves these sizes itself, in 16-byte classes: the
-//! 283-byte entry takes 288.
+//! so the partition serves these sizes itself, in 16-byte classes up to
+//! 1 KiB and 32-byte ones up to 2 KiB: the 283-byte entry takes 288.
 //!
 //! Per thread (an entry never leaves its partition's thread: `Entry` is
 //! not `Send`): pages of 64 KiB, aligned to 64 KiB so that a block's page
@@ -30,10 +30,14 @@ use std::ptr::null_mut;
 /// 16-byte steps already.
 pub const MIN: usize = 129;
 /// Largest block size served here.
-pub const MAX: usize = 1024;
-/// Class step and the blocks' alignment.
+pub const MAX: usize = 2048;
+/// Class step up to [`FINE_MAX`], and the blocks' alignment.
 const STEP: usize = 16;
-const CLASSES: usize = (MAX - (MIN - 1)) / STEP;
+/// Above this, classes step by [`WIDE_STEP`].
+const FINE_MAX: usize = 1024;
+const WIDE_STEP: usize = 32;
+const FINE_CLASSES: usize = (FINE_MAX - (MIN - 1)) / STEP;
+const CLASSES: usize = FINE_CLASSES + (MAX - FINE_MAX) / WIDE_STEP;
 const PAGE: usize = 64 << 10;
 const REGION: usize = 2 << 20;
 /// Room for a page's header; blocks start after it, 16-aligned.
@@ -49,16 +53,28 @@ pub fn serves(size: usize, align: usize) -> bool {
 /// Bytes a block of `size` takes (for a size the arena serves).
 #[inline]
 pub fn block_size(size: usize) -> usize {
-    size.next_multiple_of(STEP)
+    if size <= FINE_MAX {
+        size.next_multiple_of(STEP)
+    } else {
+        size.next_multiple_of(WIDE_STEP)
+    }
 }
 
 fn class_of(size: usize) -> usize {
-    (size - MIN) / STEP
+    if size <= FINE_MAX {
+        (size - MIN) / STEP
+    } else {
+        FINE_CLASSES + (size - FINE_MAX - 1) / WIDE_STEP
+    }
 }
 
 /// The block size of `class`.
 fn class_block(class: usize) -> usize {
-    MIN - 1 + (class + 1) * STEP
+    if class < FINE_CLASSES {
+        MIN - 1 + (class + 1) * STEP
+    } else {
+        FINE_MAX + (class - FINE_CLASSES + 1) * WIDE_STEP
+    }
 }
 
 /// A page's header, at its start.
@@ -346,13 +362,17 @@ mod tests {
 
     #[test]
     fn classes_are_16_byte_steps_from_129_bytes_to_1_kib() {
-        assert!(!serves(128, 1) && serves(129, 1) && serves(1024, 8) && !serves(1025, 1));
+        assert!(!serves(128, 1) && serves(129, 1) && serves(2048, 8) && !serves(2049, 1));
         assert!(!serves(256, 32), "stronger alignments go to mimalloc");
         assert_eq!(
             (block_size(129), block_size(144), block_size(145)),
             (144, 144, 160)
         );
         assert_eq!((block_size(283), block_size(1024)), (288, 1024));
+        assert_eq!(
+            (block_size(1025), block_size(1056), block_size(2047)),
+            (1056, 1056, 2048)
+        );
         for size in MIN..=MAX {
             assert_eq!(class_block(class_of(size)), block_size(size), "{size}");
         }

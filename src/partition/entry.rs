@@ -398,7 +398,7 @@ fn layout(header: usize, key_len: usize, value_cap: usize) -> Layout {
 }
 
 /// The bytes an entry's block of `layout` takes: the arena's 16-byte
-/// classes from 129 bytes to 1 KiB (see `arena`), mimalloc's elsewhere.
+/// classes from 129 bytes to 2 KiB (see `arena`), mimalloc's elsewhere.
 fn block_size(layout: Layout) -> usize {
     if arena::serves(layout.size(), layout.align()) {
         arena::block_size(layout.size())
