@@ -224,6 +224,17 @@ fn store(c: &mut Criterion) {
             black_box(store.del(k))
         })
     });
+    // The same with a 200-byte value: its entry comes from the partition's
+    // own 16-byte size classes (`partition/arena.rs`), not from mimalloc.
+    let big = [b'v'; 200];
+    let mut probe = Cycle::new(&misses);
+    g.bench_function("put_del_churn_200", |b| {
+        b.iter(|| {
+            let k = probe.next_key();
+            store.put(k, black_box(&big));
+            black_box(store.del(k))
+        })
+    });
     g.finish();
     assert_eq!(store.len(), KEYS);
     // Freeing 1M entries takes a while; do it outside any measurement.
