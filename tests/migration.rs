@@ -19,6 +19,20 @@ fn server(workers: u16, migrate_after: u64) -> Server {
     start_with(&c)
 }
 
+/// A server of `workers` workers moving connections after `after`
+/// operations, its shared port, and `per` keys `<prefix><n>` per partition.
+fn setup(
+    workers: u16,
+    after: u64,
+    prefix: &str,
+    per: usize,
+) -> (Server, SocketAddr, Vec<Vec<String>>) {
+    let server = server(workers, after);
+    let keys = keys_by_partition(server.topology(), prefix, per);
+    let addr = server.shared_addr();
+    (server, addr, keys)
+}
+
 fn workers(addr: SocketAddr) -> Vec<(WorkerStats, u64)> {
     let mut c = RespConn::connect(addr);
     let text = c.cmd(&["INFO", "workers"]).text();
@@ -57,9 +71,7 @@ fn incr_pipeline(c: &mut RespConn, key: &str, n: i64, from: i64) {
 
 #[test]
 fn a_connection_follows_its_keys_and_keeps_its_state() {
-    let server = server(4, AFTER);
-    let addr = server.shared_addr();
-    let keys = keys_by_partition(server.topology(), "m", 2);
+    let (_server, addr, keys) = setup(4, AFTER, "m", 2);
     let mut c = RespConn::connect(addr);
     assert_eq!(c.cmd(&["CLIENT", "SETNAME", "mover"]), Value::ok());
     let id = c.cmd(&["CLIENT", "ID"]);
@@ -123,9 +135,7 @@ fn remote_of(addr: SocketAddr, keys: &[Vec<String>], op: impl FnOnce(&str)) -> u
 
 #[test]
 fn resp3_and_the_text_protocol_survive_the_move() {
-    let server = server(2, AFTER);
-    let addr = server.shared_addr();
-    let keys = keys_by_partition(server.topology(), "r", 1);
+    let (_server, addr, keys) = setup(2, AFTER, "r", 1);
 
     let mut c = RespConn::connect(addr);
     c.send(&["HELLO", "3"]);
@@ -167,9 +177,7 @@ fn resp3_and_the_text_protocol_survive_the_move() {
 
 #[test]
 fn mixed_keys_core_ports_and_migrate_after_0_keep_connections_in_place() {
-    let server = server(2, AFTER);
-    let addr = server.shared_addr();
-    let keys = keys_by_partition(server.topology(), "x", 1);
+    let (server, addr, keys) = setup(2, AFTER, "x", 1);
     // Alternating partitions: every batch has an operation here.
     let mut c = RespConn::connect(addr);
     for i in 0..10 * AFTER {
@@ -198,9 +206,7 @@ fn mixed_keys_core_ports_and_migrate_after_0_keep_connections_in_place() {
 
 #[test]
 fn an_open_multi_or_watch_keeps_the_connection_until_it_ends() {
-    let server = server(2, AFTER);
-    let addr = server.shared_addr();
-    let keys = keys_by_partition(server.topology(), "w", 1);
+    let (_server, addr, keys) = setup(2, AFTER, "w", 1);
     // Find which worker this connection is on: its first forwarded
     // operation shows it.
     let mut c = RespConn::connect(addr);
@@ -234,9 +240,7 @@ fn clients_moving_back_and_forth_lose_and_reorder_nothing() {
     // Four workers, a move after 4 operations: eight clients each switch
     // between the partitions' counters every 8 pipelined INCRs, so they
     // move all the time, while each checks every reply.
-    let server = server(4, 4);
-    let addr = server.shared_addr();
-    let keys = keys_by_partition(server.topology(), "c", 8);
+    let (_server, addr, keys) = setup(4, 4, "c", 8);
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let keys = keys.clone();

@@ -147,7 +147,7 @@ pub fn resume(ctx: &Rc<WorkerCtx>, migrant: Migrant) {
             migrant.auth,
         );
         conn.dialect = Some(migrant.dialect);
-        conn.plan = super::Plan::new(conn.ctx.topology.len(), migrant.dialect);
+        conn.plan.set_dialect(migrant.dialect);
         conn.resp_only = migrant.resp_only;
         conn.info.resumed(migrant.created, migrant.name.as_deref());
         conn.resp.name = migrant.name;

@@ -31,9 +31,8 @@
 //! The slab holds the 8-byte word: no second allocation, no pointers for
 //! the lengths. This is the only `unsafe` code of the partition.
 
-use std::alloc::{alloc, dealloc, handle_alloc_error, realloc, Layout};
-
 use super::arena;
+use std::alloc::{alloc, dealloc, handle_alloc_error, realloc, Layout};
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 
@@ -340,12 +339,10 @@ fn long_word(raw: *mut u8, grown: bool) -> NonZeroUsize {
 /// and a `value_len`-byte value, in either exact form (the header counted
 /// even where the short form would not need it).
 pub fn max_footprint(key_len: usize, value_len: usize) -> usize {
-    let size = HEADER.saturating_add(key_len).saturating_add(value_len);
-    if arena::serves(size, LONG_ALIGN) {
-        arena::block_size(size)
-    } else {
-        size_class(size)
-    }
+    block_of(
+        HEADER.saturating_add(key_len).saturating_add(value_len),
+        LONG_ALIGN,
+    )
 }
 
 /// Upper bound of the footprint of an entry after an `APPEND` leaves a
@@ -354,12 +351,10 @@ pub fn max_footprint(key_len: usize, value_len: usize) -> usize {
 /// which is at most `value_len`.
 pub fn max_append_footprint(key_len: usize, value_len: usize) -> usize {
     let cap = grown_capacity(value_len);
-    let size = GROWN_HEADER.saturating_add(key_len).saturating_add(cap);
-    if arena::serves(size, LONG_ALIGN) {
-        arena::block_size(size)
-    } else {
-        size_class(size)
-    }
+    block_of(
+        GROWN_HEADER.saturating_add(key_len).saturating_add(cap),
+        LONG_ALIGN,
+    )
 }
 
 /// The room a value grown to `len` bytes gets: twice that under 1 MiB (as
@@ -397,13 +392,18 @@ fn layout(header: usize, key_len: usize, value_cap: usize) -> Layout {
     Layout::from_size_align((header + key_len + value_cap).max(1), align).expect("entry layout")
 }
 
-/// The bytes an entry's block of `layout` takes: the arena's 16-byte
-/// classes from 129 bytes to 2 KiB (see `arena`), mimalloc's elsewhere.
+/// The bytes an entry's block of `layout` takes.
 fn block_size(layout: Layout) -> usize {
-    if arena::serves(layout.size(), layout.align()) {
-        arena::block_size(layout.size())
+    block_of(layout.size(), layout.align())
+}
+
+/// The bytes a block of `size` with alignment `align` takes: the arena's
+/// classes from 129 bytes to 2 KiB (see `arena`), mimalloc's elsewhere.
+fn block_of(size: usize, align: usize) -> usize {
+    if arena::serves(size, align) {
+        arena::block_size(size)
     } else {
-        size_class(layout.size())
+        size_class(size)
     }
 }
 
