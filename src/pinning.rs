@@ -10,6 +10,19 @@
 //! holds as many CPUs as there are workers, and no CPU quota (cgroup
 //! `cpu.max`, Docker's `--cpus`, a Kubernetes CPU limit in the shared pool)
 //! allows fewer. Otherwise workers float, and the log says why.
+//!
+//! Owning the CPU set is not owning the cores: a client, an application
+//! or a batch job on the same machine may run on them too, and a pinned
+//! worker whose core is busy waits even when another core is free (on a
+//! 2-core VM running corekv, its clients and `redis-benchmark`, every row
+//! of the benchmark was slower pinned). So under `--pin auto` each pinned
+//! worker watches how long it waits, runnable, for its core (the kernel's
+//! run-queue delay, `/proc/thread-self/schedstat`): once it has waited at
+//! least [`CONTENDED_SHARE`] of the time over [`CONTENDED_WINDOWS`]
+//! consecutive windows of [`WINDOW`], it lets go of its core and floats
+//! over the whole CPU set for the rest of the run ([`CoreWatch`]).
+
+use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
@@ -53,6 +66,9 @@ impl Cpus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub cores: Option<Vec<usize>>,
+    /// Under `--pin auto`, the CPU set a pinned worker floats over once its
+    /// core turns out to be shared ([`CoreWatch`]); `None`: pins stay.
+    pub release_to: Option<Vec<usize>>,
     pub reason: String,
 }
 
@@ -61,10 +77,12 @@ pub fn plan(mode: PinMode, cpus: &Cpus, workers: usize) -> Plan {
     let allowed = cpus.allowed.len();
     let pinned = |reason: String| Plan {
         cores: Some((0..workers).map(|i| cpus.allowed[i % allowed]).collect()),
+        release_to: None,
         reason,
     };
     let floating = |reason: String| Plan {
         cores: None,
+        release_to: None,
         reason,
     };
     if allowed == 0 {
@@ -82,7 +100,116 @@ pub fn plan(mode: PinMode, cpus: &Cpus, workers: usize) -> Plan {
              (--pin always forces it)",
             cpus.usable
         )),
-        PinMode::Auto => pinned(format!("the process owns {allowed} CPUs, one per worker")),
+        PinMode::Auto => Plan {
+            release_to: Some(cpus.allowed.clone()),
+            ..pinned(format!(
+                "the process owns {allowed} CPUs, one per worker (a worker that waits for \
+                 its core, shared with another process, lets go of it)"
+            ))
+        },
+    }
+}
+
+/// How long each measurement of a pinned worker's waiting covers.
+pub const WINDOW: Duration = Duration::from_secs(1);
+/// The share of a window a pinned worker may wait for its core before the
+/// window counts as contended: 50 ms per second. A worker alone on its
+/// core waits far less (kernel threads only; 1% was seen under full load).
+pub const CONTENDED_SHARE: f64 = 0.05;
+/// Consecutive contended windows before a worker lets go of its core, so
+/// one burst of another process does not unpin it.
+pub const CONTENDED_WINDOWS: u32 = 2;
+
+/// A pinned worker's watch over its core (`--pin auto`): fed the worker's
+/// cumulative run-queue wait now and then, it says when to let go.
+#[derive(Debug)]
+pub struct CoreWatch {
+    /// The start of the current window, and the wait counter then.
+    window: Option<(Instant, u64)>,
+    /// Contended windows in a row, up to now.
+    contended: u32,
+    /// Set once the worker has let go: the watch is done.
+    released: bool,
+}
+
+/// What a [`CoreWatch`] decided after a sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Stay as is.
+    Keep,
+    /// Let go of the core: the last window's share of time spent waiting.
+    Release { waited: f64 },
+}
+
+impl Default for CoreWatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CoreWatch {
+    pub fn new() -> Self {
+        Self {
+            window: None,
+            contended: 0,
+            released: false,
+        }
+    }
+
+    /// Takes a sample: `wait_ns`, the worker's total time spent runnable
+    /// but waiting for a CPU, at `now`.
+    pub fn observe(&mut self, now: Instant, wait_ns: u64) -> Verdict {
+        if self.released {
+            return Verdict::Keep;
+        }
+        let Some((start, start_wait)) = self.window else {
+            self.window = Some((now, wait_ns));
+            return Verdict::Keep;
+        };
+        let span = now.saturating_duration_since(start);
+        if span < WINDOW {
+            return Verdict::Keep;
+        }
+        self.window = Some((now, wait_ns));
+        let waited = wait_ns.saturating_sub(start_wait) as f64 / span.as_nanos() as f64;
+        if waited < CONTENDED_SHARE {
+            self.contended = 0;
+            return Verdict::Keep;
+        }
+        self.contended += 1;
+        if self.contended < CONTENDED_WINDOWS {
+            return Verdict::Keep;
+        }
+        self.released = true;
+        Verdict::Release { waited }
+    }
+}
+
+/// The calling thread's total time spent runnable but waiting for a CPU,
+/// in nanoseconds (the second field of `/proc/thread-self/schedstat`);
+/// `None` where the kernel does not keep it.
+pub fn thread_wait_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Lets the calling thread run on any of `cpus` (its pin undone).
+pub fn float_current_thread(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: a zeroed `cpu_set_t` is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if cpu < libc::CPU_SETSIZE as usize {
+            // SAFETY: `cpu` is below the set's size.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+    }
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 is
+    // the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -102,6 +229,8 @@ mod tests {
         // A bare process or `--cpuset-cpus 2,3` with as many workers.
         let p = plan(PinMode::Auto, &cpus(&[2, 3], 2), 2);
         assert_eq!(p.cores, Some(vec![2, 3]));
+        // … and such a pin is let go of, over the same set, if contended.
+        assert_eq!(p.release_to, Some(vec![2, 3]));
         // `docker run --cpus 1` on a 2-CPU host: mask of 2, quota of 1.
         let p = plan(PinMode::Auto, &cpus(&[0, 1], 1), 1);
         assert_eq!(p.cores, None);
@@ -118,10 +247,96 @@ mod tests {
         assert_eq!(plan(PinMode::Auto, &cpus(&[0, 1], 2), 4).cores, None);
     }
 
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn watch_lets_go_after_two_contended_windows_in_a_row() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut w = CoreWatch::new();
+        assert_eq!(w.observe(at(0), 0), Verdict::Keep);
+        // Samples inside a window decide nothing, however much was waited.
+        assert_eq!(w.observe(at(500), 400 * MS), Verdict::Keep);
+        // Window 1: 100 ms of 1 s waited (10%): contended, but only one.
+        assert_eq!(w.observe(at(1000), 100 * MS), Verdict::Keep);
+        // Window 2: 10 ms (1%): quiet, the count starts over.
+        assert_eq!(w.observe(at(2000), 110 * MS), Verdict::Keep);
+        // Windows 3 and 4: 60 ms and 300 ms of a second.
+        assert_eq!(w.observe(at(3000), 170 * MS), Verdict::Keep);
+        match w.observe(at(4000), 470 * MS) {
+            Verdict::Release { waited } => assert!((waited - 0.3).abs() < 1e-9, "{waited}"),
+            v => panic!("expected a release, got {v:?}"),
+        }
+        // Released once: the watch has nothing more to say.
+        assert_eq!(w.observe(at(6000), 2470 * MS), Verdict::Keep);
+    }
+
+    #[test]
+    fn watch_keeps_a_worker_that_waits_under_the_share() {
+        let t0 = Instant::now();
+        let mut w = CoreWatch::new();
+        let mut wait = 0;
+        for s in 0..=60u64 {
+            // 40 ms of each second (4%), sampled every 100 ms.
+            for tenth in 0..10u64 {
+                let v = w.observe(t0 + Duration::from_millis(s * 1000 + tenth * 100), wait);
+                assert_eq!(v, Verdict::Keep, "second {s}");
+                wait += 4 * MS;
+            }
+        }
+    }
+
+    #[test]
+    fn watch_measures_long_gaps_between_samples_as_one_window() {
+        // A tick that came 3 s late (the worker was busy): 120 ms of 3 s
+        // is 4%, under the share.
+        let t0 = Instant::now();
+        let mut w = CoreWatch::new();
+        w.observe(t0, 0);
+        assert_eq!(
+            w.observe(t0 + Duration::from_secs(3), 120 * MS),
+            Verdict::Keep
+        );
+        assert_eq!(
+            w.observe(t0 + Duration::from_secs(4), 200 * MS),
+            Verdict::Keep
+        );
+        assert!(matches!(
+            w.observe(t0 + Duration::from_secs(5), 300 * MS),
+            Verdict::Release { .. }
+        ));
+    }
+
+    #[test]
+    fn this_thread_can_read_its_wait_and_float() {
+        // Linux with schedstat: the counter exists and only grows.
+        if let Some(a) = thread_wait_ns() {
+            let b = thread_wait_ns().expect("read twice");
+            assert!(b >= a);
+        }
+        let cpus = Cpus::detect();
+        if cpus.allowed.is_empty() {
+            return;
+        }
+        // On its own thread, so the test harness's affinity is untouched.
+        std::thread::spawn(move || {
+            assert!(core_affinity::set_for_current(core_affinity::CoreId {
+                id: cpus.allowed[0]
+            }));
+            assert_eq!(Cpus::detect().allowed, vec![cpus.allowed[0]]);
+            float_current_thread(&cpus.allowed).expect("float");
+            assert_eq!(Cpus::detect().allowed, cpus.allowed);
+        })
+        .join()
+        .expect("thread");
+    }
+
     #[test]
     fn always_and_never() {
         let p = plan(PinMode::Always, &cpus(&[0, 1], 1), 3);
         assert_eq!(p.cores, Some(vec![0, 1, 0]));
+        // `always` means always: no watch lets go of the pins.
+        assert_eq!(p.release_to, None);
         assert_eq!(plan(PinMode::Never, &cpus(&[0, 1], 2), 2).cores, None);
         let unknown = plan(PinMode::Always, &cpus(&[], 1), 2);
         assert_eq!(unknown.cores, None);

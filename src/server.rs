@@ -126,6 +126,7 @@ impl Server {
         } else {
             tracing::info!("workers not pinned: {}", pinning.reason);
         }
+        let release_to = pinning.release_to;
         let cores = pinning.cores.unwrap_or_default();
         let limits = Limits {
             partition_budget: config.maxmemory / n,
@@ -188,6 +189,7 @@ impl Server {
             let setup = WorkerSetup {
                 id,
                 core,
+                release_to: release_to.clone().filter(|_| core.is_some()),
                 sockets,
                 inbox,
                 mesh: mesh.clone(),

@@ -436,6 +436,9 @@ impl Participants for WorkerCtx {
 pub struct WorkerSetup {
     pub id: usize,
     pub core: Option<core_affinity::CoreId>,
+    /// The CPUs to float over if the pinned core turns out to be shared
+    /// (`--pin auto`; [`crate::pinning::CoreWatch`]).
+    pub release_to: Option<Vec<usize>>,
     /// Every socket this worker accepts on (shared and core ports, on
     /// every address).
     pub sockets: Vec<(StdListener, Transport)>,
@@ -490,10 +493,11 @@ pub fn spawn(setup: WorkerSetup) -> io::Result<std::thread::JoinHandle<()>> {
 }
 
 /// The worker's entry point, on the calling thread.
-pub fn run(setup: WorkerSetup) -> io::Result<()> {
+pub fn run(mut setup: WorkerSetup) -> io::Result<()> {
     if let Some(core) = setup.core {
         if !core_affinity::set_for_current(core) {
             tracing::warn!(worker = setup.id, core = core.id, "could not pin to core");
+            setup.core = None;
         }
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -505,6 +509,8 @@ pub fn run(setup: WorkerSetup) -> io::Result<()> {
 async fn serve(setup: WorkerSetup) -> io::Result<()> {
     let WorkerSetup {
         id,
+        core,
+        release_to,
         sockets,
         inbox,
         mesh,
@@ -569,6 +575,12 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));
+    if let Some(core) = core {
+        ctx.with_partition(|p| p.stats.pinned = 1);
+        if let Some(cpus) = release_to {
+            tokio::task::spawn_local(watch_core(Rc::clone(&ctx), core.id, cpus));
+        }
+    }
     let listeners = sockets
         .into_iter()
         .map(|(s, t)| Ok((TcpListener::from_std(s)?, t)))
@@ -825,6 +837,40 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
             crate::alloc::release_free_memory();
             tracing::debug!(worker = ctx.id, "idle: returned freed memory to the OS");
         }
+    }
+}
+
+/// Under `--pin auto`, watches how long this pinned worker waits for its
+/// core and lets go of it once another process keeps it busy
+/// ([`crate::pinning::CoreWatch`]); ends then, or at once where the kernel
+/// does not report the wait.
+async fn watch_core(ctx: Rc<WorkerCtx>, core: usize, cpus: Vec<usize>) {
+    use crate::pinning::{CoreWatch, Verdict};
+    let mut watch = CoreWatch::new();
+    let mut tick = tokio::time::interval(crate::pinning::WINDOW);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(wait) = crate::pinning::thread_wait_ns() else {
+            tracing::debug!(worker = ctx.id, "no run-queue delay to watch the core by");
+            return;
+        };
+        let Verdict::Release { waited } = watch.observe(std::time::Instant::now(), wait) else {
+            continue;
+        };
+        match crate::pinning::float_current_thread(&cpus) {
+            Ok(()) => {
+                ctx.with_partition(|p| p.stats.pinned = 0);
+                tracing::info!(
+                    worker = ctx.id,
+                    "core {core} is shared with other work (waited for it {:.0}% of the last \
+                     second): no longer pinned, the worker now runs on any of CPUs {cpus:?}",
+                    waited * 100.0
+                );
+            }
+            Err(e) => tracing::warn!(worker = ctx.id, "could not unpin from core {core}: {e}"),
+        }
+        return;
     }
 }
 

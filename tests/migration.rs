@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::resp::{parse_info_workers, RespConn, Value, WorkerStats};
+use common::resp::{worker_stats, RespConn, Value, WorkerStats};
 use common::{config, keys_by_partition, start_with, Client};
 use corekv::Server;
 use std::net::SocketAddr;
@@ -33,27 +33,16 @@ fn setup(
     (server, addr, keys)
 }
 
-fn workers(addr: SocketAddr) -> Vec<(WorkerStats, u64)> {
-    let mut c = RespConn::connect(addr);
-    let text = c.cmd(&["INFO", "workers"]).text();
-    let migrated = text.lines().filter(|l| l.starts_with("worker_")).map(|l| {
-        l.trim_end()
-            .rsplit_once("migrated_in=")
-            .and_then(|(_, n)| n.parse().ok())
-            .unwrap_or_else(|| panic!("no migrated_in in {l:?}"))
-    });
-    parse_info_workers(&text)
-        .into_iter()
-        .zip(migrated)
-        .collect()
+fn workers(addr: SocketAddr) -> Vec<WorkerStats> {
+    worker_stats(addr)
 }
 
 fn forwarded(addr: SocketAddr) -> u64 {
-    workers(addr).iter().map(|(w, _)| w.forwarded_out).sum()
+    workers(addr).iter().map(|w| w.forwarded_out).sum()
 }
 
 fn migrated_to(addr: SocketAddr, worker: usize) -> u64 {
-    workers(addr)[worker].1
+    workers(addr)[worker].migrated_in
 }
 
 /// `INCR`s `key` `n` times in one pipeline, checking the replies count on
@@ -200,8 +189,12 @@ fn mixed_keys_core_ports_and_migrate_after_0_keep_connections_in_place() {
         }
     }
     let w = workers(off.shared_addr());
-    assert_eq!(w[0].1 + w[1].1, 0, "--migrate-after 0: never");
-    assert!(w[0].0.forwarded_out + w[1].0.forwarded_out >= 10 * AFTER);
+    assert_eq!(
+        w[0].migrated_in + w[1].migrated_in,
+        0,
+        "--migrate-after 0: never"
+    );
+    assert!(w[0].forwarded_out + w[1].forwarded_out >= 10 * AFTER);
 }
 
 #[test]
@@ -278,7 +271,7 @@ fn clients_moving_back_and_forth_lose_and_reorder_nothing() {
             }
         }
     }
-    let moved: u64 = workers(addr).iter().map(|(_, m)| m).sum();
+    let moved: u64 = workers(addr).iter().map(|w| w.migrated_in).sum();
     assert!(moved >= 8 * 50, "clients moved {moved} times");
     // The eight clients hung up: their connections close wherever they
     // moved (a hang guard, not a timing assertion).

@@ -325,6 +325,9 @@ pub struct Stats {
     /// Connections that moved to this worker from another, to be near the
     /// keys they use (`connection/migrate.rs`).
     pub connections_migrated_in: u64,
+    /// 1 while this worker is pinned to its core (`--pin`), else 0: the
+    /// number of pinned workers in totals.
+    pub pinned: u64,
     /// Connections waiting in a blocking command (`BLPOP`, …) now.
     pub blocked_clients: u64,
     /// Clients this worker disconnected for passing their output limit.
@@ -360,6 +363,7 @@ impl Stats {
             client_buffers: self.client_buffers,
             replies_in_flight: self.replies_in_flight,
             buffer_pool: self.buffer_pool,
+            pinned: self.pinned,
             ..Stats::default()
         };
     }
@@ -392,6 +396,7 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.connections_total += o.connections_total;
         self.connections_open += o.connections_open;
         self.connections_migrated_in += o.connections_migrated_in;
+        self.pinned += o.pinned;
         self.output_limit_disconnections += o.output_limit_disconnections;
         self.output_limit_cuts += o.output_limit_cuts;
         self.rejected_connections += o.rejected_connections;

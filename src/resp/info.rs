@@ -421,14 +421,15 @@ fn workers(s: &mut String, input: &InfoInput<'_>) {
             s,
             &format!("worker_{i}"),
             format_args!(
-                "keys={},commands={},forwarded_out={},forwarded_in={},ops={},connections={},migrated_in={}",
+                "keys={},commands={},forwarded_out={},forwarded_in={},ops={},connections={},migrated_in={},pinned={}",
                 w.keys,
                 w.commands,
                 w.forwarded_out,
                 w.forwarded_in,
                 w.ops,
                 w.connections_open,
-                w.connections_migrated_in
+                w.connections_migrated_in,
+                w.pinned
             ),
         );
     }

@@ -333,6 +333,8 @@ pub struct WorkerStats {
     pub forwarded_in: u64,
     pub ops: u64,
     pub connections: u64,
+    pub migrated_in: u64,
+    pub pinned: u64,
 }
 
 /// Parses the `worker_<i>:k=v,…` lines of an `INFO` text, in worker order.
@@ -362,6 +364,8 @@ pub fn parse_info_workers(text: &str) -> Vec<WorkerStats> {
                 "forwarded_in" => w.forwarded_in = v,
                 "ops" => w.ops = v,
                 "connections" => w.connections = v,
+                "migrated_in" => w.migrated_in = v,
+                "pinned" => w.pinned = v,
                 _ => {}
             }
         }
