@@ -303,6 +303,9 @@ EOF
     echo "rustc:   $(rustc --version)"
 } >"$WORK/machine.txt"
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+# The CPU time counters (user nice system idle iowait irq softirq steal),
+# for the share of the run's CPU time a hypervisor gave to other guests.
+CPU_BEFORE=$(head -1 /proc/stat)
 
 # ---------------------------------------------------------------- 4. memory
 # Fresh servers: RSS before and after loading N keys (16-byte keys, 32-byte values).
@@ -512,6 +515,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     cb 5 "text get:put 1:1 at $RATE ops/s, smart" corekv "$CK_PID" --protocol text --routing smart --port "$CK_PORT" "${RATE_COMMON[@]}"
 done
 LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+STEAL_PCT=$(printf '%s\n%s\n' "$CPU_BEFORE" "$(head -1 /proc/stat)" | awk '
+    { for (i = 2; i <= 9; i++) v[NR, i] = $i }
+    END { t = 0; for (i = 2; i <= 9; i++) t += v[2, i] - v[1, i]
+          printf "%.1f", (t > 0 ? 100 * (v[2, 9] - v[1, 9]) / t : 0) }')
 
 stop_server "$CK_PID"
 stop_server "$CK1_PID"
@@ -521,12 +528,12 @@ stop_server "$RD_PID"
 ELAPSED=$((SECONDS - START_SECONDS))
 SVG_OUT=$(dirname "$OUT")/benchmarks.svg
 python3 - "$RESULTS" "$WORK/machine.txt" "$COMMANDS" "$OUT" "$QUICK" "$ROUNDS" "$WARMUP" "$DURATION" \
-    "$RATE_DURATION" "$RATE" "$REDIS_PEAK" "$ELAPSED" "$LOAD_BEFORE" "$LOAD_AFTER" "${COMPARE_NO_PIN:-0}" \
+    "$RATE_DURATION" "$RATE" "$REDIS_PEAK" "$ELAPSED" "$LOAD_BEFORE" "$LOAD_AFTER" "$STEAL_PCT" "${COMPARE_NO_PIN:-0}" \
     "${COMPARE_GAPS:-$ROOT/bench/gaps.md}" "$WORK/chart.json" "$CHART" "$SVG_OUT" <<'EOF'
 import json, os, statistics, subprocess, sys
 
 (results, machine, commands, out, quick, rounds, warmup, duration, rate_duration,
- rate, redis_peak, elapsed, load_before, load_after, no_pin, gaps, chart_json, chart_bin,
+ rate, redis_peak, elapsed, load_before, load_after, steal_pct, no_pin, gaps, chart_json, chart_bin,
  svg_out) = sys.argv[1:]
 quick = quick == "1"
 recs = [json.loads(l) for l in open(results)]
@@ -801,6 +808,10 @@ if max(float(load_before), float(load_after)) > 0.7:
              f"{load_after} after the runs, including this run's own load only at the end): "
              "other processes shared the two cores, so treat the absolute numbers as noisy. "
              "Both servers saw the same conditions in alternation.\n")
+if float(steal_pct) >= 2:
+    noisy += (f"\n> **Note:** the hypervisor took {steal_pct}% of the VM's CPU time during the "
+              "run (steal, `/proc/stat`): the two cores were not the run's alone, and by how much "
+              "varied from one measurement to the next, so small ratios are within the noise.\n")
 
 # ---- the chart (sections 1-3), next to the report
 def chart_label(section, row):
@@ -894,7 +905,7 @@ minutes once built, the full run about ten.
 {noisy}
 ## Method
 
-* **Servers.** corekv (release build, `--workers 2`{', `--no-pin`' if no_pin == '1' else ', workers pinned one per core'})
+* **Servers.** corekv (release build, `--workers 2`{', `--no-pin`' if no_pin == '1' else ', `--pin auto`: workers pinned one per core, each letting go of its core once the load generator keeps it waiting for it'})
   and Redis (`--save '' --appendonly no`), both on 127.0.0.1 and both
   started under `taskset -c 0,1`. Both run for the whole comparison, each
   preloaded with the 1,000,000 keys the loads use, so GETs hit.
