@@ -206,6 +206,27 @@ fn store(c: &mut Criterion) {
     g.bench_function("get_hit", |b| {
         b.iter(|| black_box(store.get(probe.next_key())))
     });
+    // A pipelined batch of 16 GETs as a partition runs one: each lookup
+    // in turn, or after prefetching the whole batch.
+    let mut probe = Cycle::new(&hits);
+    g.bench_function("get_hit_x16", |b| {
+        b.iter(|| {
+            let keys: [&[u8]; 16] = std::array::from_fn(|_| probe.next_key());
+            for k in keys {
+                black_box(store.get(k));
+            }
+        })
+    });
+    let mut probe = Cycle::new(&hits);
+    g.bench_function("get_hit_x16_prefetched", |b| {
+        b.iter(|| {
+            let keys: [&[u8]; 16] = std::array::from_fn(|_| probe.next_key());
+            store.prefetch(keys.iter().copied());
+            for k in keys {
+                black_box(store.get(k));
+            }
+        })
+    });
     let mut probe = Cycle::new(&misses);
     g.bench_function("get_miss", |b| {
         b.iter(|| black_box(store.get(probe.next_key())))

@@ -192,6 +192,16 @@ impl<T> IndexMut<usize> for Column<T> {
     }
 }
 
+impl<T> Slab<T> {
+    /// Where slot `pos` lives (for a prefetch; `pos` must be below
+    /// [`len`](Self::len)).
+    #[inline]
+    pub fn slot_ptr(&self, pos: usize) -> *const Option<T> {
+        let (chunk, offset) = locate(pos);
+        self.chunks[chunk].as_ptr().wrapping_add(offset)
+    }
+}
+
 impl<T> Index<usize> for Slab<T> {
     type Output = Option<T>;
 

@@ -54,6 +54,40 @@ fn value(p: &Partition, k: &str) -> Option<String> {
 }
 
 #[test]
+fn a_batch_on_a_store_past_the_prefetch_threshold_runs_in_order() {
+    // Past PREFETCH_MIN_KEYS a batch is prefetched first: same replies,
+    // writes and reads of one key in the batch's order.
+    let mut p = Partition::default();
+    let mut load = OpBatch::new(Dialect::Text);
+    for i in 0..PREFETCH_MIN_KEYS + 10 {
+        load.push(OpKind::Put, format!("k{i}").as_bytes(), b"v");
+    }
+    batch(&mut p, Box::new(load)).try_recv().unwrap();
+    assert_eq!(p.store().len(), PREFETCH_MIN_KEYS + 10);
+    let mut b = OpBatch::new(Dialect::Text);
+    b.push(OpKind::Get, b"k7", b"");
+    b.push(OpKind::Put, b"k7", b"w");
+    b.push(OpKind::Get, b"k7", b"");
+    b.push(OpKind::Get, b"k7", b"");
+    b.push(OpKind::Remove, b"k9", b"");
+    b.push(OpKind::Get, b"k9", b"");
+    b.push(OpKind::Get, b"absent", b"");
+    let r = batch(&mut p, Box::new(b)).try_recv().unwrap();
+    assert_eq!(
+        replies(r),
+        [
+            "{\"status\": \"Ok\", \"result\": \"v\"}\n",
+            "{\"status\": \"Ok\"}\n",
+            "{\"status\": \"Ok\", \"result\": \"w\"}\n",
+            "{\"status\": \"Ok\", \"result\": \"w\"}\n",
+            "{\"status\": \"Ok\"}\n",
+            "{\"status\": \"Error\", \"mesg\": \"key not found\"}\n",
+            "{\"status\": \"Error\", \"mesg\": \"key not found\"}\n",
+        ]
+    );
+}
+
+#[test]
 fn batch_executes_in_order() {
     let mut p = Partition::default();
     let mut b = OpBatch::new(Dialect::Text);
