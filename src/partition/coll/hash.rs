@@ -120,11 +120,7 @@ pub fn execute<'s>(
     key: &[u8],
     args: &[u8],
 ) -> Outcome<'s> {
-    let items: Vec<&[u8]> = if cmd.raw_arg() {
-        vec![args]
-    } else {
-        pack::Iter::new(args).collect()
-    };
+    let items = pack::Items::of(args, cmd.raw_arg());
     if !cmd.is_read() {
         return write(store, env, cmd, key, &items);
     }
@@ -137,7 +133,7 @@ pub fn execute<'s>(
         HashCmd::Get => Outcome::Value(payload.and_then(|p| get(p, args))),
         HashCmd::MGet => {
             enc::array(out, items.len());
-            for f in items {
+            for &f in items.iter() {
                 match payload.and_then(|p| get(p, f)) {
                     Some(v) => enc::bulk(out, v),
                     None => enc::null(out, proto),

@@ -89,6 +89,56 @@ where
     out
 }
 
+/// Items held in place before [`Items`] goes to the heap: `HSET` of two
+/// fields, `SADD` of four members, `HGET`, `SISMEMBER` and the like.
+const INLINE_ITEMS: usize = 4;
+
+/// A command's items (fields, values, members, scores) as slices of its
+/// argument: in place for up to [`INLINE_ITEMS`], the common case, so the
+/// per-operation path of a collection command allocates nothing for them.
+pub enum Items<'a> {
+    Inline([&'a [u8]; INLINE_ITEMS], usize),
+    Heap(Vec<&'a [u8]>),
+}
+
+impl<'a> Items<'a> {
+    /// `args` as one item (`raw`: it travels as it is) or the elements of
+    /// the packed buffer `args`.
+    pub fn of(args: &'a [u8], raw: bool) -> Self {
+        let mut inline: [&'a [u8]; INLINE_ITEMS] = [&[]; INLINE_ITEMS];
+        if raw {
+            inline[0] = args;
+            return Self::Inline(inline, 1);
+        }
+        let mut iter = Iter::new(args);
+        let mut n = 0;
+        while let Some(item) = iter.next() {
+            if n == INLINE_ITEMS {
+                let mut all = Vec::with_capacity(2 * INLINE_ITEMS);
+                all.extend_from_slice(&inline);
+                all.push(item);
+                all.extend(iter);
+                return Self::Heap(all);
+            }
+            inline[n] = item;
+            n += 1;
+        }
+        Self::Inline(inline, n)
+    }
+}
+
+impl<'a> std::ops::Deref for Items<'a> {
+    type Target = [&'a [u8]];
+
+    #[inline]
+    fn deref(&self) -> &[&'a [u8]] {
+        match self {
+            Self::Inline(items, n) => &items[..*n],
+            Self::Heap(items) => items,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +165,23 @@ mod tests {
         let buf = pack([&b"abc"[..], b"defgh"]);
         assert_eq!(Iter::new(&buf[..6]).count(), 1);
         assert_eq!(Iter::new(&[0x80, 0x80]).count(), 0);
+    }
+
+    #[test]
+    fn items_in_place_or_on_the_heap_keep_order() {
+        assert_eq!(&*Items::of(b"raw arg", true), [&b"raw arg"[..]]);
+        assert!(Items::of(b"", false).is_empty());
+        for n in [1usize, 3, 4, 5, 9, 300] {
+            let want: Vec<Vec<u8>> = (0..n).map(|i| format!("item{i}").into_bytes()).collect();
+            let buf = pack(want.iter().map(Vec::as_slice));
+            let items = Items::of(&buf, false);
+            assert_eq!(matches!(items, Items::Inline(..)), n <= INLINE_ITEMS, "{n}");
+            let got: Vec<&[u8]> = items.iter().copied().collect();
+            assert_eq!(
+                got,
+                want.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                "{n}"
+            );
+        }
     }
 }

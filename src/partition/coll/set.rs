@@ -342,11 +342,7 @@ pub fn execute<'s>(
     if cmd.is_multi() {
         return multi(store, env, cmd, key, args);
     }
-    let items: Vec<&[u8]> = if cmd.raw_arg() {
-        vec![args]
-    } else {
-        pack::Iter::new(args).collect()
-    };
+    let items = pack::Items::of(args, cmd.raw_arg());
     let payload = match store.collection(key, SET) {
         Ok(p) => p,
         Err(e) => return e,
@@ -381,7 +377,7 @@ pub fn execute<'s>(
         SetCmd::IsMember => Outcome::Int(i64::from(payload.is_some_and(|p| contains(p, args)))),
         SetCmd::MIsMember => {
             enc::array(out, items.len());
-            for m in items {
+            for &m in items.iter() {
                 enc::int(out, i64::from(payload.is_some_and(|p| contains(p, m))));
             }
             Outcome::Raw

@@ -882,11 +882,7 @@ pub fn execute<'s>(
     if cmd.is_multi() {
         return multi(store, env, cmd, key, args);
     }
-    let items: Vec<&[u8]> = if cmd.raw_arg() {
-        vec![args]
-    } else {
-        pack::Iter::new(args).collect()
-    };
+    let items = pack::Items::of(args, cmd.raw_arg());
     match cmd {
         ZSetCmd::Add { flags } => return zadd(store, env, key, &items, flags),
         ZSetCmd::Rem => return zrem(store, env, key, &items),
@@ -907,7 +903,7 @@ pub fn execute<'s>(
         },
         ZSetCmd::MScore => {
             enc::array(out, items.len());
-            for m in items {
+            for &m in items.iter() {
                 match z.as_ref().and_then(|z| z.score(m)) {
                     Some(s) => score::reply(out, s, proto),
                     None => enc::null(out, proto),
