@@ -356,8 +356,9 @@ pub struct Stats {
 
 /// Batches shorter than this run without a prefetch pass.
 const PREFETCH_MIN_OPS: usize = 4;
-/// Stores with fewer keys than this (their index, slab and entries fit in
-/// a core's caches) run without a prefetch pass.
+/// Stores (and hashes and sets) with fewer keys (elements) than this, whose
+/// index, slab and entries fit in a core's caches, run without a prefetch
+/// pass.
 const PREFETCH_MIN_KEYS: usize = 1 << 16;
 
 impl Stats {
@@ -1131,9 +1132,17 @@ impl Partition {
     /// instead of coming one after another: in a store past the caches a
     /// lookup is several misses in a row (index group, slab word, entry).
     /// Skipped for short batches and small stores, where it would only
-    /// cost, and repeated keys (one hot key's batch) are probed once.
+    /// cost, and repeated keys (one hot key's batch) are probed once. The
+    /// fields and members of a big hash or set that a stretch of the batch
+    /// looks up are prefetched the same way ([`Self::prefetch_members`]).
     fn prefetch_batch(&self, batch: &OpBatch) {
-        if batch.len() - batch.next < PREFETCH_MIN_OPS || self.store.len() < PREFETCH_MIN_KEYS {
+        if batch.len() - batch.next < PREFETCH_MIN_OPS {
+            return;
+        }
+        if self.store.has_collections() {
+            self.prefetch_members(batch);
+        }
+        if self.store.len() < PREFETCH_MIN_KEYS {
             return;
         }
         let mut last: &[u8] = &[];
@@ -1146,6 +1155,38 @@ impl Partition {
             Some(key)
         });
         self.store.prefetch(keys);
+    }
+
+    /// For each stretch of [`PREFETCH_MIN_OPS`] or more consecutive
+    /// `HGET`s or `SISMEMBER`s of one hash or set of [`PREFETCH_MIN_KEYS`]
+    /// or more elements in `batch` (a
+    /// pipelined client's, or many clients' forwarded together), starts
+    /// loading what their field or member lookups will read.
+    fn prefetch_members(&self, batch: &OpBatch) {
+        let looks_up = |k: OpKind| {
+            matches!(
+                k,
+                OpKind::Hash(coll::hash::HashCmd::Get)
+                    | OpKind::SetType(coll::set::SetCmd::IsMember)
+            )
+        };
+        let (mut i, len) = (batch.next, batch.len());
+        while i < len {
+            let op = batch.op(i);
+            let mut j = i + 1;
+            if looks_up(op.kind) {
+                while j < len && batch.op(j).key == op.key && batch.op(j).kind == op.kind {
+                    j += 1;
+                }
+                if j - i >= PREFETCH_MIN_OPS {
+                    let dict = self.store.big_dict(op.key);
+                    if let Some(dict) = dict.filter(|d| d.len() >= PREFETCH_MIN_KEYS) {
+                        dict.prefetch((i..j).map(|k| batch.op(k).value));
+                    }
+                }
+            }
+            i = j;
+        }
     }
 
     /// Runs every operation of `part` (already validated and unblocked).

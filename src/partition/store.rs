@@ -166,6 +166,41 @@ fn key_of(slab: &Slab<Entry>, i: u32) -> &[u8] {
     }
 }
 
+/// Starts loading what looking up each of `hashes` in `index` (slab
+/// positions into `slab`) will read: every candidate's (control-byte
+/// match's) slab word, probed without comparing keys so the probes of
+/// different hashes overlap, then the entries those words point at. At
+/// most 64 candidates per call. Shared by [`Store::prefetch`] and
+/// [`coll::Dict::prefetch`].
+pub(super) fn prefetch_lookups(
+    index: &HashTable<u32>,
+    slab: &Slab<Entry>,
+    hashes: impl Iterator<Item = u64>,
+) {
+    const MAX: usize = 64;
+    let mut found = [0u32; MAX];
+    let mut n = 0;
+    for hash in hashes {
+        if n == MAX {
+            break;
+        }
+        // Returning false keeps the probe from reading the entry.
+        index.find(hash, |&i| {
+            if n < MAX {
+                super::entry::prefetch(slab.slot_ptr(i as usize).cast());
+                found[n] = i;
+                n += 1;
+            }
+            false
+        });
+    }
+    for &i in &found[..n] {
+        if let Some(e) = &slab[i as usize] {
+            e.prefetch();
+        }
+    }
+}
+
 impl Store {
     pub fn len(&self) -> usize {
         self.index.len()
@@ -203,28 +238,19 @@ impl Store {
     /// candidates' words point at. Worth it for a batch of several keys in
     /// a store larger than the caches; a hint, changing nothing.
     pub fn prefetch<'a>(&self, keys: impl Iterator<Item = &'a [u8]>) {
-        const MAX: usize = 64;
-        let mut found = [0u32; MAX];
-        let mut n = 0;
-        for key in keys {
-            if n == MAX {
-                break;
-            }
-            // Every candidate (a control-byte match) is noted; returning
-            // false keeps the probe from reading the entry.
-            self.index.find(self.hash(key), |&i| {
-                if n < MAX {
-                    super::entry::prefetch(self.slab.slot_ptr(i as usize).cast());
-                    found[n] = i;
-                    n += 1;
-                }
-                false
-            });
+        prefetch_lookups(&self.index, &self.slab, keys.map(|k| self.hash(k)));
+    }
+
+    /// The table of `key`'s hash or set when it has one (its big form),
+    /// without marking the key used or checking its TTL: for prefetching.
+    pub fn big_dict(&self, key: &[u8]) -> Option<&coll::Dict> {
+        let entry = self.entry(key)?;
+        if !entry.is_collection() {
+            return None;
         }
-        for &i in &found[..n] {
-            if let Some(e) = &self.slab[i as usize] {
-                e.prefetch();
-            }
+        match coll::view(entry.value()) {
+            coll::View::Big(coll::Big::Hash(d) | coll::Big::Set(d)) => Some(d),
+            _ => None,
         }
     }
 

@@ -88,6 +88,58 @@ fn a_batch_on_a_store_past_the_prefetch_threshold_runs_in_order() {
 }
 
 #[test]
+fn member_lookups_of_a_big_set_and_hash_in_one_batch_answer_in_order() {
+    // Stretches of SISMEMBER and HGET on collections past
+    // PREFETCH_MIN_KEYS elements are prefetched first: the answers are
+    // those of running them one by one.
+    use coll::hash::HashCmd;
+    use coll::pack::pack;
+    use coll::set::SetCmd;
+    let mut p = Partition::default();
+    let n = PREFETCH_MIN_KEYS + 100;
+    let mut load = OpBatch::new(Dialect::Resp);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let members: Vec<String> = chunk.iter().map(|i| format!("m{i}")).collect();
+        let packed = pack(members.iter().map(|m| m.as_bytes()));
+        load.push(OpKind::SetType(SetCmd::Add), b"s", &packed);
+        let pairs: Vec<String> = chunk
+            .iter()
+            .flat_map(|i| [format!("f{i}"), format!("v{i}")])
+            .collect();
+        let packed = pack(pairs.iter().map(|m| m.as_bytes()));
+        load.push(OpKind::Hash(HashCmd::Set { ok: false }), b"h", &packed);
+    }
+    batch(&mut p, Box::new(load)).try_recv().unwrap();
+    assert_eq!(p.store().big_dict(b"s").map(coll::Dict::len), Some(n));
+    assert_eq!(p.store().big_dict(b"h").map(coll::Dict::len), Some(n));
+    let mut b = OpBatch::new(Dialect::Resp);
+    let probes = ["m1", "m9", "absent", "m65600", "m7", "m1"];
+    for m in probes {
+        b.push(OpKind::SetType(SetCmd::IsMember), b"s", m.as_bytes());
+    }
+    for f in ["f3", "nope", "f65635", "f0", "f3"] {
+        b.push(OpKind::Hash(HashCmd::Get), b"h", f.as_bytes());
+    }
+    let r = batch(&mut p, Box::new(b)).try_recv().unwrap();
+    assert_eq!(
+        replies(r),
+        [
+            ":1\r\n",
+            ":1\r\n",
+            ":0\r\n",
+            ":1\r\n",
+            ":1\r\n",
+            ":1\r\n",
+            "$2\r\nv3\r\n",
+            "$-1\r\n",
+            "$6\r\nv65635\r\n",
+            "$2\r\nv0\r\n",
+            "$2\r\nv3\r\n",
+        ]
+    );
+}
+
+#[test]
 fn batch_executes_in_order() {
     let mut p = Partition::default();
     let mut b = OpBatch::new(Dialect::Text);

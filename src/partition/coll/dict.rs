@@ -66,6 +66,17 @@ impl Dict {
             .copied()
     }
 
+    /// Starts loading what looking up each of `fields` will read
+    /// ([`prefetch_lookups`](super::super::store::prefetch_lookups)).
+    pub fn prefetch<'a>(&self, fields: impl Iterator<Item = &'a [u8]>) {
+        let hasher = &self.hasher;
+        super::super::store::prefetch_lookups(
+            &self.index,
+            &self.slab,
+            fields.map(|f| hasher.hash_one(f)),
+        );
+    }
+
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         let i = self.position(field)?;
