@@ -192,6 +192,33 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
+/// A prefetch pass over a batch of 16 keys.
+type Prefetch<'a> = &'a dyn Fn(&[&[u8]; 16]);
+
+/// One benchmark of 16 lookups per iteration, keys taken in turn from
+/// `keys`, each passed to `lookup`; first handed all together to
+/// `prefetch` when there is one (a partition's prefetch pass).
+fn x16(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    keys: &[[u8; 16]],
+    prefetch: Option<Prefetch<'_>>,
+    mut lookup: impl FnMut(&[u8]),
+) {
+    let mut probe = Cycle::new(keys);
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let batch: [&[u8]; 16] = std::array::from_fn(|_| probe.next_key());
+            if let Some(prefetch) = prefetch {
+                prefetch(&batch);
+            }
+            for k in batch {
+                lookup(k);
+            }
+        })
+    });
+}
+
 fn store(c: &mut Criterion) {
     let hits = shuffled_keys(KEYS);
     let misses = absent(&hits);
@@ -211,25 +238,18 @@ fn store(c: &mut Criterion) {
     // order unrelated to the order they were stored in (as clients ask),
     // so neighbouring lookups share no cache lines.
     let scattered: Vec<[u8; 16]> = (0..KEYS).map(|i| hits[i * 104_729 % KEYS]).collect();
-    let mut probe = Cycle::new(&scattered);
-    g.bench_function("get_hit_x16", |b| {
-        b.iter(|| {
-            let keys: [&[u8]; 16] = std::array::from_fn(|_| probe.next_key());
-            for k in keys {
-                black_box(store.get(k));
-            }
-        })
+    x16(&mut g, "get_hit_x16", &scattered, None, |k| {
+        black_box(store.get(k));
     });
-    let mut probe = Cycle::new(&scattered);
-    g.bench_function("get_hit_x16_prefetched", |b| {
-        b.iter(|| {
-            let keys: [&[u8]; 16] = std::array::from_fn(|_| probe.next_key());
-            store.prefetch(keys.iter().copied());
-            for k in keys {
-                black_box(store.get(k));
-            }
-        })
-    });
+    x16(
+        &mut g,
+        "get_hit_x16_prefetched",
+        &scattered,
+        Some(&|keys| store.prefetch(keys.iter().copied())),
+        |k| {
+            black_box(store.get(k));
+        },
+    );
     let mut probe = Cycle::new(&misses);
     g.bench_function("get_miss", |b| {
         b.iter(|| black_box(store.get(probe.next_key())))
@@ -265,25 +285,18 @@ fn store(c: &mut Criterion) {
     for k in &hits {
         set.insert(k, b"");
     }
-    let mut probe = Cycle::new(&scattered);
-    g.bench_function("set_member_x16", |b| {
-        b.iter(|| {
-            let keys: [&[u8]; 16] = std::array::from_fn(|_| probe.next_key());
-            for k in keys {
-                black_box(set.contains(k));
-            }
-        })
+    x16(&mut g, "set_member_x16", &scattered, None, |k| {
+        black_box(set.contains(k));
     });
-    let mut probe = Cycle::new(&scattered);
-    g.bench_function("set_member_x16_prefetched", |b| {
-        b.iter(|| {
-            let keys: [&[u8]; 16] = std::array::from_fn(|_| probe.next_key());
-            set.prefetch(keys.iter().copied());
-            for k in keys {
-                black_box(set.contains(k));
-            }
-        })
-    });
+    x16(
+        &mut g,
+        "set_member_x16_prefetched",
+        &scattered,
+        Some(&|keys| set.prefetch(keys.iter().copied())),
+        |k| {
+            black_box(set.contains(k));
+        },
+    );
     drop(set);
     g.finish();
     assert_eq!(store.len(), KEYS);

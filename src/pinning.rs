@@ -122,7 +122,7 @@ pub const CONTENDED_WINDOWS: u32 = 2;
 
 /// A pinned worker's watch over its core (`--pin auto`): fed the worker's
 /// cumulative run-queue wait now and then, it says when to let go.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CoreWatch {
     /// The start of the current window, and the wait counter then.
     window: Option<(Instant, u64)>,
@@ -141,19 +141,9 @@ pub enum Verdict {
     Release { waited: f64 },
 }
 
-impl Default for CoreWatch {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl CoreWatch {
     pub fn new() -> Self {
-        Self {
-            window: None,
-            contended: 0,
-            released: false,
-        }
+        Self::default()
     }
 
     /// Takes a sample: `wait_ns`, the worker's total time spent runnable

@@ -197,20 +197,30 @@ impl Entry {
         }
     }
 
+    /// The address of the allocation, whatever the form.
+    #[inline]
+    fn addr(&self) -> usize {
+        let word = self.word.get();
+        if word & SHORT != 0 {
+            ((word >> 1) & ((1 << ADDR_BITS) - 1)) << 3
+        } else {
+            (word & !(GROWN | COLL)) >> 1
+        }
+    }
+
     fn parts(&self) -> Parts {
         let word = self.word.get();
         if word & SHORT != 0 {
-            let addr = ((word >> 1) & ((1 << ADDR_BITS) - 1)) << 3;
             let value_len = word >> VALUE_SHIFT;
             return Parts {
-                ptr: std::ptr::with_exposed_provenance_mut(addr),
+                ptr: std::ptr::with_exposed_provenance_mut(self.addr()),
                 header: 0,
                 key_len: (word >> KEY_SHIFT) & ((1 << KEY_BITS) - 1),
                 value_len,
                 capacity: value_len,
             };
         }
-        let ptr: *mut u8 = std::ptr::with_exposed_provenance_mut((word & !(GROWN | COLL)) >> 1);
+        let ptr: *mut u8 = std::ptr::with_exposed_provenance_mut(self.addr());
         // SAFETY: a long or grown entry starts with its header.
         let [key_len, value_len] = unsafe { [read_u32(ptr), read_u32(ptr.add(4))] };
         let (header, capacity) = if word & GROWN != 0 {
@@ -233,13 +243,7 @@ impl Entry {
     /// effect on what any code reads.
     #[inline]
     pub fn prefetch(&self) {
-        let word = self.word.get();
-        let addr = if word & SHORT != 0 {
-            ((word >> 1) & ((1 << ADDR_BITS) - 1)) << 3
-        } else {
-            (word & !(GROWN | COLL)) >> 1
-        };
-        prefetch(std::ptr::with_exposed_provenance(addr));
+        prefetch(std::ptr::with_exposed_provenance(self.addr()));
     }
 
     pub fn key(&self) -> &[u8] {
