@@ -67,7 +67,7 @@ impl Dict {
     }
 
     /// Starts loading what looking up each of `fields` will read
-    /// ([`prefetch_lookups`](super::super::store::prefetch_lookups)).
+    /// (through the store's `prefetch_lookups`).
     pub fn prefetch<'a>(&self, fields: impl Iterator<Item = &'a [u8]>) {
         let hasher = &self.hasher;
         super::super::store::prefetch_lookups(

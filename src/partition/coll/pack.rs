@@ -94,7 +94,7 @@ where
 const INLINE_ITEMS: usize = 4;
 
 /// A command's items (fields, values, members, scores) as slices of its
-/// argument: in place for up to [`INLINE_ITEMS`], the common case, so the
+/// argument: in place for up to `INLINE_ITEMS` (4), the common case, so the
 /// per-operation path of a collection command allocates nothing for them.
 pub enum Items<'a> {
     Inline([&'a [u8]; INLINE_ITEMS], usize),
