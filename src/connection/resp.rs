@@ -5,7 +5,7 @@ use super::plan::{Combine, Plan};
 use super::{Connection, Flow, MAX_BATCH};
 use crate::cluster::peer::Wire;
 use crate::cluster::Placement;
-use crate::partition::{parse_i64, Admin, AdminReply, OpKind, SlotStep};
+use crate::partition::{parse_i64, Admin, AdminReply, Ahead, OpKind, SlotStep, PREFETCH_WINDOW};
 use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
 use crate::resp::encode as enc;
@@ -23,6 +23,8 @@ pub struct RespState {
     /// those read so far, with `progress` saying where parsing resumes.
     args: Vec<Range<usize>>,
     progress: resp::Progress,
+    /// The arguments of the requests [`Connection::look_ahead`] parses.
+    ahead: Vec<Range<usize>>,
     /// An inline request's arguments when it had quotes to resolve.
     unescaped: Vec<u8>,
     /// How much of a pending inline line was already searched for its end.
@@ -186,11 +188,16 @@ impl Connection {
         let mut pos = 0;
         let mut flow = Flow::BatchFull;
         let mut failed = None;
+        // Requests before this offset of `buf` were looked ahead at.
+        let mut looked = 0;
         self.resp.clock.start(std::time::Instant::now());
         for _ in 0..MAX_BATCH {
             if buf.len() - pos < self.resp.need.max(1) {
                 flow = Flow::NeedInput;
                 break;
+            }
+            if pos >= looked && !self.resp.progress.is_started() {
+                looked = pos + self.look_ahead(&buf[pos..], limits);
             }
             // An incomplete request is always the last in `buf`; the caller
             // keeps it at the front of the read buffer, so the next call
@@ -258,6 +265,54 @@ impl Connection {
         }
         self.late_errors();
         (pos, Ok(flow))
+    }
+
+    /// Parses up to [`PREFETCH_WINDOW`] requests at the front of `buf`
+    /// without running them, and has the partition start loading what
+    /// those that run here will look up (`partition/prefetch.rs`), so that
+    /// a pipeline's cache misses overlap instead of each request waiting
+    /// for its own. Returns how many bytes of `buf` it covered: through its
+    /// last request when the window filled, else all of them (the rest is
+    /// incomplete or inline, or the partition is small: not worth another
+    /// look until the next read).
+    fn look_ahead(&mut self, buf: &[u8], limits: resp::Limits) -> usize {
+        // Fewer bytes than this hold fewer than PREFETCH_MIN_OPS requests.
+        const MIN_BYTES: usize = 80;
+        if buf.len() < MIN_BYTES || self.resp.multi.is_some() {
+            return buf.len();
+        }
+        let partition = self.ctx.partition.borrow_mut();
+        if !partition.wants_prefetch() {
+            return buf.len();
+        }
+        let mut ranges = std::mem::take(&mut self.resp.ahead);
+        let mut ahead = [Ahead::default(); PREFETCH_WINDOW];
+        let (mut n, mut pos, mut looked) = (0, 0, buf.len());
+        while buf.get(pos) == Some(&b'*') {
+            if n == PREFETCH_WINDOW {
+                looked = pos;
+                break;
+            }
+            let rest = &buf[pos..];
+            let Parsed::Complete { consumed } = resp::parse(rest, limits, &mut ranges) else {
+                break;
+            };
+            pos += consumed;
+            let mut args = [&b""[..]; 3];
+            for (arg, range) in args.iter_mut().zip(&ranges) {
+                *arg = &rest[range.clone()];
+            }
+            let Some(a) = Ahead::of_request(&args[..ranges.len().min(3)]) else {
+                continue;
+            };
+            if self.ctx.topology.partition_of_key(a.key) == self.ctx.id {
+                ahead[n] = a;
+                n += 1;
+            }
+        }
+        partition.prefetch(&ahead[..n]);
+        self.resp.ahead = ranges;
+        looked
     }
 
     /// Parses the request at the front of `rest`: an array resumes where

@@ -33,6 +33,7 @@ mod locks;
 mod lru;
 mod movekey;
 mod ops;
+mod prefetch;
 pub mod quicklist;
 mod sieve;
 mod slab;
@@ -58,6 +59,7 @@ pub fn float_arg(arg: &[u8]) -> Result<(), &'static str> {
 }
 
 pub use ops::{parse_i64, ExpireCond, OpKind, Outcome, SetCond, TtlMode, BIT_OFFSET};
+pub use prefetch::{Ahead, PREFETCH_WINDOW};
 pub use slot_index::SlotWalk;
 pub use snapshot::{Filled, KeyState};
 pub use store::{ScanStep, Store};
@@ -353,13 +355,6 @@ pub struct Stats {
     /// Clients this worker disconnected for `maxmemory-clients`.
     pub evicted_clients: u64,
 }
-
-/// Batches shorter than this run without a prefetch pass.
-const PREFETCH_MIN_OPS: usize = 4;
-/// Stores (and hashes and sets) with fewer keys (elements) than this, whose
-/// index, slab and entries fit in a core's caches, run without a prefetch
-/// pass.
-const PREFETCH_MIN_KEYS: usize = 1 << 16;
 
 impl Stats {
     /// `CONFIG RESETSTAT`: zero the counters Redis resets; gauges (keys,
@@ -1103,8 +1098,12 @@ impl Partition {
     /// Executes the batch's atomic runs in order until one needs a locked
     /// key; true when all are done.
     fn run_batch(&mut self, batch: &mut OpBatch) -> bool {
-        self.prefetch_batch(batch);
+        let prefetch = self.wants_prefetch();
+        let mut prefetched = batch.next;
         while let Some(run) = batch.next_run() {
+            if prefetch && run.start >= prefetched {
+                prefetched = self.prefetch_batch(batch, run.start);
+            }
             if run.clone().any(|i| self.op_blocks(&batch.op(i))) {
                 return false;
             }
@@ -1125,68 +1124,6 @@ impl Partition {
             }
         }
         true
-    }
-
-    /// Before a batch runs, starts loading what its lookups will read
-    /// ([`Store::prefetch`]), so that the cache misses of its keys overlap
-    /// instead of coming one after another: in a store past the caches a
-    /// lookup is several misses in a row (index group, slab word, entry).
-    /// Skipped for short batches and small stores, where it would only
-    /// cost, and repeated keys (one hot key's batch) are probed once. The
-    /// fields and members of a big hash or set that a stretch of the batch
-    /// looks up are prefetched the same way ([`Self::prefetch_members`]).
-    fn prefetch_batch(&self, batch: &OpBatch) {
-        if batch.len() - batch.next < PREFETCH_MIN_OPS {
-            return;
-        }
-        if self.store.has_collections() {
-            self.prefetch_members(batch);
-        }
-        if self.store.len() < PREFETCH_MIN_KEYS {
-            return;
-        }
-        let mut last: &[u8] = &[];
-        let keys = (batch.next..batch.len()).filter_map(|i| {
-            let key = batch.op(i).key;
-            if key == last {
-                return None;
-            }
-            last = key;
-            Some(key)
-        });
-        self.store.prefetch(keys);
-    }
-
-    /// For each stretch of [`PREFETCH_MIN_OPS`] or more consecutive
-    /// `HGET`s or `SISMEMBER`s of one hash or set of [`PREFETCH_MIN_KEYS`]
-    /// or more elements in `batch` (a
-    /// pipelined client's, or many clients' forwarded together), starts
-    /// loading what their field or member lookups will read.
-    fn prefetch_members(&self, batch: &OpBatch) {
-        let looks_up = |k: OpKind| {
-            matches!(
-                k,
-                OpKind::Hash(coll::hash::HashCmd::Get)
-                    | OpKind::SetType(coll::set::SetCmd::IsMember)
-            )
-        };
-        let (mut i, len) = (batch.next, batch.len());
-        while i < len {
-            let op = batch.op(i);
-            let mut j = i + 1;
-            if looks_up(op.kind) {
-                while j < len && batch.op(j).key == op.key && batch.op(j).kind == op.kind {
-                    j += 1;
-                }
-                if j - i >= PREFETCH_MIN_OPS {
-                    let dict = self.store.big_dict(op.key);
-                    if let Some(dict) = dict.filter(|d| d.len() >= PREFETCH_MIN_KEYS) {
-                        dict.prefetch((i..j).map(|k| batch.op(k).value));
-                    }
-                }
-            }
-            i = j;
-        }
     }
 
     /// Runs every operation of `part` (already validated and unblocked).

@@ -1,3 +1,4 @@
+use super::prefetch::{PREFETCH_MIN_KEYS, PREFETCH_WINDOW};
 use super::*;
 use slot_index::SlotIndex;
 use tokio::sync::oneshot::error::TryRecvError;
@@ -84,6 +85,47 @@ fn a_batch_on_a_store_past_the_prefetch_threshold_runs_in_order() {
             "{\"status\": \"Error\", \"mesg\": \"key not found\"}\n",
             "{\"status\": \"Error\", \"mesg\": \"key not found\"}\n",
         ]
+    );
+}
+
+#[test]
+fn writes_and_reads_of_a_big_set_over_several_prefetch_windows_answer_in_order() {
+    // A batch longer than PREFETCH_WINDOW is prefetched a window at a
+    // time as it runs; adds, removals and lookups of the same members
+    // answer as one by one (the model).
+    use coll::pack::pack;
+    use coll::set::SetCmd;
+    let mut p = Partition::default();
+    let n = PREFETCH_MIN_KEYS + 100;
+    let mut load = OpBatch::new(Dialect::Resp);
+    let mut model = std::collections::HashSet::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let members: Vec<String> = chunk.iter().map(|i| format!("m{i}")).collect();
+        model.extend(members.iter().cloned());
+        load.push(
+            OpKind::SetType(SetCmd::Add),
+            b"s",
+            &pack(members.iter().map(|m| m.as_bytes())),
+        );
+    }
+    batch(&mut p, Box::new(load)).try_recv().unwrap();
+    let mut b = OpBatch::new(Dialect::Resp);
+    let mut want = Vec::new();
+    for i in 0..PREFETCH_WINDOW * 3 + 5 {
+        let m = format!("m{}", (i * 7919) % (n + 50));
+        let (kind, value, reply) = match i % 3 {
+            0 => (SetCmd::Add, pack([m.as_bytes()]), model.insert(m.clone())),
+            1 => (SetCmd::Rem, pack([m.as_bytes()]), model.remove(&m)),
+            _ => (SetCmd::IsMember, m.clone().into_bytes(), model.contains(&m)),
+        };
+        b.push(OpKind::SetType(kind), b"s", &value);
+        want.push(format!(":{}\r\n", u8::from(reply)));
+    }
+    let r = batch(&mut p, Box::new(b)).try_recv().unwrap();
+    assert_eq!(replies(r), want);
+    assert_eq!(
+        p.store().big_dict(b"s").map(coll::Dict::len),
+        Some(model.len())
     );
 }
 
