@@ -23,6 +23,10 @@ pub const PREFETCH_MIN_OPS: usize = 4;
 /// Stores (and hashes and sets) with fewer keys (elements) than this, whose
 /// index, slab and entries fit in a core's caches, are not prefetched.
 pub const PREFETCH_MIN_KEYS: usize = 1 << 16;
+/// Partitions holding collections but fewer bytes than this have no hash
+/// or set of `PREFETCH_MIN_KEYS` elements (at least about 29 bytes each:
+/// the element's 16-byte allocation, its slab word and index bucket).
+pub const PREFETCH_MIN_BYTES: usize = 1 << 20;
 /// Most lookups one prefetch pass starts (about what a core keeps in
 /// flight, with room for the loads of the pass itself).
 pub const PREFETCH_WINDOW: usize = 64;
@@ -79,9 +83,13 @@ impl<'a> Ahead<'a> {
 
 impl Partition {
     /// True if lookups here are worth prefetching at all: the store is
-    /// big, or holds hashes or sets that may be.
+    /// big, or holds collections and enough bytes that one may be big (a
+    /// hash or set of `PREFETCH_MIN_KEYS` elements takes more than
+    /// `PREFETCH_MIN_BYTES`); a small partition stays in cache, and its
+    /// clients' requests are not parsed twice for nothing.
     pub fn wants_prefetch(&self) -> bool {
-        self.store.len() >= PREFETCH_MIN_KEYS || self.store.has_collections()
+        self.store.len() >= PREFETCH_MIN_KEYS
+            || (self.store.has_collections() && self.store.memory() >= PREFETCH_MIN_BYTES)
     }
 
     /// Starts loading what the lookups of `ahead` (in the order they will
@@ -179,6 +187,37 @@ mod tests {
         assert_eq!(req(&["HGET", "h"]), None, "malformed: no field to guess");
         assert_eq!(req(&["MGET", "a", "b"]), None);
         assert_eq!(req(&["GETX", "k"]), None);
+    }
+
+    #[test]
+    fn only_big_partitions_are_prefetched() {
+        use super::super::coll::pack::pack;
+        let mut p = Partition::default();
+        assert!(!p.wants_prefetch());
+        // A small set: a collection, but the partition is small.
+        let mut b = OpBatch::new(crate::reply::Dialect::Resp);
+        b.push(OpKind::SetType(SetCmd::Add), b"small", &pack([&b"m"[..]]));
+        p.run_batch(&mut b);
+        assert!(!p.wants_prefetch());
+        // A set big enough to be worth it.
+        let members: Vec<String> = (0..PREFETCH_MIN_KEYS)
+            .map(|i| format!("member:{i:08}"))
+            .collect();
+        let mut b = OpBatch::new(crate::reply::Dialect::Resp);
+        for chunk in members.chunks(1000) {
+            b.push(
+                OpKind::SetType(SetCmd::Add),
+                b"big",
+                &pack(chunk.iter().map(|m| m.as_bytes())),
+            );
+        }
+        p.run_batch(&mut b);
+        assert!(
+            p.store.memory() >= PREFETCH_MIN_BYTES,
+            "{}",
+            p.store.memory()
+        );
+        assert!(p.wants_prefetch());
     }
 
     #[test]
