@@ -437,6 +437,7 @@ log "preloading $KEYS keys into each"
 # fields its HGET below reads (element:%012d, 0 to HASH_FIELDS - 1).
 log "filling myhash with $HASH_FIELDS fields in each"
 pipe_load "$CK_PORT" big myhash
+pipe_load "$CK1_PORT" big myhash
 pipe_load "$RD_PORT" big myhash
 RB_HASH=(-d 32 -r "$HASH_FIELDS" -c 50 -P 16)
 
@@ -454,24 +455,30 @@ for ((round = 1; round <= ROUNDS; round++)); do
         rb 1b "redis-benchmark -P $p" corekv "$CK1_PID" "$CK1_PORT" "$n" "${RB_COMMON[@]}" -P $p
     done
     # 7. Hashes: redis-benchmark's HSET test (one hash, myhash, random
-    # fields of HASH_FIELDS) and HGET of the filled myhash, P=16.
-    for server in corekv redis; do
-        if [[ $server == corekv ]]; then pid=$CK_PID port=$CK_PORT; else pid=$RD_PID port=$RD_PORT; fi
-        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}" -t hset
+    # fields of HASH_FIELDS) and HGET of the filled myhash, P=16; section
+    # 7b: the same against corekv --workers 1 (no hop between workers).
+    for server in corekv redis corekv1; do
+        sec=7
+        case $server in
+            corekv) pid=$CK_PID port=$CK_PORT ;;
+            redis) pid=$RD_PID port=$RD_PORT ;;
+            corekv1) pid=$CK1_PID port=$CK1_PORT sec=7b server=corekv ;;
+        esac
+        rb $sec "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}" -t hset
         RB_TAIL=(hget myhash 'element:__rand_int__')
-        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
+        rb $sec "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
         RB_TAIL=()
         # Sets and lists: redis-benchmark's SADD (myset, random members),
         # SISMEMBER of the same members, LPUSH then LPOP (mylist).
-        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}" -t sadd,lpush,lpop
+        rb $sec "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}" -t sadd,lpush,lpop
         RB_TAIL=(sismember myset 'element:__rand_int__')
-        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
+        rb $sec "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
         RB_TAIL=()
         # Sorted sets: redis-benchmark's ZADD (myzset, random scores and
         # members), then ZRANGE of 10 members from a random score.
-        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}" -t zadd
+        rb $sec "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}" -t zadd
         RB_TAIL=(zrange myzset '__rand_int__' +inf BYSCORE LIMIT 0 10)
-        rb 7 "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
+        rb $sec "redis-benchmark -P 16" $server "$pid" "$port" "$RB_N_P16" "${RB_HASH[@]}"
         RB_TAIL=()
     done
     # 2. corekv-bench over RESP, the same load against both.
@@ -681,6 +688,15 @@ t7 = table(vs_header + ["server context switches/op corekv / Redis"],
            [[hash_label(r[0])] + r[1:] +
             [f"{f2(m('7', r[0], 'corekv', 'cs'))} / {f2(m('7', r[0], 'redis', 'cs'))}"]
             for r in vs_rows("7")])
+# 7b. The same loads against corekv with one worker, vs the same Redis runs.
+rows7b = []
+for row in rows_of("7b"):
+    a, b = m("7b", row, "corekv", "ops"), m("7", row, "redis", "ops")
+    rows7b.append([hash_label(row), f0(a), f0(b), ratio(a, b),
+                   f"{f1(m('7b', row, 'corekv', 'cpu'))} / {f1(m('7', row, 'redis', 'cpu'))}",
+                   ratio(m("7", row, "corekv", "ops"), a)])
+t7b = table(["load", "corekv --workers 1 ops/s", "Redis ops/s", "corekv 1 worker/Redis",
+             "server CPU s/M ops corekv 1 worker / Redis", "corekv 2 workers / 1 worker"], rows7b)
 hash_shapes = {"big": "one hash of 1,000,000 fields",
                "small": "1,000,000 hashes of 10 fields",
                "zset": "one sorted set of 1,000,000 members"}
@@ -887,6 +903,12 @@ with all 1,000,000 fields. One hash is one key: in corekv all of it lives
 on one worker, the other forwards to it.
 
 {t7}
+
+The same loads against corekv with one worker (`--workers 1`, which
+forwards nothing: every one-key test's keys are its own), next to the
+Redis runs above:
+
+{t7b}
 
 Memory: fresh servers, `INFO` `used_memory` (and RSS) after minus before
 loading through `redis-cli --pipe`, per field: one hash of 1,000,000
