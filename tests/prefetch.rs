@@ -7,6 +7,7 @@
 //! on the other they are forwarded (the batch is prefetched window by
 //! window). The pipeline mixes reads and writes of the same keys and
 //! fields, new and absent ones, commands in any case, `MULTI` blocks,
+//! runs of commands with nothing to prefetch,
 //! and reaches the server in pieces cut anywhere, so requests are split
 //! across reads.
 
@@ -154,6 +155,15 @@ fn random_pipeline(rng: &mut Rng, model: &mut Model, len: usize) -> (Vec<Vec<Str
     let (mut requests, mut want) = (Vec::new(), Vec::new());
     while requests.len() < len {
         let n = requests.len();
+        if rng.below(100) == 0 {
+            // A run of requests with nothing to prefetch (the look-ahead
+            // gives up on them, then takes up the ones after).
+            for _ in 0..10 {
+                requests.push(vec![cased(rng, "ping")]);
+                want.push(Value::Simple("PONG".into()));
+            }
+            continue;
+        }
         if rng.below(50) == 0 {
             // MULTI, two queued commands, EXEC with both replies.
             let (a, ra) = one(rng, model, n);

@@ -29,7 +29,7 @@ pub(super) fn coll_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>>
         Ok(KeyCmd::Packed(
             OpKind::Hash(cmd),
             key,
-            pack::pack(args.iter_from(from)),
+            pack::pack_reusing(args.iter_from(from)),
         ))
     };
     Some(match name {
@@ -86,7 +86,7 @@ fn list_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
         Ok(KeyCmd::Packed(
             op(ListCmd::Push { left, existing }),
             key,
-            pack::pack(args.iter_from(2)),
+            pack::pack_reusing(args.iter_from(2)),
         ))
     };
     Some(match name {
@@ -193,7 +193,7 @@ fn set_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>> {
         Ok(KeyCmd::Packed(
             op(cmd),
             key,
-            pack::pack(args.iter_from(from)),
+            pack::pack_reusing(args.iter_from(from)),
         ))
     };
     Some(match name {

@@ -5,6 +5,7 @@ use super::plan::{Combine, Plan};
 use super::{Connection, Flow, MAX_BATCH};
 use crate::cluster::peer::Wire;
 use crate::cluster::Placement;
+use crate::partition::coll::pack;
 use crate::partition::{parse_i64, Admin, AdminReply, Ahead, OpKind, SlotStep, PREFETCH_WINDOW};
 use crate::reply::Dialect;
 use crate::resp::commands::{self, CommandSpec};
@@ -273,11 +274,17 @@ impl Connection {
     /// a pipeline's cache misses overlap instead of each request waiting
     /// for its own. Returns how many bytes of `buf` it covered: through its
     /// last request when the window filled, else all of them (the rest is
-    /// incomplete or inline, or the partition is small: not worth another
-    /// look until the next read).
+    /// incomplete or inline, the partition is small, or the first requests
+    /// had nothing to prefetch: not worth another look until the next
+    /// read, so a pipeline of other commands is not parsed twice).
     fn look_ahead(&mut self, buf: &[u8], limits: resp::Limits) -> usize {
         // Fewer bytes than this hold fewer than PREFETCH_MIN_OPS requests.
         const MIN_BYTES: usize = 80;
+        // Requests looked at before giving up when none can be prefetched.
+        const GIVE_UP: usize = 8;
+        // A scratch list of arguments past this is not kept (a request of
+        // many arguments was looked at).
+        const KEEP_RANGES: usize = 256;
         if buf.len() < MIN_BYTES || self.resp.multi.is_some() {
             return buf.len();
         }
@@ -287,10 +294,13 @@ impl Connection {
         }
         let mut ranges = std::mem::take(&mut self.resp.ahead);
         let mut ahead = [Ahead::default(); PREFETCH_WINDOW];
-        let (mut n, mut pos, mut looked) = (0, 0, buf.len());
+        let (mut n, mut seen, mut pos, mut looked) = (0, 0, 0, buf.len());
         while buf.get(pos) == Some(&b'*') {
-            if n == PREFETCH_WINDOW {
+            if seen == PREFETCH_WINDOW {
                 looked = pos;
+                break;
+            }
+            if seen == GIVE_UP && n == 0 {
                 break;
             }
             let rest = &buf[pos..];
@@ -298,6 +308,7 @@ impl Connection {
                 break;
             };
             pos += consumed;
+            seen += 1;
             let mut args = [&b""[..]; 3];
             for (arg, range) in args.iter_mut().zip(&ranges) {
                 *arg = &rest[range.clone()];
@@ -311,7 +322,9 @@ impl Connection {
             }
         }
         partition.prefetch(&ahead[..n]);
-        self.resp.ahead = ranges;
+        if ranges.capacity() <= KEEP_RANGES {
+            self.resp.ahead = ranges;
+        }
         looked
     }
 
@@ -417,6 +430,7 @@ impl Connection {
                     self.time_alone();
                 }
                 self.plan.op(&self.ctx, &mut self.out, kind, key, &value);
+                pack::recycle(value);
                 Then::Done(true)
             }
             Some(Ok(cmd)) => {
@@ -644,7 +658,8 @@ impl Connection {
         match cmd {
             KeyCmd::One(kind, key, value) => self.plan.op(&ctx, &mut self.out, kind, key, value),
             KeyCmd::Packed(kind, key, value) => {
-                self.plan.op(&ctx, &mut self.out, kind, key, &value)
+                self.plan.op(&ctx, &mut self.out, kind, key, &value);
+                pack::recycle(value);
             }
             KeyCmd::Many {
                 kind,

@@ -30,7 +30,7 @@ pub(super) fn zset_command<'a>(name: &str, args: Args<'a>) -> Option<Parsed<'a>>
         Ok(KeyCmd::Packed(
             op(cmd),
             key,
-            pack::pack(args.iter_from(from)),
+            pack::pack_reusing(args.iter_from(from)),
         ))
     };
     Some(match name {

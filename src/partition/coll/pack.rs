@@ -72,6 +72,49 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
+thread_local! {
+    /// The spare buffer of [`pack_reusing`] and [`recycle`].
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Buffers [`recycle`] keeps: a command's packed arguments up to this
+/// size (every common one); bigger ones are freed.
+const SPARE_MAX: usize = 256;
+
+/// As [`pack`], into the thread's spare buffer when it has room: a
+/// request's arguments packed for the one operation that runs them, handed
+/// back with [`recycle`] once it ran, so a pipeline of collection commands
+/// allocates nothing for them. Its capacity may exceed its length, so it
+/// is for buffers that do not live on.
+pub fn pack_reusing<'a, I>(items: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    I::IntoIter: Clone,
+{
+    let items = items.into_iter();
+    let len = items.clone().map(|e| encoded_len(e.len())).sum();
+    let spare = SPARE.take();
+    let mut out = if spare.capacity() >= len {
+        spare
+    } else {
+        SPARE.set(spare);
+        Vec::with_capacity(len)
+    };
+    for e in items {
+        push(&mut out, e);
+    }
+    out
+}
+
+/// Hands a buffer of [`pack_reusing`] back for the next one (kept if it is
+/// small, else freed).
+pub fn recycle(mut buf: Vec<u8>) {
+    if buf.capacity() <= SPARE_MAX {
+        buf.clear();
+        SPARE.set(buf);
+    }
+}
+
 /// Packs `items` into a fresh buffer (the arguments of a collection
 /// command travel to the partition this way): one allocation of the exact
 /// size.
@@ -142,6 +185,29 @@ impl<'a> std::ops::Deref for Items<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reused_buffers_pack_the_same_bytes() {
+        let items = [&b"field"[..], b"value", b""];
+        let first = pack_reusing(items);
+        assert_eq!(first, pack(items));
+        let at = first.as_ptr();
+        recycle(first);
+        // The next one fits: the same buffer, holding only its own items.
+        let second = pack_reusing([&b"m"[..]]);
+        assert_eq!(second, pack([&b"m"[..]]));
+        assert_eq!(second.as_ptr(), at);
+        recycle(second);
+        // Too big for the spare: a fresh buffer; too big to keep: freed.
+        let big = vec![7u8; 1000];
+        let third = pack_reusing([&big[..]]);
+        assert_eq!(third, pack([&big[..]]));
+        assert_ne!(third.as_ptr(), at);
+        recycle(third);
+        let fourth = pack_reusing([&b"m"[..]]);
+        assert_eq!(fourth.as_ptr(), at, "the small spare was kept");
+        assert!(fourth.capacity() <= SPARE_MAX);
+    }
 
     #[test]
     fn round_trips_every_length_class() {
