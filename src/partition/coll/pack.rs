@@ -91,19 +91,14 @@ where
     I: IntoIterator<Item = &'a [u8]>,
     I::IntoIter: Clone,
 {
-    let items = items.into_iter();
-    let len = items.clone().map(|e| encoded_len(e.len())).sum();
-    let spare = SPARE.take();
-    let mut out = if spare.capacity() >= len {
-        spare
-    } else {
+    pack_with(items, |len| {
+        let spare = SPARE.take();
+        if spare.capacity() >= len {
+            return spare;
+        }
         SPARE.set(spare);
         Vec::with_capacity(len)
-    };
-    for e in items {
-        push(&mut out, e);
-    }
-    out
+    })
 }
 
 /// Hands a buffer of [`pack_reusing`] back for the next one (kept if it is
@@ -123,9 +118,18 @@ where
     I: IntoIterator<Item = &'a [u8]>,
     I::IntoIter: Clone,
 {
+    pack_with(items, Vec::with_capacity)
+}
+
+/// Packs `items` into the empty buffer `buffer(len)` gives for their
+/// packed length.
+fn pack_with<'a, I>(items: I, buffer: impl FnOnce(usize) -> Vec<u8>) -> Vec<u8>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    I::IntoIter: Clone,
+{
     let items = items.into_iter();
-    let len = items.clone().map(|e| encoded_len(e.len())).sum();
-    let mut out = Vec::with_capacity(len);
+    let mut out = buffer(items.clone().map(|e| encoded_len(e.len())).sum());
     for e in items {
         push(&mut out, e);
     }
