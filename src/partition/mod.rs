@@ -29,6 +29,7 @@ pub mod coll;
 mod entry;
 mod expiry;
 pub mod float;
+mod index;
 mod locks;
 mod lru;
 mod movekey;

@@ -12,11 +12,11 @@
 //! [`Store`]: super::super::store::Store
 
 use super::super::entry::{size_class, Entry};
+use super::super::index::Index;
 use super::super::slab::Slab;
-use hashbrown::hash_table::HashTable;
 
 pub struct Dict {
-    index: HashTable<u32>,
+    index: Index,
     slab: Slab<Entry>,
     free: Vec<u32>,
     hasher: ahash::RandomState,
@@ -27,7 +27,7 @@ pub struct Dict {
 impl Default for Dict {
     fn default() -> Self {
         Self {
-            index: HashTable::new(),
+            index: Index::default(),
             slab: Slab::default(),
             free: Vec::new(),
             hasher: ahash::RandomState::new(),
@@ -47,7 +47,7 @@ impl Dict {
     /// A dict with room for `n` pairs.
     pub fn with_capacity(n: usize) -> Self {
         let mut d = Self::default();
-        d.index.reserve(n, |_| 0);
+        d.index.reserve_empty(n);
         d
     }
 
@@ -62,8 +62,7 @@ impl Dict {
     fn position(&self, field: &[u8]) -> Option<u32> {
         let slab = &self.slab;
         self.index
-            .find(self.hasher.hash_one(field), |&i| key_of(slab, i) == field)
-            .copied()
+            .find(self.hasher.hash_one(field), |i| key_of(slab, i) == field)
     }
 
     /// Starts loading what looking up each of `fields` will read
@@ -71,7 +70,7 @@ impl Dict {
     pub fn prefetch<'a>(&self, fields: impl Iterator<Item = &'a [u8]>) {
         let hasher = &self.hasher;
         super::super::store::prefetch_lookups(
-            &self.index,
+            self.index.table(),
             &self.slab,
             fields.map(|f| hasher.hash_one(f)),
         );
@@ -139,7 +138,7 @@ impl Dict {
         };
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.index
-            .insert_unique(hash, pos, |&i| hasher.hash_one(key_of(slab, i)));
+            .insert_unique(hash, pos, |i| hasher.hash_one(key_of(slab, i)));
         pos
     }
 
@@ -156,11 +155,12 @@ impl Dict {
     /// Removes `field`; its slab position if it was there.
     pub fn remove(&mut self, field: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash_one(field);
-        let slab = &self.slab;
-        let Ok(found) = self.index.find_entry(hash, |&i| key_of(slab, i) == field) else {
-            return None;
-        };
-        let (pos, _) = found.remove();
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        let pos = self.index.remove(
+            hash,
+            |i| key_of(slab, i) == field,
+            |i| hasher.hash_one(key_of(slab, i)),
+        )?;
         if let Some(old) = self.slab[pos as usize].take() {
             self.entry_bytes -= old.footprint();
         }
@@ -214,7 +214,7 @@ impl Dict {
     /// Frees up to `max` pairs from the end of the slab; the number freed.
     /// The dict is being thrown away: its index is dropped first.
     pub fn drain_some(&mut self, max: usize) -> usize {
-        self.index = HashTable::new();
+        self.index = Index::default();
         self.free = Vec::new();
         let mut freed = 0;
         while freed < max {

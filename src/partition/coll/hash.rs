@@ -537,10 +537,11 @@ mod tests {
         let args = pack::pack([&b"field"[..], b"value"]);
         // A small hash about to convert: every pair is copied.
         assert!(growth(512, &args, &limits) >= 512 * 64);
-        // A big one only adds its pair and may double its table.
+        // A big one only adds its pair and may double its table (the
+        // old one kept while its positions move).
         let big = growth(1_000_000, &args, &limits);
-        assert!(big <= 1_000_000 * 20, "{big}");
-        assert!(big >= 1_000_000 * 14, "{big}");
+        assert!(big <= 1_000_000 * 36, "{big}");
+        assert!(big >= 1_000_000 * 30, "{big}");
     }
 
     /// The fuzz target `collections_model` found a new hash, made big by
@@ -587,7 +588,7 @@ mod tests {
                 d.insert(f.as_bytes(), b"value:0123456789");
             }
             n += batch;
-            let added = d.memory() - before;
+            let added = d.memory().saturating_sub(before);
             assert!(added <= bound, "{n} pairs: added {added} > bound {bound}");
         }
     }

@@ -270,7 +270,9 @@ pub const BIG_BASE: usize = 4096;
 /// words) and grows its chunk table.
 pub fn convert_growth(total: usize, per_element: usize, big: bool) -> usize {
     if big {
-        total.saturating_mul(16).saturating_add(40 * 1024)
+        // A big table grows incrementally: the old one stays until its
+        // positions moved (`partition/index.rs`), so both count.
+        total.saturating_mul(32).saturating_add(40 * 1024)
     } else {
         total.saturating_mul(per_element).saturating_add(BIG_BASE)
     }
