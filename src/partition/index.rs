@@ -122,6 +122,18 @@ impl Index {
         found
     }
 
+    /// Removes the position of `key`, where `key_of` gives the key at a
+    /// position and `hasher` hashes keys (the store's and a dict's way).
+    pub fn remove_key<'a>(
+        &mut self,
+        hasher: &ahash::RandomState,
+        key: &[u8],
+        key_of: impl Fn(u32) -> &'a [u8],
+    ) -> Option<u32> {
+        let hash = hasher.hash_one(key);
+        self.remove(hash, |i| key_of(i) == key, |i| hasher.hash_one(key_of(i)))
+    }
+
     /// Moves up to [`STEP`] positions (looking at up to 8 times as many
     /// buckets) from the old table to the new one; drops the old table
     /// once it is empty.

@@ -663,13 +663,10 @@ impl Store {
     /// Removes `key` from the index, the eviction order and the slot
     /// counts; its slab position (still holding the entry).
     fn unlink(&mut self, key: &[u8]) -> Option<u32> {
-        let hash = self.hash(key);
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        let pos = self.index.remove(
-            hash,
-            |i| key_of(slab, i) == key,
-            |i| hasher.hash_one(key_of(slab, i)),
-        )?;
+        let slab = &self.slab;
+        let pos = self
+            .index
+            .remove_key(&self.hasher, key, |i| key_of(slab, i))?;
         if let Some(order) = &mut self.order {
             order.remove(pos);
         }

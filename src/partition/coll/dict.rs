@@ -154,13 +154,10 @@ impl Dict {
 
     /// Removes `field`; its slab position if it was there.
     pub fn remove(&mut self, field: &[u8]) -> Option<u32> {
-        let hash = self.hasher.hash_one(field);
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        let pos = self.index.remove(
-            hash,
-            |i| key_of(slab, i) == field,
-            |i| hasher.hash_one(key_of(slab, i)),
-        )?;
+        let slab = &self.slab;
+        let pos = self
+            .index
+            .remove_key(&self.hasher, field, |i| key_of(slab, i))?;
         if let Some(old) = self.slab[pos as usize].take() {
             self.entry_bytes -= old.footprint();
         }
