@@ -169,13 +169,13 @@ fn key_of(slab: &Slab<Entry>, i: u32) -> &[u8] {
 
 /// Starts loading what looking up each of `hashes` in `index` (slab
 /// positions into `slab`) will read, in three passes whose loads overlap
-/// across hashes: first each hash's home control group and bucket, by
+/// across hashes (over both tables of a growing index): first each hash's home control group and bucket, by
 /// address alone ([`table_end`]); then the probes, without comparing keys,
 /// prefetching every candidate's (control-byte match's) slab word; then the
 /// entries those words point at. At most 64 hashes and 64 candidates per
 /// call. Shared by [`Store::prefetch`] and [`coll::Dict::prefetch`].
 pub(super) fn prefetch_lookups(
-    index: &HashTable<u32>,
+    index: &Index,
     slab: &Slab<Entry>,
     hashes: impl Iterator<Item = u64>,
 ) {
@@ -187,28 +187,34 @@ pub(super) fn prefetch_lookups(
         m += 1;
     }
     let todo = &todo[..m];
-    if let Some(end) = table_end(index) {
-        let mask = index.num_buckets() - 1;
-        for &hash in todo {
-            // hashbrown's probe starts at `hash & mask`: control bytes
-            // from `end`, buckets (`u32`s) down from it.
-            let pos = hash as usize & mask;
-            super::entry::prefetch(end.wrapping_add(pos));
-            super::entry::prefetch(end.wrapping_sub((pos + 1) * 4));
+    // A growing index has two tables; a key may be in either.
+    let tables = index.tables();
+    for table in tables.iter().flatten() {
+        if let Some(end) = table_end(table) {
+            let mask = table.num_buckets() - 1;
+            for &hash in todo {
+                // hashbrown's probe starts at `hash & mask`: control bytes
+                // from `end`, buckets (`u32`s) down from it.
+                let pos = hash as usize & mask;
+                super::entry::prefetch(end.wrapping_add(pos));
+                super::entry::prefetch(end.wrapping_sub((pos + 1) * 4));
+            }
         }
     }
     let mut found = [0u32; MAX];
     let mut n = 0;
-    for &hash in todo {
-        // Returning false keeps the probe from reading the entry.
-        index.find(hash, |&i| {
-            if n < MAX {
-                super::entry::prefetch(slab.slot_ptr(i as usize).cast());
-                found[n] = i;
-                n += 1;
-            }
-            false
-        });
+    for table in tables.iter().flatten() {
+        for &hash in todo {
+            // Returning false keeps the probe from reading the entry.
+            table.find(hash, |&i| {
+                if n < MAX {
+                    super::entry::prefetch(slab.slot_ptr(i as usize).cast());
+                    found[n] = i;
+                    n += 1;
+                }
+                false
+            });
+        }
     }
     for &i in &found[..n] {
         if let Some(e) = &slab[i as usize] {
@@ -272,7 +278,7 @@ impl Store {
     /// candidates' words point at. Worth it for a batch of several keys in
     /// a store larger than the caches; a hint, changing nothing.
     pub fn prefetch<'a>(&self, keys: impl Iterator<Item = &'a [u8]>) {
-        prefetch_lookups(self.index.table(), &self.slab, keys.map(|k| self.hash(k)));
+        prefetch_lookups(&self.index, &self.slab, keys.map(|k| self.hash(k)));
     }
 
     /// The table of `key`'s hash or set when it has one (its big form),
@@ -1088,7 +1094,7 @@ mod tests {
         let mut s = Store::default();
         // Fill the index to its capacity: the next insert would grow it.
         let mut i = 0;
-        while s.len() < s.index.table().capacity() || i < 10 {
+        while s.len() < s.index.tables()[0].map_or(0, |t| t.capacity()) || i < 10 {
             s.put(format!("k{i}").as_bytes(), b"v");
             i += 1;
         }

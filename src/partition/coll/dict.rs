@@ -70,7 +70,7 @@ impl Dict {
     pub fn prefetch<'a>(&self, fields: impl Iterator<Item = &'a [u8]>) {
         let hasher = &self.hasher;
         super::super::store::prefetch_lookups(
-            self.index.table(),
+            &self.index,
             &self.slab,
             fields.map(|f| hasher.hash_one(f)),
         );
