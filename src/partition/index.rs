@@ -11,7 +11,8 @@
 //! Redis's do: the insert that finds it full moves it aside and starts an
 //! empty one of twice the capacity; each write after that (insert or
 //! remove) moves [`STEP`] positions from the old table to the new one,
-//! and lookups try the new table, then the old. The new table has room
+//! and lookups try the table holding more positions first, then the
+//! other (prefetching covers both). The new table has room
 //! for the old one's positions plus as many new ones, so the move ends
 //! long before it could fill. Tables under [`GROW_AT_ONCE`] positions (a
 //! millisecond's rehash at most) grow as hashbrown does. What remains at
