@@ -44,16 +44,46 @@ impl Index {
         self.len() == 0
     }
 
+    /// Positions the (new) table holds before it grows.
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
     /// True while positions are being moved to a bigger table.
     #[cfg(test)]
     pub fn is_growing(&self) -> bool {
         self.old.is_some()
     }
 
-    /// The tables (the new one, and the old one while the index grows),
-    /// for prefetching.
-    pub fn tables(&self) -> [Option<&HashTable<u32>>; 2] {
-        [Some(&self.table), self.old.as_ref().map(|(t, _)| t)]
+    /// Starts loading each of `hashes`' probes, in both tables while the
+    /// index grows: first each hash's home control group and bucket, by
+    /// address alone ([`table_end`]), so that those misses overlap; then
+    /// the probes themselves, without comparing keys, handing every
+    /// candidate (control-byte match) to `candidate`.
+    pub fn prefetch_probes(&self, hashes: &[u64], mut candidate: impl FnMut(u32)) {
+        let tables = [Some(&self.table), self.old.as_ref().map(|(t, _)| t)];
+        for table in tables.iter().flatten() {
+            if let Some(end) = table_end(table) {
+                let mask = table.num_buckets() - 1;
+                for &hash in hashes {
+                    // hashbrown's probe starts at `hash & mask`: control
+                    // bytes from `end`, buckets (`u32`s) down from it.
+                    let pos = hash as usize & mask;
+                    super::entry::prefetch(end.wrapping_add(pos));
+                    super::entry::prefetch(end.wrapping_sub((pos + 1) * 4));
+                }
+            }
+        }
+        for table in tables.iter().flatten() {
+            for &hash in hashes {
+                // Returning false keeps the probe from reading the entry.
+                table.find(hash, |&i| {
+                    candidate(i);
+                    false
+                });
+            }
+        }
     }
 
     /// Bytes of the tables' allocations.
@@ -114,7 +144,7 @@ impl Index {
     }
 
     /// Removes the position `eq` accepts under `hash`, if any.
-    pub fn remove(
+    fn remove(
         &mut self,
         hash: u64,
         mut eq: impl FnMut(u32) -> bool,
@@ -170,6 +200,24 @@ impl Index {
     }
 }
 
+/// Where `table`'s buckets end and its control bytes begin: hashbrown
+/// lays a table out as `[bucket n-1 … bucket 1, bucket 0][control bytes]`
+/// in one allocation, so bucket `i` of a table of `u32`s starts `4 (i +
+/// 1)` bytes before this address, and its control byte `i` bytes after.
+/// Found from the first occupied bucket of the first 64 (`None` if they are
+/// all empty). A prefetch hint only: were the layout ever different, the
+/// prefetched addresses would be useless, never read.
+fn table_end(table: &HashTable<u32>) -> Option<*const u8> {
+    (0..table.num_buckets().min(64)).find_map(|i| {
+        let bucket: *const u32 = table.get_bucket(i)?;
+        Some(
+            bucket
+                .cast::<u8>()
+                .wrapping_add((i + 1) * std::mem::size_of::<u32>()),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +226,28 @@ mod tests {
     /// Positions are their own keys here: position i's hash is hash(i).
     fn hash(i: u32) -> u64 {
         ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(i)
+    }
+
+    #[test]
+    fn table_end_is_where_the_buckets_end() {
+        // The layout `prefetch_probes` assumes: bucket i's u32 ends
+        // 4 * i bytes before the end every occupied bucket agrees on.
+        let mut t: HashTable<u32> = HashTable::new();
+        assert_eq!(table_end(&t), None);
+        let hasher = ahash::RandomState::new();
+        for i in 0..10_000u32 {
+            t.insert_unique(hasher.hash_one(i), i, |&v| hasher.hash_one(v));
+        }
+        let end = table_end(&t).expect("occupied buckets among the first 64");
+        let mut checked = 0;
+        for i in 0..t.num_buckets() {
+            if let Some(b) = t.get_bucket(i) {
+                let at: *const u8 = (b as *const u32).cast();
+                assert_eq!(at, end.wrapping_sub((i + 1) * 4), "bucket {i}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 10_000);
     }
 
     #[test]

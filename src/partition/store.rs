@@ -70,7 +70,6 @@ impl Order {
     }
 }
 use super::index::Index;
-use hashbrown::hash_table::HashTable;
 
 /// Bytes the accounting charges each slab slot for the free list.
 const FREE_SLOT_BYTES: usize = std::mem::size_of::<u32>();
@@ -168,12 +167,11 @@ fn key_of(slab: &Slab<Entry>, i: u32) -> &[u8] {
 }
 
 /// Starts loading what looking up each of `hashes` in `index` (slab
-/// positions into `slab`) will read, in three passes whose loads overlap
-/// across hashes (over both tables of a growing index): first each hash's home control group and bucket, by
-/// address alone ([`table_end`]); then the probes, without comparing keys,
-/// prefetching every candidate's (control-byte match's) slab word; then the
-/// entries those words point at. At most 64 hashes and 64 candidates per
-/// call. Shared by [`Store::prefetch`] and [`coll::Dict::prefetch`].
+/// positions into `slab`) will read: the index's probes
+/// ([`Index::prefetch_probes`]), each candidate's slab word, then the
+/// entries those words point at, every pass's loads overlapping across
+/// hashes. At most 64 hashes and 64 candidates per call. Shared by
+/// [`Store::prefetch`] and [`coll::Dict::prefetch`].
 pub(super) fn prefetch_lookups(
     index: &Index,
     slab: &Slab<Entry>,
@@ -186,59 +184,20 @@ pub(super) fn prefetch_lookups(
         *slot = hash;
         m += 1;
     }
-    let todo = &todo[..m];
-    // A growing index has two tables; a key may be in either.
-    let tables = index.tables();
-    for table in tables.iter().flatten() {
-        if let Some(end) = table_end(table) {
-            let mask = table.num_buckets() - 1;
-            for &hash in todo {
-                // hashbrown's probe starts at `hash & mask`: control bytes
-                // from `end`, buckets (`u32`s) down from it.
-                let pos = hash as usize & mask;
-                super::entry::prefetch(end.wrapping_add(pos));
-                super::entry::prefetch(end.wrapping_sub((pos + 1) * 4));
-            }
-        }
-    }
     let mut found = [0u32; MAX];
     let mut n = 0;
-    for table in tables.iter().flatten() {
-        for &hash in todo {
-            // Returning false keeps the probe from reading the entry.
-            table.find(hash, |&i| {
-                if n < MAX {
-                    super::entry::prefetch(slab.slot_ptr(i as usize).cast());
-                    found[n] = i;
-                    n += 1;
-                }
-                false
-            });
+    index.prefetch_probes(&todo[..m], |i| {
+        if n < MAX {
+            super::entry::prefetch(slab.slot_ptr(i as usize).cast());
+            found[n] = i;
+            n += 1;
         }
-    }
+    });
     for &i in &found[..n] {
         if let Some(e) = &slab[i as usize] {
             e.prefetch();
         }
     }
-}
-
-/// Where `index`'s buckets end and its control bytes begin: hashbrown
-/// lays a table out as `[bucket n-1 … bucket 1, bucket 0][control bytes]`
-/// in one allocation, so bucket `i` of a table of `u32`s starts `4 (i +
-/// 1)` bytes before this address, and its control byte `i` bytes after.
-/// Found from the first occupied bucket of the first 64 (`None` if they are
-/// all empty). A prefetch hint only: were the layout ever different, the
-/// prefetched addresses would be useless, never read.
-fn table_end(index: &HashTable<u32>) -> Option<*const u8> {
-    (0..index.num_buckets().min(64)).find_map(|i| {
-        let bucket: *const u32 = index.get_bucket(i)?;
-        Some(
-            bucket
-                .cast::<u8>()
-                .wrapping_add((i + 1) * std::mem::size_of::<u32>()),
-        )
-    })
 }
 
 impl Store {
@@ -1094,7 +1053,7 @@ mod tests {
         let mut s = Store::default();
         // Fill the index to its capacity: the next insert would grow it.
         let mut i = 0;
-        while s.len() < s.index.tables()[0].map_or(0, |t| t.capacity()) || i < 10 {
+        while s.len() < s.index.capacity() || i < 10 {
             s.put(format!("k{i}").as_bytes(), b"v");
             i += 1;
         }
@@ -1270,28 +1229,6 @@ mod tests {
     /// store emptied now and then) interleaved with build steps of a few
     /// positions; once complete, the index lists exactly each slot's keys,
     /// and its memory stays what the accounting says.
-    #[test]
-    fn table_end_is_where_the_buckets_end() {
-        // The layout `prefetch_lookups` assumes: bucket i's u32 ends
-        // 4 * i bytes before the end every occupied bucket agrees on.
-        let mut t: HashTable<u32> = HashTable::new();
-        assert_eq!(table_end(&t), None);
-        let hasher = ahash::RandomState::new();
-        for i in 0..10_000u32 {
-            t.insert_unique(hasher.hash_one(i), i, |&v| hasher.hash_one(v));
-        }
-        let end = table_end(&t).expect("occupied buckets among the first 64");
-        let mut checked = 0;
-        for i in 0..t.num_buckets() {
-            if let Some(b) = t.get_bucket(i) {
-                let at: *const u8 = (b as *const u32).cast();
-                assert_eq!(at, end.wrapping_sub((i + 1) * 4), "bucket {i}");
-                checked += 1;
-            }
-        }
-        assert_eq!(checked, 10_000);
-    }
-
     #[test]
     fn prefetch_is_only_a_hint() {
         let mut s = Store::default();
