@@ -26,6 +26,7 @@ impl EvictionPolicy {
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub use crate::connection::migrate::MigrateMode;
 pub use crate::pinning::PinMode;
 
 /// Whether TLS clients must present a certificate (`--tls-auth-clients`).
@@ -239,14 +240,20 @@ pub struct Config {
     #[arg(long, env = "COREKV_TXN_LEASE_MS", default_value_t = 30_000)]
     pub txn_lease_ms: u64,
 
-    /// A plain (not TLS) connection on the shared port moves to the worker
-    /// that owns its keys after this many operations in a row all went to
-    /// that one other worker (none ran on its own); 0 (the default):
-    /// connections never move. A client working on one hash slot's keys
-    /// then costs no hop between threads; but many clients of one hot key
-    /// all end on its owner, which then does all their I/O alone, where
-    /// forwarding spreads it over the workers (README "Design in brief").
-    #[arg(long, env = "COREKV_MIGRATE_AFTER", default_value_t = 0)]
+    /// When a plain (not TLS) connection on the shared port whose
+    /// operations all go to one other worker moves to that worker: `auto`
+    /// (the default) while its worker waits for a CPU (run-queue delay of
+    /// 5% or more over the last 100 ms: the cores are shared with clients
+    /// or other processes, so every hop between threads waits too);
+    /// `always`; `never`. On cores of their own the workers share a hot
+    /// key's work by forwarding; a connection moved to its owner costs no
+    /// hop (README "Design in brief").
+    #[arg(long, env = "COREKV_MIGRATE", value_enum, default_value_t = MigrateMode::Auto)]
+    pub migrate: MigrateMode,
+
+    /// Operations in a row, all forwarded to one other worker, after which
+    /// a connection may move there (see `--migrate`); 0: never.
+    #[arg(long, env = "COREKV_MIGRATE_AFTER", default_value_t = 256)]
     pub migrate_after: u64,
 
     /// Most clients connected at once (Redis `maxclients`); past it a new
@@ -475,7 +482,12 @@ mod tests {
         assert!(c.protected_mode);
         assert!(c.requirepass.is_none() && c.aclfile.is_none());
         assert_eq!(c.txn_lease_ms, 30_000);
-        assert_eq!(c.migrate_after, 0, "connections stay where they land");
+        assert_eq!(c.migrate_after, 256);
+        assert_eq!(
+            c.migrate,
+            MigrateMode::Auto,
+            "connections move only while their worker waits for a CPU"
+        );
         assert!(!c.no_pin);
         assert!(c.worker_count() >= 1);
         assert_eq!(c.maxclients, 10_000);

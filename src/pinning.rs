@@ -21,6 +21,11 @@
 //! least [`CONTENDED_SHARE`] of the time over [`CONTENDED_WINDOWS`]
 //! consecutive windows of [`WINDOW`], it lets go of its core and floats
 //! over the whole CPU set for the rest of the run ([`CoreWatch`]).
+//!
+//! The same measure, over shorter windows, tells every worker whether it
+//! waits for a CPU now ([`Contention`]): under `--migrate auto` only such
+//! a worker moves connections to the worker that owns their keys
+//! (`connection/migrate.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -120,12 +125,38 @@ pub const CONTENDED_SHARE: f64 = 0.05;
 /// one burst of another process does not unpin it.
 pub const CONTENDED_WINDOWS: u32 = 2;
 
+/// Cumulative run-queue wait samples cut into windows: each window of at
+/// least a given span ends with the share of it the thread spent waiting.
+#[derive(Debug, Default)]
+struct WaitWindows {
+    /// The start of the current window, and the wait counter then.
+    start: Option<(Instant, u64)>,
+}
+
+impl WaitWindows {
+    /// Takes a sample: `wait_ns`, the thread's total time spent runnable
+    /// but waiting for a CPU, at `now`. Once `span` has passed since the
+    /// window began, ends it and returns the share of it spent waiting
+    /// (a late sample makes one long window, not several).
+    fn sample(&mut self, now: Instant, wait_ns: u64, span: Duration) -> Option<f64> {
+        let Some((start, start_wait)) = self.start else {
+            self.start = Some((now, wait_ns));
+            return None;
+        };
+        let took = now.saturating_duration_since(start);
+        if took < span {
+            return None;
+        }
+        self.start = Some((now, wait_ns));
+        Some(wait_ns.saturating_sub(start_wait) as f64 / took.as_nanos() as f64)
+    }
+}
+
 /// A pinned worker's watch over its core (`--pin auto`): fed the worker's
 /// cumulative run-queue wait now and then, it says when to let go.
 #[derive(Debug, Default)]
 pub struct CoreWatch {
-    /// The start of the current window, and the wait counter then.
-    window: Option<(Instant, u64)>,
+    windows: WaitWindows,
     /// Contended windows in a row, up to now.
     contended: u32,
     /// Set once the worker has let go: the watch is done.
@@ -152,16 +183,9 @@ impl CoreWatch {
         if self.released {
             return Verdict::Keep;
         }
-        let Some((start, start_wait)) = self.window else {
-            self.window = Some((now, wait_ns));
+        let Some(waited) = self.windows.sample(now, wait_ns, WINDOW) else {
             return Verdict::Keep;
         };
-        let span = now.saturating_duration_since(start);
-        if span < WINDOW {
-            return Verdict::Keep;
-        }
-        self.window = Some((now, wait_ns));
-        let waited = wait_ns.saturating_sub(start_wait) as f64 / span.as_nanos() as f64;
         if waited < CONTENDED_SHARE {
             self.contended = 0;
             return Verdict::Keep;
@@ -172,6 +196,43 @@ impl CoreWatch {
         }
         self.released = true;
         Verdict::Release { waited }
+    }
+}
+
+/// How long each measurement behind `--migrate auto` covers: short, so a
+/// worker sees within a fraction of a second that it waits for a CPU.
+pub const CONTENTION_WINDOW: Duration = Duration::from_millis(100);
+
+/// Quiet windows in a row after which a contended worker is no longer
+/// (a second): a pause between a client's bursts does not free the cores.
+pub const QUIET_WINDOWS: u32 = 10;
+
+/// Whether a worker waits for a CPU (`--migrate auto`): contended from a
+/// [`CONTENTION_WINDOW`] in which it spent [`CONTENDED_SHARE`] or more of
+/// the time runnable but not running, until [`QUIET_WINDOWS`] in a row
+/// spent less. A hop between workers then costs a wait for a CPU on top
+/// of its messages, so moving a connection to the worker that owns its
+/// keys pays; on cores of their own the workers share a hot key's work
+/// better by forwarding.
+#[derive(Debug, Default)]
+pub struct Contention {
+    windows: WaitWindows,
+    /// Quiet windows still needed before the worker is not contended; 0:
+    /// it is not.
+    quiet_needed: u32,
+}
+
+impl Contention {
+    /// Takes a sample (as [`CoreWatch::observe`]); true while contended.
+    pub fn observe(&mut self, now: Instant, wait_ns: u64) -> bool {
+        if let Some(waited) = self.windows.sample(now, wait_ns, CONTENTION_WINDOW) {
+            if waited >= CONTENDED_SHARE {
+                self.quiet_needed = QUIET_WINDOWS;
+            } else {
+                self.quiet_needed = self.quiet_needed.saturating_sub(1);
+            }
+        }
+        self.quiet_needed > 0
     }
 }
 
@@ -295,6 +356,40 @@ mod tests {
             w.observe(t0 + Duration::from_secs(5), 300 * MS),
             Verdict::Release { .. }
         ));
+    }
+
+    #[test]
+    fn contention_starts_in_one_window_and_ends_after_a_quiet_second() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut c = Contention::default();
+        assert!(!c.observe(at(0), 0));
+        // Inside the first window nothing is decided, however much waited.
+        assert!(!c.observe(at(50), 40 * MS));
+        // Window 1: 10 ms of 100 (10%): contended at once.
+        assert!(c.observe(at(100), 10 * MS));
+        // Nine quiet windows (1% each) are not enough to end it…
+        let mut wait = 10 * MS;
+        for w in 2..=10 {
+            wait += MS;
+            assert!(c.observe(at(w * 100), wait), "window {w}");
+        }
+        // … a tenth is.
+        wait += MS;
+        assert!(!c.observe(at(1100), wait));
+        // A sample 2 s late is one window: 60 ms of 2 s (3%), quiet.
+        wait += 60 * MS;
+        assert!(!c.observe(at(3100), wait));
+        // 5 ms of 100 (5%) is contended: the share is inclusive…
+        wait += 5 * MS;
+        assert!(c.observe(at(3200), wait));
+        // … and one more contended window in the quiet run starts it over.
+        for w in 33..=49 {
+            wait += if w == 40 { 20 * MS } else { MS };
+            assert!(c.observe(at(w * 100), wait), "window {w}");
+        }
+        wait += MS;
+        assert!(!c.observe(at(5000), wait));
     }
 
     #[test]

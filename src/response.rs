@@ -132,7 +132,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
     if let Some(id) = id {
         let _ = write!(s, "\"id\": {id}, ");
     }
-    let fields: [(&str, u64); 29] = [
+    let fields: [(&str, u64); 30] = [
         ("keys", st.keys),
         ("keys_with_ttl", st.expires),
         ("memory_bytes", st.memory),
@@ -154,6 +154,7 @@ fn stats_object(s: &mut String, id: Option<usize>, st: &crate::partition::Stats)
         ("connections_total", st.connections_total),
         ("connections_migrated", st.connections_migrated_in),
         ("workers_pinned", st.pinned),
+        ("workers_contended", st.contended),
         ("rejected_connections", st.rejected_connections),
         (
             "client_output_limit_disconnections",

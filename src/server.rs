@@ -136,6 +136,7 @@ impl Server {
             max_txn_bytes: config.max_txn_bytes,
             txn_lease_ms: config.txn_lease_ms,
             migrate_after: config.migrate_after,
+            migrate: config.migrate,
         };
         let sockets = listeners.workers.iter().map(Vec::len).sum();
         let fd_reserve = fd_limit::reserved(n, sockets);

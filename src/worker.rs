@@ -20,7 +20,7 @@ use crate::tls::TlsSetup;
 use crate::txn::coordinator::Participants;
 use crate::txn::{TxnError, TxnId};
 use corekv_router::Topology;
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::rc::{Rc, Weak};
@@ -47,6 +47,8 @@ pub struct Limits {
     /// Operations in a row forwarded to one other worker after which a
     /// connection moves there (`--migrate-after`; 0: never).
     pub migrate_after: u64,
+    /// When such a connection moves (`--migrate`).
+    pub migrate: crate::config::MigrateMode,
 }
 
 /// The worker's partition, with its budget, eviction policy and value cap.
@@ -167,6 +169,9 @@ pub struct WorkerCtx {
     acl_cache: RefCell<(u64, Arc<crate::acl::Acl>)>,
     /// Set while the accept loops run (see [`WorkerCtx::accepting`]).
     accepting: RefCell<Option<(Stops, mpsc::Sender<()>)>>,
+    /// This worker waits for a CPU lately ([`crate::pinning::Contention`]),
+    /// so `--migrate auto` moves its connections.
+    pub contended: Cell<bool>,
 }
 
 impl WorkerCtx {
@@ -572,9 +577,13 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         acl_cache: RefCell::new(security.snapshot()),
         security,
         accepting: RefCell::new(None),
+        contended: Cell::new(false),
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));
+    if ctx.limits.migrate == crate::config::MigrateMode::Auto && ctx.limits.migrate_after > 0 {
+        tokio::task::spawn_local(watch_contention(Rc::clone(&ctx)));
+    }
     if let Some(core) = core {
         ctx.with_partition(|p| p.stats.pinned = 1);
         if let Some(cpus) = release_to {
@@ -836,6 +845,30 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
             ctx.buffers.borrow_mut().clear();
             crate::alloc::release_free_memory();
             tracing::debug!(worker = ctx.id, "idle: returned freed memory to the OS");
+        }
+    }
+}
+
+/// Under `--migrate auto`, keeps [`WorkerCtx::contended`] up to date: the
+/// share of each [`crate::pinning::CONTENTION_WINDOW`] this worker spent
+/// waiting for a CPU. Where the kernel keeps no such count the worker is
+/// never contended (connections stay where they land).
+async fn watch_contention(ctx: Rc<WorkerCtx>) {
+    let mut contention = crate::pinning::Contention::default();
+    let mut tick = tokio::time::interval(crate::pinning::CONTENTION_WINDOW);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(wait) = crate::pinning::thread_wait_ns() else {
+            tracing::debug!(
+                worker = ctx.id,
+                "no run-queue delay to measure: --migrate auto moves no connection"
+            );
+            return;
+        };
+        let contended = contention.observe(std::time::Instant::now(), wait);
+        if contended != ctx.contended.replace(contended) {
+            ctx.with_partition(|p| p.stats.contended = u64::from(contended));
         }
     }
 }

@@ -1,11 +1,14 @@
 //! A connection whose keys all live on another worker moves there
 //! (`--migrate-after`): it keeps its id, name, protocol and place in the
-//! command order, and its operations stop crossing threads.
+//! command order, and its operations stop crossing threads. Most tests
+//! here move with `--migrate always`; the default (`auto`) moves only
+//! while the worker waits for a CPU, which one test makes happen.
 
 mod common;
 
 use common::resp::{worker_stats, RespConn, Value, WorkerStats};
 use common::{config, keys_by_partition, start_with, Client};
+use corekv::config::MigrateMode;
 use corekv::Server;
 use std::net::SocketAddr;
 
@@ -14,8 +17,13 @@ use std::net::SocketAddr;
 const AFTER: u64 = 16;
 
 fn server(workers: u16, migrate_after: u64) -> Server {
+    server_moving(workers, migrate_after, MigrateMode::Always)
+}
+
+fn server_moving(workers: u16, migrate_after: u64, mode: MigrateMode) -> Server {
     let mut c = config(workers);
     c.migrate_after = migrate_after;
+    c.migrate = mode;
     start_with(&c)
 }
 
@@ -165,7 +173,7 @@ fn resp3_and_the_text_protocol_survive_the_move() {
 }
 
 #[test]
-fn mixed_keys_core_ports_and_migrate_after_0_keep_connections_in_place() {
+fn mixed_keys_core_ports_migrate_after_0_and_never_keep_connections_in_place() {
     let (server, addr, keys) = setup(2, AFTER, "x", 1);
     // Alternating partitions: every batch has an operation here.
     let mut c = RespConn::connect(addr);
@@ -180,21 +188,98 @@ fn mixed_keys_core_ports_and_migrate_after_0_keep_connections_in_place() {
     }
     assert_eq!(migrated_to(addr, 0) + migrated_to(addr, 1), 0);
 
-    let off = self::server(2, 0);
-    let keys = keys_by_partition(off.topology(), "x", 1);
-    let mut c = RespConn::connect(off.shared_addr());
-    for p in [0, 1, 0] {
-        for _ in 0..10 * AFTER {
-            assert_eq!(c.cmd(&["SET", &keys[p][0], "v"]), Value::ok());
+    for (off, what) in [
+        (self::server(2, 0), "--migrate-after 0"),
+        (
+            server_moving(2, AFTER, MigrateMode::Never),
+            "--migrate never",
+        ),
+    ] {
+        let keys = keys_by_partition(off.topology(), "x", 1);
+        let mut c = RespConn::connect(off.shared_addr());
+        for p in [0, 1, 0] {
+            for _ in 0..10 * AFTER {
+                assert_eq!(c.cmd(&["SET", &keys[p][0], "v"]), Value::ok());
+            }
+        }
+        let w = workers(off.shared_addr());
+        assert_eq!(w[0].migrated_in + w[1].migrated_in, 0, "{what}: never");
+        assert!(w[0].forwarded_out + w[1].forwarded_out >= 10 * AFTER);
+    }
+}
+
+/// Threads that keep every CPU of this machine busy (two per CPU, so the
+/// server's workers wait for one) until dropped, or for 60 s at most.
+struct Burners {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Burners {
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let n = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..n)
+            .map(|_| {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                    while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Burners {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
-    let w = workers(off.shared_addr());
-    assert_eq!(
-        w[0].migrated_in + w[1].migrated_in,
-        0,
-        "--migrate-after 0: never"
+}
+
+#[test]
+fn auto_moves_a_connection_once_its_worker_waits_for_a_cpu() {
+    if !std::path::Path::new("/proc/thread-self/schedstat").exists() {
+        eprintln!("skipped: this kernel keeps no run-queue delay (schedstat)");
+        return;
+    }
+    let server = server_moving(2, AFTER, MigrateMode::Auto);
+    let addr = server.shared_addr();
+    let keys = keys_by_partition(server.topology(), "a", 1);
+    let mut c = RespConn::connect(addr);
+    let p = remote_of(addr, &keys, |k| {
+        assert_eq!(c.cmd(&["SET", k, "0"]), Value::ok());
+    });
+    let key = &keys[p][0];
+    let burners = Burners::start();
+    // Pipelines to the other worker's key until the connection moves: its
+    // worker waits for a CPU behind the burners within a window or two
+    // (200 ms each). The deadline is a hang guard only.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(50);
+    let mut count = 0;
+    let mut seen_contended = false;
+    while migrated_to(addr, p) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no move in 50 s of CPU contention"
+        );
+        incr_pipeline(&mut c, key, 4 * AFTER as i64, count);
+        count += 4 * AFTER as i64;
+        seen_contended |= common::total_stat(addr, "workers_contended") > 0;
+    }
+    drop(burners);
+    assert_eq!(c.cmd(&["INCR", key]), Value::Int(count + 1));
+    assert!(
+        seen_contended || workers(addr).iter().any(|w| w.contended > 0),
+        "a worker reported it waits for a CPU"
     );
-    assert!(w[0].forwarded_out + w[1].forwarded_out >= 10 * AFTER);
 }
 
 #[test]

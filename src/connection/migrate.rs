@@ -12,6 +12,14 @@
 //! descriptor. The other worker serves the same client from its next
 //! read; the client sees nothing but faster replies.
 //!
+//! When a move pays is `--migrate` ([`MigrateMode`]): by default (`auto`)
+//! only while the connection's worker waits for a CPU
+//! ([`crate::pinning::Contention`], read from the kernel's run-queue delay
+//! every 100 ms). Then every hop between threads also waits for a CPU,
+//! twice, and one worker doing a client's whole work is cheaper. On cores
+//! of their own the workers share a hot key's parsing and replies better
+//! by forwarding, so its clients stay spread.
+//!
 //! Nothing is in flight at the move (the batch's forwarded operations were
 //! answered before its replies were written), so the order of a client's
 //! commands holds. Connections on a worker's own core port stay where they
@@ -26,6 +34,32 @@ use crate::clients::ClientSlot;
 use crate::reply::Dialect;
 use crate::worker::WorkerCtx;
 use std::rc::Rc;
+
+/// `--migrate`: when a connection whose keys all live on another worker
+/// moves there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MigrateMode {
+    /// While its worker waits for a CPU (the machine's cores are busier
+    /// than the workers alone would make them).
+    #[default]
+    Auto,
+    /// Always, after `--migrate-after` operations.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl MigrateMode {
+    /// True if a connection whose streak is long enough moves now, on a
+    /// worker whose run-queue wait says `contended`.
+    pub fn moves(self, contended: bool) -> bool {
+        match self {
+            Self::Auto => contended,
+            Self::Always => true,
+            Self::Never => false,
+        }
+    }
+}
 
 /// A connection on its way to another worker. `Send`: it travels as mail.
 pub struct Migrant {
@@ -74,6 +108,7 @@ impl Connection {
         let after = self.ctx.limits.migrate_after;
         let ready = after > 0
             && self.streak.ops >= after
+            && self.ctx.limits.migrate.moves(self.ctx.contended.get())
             && self.streak.to != self.ctx.id
             && !self.core_port
             && !self.stream.is_tls()

@@ -331,6 +331,9 @@ pub struct Stats {
     /// 1 while this worker is pinned to its core (`--pin`), else 0: the
     /// number of pinned workers in totals.
     pub pinned: u64,
+    /// 1 while this worker waits for a CPU (`--migrate auto` moves its
+    /// connections), else 0: the number of such workers in totals.
+    pub contended: u64,
     /// Connections waiting in a blocking command (`BLPOP`, …) now.
     pub blocked_clients: u64,
     /// Clients this worker disconnected for passing their output limit.
@@ -367,6 +370,7 @@ impl Stats {
             replies_in_flight: self.replies_in_flight,
             buffer_pool: self.buffer_pool,
             pinned: self.pinned,
+            contended: self.contended,
             ..Stats::default()
         };
     }
@@ -400,6 +404,7 @@ impl std::ops::AddAssign<&Stats> for Stats {
         self.connections_open += o.connections_open;
         self.connections_migrated_in += o.connections_migrated_in;
         self.pinned += o.pinned;
+        self.contended += o.contended;
         self.output_limit_disconnections += o.output_limit_disconnections;
         self.output_limit_cuts += o.output_limit_cuts;
         self.rejected_connections += o.rejected_connections;

@@ -421,7 +421,7 @@ fn workers(s: &mut String, input: &InfoInput<'_>) {
             s,
             &format!("worker_{i}"),
             format_args!(
-                "keys={},commands={},forwarded_out={},forwarded_in={},ops={},connections={},migrated_in={},pinned={}",
+                "keys={},commands={},forwarded_out={},forwarded_in={},ops={},connections={},migrated_in={},pinned={},contended={}",
                 w.keys,
                 w.commands,
                 w.forwarded_out,
@@ -429,7 +429,8 @@ fn workers(s: &mut String, input: &InfoInput<'_>) {
                 w.ops,
                 w.connections_open,
                 w.connections_migrated_in,
-                w.pinned
+                w.pinned,
+                w.contended
             ),
         );
     }

@@ -335,6 +335,7 @@ pub struct WorkerStats {
     pub connections: u64,
     pub migrated_in: u64,
     pub pinned: u64,
+    pub contended: u64,
 }
 
 /// Parses the `worker_<i>:k=v,…` lines of an `INFO` text, in worker order.
@@ -366,6 +367,7 @@ pub fn parse_info_workers(text: &str) -> Vec<WorkerStats> {
                 "connections" => w.connections = v,
                 "migrated_in" => w.migrated_in = v,
                 "pinned" => w.pinned = v,
+                "contended" => w.contended = v,
                 _ => {}
             }
         }
