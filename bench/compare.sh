@@ -900,7 +900,9 @@ redis-benchmark's `HSET` test writes random fields of one hash, `myhash`
 (`-r 1000000`: `element:%012d`, 32-byte values); the `HGET` row reads
 them back (`hget myhash element:__rand_int__`) after `myhash` was filled
 with all 1,000,000 fields. One hash is one key: in corekv all of it lives
-on one worker, the other forwards to it.
+on one worker, the other forwards to it, and with `--migrate auto` (the
+default) the other worker's connections move to the owner while the
+workers wait for a CPU, as they do here.
 
 {t7}
 
