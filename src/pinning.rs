@@ -365,7 +365,7 @@ mod tests {
         let mut c = Contention::default();
         assert!(!c.observe(at(0), 0));
         // Inside the first window nothing is decided, however much waited.
-        assert!(!c.observe(at(50), 40 * MS));
+        assert!(!c.observe(at(50), 9 * MS));
         // Window 1: 10 ms of 100 (10%): contended at once.
         assert!(c.observe(at(100), 10 * MS));
         // Nine quiet windows (1% each) are not enough to end it…

@@ -581,7 +581,11 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));
-    if ctx.limits.migrate == crate::config::MigrateMode::Auto && ctx.limits.migrate_after > 0 {
+    // With one worker there is nowhere to move.
+    if ctx.limits.migrate == crate::config::MigrateMode::Auto
+        && ctx.limits.migrate_after > 0
+        && workers > 1
+    {
         tokio::task::spawn_local(watch_contention(Rc::clone(&ctx)));
     }
     if let Some(core) = core {
