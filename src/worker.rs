@@ -20,7 +20,7 @@ use crate::tls::TlsSetup;
 use crate::txn::coordinator::Participants;
 use crate::txn::{TxnError, TxnId};
 use corekv_router::Topology;
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{RefCell, RefMut};
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::rc::{Rc, Weak};
@@ -169,9 +169,6 @@ pub struct WorkerCtx {
     acl_cache: RefCell<(u64, Arc<crate::acl::Acl>)>,
     /// Set while the accept loops run (see [`WorkerCtx::accepting`]).
     accepting: RefCell<Option<(Stops, mpsc::Sender<()>)>>,
-    /// This worker waits for a CPU lately ([`crate::pinning::Contention`]),
-    /// so `--migrate auto` moves its connections.
-    pub contended: Cell<bool>,
 }
 
 impl WorkerCtx {
@@ -577,7 +574,6 @@ async fn serve(setup: WorkerSetup) -> io::Result<()> {
         acl_cache: RefCell::new(security.snapshot()),
         security,
         accepting: RefCell::new(None),
-        contended: Cell::new(false),
     });
     let inbox_task = tokio::task::spawn_local(serve_inbox(Rc::clone(&ctx), inbox, stop));
     tokio::task::spawn_local(reclaim_expired(Rc::clone(&ctx)));
@@ -853,9 +849,9 @@ async fn reclaim_expired(ctx: Rc<WorkerCtx>) {
     }
 }
 
-/// Under `--migrate auto`, keeps [`WorkerCtx::contended`] up to date: the
-/// share of each [`crate::pinning::CONTENTION_WINDOW`] this worker spent
-/// waiting for a CPU. Where the kernel keeps no such count the worker is
+/// Under `--migrate auto`, keeps the partition's `stats.contended` up to
+/// date from the share of each [`crate::pinning::CONTENTION_WINDOW`] this
+/// worker spent waiting for a CPU. Where the kernel keeps no such count the worker is
 /// never contended (connections stay where they land).
 async fn watch_contention(ctx: Rc<WorkerCtx>) {
     let mut contention = crate::pinning::Contention::default();
@@ -871,9 +867,7 @@ async fn watch_contention(ctx: Rc<WorkerCtx>) {
             return;
         };
         let contended = contention.observe(std::time::Instant::now(), wait);
-        if contended != ctx.contended.replace(contended) {
-            ctx.with_partition(|p| p.stats.contended = u64::from(contended));
-        }
+        ctx.with_partition(|p| p.stats.contended = u64::from(contended));
     }
 }
 

@@ -11,6 +11,7 @@ use common::{config, keys_by_partition, start_with, Client};
 use corekv::config::MigrateMode;
 use corekv::Server;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// After this many forwarded operations in a row the tests' servers move
 /// a connection.
@@ -217,19 +218,10 @@ struct Burners {
 
 impl Burners {
     fn start() -> Self {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let n = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
         let threads = (0..n)
-            .map(|_| {
-                let stop = std::sync::Arc::clone(&stop);
-                std::thread::spawn(move || {
-                    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-                    while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < until {
-                        std::hint::spin_loop();
-                    }
-                })
-            })
+            .map(|_| common::hog(None, std::sync::Arc::clone(&stop), Duration::from_secs(60)))
             .collect();
         Self { stop, threads }
     }
@@ -246,7 +238,7 @@ impl Drop for Burners {
 
 #[test]
 fn auto_moves_a_connection_once_its_worker_waits_for_a_cpu() {
-    if !std::path::Path::new("/proc/thread-self/schedstat").exists() {
+    if corekv::pinning::thread_wait_ns().is_none() {
         eprintln!("skipped: this kernel keeps no run-queue delay (schedstat)");
         return;
     }
@@ -261,8 +253,8 @@ fn auto_moves_a_connection_once_its_worker_waits_for_a_cpu() {
     let burners = Burners::start();
     // Pipelines to the other worker's key until the connection moves: its
     // worker waits for a CPU behind the burners within a window or two
-    // (200 ms each). The deadline is a hang guard only.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(50);
+    // (100 ms each). The deadline is a hang guard only.
+    let deadline = std::time::Instant::now() + Duration::from_secs(50);
     let mut count = 0;
     let mut seen_contended = false;
     while migrated_to(addr, p) == 0 {

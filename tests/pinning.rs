@@ -16,22 +16,6 @@ use std::time::{Duration, Instant};
 /// two contended seconds; a loaded CI machine may take longer).
 const RELEASE_BOUND: Duration = Duration::from_secs(60);
 
-/// Spins on `cpu` until `stop` is set or `bound` has passed.
-fn hog(cpu: usize, stop: Arc<AtomicBool>, bound: Duration) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        assert!(core_affinity::set_for_current(core_affinity::CoreId {
-            id: cpu
-        }));
-        let end = Instant::now() + bound;
-        let mut x = 0u64;
-        while !stop.load(Ordering::Relaxed) && Instant::now() < end {
-            for _ in 0..10_000 {
-                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-            }
-        }
-    })
-}
-
 #[test]
 fn a_pinned_worker_lets_go_of_a_core_another_thread_keeps_busy() {
     let cpus = Cpus::detect();
@@ -55,7 +39,7 @@ fn a_pinned_worker_lets_go_of_a_core_another_thread_keeps_busy() {
     // A thread that never sleeps on worker 0's core, and requests for
     // worker 0 on its core port: the worker now waits for its CPU.
     let stop = Arc::new(AtomicBool::new(false));
-    let spinner = hog(cpus.allowed[0], Arc::clone(&stop), RELEASE_BOUND);
+    let spinner = common::hog(Some(cpus.allowed[0]), Arc::clone(&stop), RELEASE_BOUND);
     let mut conn = RespConn::connect(server.core_addrs()[0]);
     let start = Instant::now();
     let released = loop {

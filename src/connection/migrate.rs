@@ -108,7 +108,11 @@ impl Connection {
         let after = self.ctx.limits.migrate_after;
         let ready = after > 0
             && self.streak.ops >= after
-            && self.ctx.limits.migrate.moves(self.ctx.contended.get())
+            && self
+                .ctx
+                .limits
+                .migrate
+                .moves(self.ctx.partition.borrow_mut().stats.contended > 0)
             && self.streak.to != self.ctx.id
             && !self.core_port
             && !self.stream.is_tls()

@@ -42,6 +42,28 @@ pub fn start(workers: u16) -> Server {
     start_with(&config(workers))
 }
 
+/// A thread that spins (on `cpu` when given, else wherever it runs) until
+/// `stop` is set or `bound` has passed: CPU contention for the tests of
+/// what the workers do when they wait for a CPU.
+pub fn hog(
+    cpu: Option<usize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    bound: Duration,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        if let Some(id) = cpu {
+            assert!(core_affinity::set_for_current(core_affinity::CoreId { id }));
+        }
+        let end = std::time::Instant::now() + bound;
+        let mut x = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < end {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
+    })
+}
+
 pub fn start_with(config: &Config) -> Server {
     Server::start(config).expect("server starts")
 }
